@@ -1,0 +1,5 @@
+import sys
+
+from ketnoi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP edge (Starlette): HTTP ↔ FhirRequest/FhirResponse. No FHIR rules, no SQL."""

@@ -1,0 +1,123 @@
+"""The Starlette application: the FHIR endpoint under ``/fhir`` plus a landing page and health.
+
+All FHIR work runs in a worker thread (the core is synchronous); this module only translates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from ketnoi.api import negotiation
+from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.router import error_response, handle
+from ketnoi.interactions.services import Services
+
+log = logging.getLogger("ketnoi.api")
+_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def create_app(services: Services) -> Starlette:
+    async def fhir(request: Request) -> Response:
+        return await _fhir(services, request)
+
+    async def landing(request: Request) -> Response:
+        return HTMLResponse(_LANDING)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        services.store.close()
+
+    app = Starlette(routes=[
+        Route("/", landing),
+        Route("/healthz", health),
+        Route("/fhir", fhir, methods=_METHODS),
+        Route("/fhir/{path:path}", fhir, methods=_METHODS),
+    ], lifespan=lifespan)
+    app.state.services = services
+    return app
+
+
+async def _fhir(services: Services, request: Request) -> Response:
+    settings = services.settings
+    base_url = settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
+    pretty = request.query_params.get("_pretty") == "true"
+    media = "application/fhir+json"
+    try:
+        media = negotiation.response_type(request.headers.get("accept"), request.query_params.get("_format"))
+        freq = await _to_fhir_request(request, base_url, services)
+        fresp = await run_in_threadpool(handle, services, freq)
+    except FhirError as exc:
+        fresp = error_response(exc)
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        fresp = error_response(FhirError.of(
+            500, "exception", "Internal server error; the request was not applied. The error is logged.",
+            "Lỗi máy chủ nội bộ; yêu cầu chưa được thực hiện. Lỗi đã được ghi lại."))
+    return _to_response(fresp, media, pretty, head=request.method == "HEAD")
+
+
+async def _to_fhir_request(request: Request, base_url: str, services: Services) -> FhirRequest:
+    path = request.path_params.get("path", "")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    body: Any = None
+    if request.method in _BODY_METHODS:
+        raw = await _read_body(request, services.settings.max_body_bytes)
+        kind = negotiation.check_body_type(headers.get("content-type"), request.method, path)
+        if kind == negotiation.FORM_TYPE:
+            query.extend(negotiation.form_params(raw))
+        elif raw.strip():
+            body = negotiation.parse_json(raw, services.settings.max_json_depth)
+        elif request.method in ("PUT", "PATCH") or not path.endswith("_search"):
+            raise FhirError.of(400, "required", "The request has no body; send a FHIR resource as JSON",
+                               "Yêu cầu không có nội dung; hãy gửi tài nguyên FHIR dạng JSON")
+    return FhirRequest(request.method, path, query, headers, body, base_url)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise negotiation.too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise negotiation.too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_response(fresp: FhirResponse, media: str, pretty: bool, *, head: bool) -> Response:
+    if fresp.raw is not None:
+        body = fresp.raw if not pretty else orjson.dumps(orjson.loads(fresp.raw), option=orjson.OPT_INDENT_2)
+    elif fresp.resource is not None:
+        body = orjson.dumps(fresp.resource, option=orjson.OPT_INDENT_2 if pretty else 0)
+    else:
+        body = b""
+    headers = dict(fresp.headers)
+    if head or fresp.status in (204, 304):
+        return Response(status_code=fresp.status, headers=headers, media_type=None if not body else media)
+    return Response(body, status_code=fresp.status, headers=headers, media_type=f"{media}; charset=utf-8")
+
+
+_LANDING = """<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>ketnoi</title></head>
+<body><h1>ketnoi — kết nối</h1>
+<p>FHIR R4 server. Base: <a href="/fhir/metadata">/fhir</a> (CapabilityStatement at /fhir/metadata).</p>
+<p>Máy chủ FHIR R4. Địa chỉ gốc: <code>/fhir</code>.</p></body></html>"""

@@ -1,0 +1,95 @@
+"""The ``ketnoi`` command: parses arguments and calls the composition root. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ketnoi import config
+
+
+def _database_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", help="sqlite:///path.db or postgresql://... (env KETNOI_DATABASE)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ketnoi", description="ketnoi FHIR R4 platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the FHIR API over HTTP")
+    _database_arg(serve)
+    serve.add_argument("--host", help="interface to listen on (env KETNOI_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env KETNOI_PORT, default 8080)")
+    serve.add_argument("--auth", choices=["off"], default="off",
+                       help="authorization mode (only 'off' until the security work lands)")
+    serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    _database_arg(migrate)
+    migrate.set_defaults(func=_migrate)
+
+    try:
+        from ketnoi.demo.commands import register as register_demo
+    except ImportError:  # the demo package is optional in trimmed installs
+        pass
+    else:
+        register_demo(sub)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.from_env().with_(
+        database=getattr(args, "database", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from ketnoi.app import open_store
+
+    settings = _settings(args)
+    store = open_store(settings.database)
+    try:
+        applied = store.migrate()
+        print(f"{settings.database}: schema version {store.schema_version()}"
+              + (f"; applied: {', '.join(applied)}" if applied else " (up to date)"))
+    finally:
+        store.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ketnoi.app import SchemaOutdated, check_schema, create_app, open_store
+
+    settings = _settings(args)
+    store = open_store(settings.database)
+    if args.migrate:
+        store.migrate()
+    try:
+        check_schema(store)
+    except SchemaOutdated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        store.close()
+        return 2
+    app = create_app(settings, store)
+    print(f"ketnoi serving {settings.database}\n  FHIR base: http://{settings.host}:{settings.port}/fhir"
+          f"\n  authorization: {settings.auth} (open server: no login needed yet)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Settings, read once from arguments and the environment (``KETNOI_*``). Imports nothing of ketnoi."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_DATABASE = "sqlite:///var/ketnoi.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: str = DEFAULT_DATABASE
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str | None = None  # public FHIR base; derived from the request when None
+    auth: str = "off"  # authorization arrives with the security issue; only "off" exists yet
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 100
+    strict: bool = True  # reject unknown elements (400) instead of warning
+    default_count: int = 20
+    max_count: int = 1000
+    max_bundle_entries: int = 10_000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def from_env(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from ``KETNOI_DATABASE``, ``KETNOI_HOST``, ``KETNOI_PORT``, ``KETNOI_MAX_BODY_BYTES``..."""
+    env = os.environ if environ is None else environ
+    s = Settings()
+    return s.with_(
+        database=env.get("KETNOI_DATABASE"),
+        host=env.get("KETNOI_HOST"),
+        port=int(env["KETNOI_PORT"]) if env.get("KETNOI_PORT") else None,
+        base_url=env.get("KETNOI_BASE_URL"),
+        max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
+        strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
+    )

@@ -1,0 +1,347 @@
+"""Provinces and communes of Vietnam for the synthetic population.
+
+Two tables:
+
+* ``PROVINCES``: the 34 province-level units in force since 01/07/2025 (QĐ 19/2025/QĐ-TTg, two-level
+  administration, no districts), with the 2-digit code each kept, and a handful of their communes.
+* ``LEGACY_PROVINCES``: the 63 provinces of QĐ 124/2004/QĐ-TTg with their 2-digit codes, an approximate
+  population (millions, ~2023), the new province they were merged into and a region. The first three
+  digits of a CCCD are the *birth-registration* province code ("0" + the 2-digit code), so people born
+  before the merger carry a legacy code (REFERENCE.md §2b/§2c).
+
+The merger mapping and codes are from the published 2025 resolutions; commune names are real place names
+of each province (mostly former district towns, which became communes/wards), chosen as plausible members
+of the 3,321-commune list but NOT checked against it, and without their 5-digit codes (the reference gives
+none). See docs/demo-data.md.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import NamedTuple
+
+# Regions drive ethnicity and the north/south spelling of some family names (Hoàng/Huỳnh, Vũ/Võ).
+NORTH_MOUNTAINS = "NM"
+RED_RIVER = "RRD"
+NORTH_CENTRAL = "NC"
+SOUTH_CENTRAL_COAST = "SC"
+HIGHLANDS = "CH"
+SOUTHEAST = "SE"
+MEKONG = "MK"
+NORTHERN_REGIONS = frozenset({NORTH_MOUNTAINS, RED_RIVER, NORTH_CENTRAL})
+
+
+class Province(NamedTuple):
+    code: str  # 2 digits
+    name: str  # without the "Tỉnh"/"Thành phố" prefix
+    kind: str  # "Tỉnh" or "Thành phố"
+    communes: tuple[str, ...]  # "Phường X" / "Xã Y" / "Đặc khu Z"; the first two host regional centres
+
+
+class LegacyProvince(NamedTuple):
+    code: str
+    name: str
+    population: float  # millions, approximate
+    new_code: str
+    region: str
+
+
+def _nfc(s: str) -> str:
+    return unicodedata.normalize("NFC", s)
+
+
+_PROVINCE_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "01",
+        "Hà Nội",
+        "Thành phố",
+        "Phường Ba Đình|Phường Hoàn Kiếm|Phường Đống Đa|Phường Cầu Giấy|Phường Hà Đông|Phường Long Biên|"
+        "Phường Sơn Tây|Xã Sóc Sơn|Xã Đông Anh|Xã Ba Vì",
+    ),
+    ("04", "Cao Bằng", "Tỉnh", "Phường Thục Phán|Xã Trùng Khánh|Xã Quảng Uyên|Xã Bảo Lạc|Xã Hòa An"),
+    ("08", "Tuyên Quang", "Tỉnh", "Phường Minh Xuân|Phường Hà Giang 1|Xã Chiêm Hóa|Xã Sơn Dương|Xã Đồng Văn"),
+    (
+        "11",
+        "Điện Biên",
+        "Tỉnh",
+        "Phường Điện Biên Phủ|Phường Mường Lay|Xã Tuần Giáo|Xã Mường Chà|Xã Tủa Chùa",
+    ),
+    ("12", "Lai Châu", "Tỉnh", "Phường Tân Phong|Xã Tam Đường|Xã Sìn Hồ|Xã Phong Thổ|Xã Than Uyên"),
+    (
+        "14",
+        "Sơn La",
+        "Tỉnh",
+        "Phường Tô Hiệu|Phường Mộc Châu|Xã Mai Sơn|Xã Thuận Châu|Xã Sông Mã|Xã Yên Châu",
+    ),
+    ("15", "Lào Cai", "Tỉnh", "Phường Lào Cai|Phường Yên Bái|Phường Sa Pa|Xã Bắc Hà|Xã Văn Bàn|Xã Lục Yên"),
+    (
+        "19",
+        "Thái Nguyên",
+        "Tỉnh",
+        "Phường Phan Đình Phùng|Phường Đức Xuân|Phường Phổ Yên|Xã Đại Từ|Xã Định Hóa|Xã Ba Bể",
+    ),
+    ("20", "Lạng Sơn", "Tỉnh", "Phường Đông Kinh|Phường Tam Thanh|Xã Cao Lộc|Xã Hữu Lũng|Xã Bắc Sơn"),
+    (
+        "22",
+        "Quảng Ninh",
+        "Tỉnh",
+        "Phường Hạ Long|Phường Cẩm Phả|Phường Uông Bí|Phường Móng Cái 1|Đặc khu Vân Đồn|Xã Tiên Yên",
+    ),
+    (
+        "24",
+        "Bắc Ninh",
+        "Tỉnh",
+        "Phường Kinh Bắc|Phường Bắc Giang|Phường Từ Sơn|Xã Lục Nam|Xã Yên Thế|Xã Gia Bình",
+    ),
+    (
+        "25",
+        "Phú Thọ",
+        "Tỉnh",
+        "Phường Việt Trì|Phường Vĩnh Yên|Phường Hòa Bình|Xã Mai Châu|Xã Thanh Sơn|Xã Tam Đảo",
+    ),
+    (
+        "31",
+        "Hải Phòng",
+        "Thành phố",
+        "Phường Hồng Bàng|Phường Lê Chân|Phường Hải Dương|Phường Chí Linh|Đặc khu Cát Hải|Xã Tiên Lãng",
+    ),
+    (
+        "33",
+        "Hưng Yên",
+        "Tỉnh",
+        "Phường Phố Hiến|Phường Thái Bình|Xã Văn Giang|Xã Tiền Hải|Xã Quỳnh Phụ|Xã Khoái Châu",
+    ),
+    (
+        "37",
+        "Ninh Bình",
+        "Tỉnh",
+        "Phường Hoa Lư|Phường Nam Định|Phường Phủ Lý|Xã Kim Sơn|Xã Hải Hậu|Xã Nho Quan",
+    ),
+    (
+        "38",
+        "Thanh Hóa",
+        "Tỉnh",
+        "Phường Hạc Thành|Phường Sầm Sơn|Phường Bỉm Sơn|Xã Thọ Xuân|Xã Ngọc Lặc|Xã Hoằng Hóa",
+    ),
+    (
+        "40",
+        "Nghệ An",
+        "Tỉnh",
+        "Phường Trường Vinh|Phường Cửa Lò|Phường Hoàng Mai|Xã Diễn Châu|Xã Đô Lương|Xã Con Cuông",
+    ),
+    ("42", "Hà Tĩnh", "Tỉnh", "Phường Thành Sen|Phường Hồng Lĩnh|Xã Kỳ Anh|Xã Hương Khê|Xã Cẩm Xuyên"),
+    (
+        "44",
+        "Quảng Trị",
+        "Tỉnh",
+        "Phường Đồng Hới|Phường Đông Hà|Phường Quảng Trị|Xã Lệ Thủy|Xã Khe Sanh|Xã Bố Trạch",
+    ),
+    (
+        "46",
+        "Huế",
+        "Thành phố",
+        "Phường Thuận Hóa|Phường Phú Xuân|Phường Hương Thủy|Xã Phú Lộc|Xã A Lưới|Xã Phong Điền",
+    ),
+    (
+        "48",
+        "Đà Nẵng",
+        "Thành phố",
+        "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|Xã Hòa Vang|Xã Núi Thành",
+    ),
+    (
+        "51",
+        "Quảng Ngãi",
+        "Tỉnh",
+        "Phường Cẩm Thành|Phường Kon Tum|Xã Bình Sơn|Đặc khu Lý Sơn|Xã Đắk Hà|Xã Ba Tơ",
+    ),
+    (
+        "52",
+        "Gia Lai",
+        "Tỉnh",
+        "Phường Quy Nhơn|Phường Pleiku|Phường An Khê|Xã Hoài Nhơn|Xã Chư Sê|Xã Phù Cát",
+    ),
+    (
+        "56",
+        "Khánh Hòa",
+        "Tỉnh",
+        "Phường Nha Trang|Phường Cam Ranh|Phường Phan Rang|Xã Ninh Hòa|Xã Diên Khánh|Xã Vạn Ninh",
+    ),
+    (
+        "66",
+        "Đắk Lắk",
+        "Tỉnh",
+        "Phường Buôn Ma Thuột|Phường Tuy Hòa|Phường Buôn Hồ|Xã Krông Pắc|Xã Ea Súp|Xã Sông Cầu",
+    ),
+    (
+        "68",
+        "Lâm Đồng",
+        "Tỉnh",
+        "Phường Xuân Hương - Đà Lạt|Phường Bảo Lộc|Phường Phan Thiết|Phường Gia Nghĩa|"
+        "Xã Đức Trọng|Đặc khu Phú Quý",
+    ),
+    (
+        "75",
+        "Đồng Nai",
+        "Tỉnh",
+        "Phường Trấn Biên|Phường Long Khánh|Phường Đồng Xoài|Xã Long Thành|Xã Nhơn Trạch|Xã Định Quán",
+    ),
+    (
+        "79",
+        "Hồ Chí Minh",
+        "Thành phố",
+        "Phường Sài Gòn|Phường Bến Thành|Phường Tân Định|Phường Thủ Đức|Phường Gò Vấp|Phường Thủ Dầu Một|"
+        "Phường Dĩ An|Phường Vũng Tàu|Phường Bà Rịa|Xã Củ Chi|Xã Cần Giờ|Đặc khu Côn Đảo",
+    ),
+    (
+        "80",
+        "Tây Ninh",
+        "Tỉnh",
+        "Phường Tân Ninh|Phường Long An|Phường Hòa Thành|Xã Đức Hòa|Xã Cần Giuộc|Xã Trảng Bàng",
+    ),
+    (
+        "82",
+        "Đồng Tháp",
+        "Tỉnh",
+        "Phường Mỹ Tho|Phường Cao Lãnh|Phường Sa Đéc|Xã Cái Bè|Xã Hồng Ngự|Xã Chợ Gạo",
+    ),
+    (
+        "86",
+        "Vĩnh Long",
+        "Tỉnh",
+        "Phường Thanh Đức|Phường Bến Tre|Phường Trà Vinh|Xã Mỏ Cày|Xã Cầu Kè|Xã Trà Ôn",
+    ),
+    (
+        "91",
+        "An Giang",
+        "Tỉnh",
+        "Phường Long Xuyên|Phường Rạch Giá|Phường Châu Đốc|Đặc khu Phú Quốc|Xã Tri Tôn|Xã Tân Châu",
+    ),
+    (
+        "92",
+        "Cần Thơ",
+        "Thành phố",
+        "Phường Ninh Kiều|Phường Cái Răng|Phường Sóc Trăng|Phường Vị Thanh|Xã Phong Điền|Xã Kế Sách",
+    ),
+    ("96", "Cà Mau", "Tỉnh", "Phường An Xuyên|Phường Bạc Liêu|Xã Năm Căn|Xã Đầm Dơi|Xã Hồng Dân|Xã U Minh"),
+)
+
+PROVINCES: tuple[Province, ...] = tuple(
+    Province(code, _nfc(name), kind, tuple(_nfc(c) for c in communes.split("|")))
+    for code, name, kind, communes in _PROVINCE_ROWS
+)
+PROVINCE_BY_CODE: dict[str, Province] = {p.code: p for p in PROVINCES}
+
+# code, name, population (millions, ~2023), merged into, region
+_LEGACY_ROWS: tuple[tuple[str, str, float, str, str], ...] = (
+    ("01", "Hà Nội", 8.5, "01", RED_RIVER),
+    ("02", "Hà Giang", 0.9, "08", NORTH_MOUNTAINS),
+    ("04", "Cao Bằng", 0.55, "04", NORTH_MOUNTAINS),
+    ("06", "Bắc Kạn", 0.33, "19", NORTH_MOUNTAINS),
+    ("08", "Tuyên Quang", 0.8, "08", NORTH_MOUNTAINS),
+    ("10", "Lào Cai", 0.77, "15", NORTH_MOUNTAINS),
+    ("11", "Điện Biên", 0.63, "11", NORTH_MOUNTAINS),
+    ("12", "Lai Châu", 0.48, "12", NORTH_MOUNTAINS),
+    ("14", "Sơn La", 1.3, "14", NORTH_MOUNTAINS),
+    ("15", "Yên Bái", 0.84, "15", NORTH_MOUNTAINS),
+    ("17", "Hòa Bình", 0.88, "25", NORTH_MOUNTAINS),
+    ("19", "Thái Nguyên", 1.35, "19", NORTH_MOUNTAINS),
+    ("20", "Lạng Sơn", 0.8, "20", NORTH_MOUNTAINS),
+    ("22", "Quảng Ninh", 1.4, "22", RED_RIVER),
+    ("24", "Bắc Giang", 1.9, "24", NORTH_MOUNTAINS),
+    ("25", "Phú Thọ", 1.5, "25", NORTH_MOUNTAINS),
+    ("26", "Vĩnh Phúc", 1.2, "25", RED_RIVER),
+    ("27", "Bắc Ninh", 1.5, "24", RED_RIVER),
+    ("30", "Hải Dương", 1.95, "31", RED_RIVER),
+    ("31", "Hải Phòng", 2.1, "31", RED_RIVER),
+    ("33", "Hưng Yên", 1.3, "33", RED_RIVER),
+    ("34", "Thái Bình", 1.9, "33", RED_RIVER),
+    ("35", "Hà Nam", 0.88, "37", RED_RIVER),
+    ("36", "Nam Định", 1.9, "37", RED_RIVER),
+    ("37", "Ninh Bình", 1.0, "37", RED_RIVER),
+    ("38", "Thanh Hóa", 3.7, "38", NORTH_CENTRAL),
+    ("40", "Nghệ An", 3.4, "40", NORTH_CENTRAL),
+    ("42", "Hà Tĩnh", 1.3, "42", NORTH_CENTRAL),
+    ("44", "Quảng Bình", 0.9, "44", NORTH_CENTRAL),
+    ("45", "Quảng Trị", 0.65, "44", NORTH_CENTRAL),
+    ("46", "Thừa Thiên Huế", 1.16, "46", NORTH_CENTRAL),
+    ("48", "Đà Nẵng", 1.2, "48", SOUTH_CENTRAL_COAST),
+    ("49", "Quảng Nam", 1.5, "48", SOUTH_CENTRAL_COAST),
+    ("51", "Quảng Ngãi", 1.25, "51", SOUTH_CENTRAL_COAST),
+    ("52", "Bình Định", 1.5, "52", SOUTH_CENTRAL_COAST),
+    ("54", "Phú Yên", 0.88, "66", SOUTH_CENTRAL_COAST),
+    ("56", "Khánh Hòa", 1.25, "56", SOUTH_CENTRAL_COAST),
+    ("58", "Ninh Thuận", 0.6, "56", SOUTH_CENTRAL_COAST),
+    ("60", "Bình Thuận", 1.25, "68", SOUTH_CENTRAL_COAST),
+    ("62", "Kon Tum", 0.57, "51", HIGHLANDS),
+    ("64", "Gia Lai", 1.6, "52", HIGHLANDS),
+    ("66", "Đắk Lắk", 1.9, "66", HIGHLANDS),
+    ("67", "Đắk Nông", 0.67, "68", HIGHLANDS),
+    ("68", "Lâm Đồng", 1.3, "68", HIGHLANDS),
+    ("70", "Bình Phước", 1.0, "75", SOUTHEAST),
+    ("72", "Tây Ninh", 1.2, "80", SOUTHEAST),
+    ("74", "Bình Dương", 2.7, "79", SOUTHEAST),
+    ("75", "Đồng Nai", 3.3, "75", SOUTHEAST),
+    ("77", "Bà Rịa - Vũng Tàu", 1.2, "79", SOUTHEAST),
+    ("79", "Hồ Chí Minh", 9.4, "79", SOUTHEAST),
+    ("80", "Long An", 1.7, "80", MEKONG),
+    ("82", "Tiền Giang", 1.8, "82", MEKONG),
+    ("83", "Bến Tre", 1.3, "86", MEKONG),
+    ("84", "Trà Vinh", 1.0, "86", MEKONG),
+    ("86", "Vĩnh Long", 1.0, "86", MEKONG),
+    ("87", "Đồng Tháp", 1.6, "82", MEKONG),
+    ("89", "An Giang", 1.9, "91", MEKONG),
+    ("91", "Kiên Giang", 1.75, "91", MEKONG),
+    ("92", "Cần Thơ", 1.25, "92", MEKONG),
+    ("93", "Hậu Giang", 0.73, "92", MEKONG),
+    ("94", "Sóc Trăng", 1.2, "92", MEKONG),
+    ("95", "Bạc Liêu", 0.92, "96", MEKONG),
+    ("96", "Cà Mau", 1.2, "96", MEKONG),
+)
+
+LEGACY_PROVINCES: tuple[LegacyProvince, ...] = tuple(
+    LegacyProvince(code, _nfc(name), pop, new, region) for code, name, pop, new, region in _LEGACY_ROWS
+)
+LEGACY_BY_CODE: dict[str, LegacyProvince] = {p.code: p for p in LEGACY_PROVINCES}
+
+# The date from which births are registered under the 34-province codes.
+MERGER_DATE_ISO = "2025-07-01"
+
+# Region of each new province: that of its most populous former part.
+PROVINCE_REGION: dict[str, str] = {}
+for _p in sorted(LEGACY_PROVINCES, key=lambda lp: lp.population):
+    PROVINCE_REGION[_p.new_code] = _p.region
+
+# Legacy provinces grouped by the new province they belong to, with cumulative population weights.
+LEGACY_PARTS: dict[str, tuple[LegacyProvince, ...]] = {
+    p.code: tuple(lp for lp in LEGACY_PROVINCES if lp.new_code == p.code) for p in PROVINCES
+}
+PROVINCE_POPULATION: dict[str, float] = {
+    code: sum(lp.population for lp in parts) for code, parts in LEGACY_PARTS.items()
+}
+
+
+def _check() -> None:
+    assert len(PROVINCES) == 34 and len(LEGACY_PROVINCES) == 63
+    assert all(len(p.communes) >= 5 for p in PROVINCES)
+    assert set(LEGACY_PARTS) == set(PROVINCE_BY_CODE) and all(LEGACY_PARTS.values())
+    # Each new province kept the code of one of its former parts.
+    assert all(code in LEGACY_BY_CODE for code in PROVINCE_BY_CODE)
+
+
+_check()
+
+
+def birth_province_name(code: str, birth_date_iso: str) -> str:
+    """Name of the birth-registration province with this code at the given birth date."""
+    if birth_date_iso >= MERGER_DATE_ISO:
+        return PROVINCE_BY_CODE[code].name
+    return LEGACY_BY_CODE[code].name
+
+
+def birth_province_code(name: str, birth_date_iso: str) -> str | None:
+    """Inverse of ``birth_province_name``: the 2-digit code, or None if unknown."""
+    table = PROVINCES if birth_date_iso >= MERGER_DATE_ISO else LEGACY_PROVINCES
+    for p in table:
+        if p.name == name:
+            return p.code
+    return None

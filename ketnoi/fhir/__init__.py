@@ -1,0 +1,1 @@
+"""FHIR vocabulary with no I/O: definitions, OperationOutcome, Bundle and reference helpers."""

@@ -1,0 +1,58 @@
+"""Small helpers on FHIR resources as plain dicts, JSON (de)serialisation and instants."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+ID_RE = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def dumps(resource: Any) -> bytes:
+    return orjson.dumps(resource)
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def now() -> float:
+    """Current time in epoch seconds, rounded to the millisecond FHIR instants carry."""
+    return round(time.time(), 3)
+
+
+def instant(ts: float) -> str:
+    """Epoch seconds → FHIR instant, e.g. ``2026-11-27T03:50:08.123+00:00``."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def http_date(ts: float) -> str:
+    """Epoch seconds → RFC 9110 HTTP-date, for ``Last-Modified``."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def parse_http_date(value: str) -> float | None:
+    try:
+        return datetime.strptime(value.strip(), "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def is_valid_id(value: object) -> bool:
+    return isinstance(value, str) and ID_RE.fullmatch(value) is not None
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def parse_etag(value: str) -> str:
+    """``W/"3"`` or ``"3"`` or ``3`` → ``"3"``."""
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    return value.strip('"')

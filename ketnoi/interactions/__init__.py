@@ -1,0 +1,1 @@
+"""FHIR RESTful interactions, transport-agnostic: FhirRequest in, FhirResponse out."""

@@ -1,0 +1,72 @@
+"""GET /metadata: a CapabilityStatement generated from what is really implemented
+(http://hl7.org/fhir/R4/capabilitystatement.html)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ketnoi
+from ketnoi.fhir.definitions import resource_types
+from ketnoi.interactions.repository import Repository
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.services import Extractor
+from ketnoi.search.parse import COMMON
+
+_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
+
+
+def capability_statement(repo: Repository, request: FhirRequest) -> FhirResponse:
+    statement = dict(_static(repo))
+    statement["implementation"] = {"description": "ketnoi FHIR server", "url": request.base_url}
+    return FhirResponse(200, resource=statement)
+
+
+# Built once per extractor (the set of search parameters); ~150 types make it worth caching.
+_CACHE: dict[int, dict[str, Any]] = {}
+
+
+def _static(repo: Repository) -> dict[str, Any]:
+    extractor = repo.services.extractor
+    key = id(extractor)
+    if key not in _CACHE:
+        _CACHE[key] = _build(extractor)
+    return _CACHE[key]
+
+
+def _build(extractor: Extractor) -> dict[str, Any]:
+    resources = []
+    for rtype in sorted(resource_types()):
+        params = [{"name": code, "type": kind} for code, kind in COMMON.items()]
+        for code, sp in sorted(extractor.params_for(rtype).items()):
+            if sp.get("type") in ("composite", "special"):
+                continue  # not searchable yet: do not advertise it
+            params.append({"name": code, "type": str(sp.get("type")), "definition": str(sp.get("url", ""))})
+        resources.append({
+            "type": rtype,
+            "interaction": [{"code": c} for c in _INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "searchParam": params,
+        })
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-27",
+        "publisher": "ketnoi",
+        "kind": "instance",
+        "software": {"name": "ketnoi", "version": ketnoi.__version__},
+        "fhirVersion": ketnoi.FHIR_VERSION,
+        "format": ["application/fhir+json", "application/json"],
+        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "search-system"},
+                            {"code": "history-system"}],
+        }],
+    }

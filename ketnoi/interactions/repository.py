@@ -1,0 +1,190 @@
+"""The one path every read and write takes, whatever the route (REST, Bundle entry, conditional
+operation, bulk load): checks, versioning, validation, indexing and write hooks happen here and
+nowhere else, so no caller can skip them.
+
+http://hl7.org/fhir/R4/http.html — versioning rules; http://hl7.org/fhir/R4/resource.html#Meta.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from ketnoi.fhir import resource as res
+from ketnoi.fhir.definitions import resource_types
+from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
+from ketnoi.interactions.services import Services
+from ketnoi.store.base import Session, StoredVersion, VersionConflict
+
+
+def check_type(resource_type: str) -> None:
+    if resource_type not in resource_types():
+        raise FhirError.of(
+            404,
+            "not-supported",
+            f"Unknown resource type '{resource_type}' (not an R4 resource type)",
+            f"Loại tài nguyên '{resource_type}' không tồn tại trong FHIR R4",
+        )
+
+
+def check_id(id: str) -> None:
+    if not res.is_valid_id(id):
+        raise bad_request(
+            f"Invalid id '{id[:80]}': 1-64 characters A-Z a-z 0-9 - .",
+            f"Id '{id[:80]}' không hợp lệ: 1-64 ký tự A-Z a-z 0-9 - .",
+        )
+
+
+class Repository:
+    """FHIR persistence semantics over one store Session (one database transaction)."""
+
+    def __init__(self, services: Services, session: Session) -> None:
+        self.services = services
+        self.session = session
+
+    # ---- reads -------------------------------------------------------------------------------
+    def read(self, resource_type: str, id: str) -> StoredVersion:
+        """The current version; 404 if it never existed, 410 if deleted."""
+        check_type(resource_type)
+        current = self.session.current(resource_type, id)
+        if current is None:
+            raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
+        if current.deleted:
+            raise FhirError.of(
+                410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá"
+            )
+        return current
+
+    def vread(self, resource_type: str, id: str, version: str) -> StoredVersion:
+        check_type(resource_type)
+        if not version.isdigit():
+            raise not_found(f"Version '{version}' does not exist", f"Phiên bản '{version}' không tồn tại")
+        found = self.session.version(resource_type, id, int(version))
+        if found is None:
+            raise not_found(
+                f"{resource_type}/{id}/_history/{version} not found",
+                f"Không tìm thấy {resource_type}/{id}/_history/{version}",
+            )
+        if found.deleted:
+            raise FhirError.of(
+                410, "deleted", f"Version {version} of {resource_type}/{id} is a deletion",
+                f"Phiên bản {version} của {resource_type}/{id} là một lần xoá",
+            )
+        return found
+
+    # ---- writes ------------------------------------------------------------------------------
+    def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredVersion:
+        """Store a new resource under a server-assigned id (or ``id`` for a Bundle's PUT-as-create)."""
+        rtype = self._check_body(resource)
+        new_id = id or str(uuid.uuid4())
+        return self._store(rtype, new_id, 1, resource, "POST")
+
+    def update(
+        self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: str | None = None
+    ) -> tuple[StoredVersion, bool]:
+        """Replace (or create at a client id); returns (version, created)."""
+        check_type(resource_type)
+        check_id(id)
+        rtype = self._check_body(resource)
+        if rtype != resource_type:
+            raise bad_request(
+                f"Body resourceType '{rtype}' does not match '{resource_type}' in the URL",
+                f"resourceType '{rtype}' trong nội dung khác với '{resource_type}' trên URL",
+            )
+        body_id = resource.get("id")
+        if body_id != id:
+            raise bad_request(
+                f"Body id '{body_id}' does not match the id '{id}' in the URL"
+                if body_id is not None
+                else f"The resource must carry id '{id}' to be updated at that URL",
+                f"Id '{body_id}' trong nội dung khác với id '{id}' trên URL"
+                if body_id is not None
+                else f"Tài nguyên phải có id '{id}' để cập nhật tại URL này",
+            )
+        current = self.session.current(resource_type, id, for_update=True)
+        self._check_if_match(current, if_match, resource_type, id)
+        version = current.version + 1 if current else 1
+        created = current is None or current.deleted
+        return self._store(resource_type, id, version, resource, "PUT"), created
+
+    def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> StoredVersion | None:
+        """Logical delete; None when there was nothing to delete (idempotent, still 200/204)."""
+        check_type(resource_type)
+        current = self.session.current(resource_type, id, for_update=True)
+        self._check_if_match(current, if_match, resource_type, id)
+        if current is None or current.deleted:
+            return None
+        record = StoredVersion(resource_type, id, current.version + 1, res.now(), True, None, "DELETE")
+        return self._write(record, None)
+
+    def replace_with(
+        self, current: StoredVersion, resource: dict[str, Any], method: str
+    ) -> StoredVersion:
+        """Write a new version of ``current`` (used by patch after the patch is applied)."""
+        resource["id"] = current.id
+        return self._store(current.resource_type, current.id, current.version + 1, resource, method)
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _check_body(self, resource: Any) -> str:
+        if not isinstance(resource, dict):
+            raise bad_request("The body must be a FHIR resource (a JSON object)",
+                              "Nội dung phải là một tài nguyên FHIR (đối tượng JSON)", code="structure")
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            raise bad_request("The resource has no resourceType", "Tài nguyên thiếu resourceType",
+                              code="structure")
+        if rtype not in resource_types():
+            raise bad_request(f"Unknown resource type '{rtype}'", f"Loại tài nguyên '{rtype}' không tồn tại",
+                              code="structure")
+        return rtype
+
+    def _check_if_match(
+        self, current: StoredVersion | None, if_match: str | None, resource_type: str, id: str
+    ) -> None:
+        if if_match is None:
+            return
+        wanted = res.parse_etag(if_match)
+        if current is None or current.deleted or str(current.version) != wanted:
+            have = "none" if current is None or current.deleted else str(current.version)
+            raise FhirError.of(
+                412, "conflict",
+                f"If-Match version {wanted} does not match the current version ({have}) of {resource_type}/{id}",
+                f"Phiên bản If-Match {wanted} khác phiên bản hiện tại ({have}) của {resource_type}/{id}",
+            )
+
+    def _store(self, rtype: str, id: str, version: int, resource: dict[str, Any], method: str) -> StoredVersion:
+        self.validate(resource)
+        ts = res.now()
+        body = dict(resource)
+        body["id"] = id
+        meta = dict(body.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = res.instant(ts)
+        body["meta"] = meta
+        index = self.services.extractor.extract(body)
+        record = StoredVersion(rtype, id, version, ts, False, res.dumps(body), method)
+        return self._write(record, body, index)
+
+    def _write(self, record: StoredVersion, body: dict[str, Any] | None, index: Any = None) -> StoredVersion:
+        try:
+            stored = self.session.write(record, index)
+        except VersionConflict as exc:
+            raise FhirError.of(
+                409, "conflict",
+                f"{record.resource_type}/{record.id} was changed by someone else at the same time; retry",
+                f"{record.resource_type}/{record.id} vừa bị người khác thay đổi cùng lúc; hãy thử lại",
+            ) from exc
+        for hook in self.services.after_write:
+            hook(stored, body)
+        return stored
+
+    def validate(self, resource: dict[str, Any]) -> list[Issue]:
+        """Reject a structurally invalid resource (400); return its warnings."""
+        validator = self.services.validator
+        if validator is None:
+            return []
+        issues = validator(resource, self.services.settings.strict)
+        errors = [i for i in issues if i.severity in ("error", "fatal")]
+        if errors:
+            raise FhirError(400, errors)
+        return issues

@@ -1,0 +1,47 @@
+"""FhirRequest and FhirResponse: what the HTTP edge hands the core, and what it gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class FhirRequest:
+    """One FHIR interaction. ``path`` is relative to the FHIR base, without a leading slash."""
+
+    method: str
+    path: str
+    query: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    body: Any = None  # parsed JSON, or None
+    base_url: str = "http://127.0.0.1:8080/fhir"
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def prefer(self) -> dict[str, str]:
+        """Parsed ``Prefer`` header: ``return=minimal, handling=strict`` → {"return": "minimal", ...}."""
+        out: dict[str, str] = {}
+        for part in (self.headers.get("prefer") or "").replace(";", ",").split(","):
+            key, _, value = part.strip().partition("=")
+            if key:
+                out[key.lower()] = value.strip().strip('"')
+        return out
+
+
+@dataclass(slots=True)
+class FhirResponse:
+    """The result. ``raw`` carries already-serialised JSON (a stored resource), else ``resource``."""
+
+    status: int
+    resource: dict[str, Any] | None = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,98 @@
+"""(method, path) → interaction handler. The single entry point of the FHIR core.
+
+``handle`` opens the transaction; ``dispatch`` runs a handler inside a transaction the caller
+already holds (Bundle entries use it, so an entry takes exactly the route a REST call takes).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions import bundle, capabilities, crud, history, search
+from ketnoi.interactions.repository import Repository, check_type
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.services import Services
+
+log = logging.getLogger("ketnoi")
+Handler = Callable[..., FhirResponse]
+_TYPE = re.compile(r"[A-Z][A-Za-z]+")
+READ_METHODS = {"GET", "HEAD"}
+
+
+def handle(services: Services, request: FhirRequest) -> FhirResponse:
+    """Run one interaction in its own transaction; errors become OperationOutcome responses."""
+    try:
+        if request.path.strip("/") == "" and request.method == "POST":
+            return bundle.process(services, request, dispatch)
+        handler, args = route(request)
+        write = request.method not in READ_METHODS and not request.path.endswith("_search")
+        with services.store.session(write=write) as session:
+            return handler(Repository(services, session), request, *args)
+    except FhirError as exc:
+        return error_response(exc)
+
+
+def dispatch(repo: Repository, request: FhirRequest) -> FhirResponse:
+    handler, args = route(request)
+    return handler(repo, request, *args)
+
+
+def error_response(exc: FhirError) -> FhirResponse:
+    return FhirResponse(exc.status, resource=exc.outcome())
+
+
+def route(request: FhirRequest) -> tuple[Handler, tuple[str, ...]]:
+    """Find the handler for a request, or raise 404/405 with an OperationOutcome."""
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    method = "GET" if request.method == "HEAD" else request.method
+    table = _routes(parts)
+    if any(p.startswith("$") for p in parts):
+        raise FhirError.of(404, "not-supported", f"Operation '{request.path}' is not supported",
+                           f"Không hỗ trợ thao tác '{request.path}'")
+    if table is None:
+        raise FhirError.of(404, "not-found", f"No FHIR endpoint at '{request.path}'",
+                           f"Không có điểm cuối FHIR tại '{request.path}'")
+    handlers, args = table
+    if method not in handlers:
+        raise FhirError.of(405, "not-supported",
+                           f"Method {request.method} is not allowed on '{request.path}' (allowed: {', '.join(sorted(handlers))})",
+                           f"Phương thức {request.method} không được phép tại '{request.path}'")
+    return handlers[method], args
+
+
+def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | None:
+    n = len(parts)
+    if n == 0:
+        return {"GET": search.search_system, "POST": _bundle_only}, ()
+    head = parts[0]
+    if n == 1 and head == "metadata":
+        return {"GET": capabilities.capability_statement}, ()
+    if n == 1 and head == "_history":
+        return {"GET": history.history}, ()
+    if n == 1 and head == "_search":
+        return {"POST": search.search_system}, ()
+    if not _TYPE.fullmatch(head):
+        return None
+    check_type(head)
+    if n == 1:
+        return {"GET": search.search_type, "POST": crud.create, "PUT": crud.conditional_update,
+                "DELETE": crud.conditional_delete, "PATCH": crud.conditional_patch}, (head,)
+    if n == 2 and parts[1] == "_search":
+        return {"POST": search.search_type}, (head,)
+    if n == 2 and parts[1] == "_history":
+        return {"GET": history.history}, (head,)
+    if n == 2:
+        return {"GET": crud.read, "PUT": crud.update, "DELETE": crud.delete, "PATCH": crud.patch}, (head, parts[1])
+    if n == 3 and parts[2] == "_history":
+        return {"GET": history.history}, (head, parts[1])
+    if n == 4 and parts[2] == "_history":
+        return {"GET": crud.vread}, (head, parts[1], parts[3])
+    return None
+
+
+def _bundle_only(repo: Repository, request: FhirRequest) -> FhirResponse:
+    raise FhirError.of(400, "invalid", "A Bundle inside a Bundle cannot be processed",
+                       "Không thể xử lý Bundle lồng trong Bundle")

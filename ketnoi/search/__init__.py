@@ -1,0 +1,1 @@
+"""Search engine as a pure pipeline: parse → extract → compile. Never opens a connection."""

@@ -1,0 +1,174 @@
+"""Search-index extraction: a resource → the :class:`IndexRows` of every search parameter of its type.
+
+Responsibility: decide, per (resource type, parameter), how the parameter's FHIRPath expression is
+evaluated (:mod:`ketnoi.search.extract_paths`: compiled Python fast path or cached fhirpathpy) and how
+its values become rows (:mod:`ketnoi.search.extract_values`); build those plans once per type, then
+run them for every resource. Extraction never raises on a valid resource: a part that fails is
+skipped (and logged), unless the extractor was built with ``strict=True`` (used by the tests).
+
+What is not extracted, by design:
+
+- ``_id`` and ``_lastUpdated``: the resource table holds them (status ``resource-column``).
+- ``composite`` parameters: queried from their component parameters (status ``composite``).
+- ``special`` (``near``) and the expression-less ``_text``, ``_content``, ``_query``: not supported
+  (status ``unsupported``, with the reason in :attr:`ParamPlan.reason`).
+
+``_tag`` / ``_security`` are tokens from ``meta.tag`` / ``meta.security``; ``_source`` is a uri.
+``_profile`` is declared ``uri`` in R4 and is indexed as :class:`~ketnoi.search.index.UriRow`
+(row kind always equals the declared parameter type, so the query compiler maps parameter → table
+without exceptions); a versioned ``url|1.0`` profile also gets the bare-url row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from ketnoi.fhir import definitions
+from ketnoi.search.extract_model import TypeModel, r4_model
+from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
+from ketnoi.search.extract_values import WRITERS, Writer
+from ketnoi.search.index import IndexRows
+
+__all__ = ["Extractor", "ParamPlan", "default_extractor"]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["supported", "resource-column", "composite", "unsupported"]
+
+RESOURCE_COLUMNS = frozenset({"_id", "_lastUpdated"})
+_UNSUPPORTED_REASONS = {
+    "_text": "narrative full-text search needs a text index, not an extracted value",
+    "_content": "whole-resource full-text search needs a text index, not an extracted value",
+    "_query": "named queries are operations, not indexed values",
+}
+
+
+@dataclass(slots=True)
+class ParamPlan:
+    """How one parameter is extracted for one resource type."""
+
+    code: str
+    type: str
+    status: Status
+    reason: str = ""
+    parts: list[tuple[str, Accessor]] = field(default_factory=list)  # (expression part, accessor)
+    fast_parts: int = 0  # how many parts run on the compiled fast path
+    writer: Writer | None = None
+
+
+class Extractor:
+    """Extracts index rows; built from SearchParameter resources (official and custom)."""
+
+    def __init__(self, search_parameters: Iterable[dict[str, Any]], *, strict: bool = False) -> None:
+        self._model: TypeModel = r4_model()
+        self._strict = strict
+        self._by_base: dict[str, dict[str, dict[str, Any]]] = {}
+        for sp in search_parameters:
+            for base in sp.get("base", ()):
+                # A later definition of the same (base, code) replaces the earlier one (custom overrides).
+                self._by_base.setdefault(base, {})[sp["code"]] = sp
+        self._params: dict[str, dict[str, dict[str, Any]]] = {}
+        self._plans: dict[str, list[ParamPlan]] = {}
+        self._runnable: dict[str, tuple[tuple[str, tuple[Accessor, ...], Writer], ...]] = {}
+
+    # ---------------------------------------------------------------------------------- public API
+
+    def params_for(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """code → SearchParameter of everything searchable on ``resource_type``."""
+        params = self._params.get(resource_type)
+        if params is None:
+            params = {}
+            for base in self._bases(resource_type):
+                params.update(self._by_base.get(base, {}))
+            self._params[resource_type] = params
+        return params
+
+    def extract(self, resource: dict[str, Any]) -> IndexRows:
+        """Index rows of every extracted parameter of ``resource``'s type."""
+        rows = IndexRows()
+        resource_type = resource.get("resourceType")
+        if type(resource_type) is not str:
+            return rows
+        runnable = self._runnable.get(resource_type)
+        if runnable is None:
+            runnable = self._build_runnable(resource_type)
+        for code, accessors, writer in runnable:
+            for access in accessors:
+                try:
+                    for value, fhir_type in access(resource):
+                        writer(code, value, fhir_type, rows)
+                except Exception:
+                    if self._strict:
+                        raise
+                    log.warning("search extraction of %s.%s failed", resource_type, code, exc_info=True)
+        return rows
+
+    def plans(self, resource_type: str) -> list[ParamPlan]:
+        """The plan of every parameter of ``resource_type`` (for reports and tests)."""
+        plans = self._plans.get(resource_type)
+        if plans is None:
+            plans = [self._plan(resource_type, sp) for sp in self.params_for(resource_type).values()]
+            self._plans[resource_type] = plans
+        return plans
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _bases(self, resource_type: str) -> list[str]:
+        bases = ["Resource"]
+        if resource_type not in ("Bundle", "Binary", "Parameters"):  # the non-DomainResource types
+            bases.append("DomainResource")
+        bases.append(resource_type)
+        return bases
+
+    def _build_runnable(self, resource_type: str) -> tuple[tuple[str, tuple[Accessor, ...], Writer], ...]:
+        runnable = tuple(
+            (plan.code, tuple(access for _, access in plan.parts), plan.writer)
+            for plan in self.plans(resource_type)
+            if plan.status == "supported" and plan.writer is not None and plan.parts
+        )
+        self._runnable[resource_type] = runnable
+        return runnable
+
+    def _plan(self, resource_type: str, sp: dict[str, Any]) -> ParamPlan:
+        code, sp_type = sp["code"], sp.get("type", "")
+        plan = ParamPlan(code, sp_type, "supported")
+        expression = sp.get("expression")
+        if code in RESOURCE_COLUMNS:
+            plan.status, plan.reason = "resource-column", "stored on the resource table"
+        elif sp_type == "composite":
+            plan.status, plan.reason = "composite", "deferred: queried from its component parameters"
+        elif sp_type == "special":
+            plan.status, plan.reason = "unsupported", "special parameter (geographic 'near' search)"
+        elif not expression:
+            plan.status = "unsupported"
+            plan.reason = _UNSUPPORTED_REASONS.get(code, "no FHIRPath expression")
+        elif sp_type not in WRITERS:
+            plan.status, plan.reason = "unsupported", f"unknown search parameter type {sp_type!r}"
+        else:
+            plan.writer = WRITERS[sp_type]
+            self._compile_parts(plan, resource_type, expression)
+        return plan
+
+    def _compile_parts(self, plan: ParamPlan, resource_type: str, expression: str) -> None:
+        for part in split_union(expression):
+            if part_root(part, self._model) not in (ANY_TYPE, resource_type):
+                continue  # another type's branch of a shared parameter
+            try:
+                access, fast = compile_part(part, self._model, resource_type)
+            except Exception:
+                if self._strict:
+                    raise
+                log.warning("cannot compile search expression %r", part, exc_info=True)
+                continue
+            plan.parts.append((part, access))
+            plan.fast_parts += fast
+
+
+@cache
+def default_extractor() -> Extractor:
+    """The extractor of the official R4 search parameters (built once per process)."""
+    return Extractor(definitions.search_parameters())

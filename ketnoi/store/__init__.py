@@ -1,0 +1,1 @@
+"""Resource persistence behind one interface (``base.Store``), with SQLite and PostgreSQL backends."""

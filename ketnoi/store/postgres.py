@@ -1,0 +1,66 @@
+"""PostgreSQL backend: psycopg 3 with a connection pool.
+
+Each session is one transaction on a pooled connection. Concurrent updates of one resource are
+serialised by ``SELECT ... FOR UPDATE`` on its ``resource`` row; racing creates of the same
+version are caught by the history table's unique key (see ``SqlSession._append``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from ketnoi.store import migrate
+from ketnoi.store.sqlstore import SqlSession
+
+
+class PostgresStore:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
+        )
+        self.pool.wait(timeout=30)
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        return cls(url)
+
+    @contextmanager
+    def session(self, *, write: bool) -> Iterator[SqlSession]:
+        del write  # every session is a transaction; PostgreSQL needs no writer queue
+        with self.pool.connection() as conn:
+            # pool.connection() commits on normal exit and rolls back on an exception.
+            yield SqlSession(conn, self.dialect)
+
+    def _run(self, fn: Any) -> Any:
+        with self.pool.connection() as conn:
+            def execute(sql: str, params: tuple[Any, ...]) -> Any:
+                return conn.execute(sql.replace("?", "%s"), params)
+            return fn(execute)
+
+    def migrate(self) -> list[str]:
+        def run(execute: Any) -> list[str]:
+            # One migrator at a time across processes (several nodes starting together).
+            execute("SELECT pg_advisory_xact_lock(4242)", ())
+            return migrate.apply(execute, self.dialect)
+
+        result: list[str] = self._run(run)
+        return result
+
+    def schema_version(self) -> int:
+        version: int = self._run(migrate.current_version)
+        return version
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+

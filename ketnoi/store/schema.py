@@ -1,0 +1,98 @@
+"""Tables and explicit, numbered migrations for both SQL dialects.
+
+Design (see docs/adr/0003-storage-schema.md):
+- ``resource_history`` is append-only: every version ever written, with a global ``seq``.
+- ``resource`` points at the current version of each (type, id) and says whether it is deleted.
+- ``idx_*`` hold the search index rows of current, non-deleted versions, one table per search
+  parameter type, shared by all resource types.
+Text columns that are range-scanned are ``COLLATE "C"`` on PostgreSQL so that prefix ranges
+follow code-point order, as they do in SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Column lists of the index tables, in IndexRows order (after resource_type, resource_id).
+INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
+    "string": ("param", "norm", "exact"),
+    "token": ("param", "system", "code", "text"),
+    "date": ("param", "low", "high"),
+    "number": ("param", "value", "low", "high"),
+    "quantity": ("param", "system", "code", "value", "low", "high"),
+    "reference": ("param", "target_type", "target_id", "url", "version"),
+    "uri": ("param", "uri"),
+}
+
+_REAL_COLUMNS = {"low", "high", "value"}
+_LOOKUP_INDEXES: dict[str, tuple[str, ...]] = {
+    "string": ("resource_type", "param", "norm"),
+    "token": ("resource_type", "param", "code", "system"),
+    "date": ("resource_type", "param", "low", "high"),
+    "number": ("resource_type", "param", "value"),
+    "quantity": ("resource_type", "param", "code", "value"),
+    "reference": ("resource_type", "param", "target_id", "target_type"),
+    "uri": ("resource_type", "param", "uri"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def _index_table(kind: str, dialect: str) -> list[str]:
+    text = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+    real = "DOUBLE PRECISION" if dialect == "postgresql" else "REAL"
+    cols = ", ".join(f"{c} {real if c in _REAL_COLUMNS else text}" for c in INDEX_COLUMNS[kind])
+    table = f"idx_{kind}"
+    lookup = ", ".join(_LOOKUP_INDEXES[kind])
+    return [
+        f"CREATE TABLE {table} (resource_type {text} NOT NULL, resource_id {text} NOT NULL, {cols})",
+        f"CREATE INDEX {table}_lookup ON {table} ({lookup})",
+        f"CREATE INDEX {table}_owner ON {table} (resource_type, resource_id)",
+    ]
+
+
+def _initial(dialect: str) -> tuple[str, ...]:
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "TEXT"
+    seq = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    boolean = "BOOLEAN" if pg else "INTEGER"
+    content = "BYTEA" if pg else "BLOB"
+    statements = [
+        f"""CREATE TABLE resource_history (
+            seq {seq},
+            resource_type {text} NOT NULL,
+            id {text} NOT NULL,
+            version INTEGER NOT NULL,
+            last_updated {real} NOT NULL,
+            method TEXT NOT NULL,
+            deleted {boolean} NOT NULL,
+            content {content},
+            UNIQUE (resource_type, id, version))""",
+        "CREATE INDEX resource_history_updated ON resource_history (last_updated)",
+        f"""CREATE TABLE resource (
+            resource_type {text} NOT NULL,
+            id {text} NOT NULL,
+            version INTEGER NOT NULL,
+            seq BIGINT NOT NULL,
+            last_updated {real} NOT NULL,
+            deleted {boolean} NOT NULL,
+            PRIMARY KEY (resource_type, id))""",
+        "CREATE INDEX resource_type_updated ON resource (resource_type, last_updated)",
+    ]
+    for kind in INDEX_COLUMNS:
+        statements.extend(_index_table(kind, dialect))
+    return tuple(statements)
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
+    return [Migration(1, "initial schema: history, current pointer, index tables", _initial(dialect))]
+
+
+SCHEMA_VERSION = len(migrations("sqlite"))
