@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from ketnoi.config import Settings
+from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.services import Services
 from ketnoi.search.extract import default_extractor
@@ -24,7 +24,7 @@ def open_store(url: str) -> Store:
         from ketnoi.store.postgres import PostgresStore
 
         return PostgresStore.from_url(url)
-    raise ValueError(f"Unsupported database URL '{url}': use sqlite:///path.db or postgresql://user:pass@host/db")
+    raise ConfigError(f"Unsupported database URL '{url}': use sqlite:///path.db or postgresql://user:pass@host/db")
 
 
 def _validator(resource: dict[str, Any], strict: bool) -> list[Any]:

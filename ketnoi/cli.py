@@ -22,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     _database_arg(serve)
     serve.add_argument("--host", help="interface to listen on (env KETNOI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env KETNOI_PORT, default 8080)")
-    serve.add_argument("--auth", choices=["off"], default="off",
-                       help="authorization mode (only 'off' until the security work lands)")
+    serve.add_argument(
+        "--auth", choices=["off"], default="off", help="authorization mode (only 'off' until the security work lands)"
+    )
     serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
     serve.set_defaults(func=_serve)
 
@@ -55,8 +56,10 @@ def _migrate(args: argparse.Namespace) -> int:
     store = open_store(settings.database)
     try:
         applied = store.migrate()
-        print(f"{settings.database}: schema version {store.schema_version()}"
-              + (f"; applied: {', '.join(applied)}" if applied else " (up to date)"))
+        print(
+            f"{settings.database}: schema version {store.schema_version()}"
+            + (f"; applied: {', '.join(applied)}" if applied else " (up to date)")
+        )
     finally:
         store.close()
     return 0
@@ -78,8 +81,11 @@ def _serve(args: argparse.Namespace) -> int:
         store.close()
         return 2
     app = create_app(settings, store)
-    print(f"ketnoi serving {settings.database}\n  FHIR base: http://{settings.host}:{settings.port}/fhir"
-          f"\n  authorization: {settings.auth} (open server: no login needed yet)", flush=True)
+    print(
+        f"ketnoi serving {settings.database}\n  FHIR base: http://{settings.host}:{settings.port}/fhir"
+        f"\n  authorization: {settings.auth} (open server: no login needed yet)",
+        flush=True,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     return 0
 
@@ -87,7 +93,11 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except config.ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

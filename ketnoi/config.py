@@ -9,6 +9,10 @@ from typing import Any
 DEFAULT_DATABASE = "sqlite:///var/ketnoi.db"
 
 
+class ConfigError(ValueError):
+    """A setting that cannot work (e.g. an unsupported database URL); shown to the user as is."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database: str = DEFAULT_DATABASE

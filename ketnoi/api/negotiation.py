@@ -42,7 +42,8 @@ def response_type(accept: str | None, format_param: str | None) -> str:
 
 def _not_acceptable(asked: str) -> FhirError:
     return FhirError.of(
-        406, "not-supported",
+        406,
+        "not-supported",
         f"ketnoi answers in FHIR JSON only (application/fhir+json); '{asked[:80]}' is not available",
         f"ketnoi chỉ trả lời bằng FHIR JSON (application/fhir+json); không có định dạng '{asked[:80]}'",
     )
@@ -58,17 +59,27 @@ def check_body_type(content_type: str | None, method: str, path: str) -> str:
     if kind == FORM_TYPE and method == "POST" and path.rstrip("/").endswith("_search"):
         return kind
     if kind in XML_TYPES:
-        raise FhirError.of(415, "not-supported",
-                           "FHIR XML is not supported; send the resource as JSON with Content-Type application/fhir+json",
-                           "Không hỗ trợ FHIR XML; hãy gửi tài nguyên dạng JSON với Content-Type application/fhir+json")
-    raise FhirError.of(415, "not-supported",
-                       f"Unsupported Content-Type '{kind[:80]}'; use application/fhir+json",
-                       f"Không hỗ trợ Content-Type '{kind[:80]}'; hãy dùng application/fhir+json")
+        raise FhirError.of(
+            415,
+            "not-supported",
+            "FHIR XML is not supported; send the resource as JSON with Content-Type application/fhir+json",
+            "Không hỗ trợ FHIR XML; hãy gửi tài nguyên dạng JSON với Content-Type application/fhir+json",
+        )
+    raise FhirError.of(
+        415,
+        "not-supported",
+        f"Unsupported Content-Type '{kind[:80]}'; use application/fhir+json",
+        f"Không hỗ trợ Content-Type '{kind[:80]}'; hãy dùng application/fhir+json",
+    )
 
 
 def too_large(limit: int) -> FhirError:
-    return FhirError.of(413, "too-costly", f"The request body is larger than the limit of {limit} bytes",
-                        f"Nội dung yêu cầu vượt quá giới hạn {limit} byte")
+    return FhirError.of(
+        413,
+        "too-costly",
+        f"The request body is larger than the limit of {limit} bytes",
+        f"Nội dung yêu cầu vượt quá giới hạn {limit} byte",
+    )
 
 
 def parse_json(body: bytes, max_depth: int) -> Any:
@@ -77,12 +88,14 @@ def parse_json(body: bytes, max_depth: int) -> Any:
         # orjson refuses nesting past 1024 levels itself, so parsing cannot blow the stack.
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The body is not valid JSON: {exc}", f"Nội dung không phải JSON hợp lệ: {exc}",
-                          code="structure") from None
+        raise bad_request(
+            f"The body is not valid JSON: {exc}", f"Nội dung không phải JSON hợp lệ: {exc}", code="structure"
+        ) from None
     # Nesting depth can never exceed the number of opening brackets: most bodies skip the walk.
     if body.count(b"{") + body.count(b"[") > max_depth and _depth_exceeds(value, max_depth):
-        raise bad_request(f"The JSON is nested deeper than {max_depth} levels",
-                          f"JSON lồng sâu quá {max_depth} cấp", code="structure")
+        raise bad_request(
+            f"The JSON is nested deeper than {max_depth} levels", f"JSON lồng sâu quá {max_depth} cấp", code="structure"
+        )
     return value
 
 

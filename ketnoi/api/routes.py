@@ -43,12 +43,15 @@ def create_app(services: Services) -> Starlette:
         yield
         services.store.close()
 
-    app = Starlette(routes=[
-        Route("/", landing),
-        Route("/healthz", health),
-        Route("/fhir", fhir, methods=_METHODS),
-        Route("/fhir/{path:path}", fhir, methods=_METHODS),
-    ], lifespan=lifespan)
+    app = Starlette(
+        routes=[
+            Route("/", landing),
+            Route("/healthz", health),
+            Route("/fhir", fhir, methods=_METHODS),
+            Route("/fhir/{path:path}", fhir, methods=_METHODS),
+        ],
+        lifespan=lifespan,
+    )
     app.state.services = services
     return app
 
@@ -66,9 +69,14 @@ async def _fhir(services: Services, request: Request) -> Response:
         fresp = error_response(exc)
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        fresp = error_response(FhirError.of(
-            500, "exception", "Internal server error; the request was not applied. The error is logged.",
-            "Lỗi máy chủ nội bộ; yêu cầu chưa được thực hiện. Lỗi đã được ghi lại."))
+        fresp = error_response(
+            FhirError.of(
+                500,
+                "exception",
+                "Internal server error; the request was not applied. The error is logged.",
+                "Lỗi máy chủ nội bộ; yêu cầu chưa được thực hiện. Lỗi đã được ghi lại.",
+            )
+        )
     return _to_response(fresp, media, pretty, head=request.method == "HEAD")
 
 
@@ -85,8 +93,12 @@ async def _to_fhir_request(request: Request, base_url: str, services: Services) 
         elif raw.strip():
             body = negotiation.parse_json(raw, services.settings.max_json_depth)
         elif request.method in ("PUT", "PATCH") or not path.endswith("_search"):
-            raise FhirError.of(400, "required", "The request has no body; send a FHIR resource as JSON",
-                               "Yêu cầu không có nội dung; hãy gửi tài nguyên FHIR dạng JSON")
+            raise FhirError.of(
+                400,
+                "required",
+                "The request has no body; send a FHIR resource as JSON",
+                "Yêu cầu không có nội dung; hãy gửi tài nguyên FHIR dạng JSON",
+            )
     return FhirRequest(request.method, path, query, headers, body, base_url)
 
 

@@ -146,7 +146,8 @@ _PROVINCE_ROWS: tuple[tuple[str, str, str, str], ...] = (
         "48",
         "Đà Nẵng",
         "Thành phố",
-        "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|Xã Hòa Vang|Xã Núi Thành",
+        "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|"
+        "Xã Hòa Vang|Xã Núi Thành",
     ),
     (
         "51",

@@ -49,9 +49,7 @@ class FhirError(Exception):
         return "; ".join(i.text for i in self.issues) or f"HTTP {self.status}"
 
     @classmethod
-    def of(
-        cls, status: int, code: str, en: str, vi: str, expression: tuple[str, ...] = ()
-    ) -> FhirError:
+    def of(cls, status: int, code: str, en: str, vi: str, expression: tuple[str, ...] = ()) -> FhirError:
         return cls(status, [Issue("error", code, en, vi, expression)])
 
     def outcome(self) -> dict[str, Any]:

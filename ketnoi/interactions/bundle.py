@@ -25,9 +25,20 @@ from ketnoi.interactions.services import Services
 
 Dispatch = Callable[[Repository, FhirRequest], FhirResponse]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-_REASON = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
-           412: "Precondition Failed", 415: "Unsupported Media Type", 422: "Unprocessable Entity"}
+_REASON = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+}
 
 
 def process(services: Services, request: FhirRequest, dispatch: Dispatch) -> FhirResponse:
@@ -41,38 +52,59 @@ def process(services: Services, request: FhirRequest, dispatch: Dispatch) -> Fhi
 
 def _check_bundle(bundle: Any, max_entries: int) -> str:
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise bad_request("POST to the FHIR base takes a Bundle of type batch or transaction",
-                          "POST tới địa chỉ gốc FHIR nhận Bundle loại batch hoặc transaction")
+        raise bad_request(
+            "POST to the FHIR base takes a Bundle of type batch or transaction",
+            "POST tới địa chỉ gốc FHIR nhận Bundle loại batch hoặc transaction",
+        )
     kind = bundle.get("type")
     if kind not in ("batch", "transaction"):
-        raise bad_request(f"Bundle type '{kind}' cannot be processed; use batch or transaction",
-                          f"Không xử lý được Bundle loại '{kind}'; hãy dùng batch hoặc transaction")
+        raise bad_request(
+            f"Bundle type '{kind}' cannot be processed; use batch or transaction",
+            f"Không xử lý được Bundle loại '{kind}'; hãy dùng batch hoặc transaction",
+        )
     entries = bundle.get("entry", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise bad_request("Bundle.entry must be an array of objects", "Bundle.entry phải là mảng các đối tượng",
-                          code="structure")
+        raise bad_request(
+            "Bundle.entry must be an array of objects", "Bundle.entry phải là mảng các đối tượng", code="structure"
+        )
     if len(entries) > max_entries:
-        raise FhirError.of(413, "too-costly", f"The Bundle has {len(entries)} entries; the limit is {max_entries}",
-                           f"Bundle có {len(entries)} mục; giới hạn là {max_entries}")
+        raise FhirError.of(
+            413,
+            "too-costly",
+            f"The Bundle has {len(entries)} entries; the limit is {max_entries}",
+            f"Bundle có {len(entries)} mục; giới hạn là {max_entries}",
+        )
     return str(kind)
 
 
 def _entry_request(parent: FhirRequest, entry: dict[str, Any], index: int) -> FhirRequest:
     req = entry.get("request")
     if not isinstance(req, dict) or not isinstance(req.get("method"), str) or not isinstance(req.get("url"), str):
-        raise _at(index, bad_request("Each entry needs request.method and request.url",
-                                     "Mỗi mục cần request.method và request.url", code="required"))
+        raise _at(
+            index,
+            bad_request(
+                "Each entry needs request.method and request.url",
+                "Mỗi mục cần request.method và request.url",
+                code="required",
+            ),
+        )
     method = req["method"].upper()
     if method not in _ORDER:
-        raise _at(index, bad_request(f"Unknown method '{req['method']}'", f"Phương thức '{req['method']}' không hợp lệ"))
+        raise _at(
+            index, bad_request(f"Unknown method '{req['method']}'", f"Phương thức '{req['method']}' không hợp lệ")
+        )
     url = req["url"]
     base = parent.base_url.rstrip("/") + "/"
     if url.startswith(base):
-        url = url[len(base):]
+        url = url[len(base) :]
     split = urlsplit(url)
     headers: dict[str, str] = {}
-    for field, header in (("ifMatch", "if-match"), ("ifNoneMatch", "if-none-match"),
-                          ("ifNoneExist", "if-none-exist"), ("ifModifiedSince", "if-modified-since")):
+    for field, header in (
+        ("ifMatch", "if-match"),
+        ("ifNoneMatch", "if-none-match"),
+        ("ifNoneExist", "if-none-exist"),
+        ("ifModifiedSince", "if-modified-since"),
+    ):
         if isinstance(req.get(field), str):
             headers[header] = req[field]
     if "prefer" in parent.headers:
@@ -83,7 +115,9 @@ def _entry_request(parent: FhirRequest, entry: dict[str, Any], index: int) -> Fh
         body = res.loads(_b64(body.get("data", "")))
     elif method == "PATCH":
         headers["content-type"] = "application/fhir+json"
-    return FhirRequest(method, split.path, parse_qsl(split.query, keep_blank_values=True), headers, body, parent.base_url)
+    return FhirRequest(
+        method, split.path, parse_qsl(split.query, keep_blank_values=True), headers, body, parent.base_url
+    )
 
 
 def _b64(data: str) -> bytes:
@@ -95,8 +129,16 @@ def _b64(data: str) -> bytes:
 
 def _at(index: int, exc: FhirError) -> FhirError:
     """The same error, its messages prefixed with the entry that caused it."""
-    issues = [Issue(i.severity, i.code, f"Bundle.entry[{index}]: {i.en}", f"Bundle.entry[{index}]: {i.vi}",
-                    i.expression or (f"Bundle.entry[{index}]",)) for i in exc.issues]
+    issues = [
+        Issue(
+            i.severity,
+            i.code,
+            f"Bundle.entry[{index}]: {i.en}",
+            f"Bundle.entry[{index}]: {i.vi}",
+            i.expression or (f"Bundle.entry[{index}]",),
+        )
+        for i in exc.issues
+    ]
     return FhirError(exc.status, issues)
 
 
@@ -133,7 +175,9 @@ def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any
     return FhirResponse(200, resource={"resourceType": "Bundle", "type": "batch-response", "entry": results})
 
 
-def _transaction(services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch) -> FhirResponse:
+def _transaction(
+    services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch
+) -> FhirResponse:
     subs = [_entry_request(request, e, i) for i, e in enumerate(entries)]
     results: list[dict[str, Any] | None] = [None] * len(entries)
     order = sorted(range(len(subs)), key=lambda i: _ORDER[subs[i].method])
@@ -143,28 +187,28 @@ def _transaction(services: Services, request: FhirRequest, entries: list[dict[st
         plan = _Plan(Repository(services, session), request, entries, subs)
 
         def run(index: int) -> None:
-            resp = _step(index, lambda: plan.run(index, dispatch))
+            resp = _step(index, plan.run, index, dispatch)
             if resp.status >= 400:
                 raise _at(index, FhirError(resp.status, [Issue("error", "processing", "entry failed", "mục thất bại")]))
             results[index] = _response_entry(resp)
 
         # Deletions first, so that conditional creates and references below no longer see them.
         for index in deletes:
-            _step(index, lambda: plan.resolve(index))
+            _step(index, plan.resolve, index)
             run(index)
         for index in others:
-            _step(index, lambda: plan.resolve(index))
+            _step(index, plan.resolve, index)
         for index in others:
-            _step(index, lambda: plan.rewrite(index))
+            _step(index, plan.rewrite, index)
         for index in others:
             run(index)
     return FhirResponse(200, resource={"resourceType": "Bundle", "type": "transaction-response", "entry": results})
 
 
-def _step(index: int, action: Callable[[], Any]) -> Any:
+def _step(index: int, action: Callable[..., Any], *args: Any) -> Any:
     """Run one step for an entry; an error names the entry (and rolls the transaction back)."""
     try:
-        return action()
+        return action(*args)
     except FhirError as exc:
         raise _at(index, exc) from None
 
@@ -172,7 +216,9 @@ def _step(index: int, action: Callable[[], Any]) -> Any:
 class _Plan:
     """Transaction pre-processing: id assignment, conditional resolution, reference rewriting."""
 
-    def __init__(self, repo: Repository, request: FhirRequest, entries: list[dict[str, Any]], subs: list[FhirRequest]) -> None:
+    def __init__(
+        self, repo: Repository, request: FhirRequest, entries: list[dict[str, Any]], subs: list[FhirRequest]
+    ) -> None:
         self.repo, self.request, self.entries, self.subs = repo, request, entries, subs
         self.mapping: dict[str, str] = {}  # fullUrl → "Type/id"
         self.new_ids: dict[int, str] = {}  # POST entry index → assigned id
@@ -195,11 +241,20 @@ class _Plan:
             id = None
             criteria = sub.header("if-none-exist")
             if criteria:
-                ids = find_ids(self.repo, rtype, parse_qsl(criteria.lstrip("?"), keep_blank_values=True),
-                               self.request.base_url, limit=2)
+                ids = find_ids(
+                    self.repo,
+                    rtype,
+                    parse_qsl(criteria.lstrip("?"), keep_blank_values=True),
+                    self.request.base_url,
+                    limit=2,
+                )
                 if len(ids) > 1:
-                    raise FhirError.of(412, "multiple-matches", f"ifNoneExist matches several {rtype} resources",
-                                       f"ifNoneExist khớp nhiều tài nguyên {rtype}")
+                    raise FhirError.of(
+                        412,
+                        "multiple-matches",
+                        f"ifNoneExist matches several {rtype} resources",
+                        f"ifNoneExist khớp nhiều tài nguyên {rtype}",
+                    )
                 if ids:
                     id = self.existing[index] = ids[0]
             if id is None:
@@ -209,8 +264,12 @@ class _Plan:
             rtype = parts[0]
             ids = find_ids(self.repo, rtype, sub.query, self.request.base_url, limit=2)
             if len(ids) > 1:
-                raise FhirError.of(412, "multiple-matches", f"The conditional URL matches several {rtype} resources",
-                                   f"URL có điều kiện khớp nhiều tài nguyên {rtype}")
+                raise FhirError.of(
+                    412,
+                    "multiple-matches",
+                    f"The conditional URL matches several {rtype} resources",
+                    f"URL có điều kiện khớp nhiều tài nguyên {rtype}",
+                )
             target = f"{rtype}/{ids[0]}" if ids else ""
         elif sub.method in ("PUT", "PATCH", "DELETE") and len(parts) == 2:
             target = "/".join(parts)
@@ -219,16 +278,20 @@ class _Plan:
         if target and sub.method != "PATCH":
             key = f"{target}"
             if key in seen:
-                raise bad_request(f"{target} appears in more than one entry of the transaction",
-                                  f"{target} xuất hiện trong nhiều mục của giao dịch")
+                raise bad_request(
+                    f"{target} appears in more than one entry of the transaction",
+                    f"{target} xuất hiện trong nhiều mục của giao dịch",
+                )
             seen.add(key)
         if isinstance(full_url, str) and target:
             self.mapping[full_url] = target
 
     def _rewrite(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self._rewrite_ref(v) if k == "reference" and isinstance(v, str) else self._rewrite(v)
-                    for k, v in value.items()}
+            return {
+                k: self._rewrite_ref(v) if k == "reference" and isinstance(v, str) else self._rewrite(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self._rewrite(v) for v in value]
         if isinstance(value, str):
@@ -244,15 +307,23 @@ class _Plan:
             return self.mapping[ref]
         if "?" in ref and not ref.startswith(("http://", "https://", "urn:")):
             rtype, _, criteria = ref.partition("?")
-            ids = find_ids(self.repo, rtype, parse_qsl(criteria, keep_blank_values=True), self.request.base_url, limit=2)
+            ids = find_ids(
+                self.repo, rtype, parse_qsl(criteria, keep_blank_values=True), self.request.base_url, limit=2
+            )
             if len(ids) != 1:
-                raise FhirError.of(412 if ids else 404, "not-found" if not ids else "multiple-matches",
-                                   f"Conditional reference '{ref}' matches {len(ids) if ids else 'no'} resources; it must match exactly one",
-                                   f"Tham chiếu có điều kiện '{ref}' phải khớp đúng một tài nguyên")
+                raise FhirError.of(
+                    412 if ids else 404,
+                    "not-found" if not ids else "multiple-matches",
+                    f"Conditional reference '{ref}' matches {len(ids) if ids else 'no'} resources; "
+                    "it must match exactly one",
+                    f"Tham chiếu có điều kiện '{ref}' phải khớp đúng một tài nguyên",
+                )
             return f"{rtype}/{ids[0]}"
         if ref.startswith("urn:uuid:") or ref.startswith("urn:oid:"):
-            raise bad_request(f"Reference '{ref}' does not match any fullUrl in the transaction",
-                              f"Tham chiếu '{ref}' không khớp fullUrl nào trong giao dịch")
+            raise bad_request(
+                f"Reference '{ref}' does not match any fullUrl in the transaction",
+                f"Tham chiếu '{ref}' không khớp fullUrl nào trong giao dịch",
+            )
         return ref
 
     def run(self, index: int, dispatch: Dispatch) -> FhirResponse:
@@ -263,8 +334,10 @@ class _Plan:
         if index in self.new_ids:
             rtype = sub.path.strip("/")
             if not isinstance(sub.body, dict) or sub.body.get("resourceType") != rtype:
-                raise bad_request(f"The entry's resource is not a {rtype} as its request.url says",
-                                  f"Tài nguyên của mục không phải {rtype} như request.url ghi")
+                raise bad_request(
+                    f"The entry's resource is not a {rtype} as its request.url says",
+                    f"Tài nguyên của mục không phải {rtype} như request.url ghi",
+                )
             stored = self.repo.create(sub.body, id=self.new_ids[index])
             return responses.write_response(sub, stored, 201)
         return dispatch(self.repo, sub)

@@ -12,7 +12,17 @@ from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Extractor
 from ketnoi.search.parse import COMMON
 
-_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
+_INTERACTIONS = [
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+]
 
 
 def capability_statement(repo: Repository, request: FhirRequest) -> FhirResponse:
@@ -41,18 +51,20 @@ def _build(extractor: Extractor) -> dict[str, Any]:
             if sp.get("type") in ("composite", "special"):
                 continue  # not searchable yet: do not advertise it
             params.append({"name": code, "type": str(sp.get("type")), "definition": str(sp.get("url", ""))})
-        resources.append({
-            "type": rtype,
-            "interaction": [{"code": c} for c in _INTERACTIONS],
-            "versioning": "versioned-update",
-            "readHistory": True,
-            "updateCreate": True,
-            "conditionalCreate": True,
-            "conditionalRead": "full-support",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
-            "searchParam": params,
-        })
+        resources.append(
+            {
+                "type": rtype,
+                "interaction": [{"code": c} for c in _INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "searchParam": params,
+            }
+        )
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -63,10 +75,16 @@ def _build(extractor: Extractor) -> dict[str, Any]:
         "fhirVersion": ketnoi.FHIR_VERSION,
         "format": ["application/fhir+json", "application/json"],
         "patchFormat": ["application/json-patch+json", "application/fhir+json"],
-        "rest": [{
-            "mode": "server",
-            "resource": resources,
-            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "search-system"},
-                            {"code": "history-system"}],
-        }],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [
+                    {"code": "transaction"},
+                    {"code": "batch"},
+                    {"code": "search-system"},
+                    {"code": "history-system"},
+                ],
+            }
+        ],
     }

@@ -90,8 +90,7 @@ def conditional_delete(repo: Repository, request: FhirRequest, rtype: str) -> Fh
     """DELETE [type]?criteria: deletes the single match; several matches → 412 (single mode)."""
     check_type(rtype)
     if not request.query:
-        raise bad_request("A conditional delete needs search criteria",
-                          "Xoá có điều kiện cần tiêu chí tìm kiếm")
+        raise bad_request("A conditional delete needs search criteria", "Xoá có điều kiện cần tiêu chí tìm kiếm")
     ids = _match_ids(repo, rtype, request.query, request)
     if len(ids) > 1:
         raise _many(rtype, len(ids))
@@ -105,22 +104,30 @@ def _deleted_response(request: FhirRequest, done: list[StoredVersion], what: str
         return FhirResponse(204, headers=headers)
     en = f"Deleted {what}" if done else f"Nothing to delete: {what} does not exist or is already deleted"
     vi = f"Đã xoá {what}" if done else f"Không có gì để xoá: {what} không tồn tại hoặc đã bị xoá"
-    return FhirResponse(200, resource=operation_outcome([Issue("information", "informational", en, vi)]),
-                        headers=headers)
+    return FhirResponse(
+        200, resource=operation_outcome([Issue("information", "informational", en, vi)]), headers=headers
+    )
 
 
 def patch(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirResponse:
     current = repo.read(rtype, id)
     if_match = request.header("if-match")
     if if_match is not None and res.parse_etag(if_match) != str(current.version):
-        raise FhirError.of(412, "conflict",
-                           f"If-Match {if_match} does not match the current version {current.version}",
-                           f"If-Match {if_match} khác phiên bản hiện tại {current.version}")
+        raise FhirError.of(
+            412,
+            "conflict",
+            f"If-Match {if_match} does not match the current version {current.version}",
+            f"If-Match {if_match} khác phiên bản hiện tại {current.version}",
+        )
     resource = res.loads(current.content or b"{}")
     patched = _apply_patch(resource, request)
     if patched.get("resourceType") != rtype or patched.get("id") != id:
-        raise FhirError.of(422, "processing", "A patch may not change resourceType or id",
-                           "Bản vá không được thay đổi resourceType hoặc id")
+        raise FhirError.of(
+            422,
+            "processing",
+            "A patch may not change resourceType or id",
+            "Bản vá không được thay đổi resourceType hoặc id",
+        )
     stored = repo.replace_with(current, patched, "PATCH")
     return responses.write_response(request, stored, 200)
 
@@ -130,8 +137,9 @@ def conditional_patch(repo: Repository, request: FhirRequest, rtype: str) -> Fhi
     ids = _match_ids(repo, rtype, request.query, request)
     if len(ids) != 1:
         if not ids:
-            raise FhirError.of(404, "not-found", f"No {rtype} matches the patch criteria",
-                               f"Không có {rtype} nào khớp tiêu chí vá")
+            raise FhirError.of(
+                404, "not-found", f"No {rtype} matches the patch criteria", f"Không có {rtype} nào khớp tiêu chí vá"
+            )
         raise _many(rtype, len(ids))
     return patch(repo, request, rtype, ids[0])
 
@@ -140,21 +148,30 @@ def _apply_patch(resource: dict[str, Any], request: FhirRequest) -> dict[str, An
     ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
     if ctype == "application/json-patch+json":
         return apply_json_patch(resource, request.body)
-    if ctype in ("application/fhir+json", "application/json") and isinstance(request.body, dict) \
-            and request.body.get("resourceType") == "Parameters":
+    if (
+        ctype in ("application/fhir+json", "application/json")
+        and isinstance(request.body, dict)
+        and request.body.get("resourceType") == "Parameters"
+    ):
         return apply_fhirpath_patch(resource, request.body)
-    raise FhirError.of(415, "not-supported",
-                       "PATCH takes application/json-patch+json (JSON Patch) or a FHIRPath Patch Parameters "
-                       "resource as application/fhir+json",
-                       "PATCH nhận application/json-patch+json (JSON Patch) hoặc tài nguyên Parameters "
-                       "FHIRPath Patch dạng application/fhir+json")
+    raise FhirError.of(
+        415,
+        "not-supported",
+        "PATCH takes application/json-patch+json (JSON Patch) or a FHIRPath Patch Parameters "
+        "resource as application/fhir+json",
+        "PATCH nhận application/json-patch+json (JSON Patch) hoặc tài nguyên Parameters "
+        "FHIRPath Patch dạng application/fhir+json",
+    )
 
 
 def _body_of_type(request: FhirRequest, rtype: str) -> dict[str, Any]:
     body = request.body
     if not isinstance(body, dict):
-        raise bad_request("The request body must be a FHIR resource (a JSON object)",
-                          "Nội dung yêu cầu phải là một tài nguyên FHIR (đối tượng JSON)", code="structure")
+        raise bad_request(
+            "The request body must be a FHIR resource (a JSON object)",
+            "Nội dung yêu cầu phải là một tài nguyên FHIR (đối tượng JSON)",
+            code="structure",
+        )
     if body.get("resourceType") != rtype:
         raise bad_request(
             f"Body resourceType '{body.get('resourceType')}' does not match '{rtype}' in the URL",
@@ -183,6 +200,9 @@ def _match_ids(repo: Repository, rtype: str, query: list[tuple[str, str]], reque
 
 def _many(rtype: str, n: int) -> FhirError:
     shown = f"{n}" if n < 2 else "several"
-    return FhirError.of(412, "multiple-matches",
-                        f"The criteria match {shown} {rtype} resources; make them more selective",
-                        f"Tiêu chí khớp nhiều tài nguyên {rtype}; hãy thu hẹp tiêu chí")
+    return FhirError.of(
+        412,
+        "multiple-matches",
+        f"The criteria match {shown} {rtype} resources; make them more selective",
+        f"Tiêu chí khớp nhiều tài nguyên {rtype}; hãy thu hẹp tiêu chí",
+    )

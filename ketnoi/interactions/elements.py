@@ -37,8 +37,7 @@ def _keep(key: str, names: frozenset[str] | set[str]) -> bool:
     base = key[1:] if key.startswith("_") else key
     if base in names:
         return True
-    return any(n.endswith("[x]") and base.startswith(n[:-3]) and base[len(n) - 3 : len(n) - 2].isupper()
-               for n in names)
+    return any(n.endswith("[x]") and base.startswith(n[:-3]) and base[len(n) - 3 : len(n) - 2].isupper() for n in names)
 
 
 def subset(resource: dict[str, Any], summary: str | None, elements: tuple[str, ...]) -> dict[str, Any]:

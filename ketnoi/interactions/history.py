@@ -74,7 +74,9 @@ def _range(value: str) -> tuple[float, float]:
     try:
         return date_range(value)
     except ValueError:
-        raise bad_request(f"'{value[:60]}' is not a valid date/time", f"'{value[:60]}' không phải ngày/giờ hợp lệ") from None
+        raise bad_request(
+            f"'{value[:60]}' is not a valid date/time", f"'{value[:60]}' không phải ngày/giờ hợp lệ"
+        ) from None
 
 
 def _date(request: FhirRequest, name: str, *, low: bool) -> float | None:

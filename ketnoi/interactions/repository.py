@@ -50,9 +50,7 @@ class Repository:
         if current is None:
             raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
         if current.deleted:
-            raise FhirError.of(
-                410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá"
-            )
+            raise FhirError.of(410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá")
         return current
 
     def vread(self, resource_type: str, id: str, version: str) -> StoredVersion:
@@ -67,7 +65,9 @@ class Repository:
             )
         if found.deleted:
             raise FhirError.of(
-                410, "deleted", f"Version {version} of {resource_type}/{id} is a deletion",
+                410,
+                "deleted",
+                f"Version {version} of {resource_type}/{id} is a deletion",
                 f"Phiên bản {version} của {resource_type}/{id} là một lần xoá",
             )
         return found
@@ -117,9 +117,7 @@ class Repository:
         record = StoredVersion(resource_type, id, current.version + 1, res.now(), True, None, "DELETE")
         return self._write(record, None)
 
-    def replace_with(
-        self, current: StoredVersion, resource: dict[str, Any], method: str
-    ) -> StoredVersion:
+    def replace_with(self, current: StoredVersion, resource: dict[str, Any], method: str) -> StoredVersion:
         """Write a new version of ``current`` (used by patch after the patch is applied)."""
         resource["id"] = current.id
         return self._store(current.resource_type, current.id, current.version + 1, resource, method)
@@ -127,27 +125,29 @@ class Repository:
     # ---- internals ---------------------------------------------------------------------------
     def _check_body(self, resource: Any) -> str:
         if not isinstance(resource, dict):
-            raise bad_request("The body must be a FHIR resource (a JSON object)",
-                              "Nội dung phải là một tài nguyên FHIR (đối tượng JSON)", code="structure")
+            raise bad_request(
+                "The body must be a FHIR resource (a JSON object)",
+                "Nội dung phải là một tài nguyên FHIR (đối tượng JSON)",
+                code="structure",
+            )
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str):
-            raise bad_request("The resource has no resourceType", "Tài nguyên thiếu resourceType",
-                              code="structure")
+            raise bad_request("The resource has no resourceType", "Tài nguyên thiếu resourceType", code="structure")
         if rtype not in resource_types():
-            raise bad_request(f"Unknown resource type '{rtype}'", f"Loại tài nguyên '{rtype}' không tồn tại",
-                              code="structure")
+            raise bad_request(
+                f"Unknown resource type '{rtype}'", f"Loại tài nguyên '{rtype}' không tồn tại", code="structure"
+            )
         return rtype
 
-    def _check_if_match(
-        self, current: StoredVersion | None, if_match: str | None, resource_type: str, id: str
-    ) -> None:
+    def _check_if_match(self, current: StoredVersion | None, if_match: str | None, resource_type: str, id: str) -> None:
         if if_match is None:
             return
         wanted = res.parse_etag(if_match)
         if current is None or current.deleted or str(current.version) != wanted:
             have = "none" if current is None or current.deleted else str(current.version)
             raise FhirError.of(
-                412, "conflict",
+                412,
+                "conflict",
                 f"If-Match version {wanted} does not match the current version ({have}) of {resource_type}/{id}",
                 f"Phiên bản If-Match {wanted} khác phiên bản hiện tại ({have}) của {resource_type}/{id}",
             )
@@ -170,7 +170,8 @@ class Repository:
             stored = self.session.write(record, index)
         except VersionConflict as exc:
             raise FhirError.of(
-                409, "conflict",
+                409,
+                "conflict",
                 f"{record.resource_type}/{record.id} was changed by someone else at the same time; retry",
                 f"{record.resource_type}/{record.id} vừa bị người khác thay đổi cùng lúc; hãy thử lại",
             ) from exc

@@ -36,7 +36,8 @@ def write_response(
 
 def outcome_for(stored: StoredVersion, issues: list[Issue] | None = None) -> dict[str, Any]:
     done = Issue(
-        "information", "informational",
+        "information",
+        "informational",
         f"{stored.resource_type}/{stored.id} version {stored.version} stored",
         f"Đã lưu {stored.resource_type}/{stored.id} phiên bản {stored.version}",
     )

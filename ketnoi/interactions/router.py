@@ -50,16 +50,24 @@ def route(request: FhirRequest) -> tuple[Handler, tuple[str, ...]]:
     method = "GET" if request.method == "HEAD" else request.method
     table = _routes(parts)
     if any(p.startswith("$") for p in parts):
-        raise FhirError.of(404, "not-supported", f"Operation '{request.path}' is not supported",
-                           f"Không hỗ trợ thao tác '{request.path}'")
+        raise FhirError.of(
+            404,
+            "not-supported",
+            f"Operation '{request.path}' is not supported",
+            f"Không hỗ trợ thao tác '{request.path}'",
+        )
     if table is None:
-        raise FhirError.of(404, "not-found", f"No FHIR endpoint at '{request.path}'",
-                           f"Không có điểm cuối FHIR tại '{request.path}'")
+        raise FhirError.of(
+            404, "not-found", f"No FHIR endpoint at '{request.path}'", f"Không có điểm cuối FHIR tại '{request.path}'"
+        )
     handlers, args = table
     if method not in handlers:
-        raise FhirError.of(405, "not-supported",
-                           f"Method {request.method} is not allowed on '{request.path}' (allowed: {', '.join(sorted(handlers))})",
-                           f"Phương thức {request.method} không được phép tại '{request.path}'")
+        raise FhirError.of(
+            405,
+            "not-supported",
+            f"Method {request.method} is not allowed on '{request.path}' (allowed: {', '.join(sorted(handlers))})",
+            f"Phương thức {request.method} không được phép tại '{request.path}'",
+        )
     return handlers[method], args
 
 
@@ -78,8 +86,13 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
         return None
     check_type(head)
     if n == 1:
-        return {"GET": search.search_type, "POST": crud.create, "PUT": crud.conditional_update,
-                "DELETE": crud.conditional_delete, "PATCH": crud.conditional_patch}, (head,)
+        return {
+            "GET": search.search_type,
+            "POST": crud.create,
+            "PUT": crud.conditional_update,
+            "DELETE": crud.conditional_delete,
+            "PATCH": crud.conditional_patch,
+        }, (head,)
     if n == 2 and parts[1] == "_search":
         return {"POST": search.search_type}, (head,)
     if n == 2 and parts[1] == "_history":
@@ -94,5 +107,6 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
 
 
 def _bundle_only(repo: Repository, request: FhirRequest) -> FhirResponse:
-    raise FhirError.of(400, "invalid", "A Bundle inside a Bundle cannot be processed",
-                       "Không thể xử lý Bundle lồng trong Bundle")
+    raise FhirError.of(
+        400, "invalid", "A Bundle inside a Bundle cannot be processed", "Không thể xử lý Bundle lồng trong Bundle"
+    )

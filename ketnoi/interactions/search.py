@@ -22,8 +22,9 @@ def _query(repo: Repository, types: tuple[str, ...], params: list[tuple[str, str
     for rtype in types or ("Resource",):
         searchable.update(extractor.params_for(rtype))
     settings = repo.services.settings
-    return parse(types, params, searchable, strict=strict,
-                 default_count=settings.default_count, max_count=settings.max_count)
+    return parse(
+        types, params, searchable, strict=strict, default_count=settings.default_count, max_count=settings.max_count
+    )
 
 
 def find_ids(repo: Repository, rtype: str, params: list[tuple[str, str]], base_url: str, limit: int) -> list[str]:
@@ -47,7 +48,9 @@ def search_system(repo: Repository, request: FhirRequest) -> FhirResponse:
             types += tuple(t for t in value.split(",") if t)
     for rtype in types:
         if rtype not in resource_types():
-            raise bad_request(f"Unknown resource type '{rtype}' in _type", f"Loại tài nguyên '{rtype}' trong _type không tồn tại")
+            raise bad_request(
+                f"Unknown resource type '{rtype}' in _type", f"Loại tài nguyên '{rtype}' trong _type không tồn tại"
+            )
     return _search(repo, request, types, request.base_url)
 
 
@@ -86,13 +89,23 @@ def _entry(base_url: str, row: tuple[Any, ...], query: SearchQuery) -> dict[str,
 
 def _notes(query: SearchQuery) -> list[Issue]:
     notes = [
-        Issue("warning", "not-supported", f"Search parameter '{p}' was ignored (not supported)",
-              f"Tham số tìm kiếm '{p}' bị bỏ qua (không được hỗ trợ)")
+        Issue(
+            "warning",
+            "not-supported",
+            f"Search parameter '{p}' was ignored (not supported)",
+            f"Tham số tìm kiếm '{p}' bị bỏ qua (không được hỗ trợ)",
+        )
         for p in query.ignored
     ]
     if query.count_capped:
-        notes.append(Issue("information", "informational", f"_count was reduced to the maximum, {query.count}",
-                           f"_count đã được giảm xuống mức tối đa {query.count}"))
+        notes.append(
+            Issue(
+                "information",
+                "informational",
+                f"_count was reduced to the maximum, {query.count}",
+                f"_count đã được giảm xuống mức tối đa {query.count}",
+            )
+        )
     return notes
 
 

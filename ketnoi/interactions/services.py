@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from ketnoi.config import Settings
 from ketnoi.fhir.outcome import Issue
 from ketnoi.search.index import IndexRows
-from ketnoi.store.base import StoredVersion, Store
+from ketnoi.store.base import Store, StoredVersion
 
 
 class Extractor(Protocol):

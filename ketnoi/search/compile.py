@@ -13,7 +13,7 @@ from typing import Any
 from ketnoi.fhir.outcome import bad_request
 from ketnoi.search.normalize import UCUM, date_range, fold, number_range, ucum_to_canonical
 from ketnoi.search.query import Filter, SearchQuery, split_pipe, split_prefix, unescape
-from ketnoi.store.base import SqlQuery
+from ketnoi.sql import SqlQuery
 
 _TOP = "\U0010ffff"  # sorts after every character: "abc" <= x < "abc" + _TOP is a prefix match
 _SELECT = "SELECT r.resource_type, r.id, h.content FROM resource r JOIN resource_history h ON h.seq = r.seq"
@@ -33,8 +33,9 @@ def compile_search(query: SearchQuery, base_url: str) -> tuple[SqlQuery, SqlQuer
     sql = _Sql()
     where = _where(query, sql, base_url)
     order = _order(query)
-    page = SqlQuery(f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                    (*sql.params, query.count + 1, query.offset))
+    page = SqlQuery(
+        f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*sql.params, query.count + 1, query.offset)
+    )
     count = SqlQuery(f"SELECT COUNT(*) FROM resource r WHERE {where}", tuple(sql.params))
     return page, count
 
@@ -106,8 +107,9 @@ def _value_cond(f: Filter, value: str, sql: _Sql, base_url: str) -> str:
         return _reference_cond(f.modifier, value, sql, base_url)
     if f.type == "uri":
         return _uri_cond(f.modifier, value, sql)
-    raise bad_request(f"Search parameter type '{f.type}' is not supported",
-                      f"Không hỗ trợ loại tham số tìm kiếm '{f.type}'")
+    raise bad_request(
+        f"Search parameter type '{f.type}' is not supported", f"Không hỗ trợ loại tham số tìm kiếm '{f.type}'"
+    )
 
 
 def _string_cond(modifier: str | None, value: str, sql: _Sql) -> str:
@@ -139,8 +141,10 @@ def _parse_date(value: str) -> tuple[float, float]:
     try:
         return date_range(value)
     except ValueError:
-        raise bad_request(f"'{value[:60]}' is not a valid date/time (use e.g. 2024-05-01 or 2024-05-01T08:30:00+07:00)",
-                          f"'{value[:60]}' không phải ngày/giờ hợp lệ (ví dụ 2024-05-01)") from None
+        raise bad_request(
+            f"'{value[:60]}' is not a valid date/time (use e.g. 2024-05-01 or 2024-05-01T08:30:00+07:00)",
+            f"'{value[:60]}' không phải ngày/giờ hợp lệ (ví dụ 2024-05-01)",
+        ) from None
 
 
 def _date_cond(raw: str, sql: _Sql, low: str, high: str) -> str:
@@ -192,8 +196,10 @@ def _quantity_parts(raw: str) -> tuple[str, str, str]:
     """``5.4|http://unitsofmeasure.org|mg`` → (number with prefix, system, code)."""
     parts = raw.split("|")
     if len(parts) not in (1, 3):
-        raise bad_request(f"Quantity '{raw[:60]}' must be number or number|system|code",
-                          f"Số lượng '{raw[:60]}' phải có dạng số hoặc số|hệ|mã")
+        raise bad_request(
+            f"Quantity '{raw[:60]}' must be number or number|system|code",
+            f"Số lượng '{raw[:60]}' phải có dạng số hoặc số|hệ|mã",
+        )
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (parts[0], "", "")
 
 
@@ -233,8 +239,10 @@ def _reference_cond(modifier: str | None, value: str, sql: _Sql, base_url: str) 
         if modifier:
             return f"(target_type = {sql.bind(modifier)} AND target_id = {sql.bind(value)})"
         return f"target_id = {sql.bind(value)}"
-    raise bad_request(f"Reference '{value[:80]}' must be id, Type/id or an absolute URL",
-                      f"Tham chiếu '{value[:80]}' phải là id, Loại/id hoặc URL tuyệt đối")
+    raise bad_request(
+        f"Reference '{value[:80]}' must be id, Type/id or an absolute URL",
+        f"Tham chiếu '{value[:80]}' phải là id, Loại/id hoặc URL tuyệt đối",
+    )
 
 
 def _uri_cond(modifier: str | None, value: str, sql: _Sql) -> str:

@@ -50,32 +50,39 @@ def parse(
         elif name in searchable:
             kind = str(searchable[name].get("type"))
             if kind in ("composite", "special"):
-                _unsupported(query, key, strict, f"{kind} parameters are not supported yet",
-                             f"chưa hỗ trợ tham số loại {kind}")
+                _unsupported(
+                    query, key, strict, f"{kind} parameters are not supported yet", f"chưa hỗ trợ tham số loại {kind}"
+                )
                 continue
             query.filters.append(_filter(name, kind, modifier or None, value))
         elif "." in name or name == "_has":
-            _unsupported(query, key, strict, "chained and _has searches are not supported yet",
-                         "chưa hỗ trợ tìm kiếm nối chuỗi và _has")
+            _unsupported(
+                query,
+                key,
+                strict,
+                "chained and _has searches are not supported yet",
+                "chưa hỗ trợ tìm kiếm nối chuỗi và _has",
+            )
         else:
             _unsupported(query, key, strict, "unknown search parameter", "tham số tìm kiếm không tồn tại")
     return query
 
 
 def _filter(name: str, kind: str, modifier: str | None, value: str) -> Filter:
-    if modifier is not None and modifier not in _MODIFIERS.get(kind, set()):
-        if not (kind == "reference" and modifier[:1].isupper()):
-            raise bad_request(
-                f"Modifier ':{modifier}' is not supported for {kind} parameter '{name}'",
-                f"Không hỗ trợ bộ sửa ':{modifier}' cho tham số {kind} '{name}'",
-            )
+    typed_reference = kind == "reference" and modifier is not None and modifier[:1].isupper()
+    if modifier is not None and modifier not in _MODIFIERS.get(kind, set()) and not typed_reference:
+        raise bad_request(
+            f"Modifier ':{modifier}' is not supported for {kind} parameter '{name}'",
+            f"Không hỗ trợ bộ sửa ':{modifier}' cho tham số {kind} '{name}'",
+        )
     if modifier == "missing" and value not in ("true", "false"):
-        raise bad_request(f"'{name}:missing' takes true or false, not '{value}'",
-                          f"'{name}:missing' chỉ nhận true hoặc false, không phải '{value}'")
+        raise bad_request(
+            f"'{name}:missing' takes true or false, not '{value}'",
+            f"'{name}:missing' chỉ nhận true hoặc false, không phải '{value}'",
+        )
     values = split_or(value)
     if any(v == "" for v in values):
-        raise bad_request(f"Empty value for search parameter '{name}'",
-                          f"Giá trị rỗng cho tham số tìm kiếm '{name}'")
+        raise bad_request(f"Empty value for search parameter '{name}'", f"Giá trị rỗng cho tham số tìm kiếm '{name}'")
     return Filter(name, kind, modifier, values)
 
 
@@ -97,27 +104,34 @@ def _result_param(query: SearchQuery, name: str, value: str, max_count: int) -> 
             desc = key.startswith("-")
             code = key[1:] if desc else key
             if code not in SORTABLE:
-                raise bad_request(f"Sorting by '{code}' is not supported (use _id or _lastUpdated)",
-                                  f"Không hỗ trợ sắp xếp theo '{code}' (dùng _id hoặc _lastUpdated)")
+                raise bad_request(
+                    f"Sorting by '{code}' is not supported (use _id or _lastUpdated)",
+                    f"Không hỗ trợ sắp xếp theo '{code}' (dùng _id hoặc _lastUpdated)",
+                )
             query.sort.append((code, desc))
 
 
 def _non_negative(name: str, value: str) -> int:
     if not value.isdigit() or len(value) > 9:
-        raise bad_request(f"{name} must be a non-negative integer, not '{value[:40]}'",
-                          f"{name} phải là số nguyên không âm, không phải '{value[:40]}'")
+        raise bad_request(
+            f"{name} must be a non-negative integer, not '{value[:40]}'",
+            f"{name} phải là số nguyên không âm, không phải '{value[:40]}'",
+        )
     return int(value)
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise bad_request(f"{name} must be one of {', '.join(allowed)}, not '{value[:40]}'",
-                          f"{name} phải là một trong {', '.join(allowed)}, không phải '{value[:40]}'")
+        raise bad_request(
+            f"{name} must be one of {', '.join(allowed)}, not '{value[:40]}'",
+            f"{name} phải là một trong {', '.join(allowed)}, không phải '{value[:40]}'",
+        )
     return value
 
 
 def _unsupported(query: SearchQuery, key: str, strict: bool, en: str, vi: str) -> None:
     if strict:
-        raise FhirError.of(400, "not-supported", f"Search parameter '{key[:80]}': {en}",
-                           f"Tham số tìm kiếm '{key[:80]}': {vi}")
+        raise FhirError.of(
+            400, "not-supported", f"Search parameter '{key[:80]}': {en}", f"Tham số tìm kiếm '{key[:80]}': {vi}"
+        )
     query.ignored.append(key)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ketnoi.search.index import IndexRows
+from ketnoi.sql import SqlQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +32,6 @@ class StoredVersion:
 
 class VersionConflict(Exception):
     """Another writer created the same version first (a concurrent update)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SqlQuery:
-    """A compiled query: SQL text with ``?`` placeholders and its bound parameters."""
-
-    sql: str
-    params: tuple[Any, ...]
 
 
 class Session(Protocol):

@@ -8,7 +8,10 @@ from typing import Any
 
 from ketnoi.store.schema import migrations
 
-_TRACKING = "CREATE TABLE IF NOT EXISTS ketnoi_schema (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+_TRACKING = (
+    "CREATE TABLE IF NOT EXISTS ketnoi_schema "
+    "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+)
 
 
 def current_version(execute: Callable[[str, tuple[Any, ...]], Any]) -> int:

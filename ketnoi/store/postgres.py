@@ -22,9 +22,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
-        self.pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
-        )
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False})
         self.pool.wait(timeout=30)
 
     @classmethod
@@ -40,8 +38,10 @@ class PostgresStore:
 
     def _run(self, fn: Any) -> Any:
         with self.pool.connection() as conn:
+
             def execute(sql: str, params: tuple[Any, ...]) -> Any:
                 return conn.execute(sql.replace("?", "%s"), params)
+
             return fn(execute)
 
     def migrate(self) -> list[str]:
@@ -63,4 +63,3 @@ class PostgresStore:
 
 def is_postgres_url(url: str) -> bool:
     return url.startswith(("postgresql://", "postgres://"))
-

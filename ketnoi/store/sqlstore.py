@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ketnoi.search.index import IndexRows
-from ketnoi.store.base import SqlQuery, StoredVersion, VersionConflict
+from ketnoi.sql import SqlQuery
+from ketnoi.store.base import StoredVersion, VersionConflict
 from ketnoi.store.schema import INDEX_COLUMNS
 
 _HISTORY_COLUMNS = "seq, resource_type, id, version, last_updated, deleted, content, method"
@@ -72,8 +73,14 @@ class SqlSession:
         if index is not None and not record.deleted:
             self._insert_index(record.resource_type, record.id, index)
         return StoredVersion(
-            record.resource_type, record.id, record.version, record.last_updated,
-            record.deleted, record.content, record.method, seq,
+            record.resource_type,
+            record.id,
+            record.version,
+            record.last_updated,
+            record.deleted,
+            record.content,
+            record.method,
+            seq,
         )
 
     def _append(self, r: StoredVersion) -> int:

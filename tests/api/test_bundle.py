@@ -20,16 +20,33 @@ def _tx(entries: list[dict[str, Any]], kind: str = "transaction") -> dict[str, A
 
 
 def _post(full_url: str, resource: dict[str, Any], **request: str) -> dict[str, Any]:
-    return {"fullUrl": full_url, "resource": resource,
-            "request": {"method": "POST", "url": resource["resourceType"], **request}}
+    return {
+        "fullUrl": full_url,
+        "resource": resource,
+        "request": {"method": "POST", "url": resource["resourceType"], **request},
+    }
 
 
 def test_transaction_rewrites_urn_uuid_references(client: httpx.Client, tag: str) -> None:
     patient = _tagged(tag, {"resourceType": "Patient", "active": True})
-    obs = _tagged(tag, {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
-                        "subject": {"reference": "urn:uuid:0c3b5b8e-0000-4000-8000-000000000001"}})
-    r = client.post("", json=_tx([_post("urn:uuid:0c3b5b8e-0000-4000-8000-000000000002", obs),
-                                  _post("urn:uuid:0c3b5b8e-0000-4000-8000-000000000001", patient)]))
+    obs = _tagged(
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "subject": {"reference": "urn:uuid:0c3b5b8e-0000-4000-8000-000000000001"},
+        },
+    )
+    r = client.post(
+        "",
+        json=_tx(
+            [
+                _post("urn:uuid:0c3b5b8e-0000-4000-8000-000000000002", obs),
+                _post("urn:uuid:0c3b5b8e-0000-4000-8000-000000000001", patient),
+            ]
+        ),
+    )
     assert r.status_code == 200, r.text
     bundle = r.json()
     assert bundle["type"] == "transaction-response"
@@ -57,8 +74,10 @@ def test_transaction_failure_in_update_rolls_back_creates(client: httpx.Client, 
     pid = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient"})).json()["id"]
     entries = [
         _post("urn:uuid:b1", _tagged(tag, {"resourceType": "Patient"})),
-        {"resource": _tagged(tag, {"resourceType": "Patient", "id": pid}),
-         "request": {"method": "PUT", "url": f"Patient/{pid}", "ifMatch": 'W/"9"'}},
+        {
+            "resource": _tagged(tag, {"resourceType": "Patient", "id": pid}),
+            "request": {"method": "PUT", "url": f"Patient/{pid}", "ifMatch": 'W/"9"'},
+        },
     ]
     r = client.post("", json=_tx(entries))
     assert r.status_code == 412
@@ -71,8 +90,11 @@ def test_transaction_processing_order(client: httpx.Client, tag: str) -> None:
     ident = {"system": "urn:order", "value": tag}
     old = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient", "identifier": [ident]})).json()["id"]
     entries = [
-        _post("urn:uuid:c1", _tagged(tag, {"resourceType": "Patient", "identifier": [ident]}),
-              ifNoneExist=f"identifier=urn:order|{tag}"),
+        _post(
+            "urn:uuid:c1",
+            _tagged(tag, {"resourceType": "Patient", "identifier": [ident]}),
+            ifNoneExist=f"identifier=urn:order|{tag}",
+        ),
         {"request": {"method": "GET", "url": f"Patient?identifier=urn:order|{tag}"}},
         {"request": {"method": "DELETE", "url": f"Patient/{old}"}},
     ]
@@ -87,13 +109,27 @@ def test_transaction_processing_order(client: httpx.Client, tag: str) -> None:
 
 def test_transaction_conditional_create_and_reference(client: httpx.Client, tag: str) -> None:
     ident = {"system": "urn:cc", "value": tag}
-    existing = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient", "identifier": [ident]})).json()["id"]
-    obs = _tagged(tag, {"resourceType": "Observation", "status": "final", "code": {"text": "y"},
-                        "subject": {"reference": "urn:uuid:d1"},
-                        "performer": [{"reference": f"Patient?identifier=urn:cc|{tag}"}]})
-    entries = [_post("urn:uuid:d1", _tagged(tag, {"resourceType": "Patient", "identifier": [ident]}),
-                     ifNoneExist=f"identifier=urn:cc|{tag}"),
-               _post("urn:uuid:d2", obs)]
+    existing = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient", "identifier": [ident]})).json()[
+        "id"
+    ]
+    obs = _tagged(
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "y"},
+            "subject": {"reference": "urn:uuid:d1"},
+            "performer": [{"reference": f"Patient?identifier=urn:cc|{tag}"}],
+        },
+    )
+    entries = [
+        _post(
+            "urn:uuid:d1",
+            _tagged(tag, {"resourceType": "Patient", "identifier": [ident]}),
+            ifNoneExist=f"identifier=urn:cc|{tag}",
+        ),
+        _post("urn:uuid:d2", obs),
+    ]
     r = client.post("", json=_tx(entries))
     assert r.status_code == 200, r.text
     patient_entry, obs_entry = r.json()["entry"]
@@ -103,8 +139,15 @@ def test_transaction_conditional_create_and_reference(client: httpx.Client, tag:
 
 
 def test_conditional_reference_without_match_fails(client: httpx.Client, tag: str) -> None:
-    obs = _tagged(tag, {"resourceType": "Observation", "status": "final", "code": {"text": "y"},
-                        "subject": {"reference": f"Patient?identifier=urn:none|{tag}"}})
+    obs = _tagged(
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "y"},
+            "subject": {"reference": f"Patient?identifier=urn:none|{tag}"},
+        },
+    )
     r = client.post("", json=_tx([_post("urn:uuid:e1", obs)]))
     assert r.status_code == 404
     assert "Bundle.entry[0]" in r.text
@@ -112,8 +155,15 @@ def test_conditional_reference_without_match_fails(client: httpx.Client, tag: st
 
 
 def test_unresolved_urn_reference_is_400(client: httpx.Client, tag: str) -> None:
-    obs = _tagged(tag, {"resourceType": "Observation", "status": "final", "code": {"text": "y"},
-                        "subject": {"reference": "urn:uuid:not-in-bundle"}})
+    obs = _tagged(
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "y"},
+            "subject": {"reference": "urn:uuid:not-in-bundle"},
+        },
+    )
     r = client.post("", json=_tx([_post("urn:uuid:f1", obs)]))
     assert r.status_code == 400
 
@@ -130,10 +180,23 @@ def test_same_resource_twice_is_400(client: httpx.Client, tag: str) -> None:
 def test_put_with_urn_fullurl_is_referenced_by_id(client: httpx.Client, tag: str) -> None:
     pid = f"put-{tag[:20]}"
     entries = [
-        {"fullUrl": "urn:uuid:g1", "resource": _tagged(tag, {"resourceType": "Patient", "id": pid}),
-         "request": {"method": "PUT", "url": f"Patient/{pid}"}},
-        _post("urn:uuid:g2", _tagged(tag, {"resourceType": "Observation", "status": "final", "code": {"text": "z"},
-                                           "subject": {"reference": "urn:uuid:g1"}})),
+        {
+            "fullUrl": "urn:uuid:g1",
+            "resource": _tagged(tag, {"resourceType": "Patient", "id": pid}),
+            "request": {"method": "PUT", "url": f"Patient/{pid}"},
+        },
+        _post(
+            "urn:uuid:g2",
+            _tagged(
+                tag,
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "z"},
+                    "subject": {"reference": "urn:uuid:g1"},
+                },
+            ),
+        ),
     ]
     r = client.post("", json=_tx(entries))
     assert r.status_code == 200, r.text
@@ -167,8 +230,11 @@ def test_bundle_shape_errors(client: httpx.Client) -> None:
 
 
 def test_transaction_prefer_minimal(client: httpx.Client, tag: str) -> None:
-    r = client.post("", json=_tx([_post("urn:uuid:i1", _tagged(tag, {"resourceType": "Patient"}))]),
-                    headers={"Prefer": "return=minimal"})
+    r = client.post(
+        "",
+        json=_tx([_post("urn:uuid:i1", _tagged(tag, {"resourceType": "Patient"}))]),
+        headers={"Prefer": "return=minimal"},
+    )
     assert r.status_code == 200
     entry = r.json()["entry"][0]
     assert "resource" not in entry
@@ -177,9 +243,20 @@ def test_transaction_prefer_minimal(client: httpx.Client, tag: str) -> None:
 
 def test_transaction_patch_entry(client: httpx.Client, tag: str) -> None:
     pid = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient"})).json()["id"]
-    params = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
-        {"name": "type", "valueCode": "add"}, {"name": "path", "valueString": "Patient"},
-        {"name": "name", "valueString": "active"}, {"name": "value", "valueBoolean": True}]}]}
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "add"},
+                    {"name": "path", "valueString": "Patient"},
+                    {"name": "name", "valueString": "active"},
+                    {"name": "value", "valueBoolean": True},
+                ],
+            }
+        ],
+    }
     r = client.post("", json=_tx([{"resource": params, "request": {"method": "PATCH", "url": f"Patient/{pid}"}}]))
     assert r.status_code == 200, r.text
     assert client.get(f"/Patient/{pid}").json()["active"] is True

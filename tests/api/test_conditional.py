@@ -6,8 +6,12 @@ import httpx
 
 
 def _patient(tag: str, value: str, **extra: object) -> dict[str, object]:
-    return {"resourceType": "Patient", "meta": {"tag": [{"system": "urn:test", "code": tag}]},
-            "identifier": [{"system": "urn:cccd", "value": value}], **extra}
+    return {
+        "resourceType": "Patient",
+        "meta": {"tag": [{"system": "urn:test", "code": tag}]},
+        "identifier": [{"system": "urn:cccd", "value": value}],
+        **extra,
+    }
 
 
 def test_conditional_create(client: httpx.Client, tag: str) -> None:
@@ -60,9 +64,12 @@ def test_conditional_delete(client: httpx.Client, tag: str) -> None:
 
 def test_conditional_patch(client: httpx.Client, tag: str) -> None:
     pid = client.post("/Patient", json=_patient(tag, tag)).json()["id"]
-    r = client.patch("/Patient", params={"identifier": f"urn:cccd|{tag}"},
-                     content=b'[{"op": "add", "path": "/active", "value": true}]',
-                     headers={"Content-Type": "application/json-patch+json"})
+    r = client.patch(
+        "/Patient",
+        params={"identifier": f"urn:cccd|{tag}"},
+        content=b'[{"op": "add", "path": "/active", "value": true}]',
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert r.status_code == 200
     assert r.json()["id"] == pid
     assert r.json()["active"] is True

@@ -11,8 +11,12 @@ from ketnoi.fhir.resource import http_date
 
 
 def _patient(tag: str, **extra: object) -> dict[str, object]:
-    return {"resourceType": "Patient", "meta": {"tag": [{"system": "urn:test", "code": tag}]},
-            "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}], **extra}
+    return {
+        "resourceType": "Patient",
+        "meta": {"tag": [{"system": "urn:test", "code": tag}]},
+        "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
+        **extra,
+    }
 
 
 def test_create_assigns_id_version_and_location(client: httpx.Client, tag: str) -> None:
@@ -128,27 +132,47 @@ def test_prefer_return(client: httpx.Client, tag: str) -> None:
 
 def test_json_patch(client: httpx.Client, tag: str) -> None:
     pid = client.post("/Patient", json=_patient(tag)).json()["id"]
-    ops = [{"op": "replace", "path": "/name/0/family", "value": "Trần"}, {"op": "add", "path": "/active", "value": True}]
-    r = client.patch(f"/Patient/{pid}", content=json.dumps(ops),
-                     headers={"Content-Type": "application/json-patch+json"})
+    ops = [
+        {"op": "replace", "path": "/name/0/family", "value": "Trần"},
+        {"op": "add", "path": "/active", "value": True},
+    ]
+    r = client.patch(
+        f"/Patient/{pid}", content=json.dumps(ops), headers={"Content-Type": "application/json-patch+json"}
+    )
     assert r.status_code == 200
     assert r.json()["name"][0]["family"] == "Trần"
     assert r.json()["meta"]["versionId"] == "2"
-    failing = client.patch(f"/Patient/{pid}", content=b'[{"op": "test", "path": "/active", "value": false}]',
-                           headers={"Content-Type": "application/json-patch+json"})
+    failing = client.patch(
+        f"/Patient/{pid}",
+        content=b'[{"op": "test", "path": "/active", "value": false}]',
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert failing.status_code == 422
     assert client.get(f"/Patient/{pid}").json()["meta"]["versionId"] == "2"
-    bad_result = client.patch(f"/Patient/{pid}", content=b'[{"op": "add", "path": "/bogus", "value": 1}]',
-                              headers={"Content-Type": "application/json-patch+json"})
+    bad_result = client.patch(
+        f"/Patient/{pid}",
+        content=b'[{"op": "add", "path": "/bogus", "value": 1}]',
+        headers={"Content-Type": "application/json-patch+json"},
+    )
     assert bad_result.status_code == 400  # the patched resource is validated like any write
     assert client.get(f"/Patient/{pid}").json()["meta"]["versionId"] == "2"
 
 
 def test_fhirpath_patch(client: httpx.Client, tag: str) -> None:
     pid = client.post("/Patient", json=_patient(tag)).json()["id"]
-    params = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
-        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.name.family"},
-        {"name": "value", "valueString": "Lê"}]}]}
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Patient.name.family"},
+                    {"name": "value", "valueString": "Lê"},
+                ],
+            }
+        ],
+    }
     r = client.patch(f"/Patient/{pid}", json=params, headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 200
     assert r.json()["name"][0]["family"] == "Lê"
@@ -156,8 +180,11 @@ def test_fhirpath_patch(client: httpx.Client, tag: str) -> None:
 
 def test_patch_with_stale_if_match(client: httpx.Client, tag: str) -> None:
     pid = client.post("/Patient", json=_patient(tag)).json()["id"]
-    r = client.patch(f"/Patient/{pid}", content=b'[{"op": "add", "path": "/active", "value": true}]',
-                     headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"5"'})
+    r = client.patch(
+        f"/Patient/{pid}",
+        content=b'[{"op": "add", "path": "/active", "value": true}]',
+        headers={"Content-Type": "application/json-patch+json", "If-Match": 'W/"5"'},
+    )
     assert r.status_code == 412
 
 

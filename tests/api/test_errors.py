@@ -79,13 +79,24 @@ def test_very_deep_json_is_400(client: httpx.Client) -> None:
 
 
 def test_body_too_large_is_413(client: httpx.Client, tag: str) -> None:
-    big = b'{"resourceType": "Patient", "text": {"status": "generated", "div": "<div>' + b"x" * (11 * 1024 * 1024) + b'</div>"}}'
+    big = (
+        b'{"resourceType": "Patient", "text": {"status": "generated", "div": "<div>'
+        + b"x" * (11 * 1024 * 1024)
+        + b'</div>"}}'
+    )
     _outcome(client.post("/Patient", content=big, headers=FHIR), 413, "too-costly")
 
 
 def test_xml_body_is_415(client: httpx.Client) -> None:
-    body = _outcome(client.post("/Patient", content=b"<Patient xmlns='http://hl7.org/fhir'/>",
-                                headers={"Content-Type": "application/fhir+xml"}), 415, "not-supported")
+    body = _outcome(
+        client.post(
+            "/Patient",
+            content=b"<Patient xmlns='http://hl7.org/fhir'/>",
+            headers={"Content-Type": "application/fhir+xml"},
+        ),
+        415,
+        "not-supported",
+    )
     assert "XML" in str(body)
 
 
@@ -99,7 +110,9 @@ def test_xml_accept_is_406(client: httpx.Client) -> None:
 
 
 def test_json_format_negotiation(client: httpx.Client) -> None:
-    assert client.get("/metadata", params={"_format": "json"}).headers["content-type"].startswith("application/fhir+json")
+    assert (
+        client.get("/metadata", params={"_format": "json"}).headers["content-type"].startswith("application/fhir+json")
+    )
     r = client.get("/metadata", headers={"Accept": "application/json"})
     assert r.headers["content-type"].startswith("application/json")
     assert client.get("/metadata", headers={"Accept": "*/*"}).status_code == 200
@@ -127,10 +140,18 @@ def test_non_object_body_is_400(client: httpx.Client) -> None:
     _outcome(client.post("/Patient", json=[1, 2]), 400)
 
 
-@pytest.mark.parametrize("query", [
-    {"_count": "-1"}, {"_count": "abc"}, {"_total": "bogus"}, {"_summary": "nah"},
-    {"birthdate": "not-a-date"}, {"_lastUpdated": "gt2020-99"}, {"_sort": "name"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"_count": "-1"},
+        {"_count": "abc"},
+        {"_total": "bogus"},
+        {"_summary": "nah"},
+        {"birthdate": "not-a-date"},
+        {"_lastUpdated": "gt2020-99"},
+        {"_sort": "name"},
+    ],
+)
 def test_bad_search_parameters_are_400(client: httpx.Client, query: dict[str, str]) -> None:
     _outcome(client.get("/Patient", params=query), 400)
 

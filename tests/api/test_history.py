@@ -57,9 +57,13 @@ def test_history_since_and_at(client: httpx.Client, tag: str) -> None:
 def test_type_and_system_history(client: httpx.Client, tag: str) -> None:
     start = instant(time.time() - 1)
     pid = _versions(client, tag, 1)
-    oid = client.post("/Observation", json={"resourceType": "Observation", "status": "final",
-                                            "code": {"text": tag}}).json()["id"]
-    type_ids = {e["fullUrl"].rsplit("/", 1)[-1] for e in client.get("/Patient/_history", params={"_since": start, "_count": 1000}).json()["entry"]}
+    oid = client.post(
+        "/Observation", json={"resourceType": "Observation", "status": "final", "code": {"text": tag}}
+    ).json()["id"]
+    type_ids = {
+        e["fullUrl"].rsplit("/", 1)[-1]
+        for e in client.get("/Patient/_history", params={"_since": start, "_count": 1000}).json()["entry"]
+    }
     assert pid in type_ids
     assert oid not in type_ids
     system = client.get("/_history", params={"_since": start, "_count": 1000}).json()

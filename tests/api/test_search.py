@@ -25,14 +25,39 @@ def _ids(client: httpx.Client, path: str, tag: str, **params: str) -> set[str]:
 @pytest.fixture
 def people(client: httpx.Client, tag: str) -> dict[str, str]:
     return {
-        "an": _make(client, tag, {"resourceType": "Patient", "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
-                                  "gender": "male", "birthDate": "1990-05-17",
-                                  "identifier": [{"system": "urn:cccd", "value": f"{tag}-1"}]}),
-        "binh": _make(client, tag, {"resourceType": "Patient", "name": [{"family": "Đặng", "given": ["Thị", "Bình"]}],
-                                    "gender": "female", "birthDate": "1985",
-                                    "identifier": [{"system": "urn:bhyt", "value": f"{tag}-2"}]}),
-        "cuong": _make(client, tag, {"resourceType": "Patient", "name": [{"family": "Trần", "given": ["Cường"]}],
-                                     "gender": "male", "birthDate": "2001-01-01", "active": False}),
+        "an": _make(
+            client,
+            tag,
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Nguyễn", "given": ["Văn", "An"]}],
+                "gender": "male",
+                "birthDate": "1990-05-17",
+                "identifier": [{"system": "urn:cccd", "value": f"{tag}-1"}],
+            },
+        ),
+        "binh": _make(
+            client,
+            tag,
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Đặng", "given": ["Thị", "Bình"]}],
+                "gender": "female",
+                "birthDate": "1985",
+                "identifier": [{"system": "urn:bhyt", "value": f"{tag}-2"}],
+            },
+        ),
+        "cuong": _make(
+            client,
+            tag,
+            {
+                "resourceType": "Patient",
+                "name": [{"family": "Trần", "given": ["Cường"]}],
+                "gender": "male",
+                "birthDate": "2001-01-01",
+                "active": False,
+            },
+        ),
     }
 
 
@@ -83,14 +108,28 @@ def test_dates_with_prefixes(client: httpx.Client, tag: str, people: dict[str, s
 
 def test_reference_quantity_number_uri(client: httpx.Client, tag: str, people: dict[str, str]) -> None:
     an = people["an"]
-    heavy = _make(client, tag, {"resourceType": "Observation", "status": "final",
-                                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-                                "subject": {"reference": f"Patient/{an}"},
-                                "valueQuantity": {"value": 82.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}})
-    light = _make(client, tag, {"resourceType": "Observation", "status": "final",
-                                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-                                "subject": {"reference": f"Patient/{people['binh']}"},
-                                "valueQuantity": {"value": 50, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}})
+    heavy = _make(
+        client,
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": f"Patient/{an}"},
+            "valueQuantity": {"value": 82.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        },
+    )
+    light = _make(
+        client,
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": f"Patient/{people['binh']}"},
+            "valueQuantity": {"value": 50, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        },
+    )
     assert _ids(client, "/Observation", tag, subject=f"Patient/{an}") == {heavy}
     assert _ids(client, "/Observation", tag, patient=an) == {heavy}
     assert _ids(client, "/Observation", tag, **{"subject:Patient": an}) == {heavy}
@@ -98,11 +137,21 @@ def test_reference_quantity_number_uri(client: httpx.Client, tag: str, people: d
     assert _ids(client, "/Observation", tag, **{"value-quantity": "gt60"}) == {heavy}
     assert _ids(client, "/Observation", tag, **{"value-quantity": "50|http://unitsofmeasure.org|kg"}) == {light}
     assert _ids(client, "/Observation", tag, **{"value-quantity": "le50"}) == {light}
-    risk = _make(client, tag, {"resourceType": "RiskAssessment", "status": "final",
-                               "subject": {"reference": f"Patient/{an}"}, "prediction": [{"probabilityDecimal": 0.25}]})
+    risk = _make(
+        client,
+        tag,
+        {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": {"reference": f"Patient/{an}"},
+            "prediction": [{"probabilityDecimal": 0.25}],
+        },
+    )
     assert _ids(client, "/RiskAssessment", tag, probability="0.25") == {risk}
     assert _ids(client, "/RiskAssessment", tag, probability="gt0.5") == set()
-    vs = _make(client, tag, {"resourceType": "ValueSet", "status": "draft", "url": f"http://example.org/fhir/ValueSet/{tag}"})
+    vs = _make(
+        client, tag, {"resourceType": "ValueSet", "status": "draft", "url": f"http://example.org/fhir/ValueSet/{tag}"}
+    )
     assert _ids(client, "/ValueSet", tag, url=f"http://example.org/fhir/ValueSet/{tag}") == {vs}
     assert _ids(client, "/ValueSet", tag, **{"url:below": "http://example.org/fhir/"}) == {vs}
 
@@ -129,8 +178,16 @@ def test_paging_total_and_summary(client: httpx.Client, tag: str, people: dict[s
 
 
 def test_summary_and_elements(client: httpx.Client, tag: str, people: dict[str, str]) -> None:
-    _make(client, tag, {"resourceType": "Patient", "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},
-                        "name": [{"family": "Lý"}], "photo": [{"contentType": "image/png", "data": "AAAA"}]})
+    _make(
+        client,
+        tag,
+        {
+            "resourceType": "Patient",
+            "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'},
+            "name": [{"family": "Lý"}],
+            "photo": [{"contentType": "image/png", "data": "AAAA"}],
+        },
+    )
     bundle = client.get("/Patient", params={"_tag": f"urn:test|{tag}", "family": "ly", "_summary": "true"}).json()
     resource = bundle["entry"][0]["resource"]
     assert "photo" not in resource and "text" not in resource
@@ -175,8 +232,16 @@ def test_count_is_capped_and_said(client: httpx.Client, tag: str, people: dict[s
 
 def test_quantity_units_are_compared_canonically(client: httpx.Client, tag: str) -> None:
     ucum = "http://unitsofmeasure.org"
-    dose = _make(client, tag, {"resourceType": "Observation", "status": "final", "code": {"text": "dose"},
-                               "valueQuantity": {"value": 5, "unit": "mg", "system": ucum, "code": "mg"}})
+    dose = _make(
+        client,
+        tag,
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "dose"},
+            "valueQuantity": {"value": 5, "unit": "mg", "system": ucum, "code": "mg"},
+        },
+    )
     assert _ids(client, "/Observation", tag, **{"value-quantity": f"0.005|{ucum}|g"}) == {dose}
     assert _ids(client, "/Observation", tag, **{"value-quantity": f"5|{ucum}|mg"}) == {dose}
     assert _ids(client, "/Observation", tag, **{"value-quantity": f"gt1|{ucum}|g"}) == set()

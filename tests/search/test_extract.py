@@ -220,7 +220,8 @@ def test_observation_value_choice_types(extractor: Extractor) -> None:
 def test_quantity_comparator_opens_the_range(extractor: Extractor) -> None:
     obs = {**OBSERVATION, "valueQuantity": {"value": 5, "comparator": "<", "system": UCUM, "code": "mmol/L"}}
     extracted = extractor.extract(obs)
-    assert rows_of(extracted, "value-quantity") == [QuantityRow("value-quantity", UCUM, "mmol/L", 5.0, float("-inf"), 5.5)]
+    written = QuantityRow("value-quantity", UCUM, "mmol/L", 5.0, float("-inf"), 5.5)
+    assert rows_of(extracted, "value-quantity") == [written]
     canonical = rows_of(extracted, "value-quantity:canonical")
     assert canonical[0][1:3] == (UCUM, "mol/L")
     assert canonical[0].low == float("-inf")

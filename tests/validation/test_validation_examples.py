@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from ketnoi.validation import validate
-
 from tests.support.fhir_examples import EXAMPLES, FILES, KNOWN_INVALID
 
 

@@ -44,9 +44,7 @@ def structure_definitions() -> dict[str, dict[str, Any]]:
 def resource_types() -> frozenset[str]:
     """Names of the concrete R4 resource types (145), excluding the abstract Resource/DomainResource."""
     return frozenset(
-        sd["id"]
-        for sd in structure_definitions().values()
-        if sd.get("kind") == "resource" and not sd.get("abstract")
+        sd["id"] for sd in structure_definitions().values() if sd.get("kind") == "resource" and not sd.get("abstract")
     )
 
 

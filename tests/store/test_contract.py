@@ -1,0 +1,103 @@
+"""The storage contract: one behavioural suite that every backend must pass."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ketnoi.interactions.services import Services
+from ketnoi.search.index import IndexRows, TokenRow
+from ketnoi.sql import SqlQuery
+from ketnoi.store.base import StoredVersion, VersionConflict
+from ketnoi.store.schema import SCHEMA_VERSION
+
+
+def _version(id: str, version: int, content: bytes | None = b"{}", deleted: bool = False) -> StoredVersion:
+    return StoredVersion("Patient", id, version, 1_700_000_000.0 + version, deleted, content, "PUT")
+
+
+def _token_owners(services: Services, code: str) -> list[str]:
+    with services.store.session(write=False) as s:
+        rows = s.query(SqlQuery("SELECT resource_id FROM idx_token WHERE code = ?", (code,)))
+    return [r[0] for r in rows]
+
+
+def test_migrate_is_idempotent(services: Services) -> None:
+    assert services.store.migrate() == []
+    assert services.store.schema_version() == SCHEMA_VERSION
+
+
+def test_write_then_read_current_and_versions(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        first = s.write(_version(id, 1, b'{"v":1}'), None)
+        second = s.write(_version(id, 2, b'{"v":2}'), None)
+    assert second.seq > first.seq > 0
+    with services.store.session(write=False) as s:
+        current = s.current("Patient", id)
+        assert current is not None
+        assert (current.version, current.content) == (2, b'{"v":2}')
+        old = s.version("Patient", id, 1)
+        assert old is not None
+        assert old.content == b'{"v":1}'
+        assert s.version("Patient", id, 3) is None
+        assert s.current("Patient", "never") is None
+
+
+def test_duplicate_version_is_a_conflict(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        s.write(_version(id, 1), None)
+    with pytest.raises(VersionConflict), services.store.session(write=True) as s:
+        s.write(_version(id, 1), None)
+
+
+def test_failed_session_writes_nothing(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with pytest.raises(RuntimeError), services.store.session(write=True) as s:
+        s.write(_version(id, 1), IndexRows(token=[TokenRow("identifier", "urn:x", id, None)]))
+        raise RuntimeError("boom")
+    with services.store.session(write=False) as s:
+        assert s.current("Patient", id) is None
+        assert s.history("Patient", id, since=None, at=None, before_seq=None, limit=10) == []
+    assert _token_owners(services, id) == []
+
+
+def test_index_rows_follow_the_current_version(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        s.write(_version(id, 1), IndexRows(token=[TokenRow("identifier", "urn:x", f"{id}-a", None)]))
+    assert _token_owners(services, f"{id}-a") == [id]
+    with services.store.session(write=True) as s:
+        s.write(_version(id, 2), IndexRows(token=[TokenRow("identifier", "urn:x", f"{id}-b", None)]))
+    assert _token_owners(services, f"{id}-a") == []
+    assert _token_owners(services, f"{id}-b") == [id]
+    with services.store.session(write=True) as s:
+        s.write(_version(id, 3, None, deleted=True), None)
+    assert _token_owners(services, f"{id}-b") == []
+
+
+def test_history_is_append_only_and_pages_by_seq(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        for v in range(1, 6):
+            s.write(_version(id, v, f'{{"v":{v}}}'.encode()), None)
+    with services.store.session(write=False) as s:
+        page = s.history("Patient", id, since=None, at=None, before_seq=None, limit=2)
+        assert [v.version for v in page] == [5, 4]
+        rest = s.history("Patient", id, since=None, at=None, before_seq=page[-1].seq, limit=10)
+        assert [v.version for v in rest] == [3, 2, 1]
+        since = s.history("Patient", id, since=1_700_000_004.0, at=None, before_seq=None, limit=10)
+        assert [v.version for v in since] == [5, 4]
+        at = s.history("Patient", id, since=None, at=(1_700_000_003.0, 1_700_000_003.5), before_seq=None, limit=10)
+        assert [v.version for v in at] == [3]
+
+
+def test_reads_see_own_writes_inside_a_session(services: Services) -> None:
+    id = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        s.write(_version(id, 1), None)
+        current = s.current("Patient", id, for_update=True)
+        assert current is not None
+        assert current.version == 1
