@@ -22,10 +22,17 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/ketnoi migrate --database $(DATABASE)
 
+DEMO_PATIENTS ?= 300
+DEMO_DIR := var/demo-$(DEMO_PATIENTS)
+
 ## make run: create .venv, install, initialise the SQLite database under ./var, load demo data, serve.
 run: migrate
-	@$(BIN)/ketnoi demo seed --database $(DATABASE) 2>/dev/null || true
-	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+	@if [ ! -f $(DEMO_DIR)/.loaded ]; then \
+	  $(BIN)/ketnoi demo generate --patients $(DEMO_PATIENTS) --seed 1 --out $(DEMO_DIR) >/dev/null && \
+	  $(BIN)/ketnoi load --database $(DATABASE) $(DEMO_DIR) 2>/dev/null && touch $(DEMO_DIR)/.loaded; \
+	fi
+	@echo "Open http://$(HOST):$(PORT)/fhir/metadata — no login needed yet (open server, --auth off, 127.0.0.1 only)."
+	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth off
 
 ## make check: lint, types and architecture contracts.
 check: install

@@ -32,6 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
     _database_arg(migrate)
     migrate.set_defaults(func=_migrate)
 
+    load = sub.add_parser("load", help="bulk-load NDJSON files, Bundles or folders of them")
+    _database_arg(load)
+    load.add_argument("paths", nargs="+", help=".ndjson / .json files or folders")
+    load.add_argument("--batch-size", type=int, default=500, help="resources per database transaction")
+    load.add_argument("--errors", help="write the per-resource error report (NDJSON) to this file")
+    load.set_defaults(func=_load)
+
     try:
         from ketnoi.demo.commands import register as register_demo
     except ImportError:  # the demo package is optional in trimmed installs
@@ -63,6 +70,49 @@ def _migrate(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from ketnoi.app import build_services, check_schema, open_store
+    from ketnoi.bulk.load import LoadReport, load_paths
+
+    settings = _settings(args)
+    store = open_store(settings.database)
+    try:
+        check_schema(store)
+        services = build_services(settings, store)
+
+        def progress(report: LoadReport) -> None:
+            done = report.written + report.unchanged
+            print(
+                f"\r  {done:,} resources ({report.written:,} written, {report.unchanged:,} unchanged, "
+                f"{len(report.failures):,} failed)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        report = load_paths(
+            services, args.paths, batch_size=args.batch_size, progress=progress if sys.stderr.isatty() else None
+        )
+    finally:
+        store.close()
+    print(file=sys.stderr)
+    print(
+        f"loaded {report.written:,} resources ({report.unchanged:,} unchanged, {len(report.failures):,} failed) "
+        f"in {report.seconds:.1f} s, {report.rate:,.0f}/s"
+    )
+    for failure in report.failures[:20]:
+        print(f"  {failure.source} {failure.what}: {failure.message}", file=sys.stderr)
+    if args.errors:
+        import orjson
+
+        with open(args.errors, "wb") as out:
+            for failure in report.failures:
+                out.write(
+                    orjson.dumps({"source": failure.source, "resource": failure.what, "error": failure.message}) + b"\n"
+                )
+    return 1 if report.failures else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

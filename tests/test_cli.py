@@ -16,8 +16,13 @@ from tests.conftest import _free_port
 
 
 def _ketnoi(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ketnoi", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "ketnoi", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @contextmanager
@@ -26,8 +31,13 @@ def _serving(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     env = env or {}
     port = int(env.get("KETNOI_PORT") or _free_port())
     port_args = [] if "KETNOI_PORT" in env else ["--port", str(port)]
-    proc = subprocess.Popen([sys.executable, "-m", "ketnoi", "serve", *port_args, *args],
-                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ketnoi", "serve", *port_args, *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}/fhir"
     try:
         deadline = time.monotonic() + 60

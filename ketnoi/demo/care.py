@@ -285,12 +285,8 @@ class PatientCare:
             start, end = _dt(day, minute), _dt(day, minute + rng.randrange(10, 60))
         cid = self.new_id()
         cond_ref = {"reference": self.ref("Condition", cid)}
-        diagnoses = [cond_ref] + [
-            ref for c, ref in self.chronic if kind == "IMP" and c.code in ("I10", "E11.9")
-        ]
-        enc_ref = self.encounter(
-            kind, fac, start, end, diagnoses, doctor, kind == "IMP" and rng.random() < 0.6
-        )
+        diagnoses = [cond_ref] + [ref for c, ref in self.chronic if kind == "IMP" and c.code in ("I10", "E11.9")]
+        enc_ref = self.encounter(kind, fac, start, end, diagnoses, doctor, kind == "IMP" and rng.random() < 0.6)
         cond: Resource = {
             "resourceType": "Condition",
             "id": cid,
@@ -445,11 +441,7 @@ class PatientCare:
         dose = med.dose
         if self.age_now < 12 and key in catalog.CHILD_DOSE:
             dose = catalog.CHILD_DOSE[key]
-        text = (
-            med.text
-            if dose == med.dose
-            else med.text.replace(f"{med.dose:g} {med.unit}", f"{dose:g} {med.unit}")
-        )
+        text = med.text if dose == med.dose else med.text.replace(f"{med.dose:g} {med.unit}", f"{dose:g} {med.unit}")
         dosage: Resource = {
             "text": text,
             "timing": {"repeat": {"frequency": med.per_day, "period": 1, "periodUnit": "d"}},

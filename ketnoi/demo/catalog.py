@@ -28,9 +28,7 @@ def concept(system: str, code: str, display: str, text: str | None = None) -> Js
 class Chronic(NamedTuple):
     code: str
     concept: Json
-    prevalence: tuple[
-        tuple[int, float, float], ...
-    ]  # (min age, male prevalence, female prevalence), ascending
+    prevalence: tuple[tuple[int, float, float], ...]  # (min age, male prevalence, female prevalence), ascending
     meds: tuple[str, ...]  # medication keys prescribed at follow-up
     labs: tuple[tuple[str, float], ...]  # (lab key, probability per follow-up)
 
@@ -257,9 +255,7 @@ ACUTE: tuple[Acute, ...] = (
         (97, 3, 0),
         ("omeprazole",),
     ),
-    _acute(
-        "M54.5", "Low back pain", "Đau vùng thắt lưng", (0.2, 8, 10), (99, 1, 0), ("ibuprofen|paracetamol",)
-    ),
+    _acute("M54.5", "Low back pain", "Đau vùng thắt lưng", (0.2, 8, 10), (99, 1, 0), ("ibuprofen|paracetamol",)),
     _acute(
         "N39.0",
         "Urinary tract infection, site not specified",
@@ -388,9 +384,7 @@ def _med(
     cc["text"] = text
     how = "khi cần" if as_needed else f"{per_day} lần/ngày"
     verb = "Tiêm" if route is _IV else "Xịt" if route is _INHALED else "Uống"
-    return Med(
-        cc, dose, unit, per_day, days, route, as_needed, f"{verb} {dose:g} {unit}, {how}, trong {days} ngày"
-    )
+    return Med(cc, dose, unit, per_day, days, route, as_needed, f"{verb} {dose:g} {unit}, {how}, trong {days} ngày")
 
 
 MEDS: dict[str, Med] = {
@@ -401,13 +395,9 @@ MEDS: dict[str, Med] = {
     "salbutamol": _med(
         "R03AC02", "salbutamol", "435", "Salbutamol 100 mcg/liều (bình xịt)", 200, "ug", 4, 30, _INHALED, True
     ),
-    "tenofovir": _med(
-        "J05AF07", "tenofovir disoproxil", "", "Tenofovir disoproxil fumarat 300 mg", 300, "mg", 1, 30
-    ),
+    "tenofovir": _med("J05AF07", "tenofovir disoproxil", "", "Tenofovir disoproxil fumarat 300 mg", 300, "mg", 1, 30),
     "aspirin": _med("B01AC06", "acetylsalicylic acid", "1191", "Aspirin 81 mg", 81, "mg", 1, 30),
-    "paracetamol": _med(
-        "N02BE01", "paracetamol", "161", "Paracetamol 500 mg", 500, "mg", 3, 5, as_needed=True
-    ),
+    "paracetamol": _med("N02BE01", "paracetamol", "161", "Paracetamol 500 mg", 500, "mg", 3, 5, as_needed=True),
     "amoxicillin": _med("J01CA04", "amoxicillin", "723", "Amoxicilin 500 mg", 500, "mg", 3, 7),
     "amoxicillin-clavulanate": _med(
         "J01CR02",

@@ -137,9 +137,7 @@ class _Builder:
         self.out.append(res)
         return oid
 
-    def facility(
-        self, code: str, name: str, level: str, province: str, commune: str | None, part_of: str
-    ) -> Facility:
+    def facility(self, code: str, name: str, level: str, province: str, commune: str | None, part_of: str) -> Facility:
         types = [
             {"coding": [_coding(ORG_TYPE, "prov", "Healthcare Provider")]},
             {"coding": [_coding(LEVEL_SYSTEM, level, LEVEL_DISPLAY[level])]},
@@ -170,9 +168,7 @@ class _Builder:
                 "address": address,
                 "physicalType": {
                     "coding": [
-                        _coding(
-                            "http://terminology.hl7.org/CodeSystem/location-physical-type", "bu", "Building"
-                        )
+                        _coding("http://terminology.hl7.org/CodeSystem/location-physical-type", "bu", "Building")
                     ]
                 },
                 "managingOrganization": {"reference": f"Organization/{org_id}"},
@@ -201,9 +197,7 @@ class _Builder:
                 self.staff(fac, dept, did, (("doctor", 2), ("nurse", 1)))
         return fac
 
-    def staff(
-        self, fac: Facility, dept: str | None, org_id: str, counts: tuple[tuple[str, int], ...]
-    ) -> None:
+    def staff(self, fac: Facility, dept: str | None, org_id: str, counts: tuple[tuple[str, int], ...]) -> None:
         rng = self.rng
         issuer = "BYT" if fac.level == "central" else fac.province
         for role, n in counts:

@@ -181,14 +181,10 @@ def _entry_post(res: Resource) -> Resource:
 
 
 def _bundle(entries: list[Resource]) -> bytes:
-    return orjson.dumps(
-        {"resourceType": "Bundle", "type": "transaction", "entry": entries}, option=_DUMPS_OPT
-    )
+    return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}, option=_DUMPS_OPT)
 
 
-def generate(
-    patients: int, seed: int, out: Path, fmt: str = "ndjson", duplicate_rate: float = 0.02
-) -> Summary:
+def generate(patients: int, seed: int, out: Path, fmt: str = "ndjson", duplicate_rate: float = 0.02) -> Summary:
     """Write ``patients`` synthetic patients (plus duplicates) and the health system under ``out``.
 
     ``fmt="ndjson"``: ``out/<ResourceType>.ndjson``, one resource per line. ``fmt="bundles"``:

@@ -43,9 +43,7 @@ LABS: dict[str, Lab] = {
         (88, 8),
         0,
     ),
-    "hba1c": _lab(
-        "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "HbA1c", "%", "%", 4.0, 5.6, (5.2, 0.3)
-    ),
+    "hba1c": _lab("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "HbA1c", "%", "%", 4.0, 5.6, (5.2, 0.3)),
     "cholesterol": _lab(
         "2093-3",
         "Cholesterol [Mass/volume] in Serum or Plasma",

@@ -40,12 +40,8 @@ FAMILY_TAIL: tuple[str, ...] = _nfc_split(
 )
 SOUTHERN_VARIANT = {"Hoàng": "Huỳnh", "Vũ": "Võ"}
 
-MIDDLE_MALE = _nfc_split(
-    "Văn Hữu Đức Minh Quang Công Thành Xuân Ngọc Anh Gia Trọng Quốc Tuấn Đình Bảo Hoàng Mạnh"
-)
-MIDDLE_FEMALE = _nfc_split(
-    "Thị Ngọc Thu Thanh Minh Phương Hồng Kim Mai Bảo Khánh Hải Hoài Diệu Quỳnh Thùy Mỹ"
-)
+MIDDLE_MALE = _nfc_split("Văn Hữu Đức Minh Quang Công Thành Xuân Ngọc Anh Gia Trọng Quốc Tuấn Đình Bảo Hoàng Mạnh")
+MIDDLE_FEMALE = _nfc_split("Thị Ngọc Thu Thanh Minh Phương Hồng Kim Mai Bảo Khánh Hải Hoài Diệu Quỳnh Thùy Mỹ")
 GIVEN_MALE = _nfc_split(
     "An Anh Bảo Bình Cường Dũng Dương Đạt Đức Hải Hiếu Hòa Hoàng Hùng Huy Khang Khánh Khoa Kiên Lâm Long "
     "Lộc Minh Nam Nghĩa Nhân Phát Phong Phúc Quân Quang Sơn Tài Tâm Thành Thắng Thịnh Toàn Trung Tuấn Tùng "

@@ -46,8 +46,7 @@ _PROVINCE_WEIGHTS = [places.PROVINCE_POPULATION[c] for c in _PROVINCE_CODES]
 _LEGACY_CODES = [lp.code for lp in places.LEGACY_PROVINCES]
 _LEGACY_WEIGHTS = [lp.population for lp in places.LEGACY_PROVINCES]
 _PARTS = {
-    code: ([lp.code for lp in parts], [lp.population for lp in parts])
-    for code, parts in places.LEGACY_PARTS.items()
+    code: ([lp.code for lp in parts], [lp.population for lp in parts]) for code, parts in places.LEGACY_PARTS.items()
 }
 MIGRANT_SHARE = 0.2  # born in another province than the one of residence
 
@@ -153,9 +152,7 @@ def draw_family(rng: random.Random, region: str) -> str:
     return fam
 
 
-def draw_name(
-    rng: random.Random, female: bool, birth_year: int, region: str, ethnicity: str
-) -> names.NameParts:
+def draw_name(rng: random.Random, female: bool, birth_year: int, region: str, ethnicity: str) -> names.NameParts:
     style = names.ETHNICITIES[ethnicity].style
     if style == "kinh":
         mids, mw = names.middle_weights(female, birth_year)
@@ -371,9 +368,7 @@ def patient_resource(p: Person, gp_org: str) -> Resource:
     if p.cccd:
         identifier.append({"use": "official", "type": _CCCD_TYPE, "system": ids.CCCD_SYSTEM, "value": p.cccd})
     if p.bhyt:
-        identifier.append(
-            {"use": "secondary", "type": _BHYT_TYPE, "system": ids.BHYT_SYSTEM, "value": p.bhyt}
-        )
+        identifier.append({"use": "secondary", "type": _BHYT_TYPE, "system": ids.BHYT_SYSTEM, "value": p.bhyt})
     if identifier:
         res["identifier"] = identifier
     res["active"] = True

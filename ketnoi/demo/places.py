@@ -146,8 +146,7 @@ _PROVINCE_ROWS: tuple[tuple[str, str, str, str], ...] = (
         "48",
         "Đà Nẵng",
         "Thành phố",
-        "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|"
-        "Xã Hòa Vang|Xã Núi Thành",
+        "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|Xã Hòa Vang|Xã Núi Thành",
     ),
     (
         "51",
@@ -177,8 +176,7 @@ _PROVINCE_ROWS: tuple[tuple[str, str, str, str], ...] = (
         "68",
         "Lâm Đồng",
         "Tỉnh",
-        "Phường Xuân Hương - Đà Lạt|Phường Bảo Lộc|Phường Phan Thiết|Phường Gia Nghĩa|"
-        "Xã Đức Trọng|Đặc khu Phú Quý",
+        "Phường Xuân Hương - Đà Lạt|Phường Bảo Lộc|Phường Phan Thiết|Phường Gia Nghĩa|Xã Đức Trọng|Đặc khu Phú Quý",
     ),
     (
         "75",

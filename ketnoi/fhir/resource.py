@@ -56,3 +56,13 @@ def parse_etag(value: str) -> str:
     if value.startswith("W/"):
         value = value[2:]
     return value.strip('"')
+
+
+def without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource without the server-managed ``meta.versionId``/``meta.lastUpdated`` (an empty
+    meta is dropped), for comparing content across versions."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+    out = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        out["meta"] = meta
+    return out

@@ -107,6 +107,22 @@ class Repository:
         created = current is None or current.deleted
         return self._store(resource_type, id, version, resource, "PUT"), created
 
+    def upsert(self, resource: Any) -> bool:
+        """Bulk-load write: update-as-create at the resource's id, skipped (False) when the stored
+        current version already has the same content, so a re-run load adds no versions."""
+        rtype = self._check_body(resource)
+        id = resource.get("id")
+        if not isinstance(id, str):
+            raise bad_request("A bulk-loaded resource must carry its id", "Tài nguyên nạp hàng loạt phải có id",
+                              code="required")
+        check_id(id)
+        current = self.session.current(rtype, id, for_update=True)
+        if current is not None and not current.deleted and _same_content(current.content, resource):
+            return False
+        version = current.version + 1 if current else 1
+        self._store(rtype, id, version, resource, "PUT")
+        return True
+
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> StoredVersion | None:
         """Logical delete; None when there was nothing to delete (idempotent, still 200/204)."""
         check_type(resource_type)
@@ -189,3 +205,9 @@ class Repository:
         if errors:
             raise FhirError(400, errors)
         return issues
+
+
+def _same_content(stored: bytes | None, resource: dict[str, Any]) -> bool:
+    if stored is None:
+        return False
+    return res.without_version_meta(res.loads(stored)) == res.without_version_meta(resource)

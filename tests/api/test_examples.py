@@ -6,20 +6,11 @@ must be refused with 400 and leave nothing behind.
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import orjson
 
+from ketnoi.fhir.resource import without_version_meta
 from tests.support.fhir_examples import EXAMPLES, FILES, KNOWN_INVALID
-
-
-def _without_version_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    out = dict(resource)
-    meta = {k: v for k, v in (out.pop("meta", None) or {}).items() if k not in ("versionId", "lastUpdated")}
-    if meta:
-        out["meta"] = meta
-    return out
 
 
 def test_every_official_example_round_trips(client: httpx.Client) -> None:
@@ -39,7 +30,7 @@ def test_every_official_example_round_trips(client: httpx.Client) -> None:
             problems.append(f"{name}: PUT {put.status_code} {put.text[:300]}")
             continue
         read = client.get(url)
-        if _without_version_meta(read.json()) != _without_version_meta(resource):
+        if without_version_meta(read.json()) != without_version_meta(resource):
             problems.append(f"{name}: read back differs")
         accepted += 1
     assert problems == []

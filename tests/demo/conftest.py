@@ -29,6 +29,4 @@ def bundles_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary
 @pytest.fixture(scope="session")
 def ndjson_resources(ndjson_run: tuple[Path, Summary]) -> list[dict[str, Any]]:
     out, _ = ndjson_run
-    return [
-        orjson.loads(line) for path in sorted(out.glob("*.ndjson")) for line in path.read_bytes().splitlines()
-    ]
+    return [orjson.loads(line) for path in sorted(out.glob("*.ndjson")) for line in path.read_bytes().splitlines()]

@@ -71,9 +71,7 @@ def test_age_pyramid_and_sex_ratio(patients: list[dict[str, Any]]) -> None:
 
 @pytest.mark.slow
 def test_ethnicity_and_address(patients: list[dict[str, Any]]) -> None:
-    eth = Counter(
-        next(e["valueCoding"]["code"] for e in p["extension"] if e["url"] == ETHNICITY) for p in patients
-    )
+    eth = Counter(next(e["valueCoding"]["code"] for e in p["extension"] if e["url"] == ETHNICITY) for p in patients)
     kinh = eth["01"] / len(patients)
     assert 0.82 < kinh < 0.90
     assert {"02", "03", "05", "06", "08"} <= set(eth)

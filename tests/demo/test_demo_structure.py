@@ -69,9 +69,7 @@ def test_clinical_content(ndjson_resources: list[dict[str, Any]]) -> None:
     for o in by_type["Observation"]:
         assert o["code"]["coding"][0]["system"] == catalog.LOINC
         category = o["category"][0]["coding"][0]["code"]
-        quantities = (
-            [o["valueQuantity"]] if "valueQuantity" in o else [c["valueQuantity"] for c in o["component"]]
-        )
+        quantities = [o["valueQuantity"]] if "valueQuantity" in o else [c["valueQuantity"] for c in o["component"]]
         for q in quantities:
             assert q["system"] == catalog.UCUM and q["code"]
         if category == "laboratory":
