@@ -3,8 +3,6 @@
 Nothing here imports ketnoi: benchmarks talk to the server over HTTP like any client would.
 """
 
-# ruff: noqa: T201 - a benchmark reports on stdout
-
 from __future__ import annotations
 
 import contextlib

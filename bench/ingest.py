@@ -16,8 +16,6 @@ PostgreSQL: KETNOI_BENCH_POSTGRES_URL (an admin URL that may CREATE DATABASE) or
 scripts/pg-test-setup.sh is used; each run creates and drops its own database.
 """
 
-# ruff: noqa: T201 - a benchmark reports on stdout
-
 from __future__ import annotations
 
 import argparse
@@ -28,7 +26,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,6 +291,73 @@ def raw_sqlite(path: str, rows: list[tuple[str, str]], per_commit: int) -> float
     return rate
 
 
+# ---------------------------------------------------------------- in-process profile
+
+_GROUPS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (  # (label, test(file, function)): first wins
+    ("database driver (sqlite3 / psycopg, incl. waiting on PostgreSQL)",
+     lambda f, fn: "psycopg" in f or "sqlite3" in fn or "psycopg" in fn or "select" in fn or "poll" in fn),
+    ("validation (ketnoi.validation)", lambda f, fn: "ketnoi/validation" in f),
+    ("search-index extraction (ketnoi.search, fhirpathpy, antlr4)",
+     lambda f, fn: "ketnoi/search" in f or "fhirpathpy" in f or "antlr4" in f),
+    ("JSON (orjson, json)", lambda f, fn: "orjson" in fn or "/json/" in f),
+    ("bundle processing, repository, store glue (other ketnoi)", lambda f, fn: "ketnoi/" in f),
+)
+
+
+def profile_in_process(backend: str, data: Dataset, admin: str | None) -> None:
+    """The Bundle load without HTTP: rate, then a cProfile breakdown of own time by area."""
+    import cProfile
+    import pstats
+
+    from ketnoi.app import build_services, open_store
+    from ketnoi.config import Settings
+    from ketnoi.interactions.request import FhirRequest
+    from ketnoi.interactions.router import handle
+
+    def load(services: Any, bundles: list[list[Resource]]) -> int:
+        stored = 0
+        for bundle in bundles:
+            for part in chunks(bundle):
+                request = FhirRequest("POST", "", [], {"content-type": "application/fhir+json"},
+                                      orjson.loads(transaction(part)), "http://127.0.0.1/fhir")
+                response = handle(services, request)
+                if response.status != 200:
+                    print(f"  {response.status}: {orjson.dumps(response.resource)[:300]!r}")
+                else:
+                    stored += len(part)
+                    orjson.dumps(response.resource)  # the HTTP edge serialises the answer too
+        return stored
+
+    for profiled in (False, True):
+        with common.database(backend, admin) as url:
+            store = open_store(url)
+            store.migrate()
+            services = build_services(Settings(database=url), store)
+            load(services, data.reference)
+            profiler = cProfile.Profile()
+            start = time.perf_counter()
+            if profiled:
+                profiler.enable()
+            stored = load(services, data.patients)
+            profiler.disable()
+            elapsed = time.perf_counter() - start
+            store.close()
+        label = "under cProfile" if profiled else "in-process, 1 thread, no HTTP"
+        print(f"[{backend}] {label}: {stored / elapsed:,.0f} resources/s ({stored} in {elapsed:.1f} s)")
+    stats = pstats.Stats(profiler)
+    raw_stats: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    totals: dict[str, float] = {}
+    for (file, _line, fn), (_cc, _nc, tottime, _ct, _callers) in raw_stats.items():
+        group = next((label for label, test in _GROUPS if test(file, fn)), "other (stdlib, uuid, ...)")
+        totals[group] = totals.get(group, 0.0) + tottime
+    grand = sum(totals.values())
+    print(f"[{backend}] own time by area (cProfile, {grand:.1f} s):")
+    for group, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {seconds / grand:6.1%}  {group}")
+    print(f"[{backend}] top functions by own time:")
+    stats.sort_stats("tottime").print_stats(15)
+
+
 # ---------------------------------------------------------------- the driver
 
 
@@ -315,20 +380,11 @@ OPS_RAW = "raw limit: bulk ({})"
 OPS_RAW1 = "raw: 1 row per transaction"
 
 
-def _prof(args: argparse.Namespace, backend: str, series: str, run: int) -> Path | None:
-    folder: Path | None = args.profile
-    if folder is None:
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    return (folder / f"{backend}-{series}-{run}.prof").resolve()
-
-
 def run_backend(backend: str, args: argparse.Namespace, data: Dataset, admin: str | None, result: Result,
                 failures: Failures) -> None:
     bodies = single_create_bodies(data, args.n)
     print(f"[{backend}] sequential creates: {args.runs} x {args.n}", flush=True)
-    with common.database(backend, admin) as url, \
-            common.server(url, profile=_prof(args, backend, "seq", 0)) as srv:
+    with common.database(backend, admin) as url, common.server(url) as srv:
         for rate in sequential_creates(srv.base, bodies, args.runs, failures):
             result.add(OPS_SEQ, backend, rate)
             print(f"  {rate:,.1f} creates/s", flush=True)
@@ -336,9 +392,8 @@ def run_backend(backend: str, args: argparse.Namespace, data: Dataset, admin: st
         op = OPS_TX.format(clients, "" if clients == 1 else "s")
         print(f"[{backend}] transaction Bundles, {clients} client(s): {args.runs} full loads "
               f"of {data.resource_count} resources", flush=True)
-        for run in range(args.runs):
-            with common.database(backend, admin) as url, \
-                    common.server(url, profile=_prof(args, backend, f"tx{clients}", run)) as srv:
+        for _ in range(args.runs):
+            with common.database(backend, admin) as url, common.server(url) as srv:
                 load_reference(srv.base, data, failures)
                 rate, stored = bundle_load(srv.base, data, clients, failures)
                 result.add(op, backend, rate)
@@ -402,9 +457,9 @@ def main() -> int:
     parser.add_argument("--bundles", type=int, default=None, help="use only the first N patient Bundles")
     parser.add_argument("--quick", action="store_true", help="smoke run: -n 100, 1 run, 6 patient Bundles")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="run each server under cProfile, stats in DIR/<backend>-<series>-<run>.prof "
-                             "(profiling slows the server: do not compare those rates)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: load the patient Bundles in-process (no HTTP) through "
+                             "ketnoi.interactions.router.handle, timed, then again under cProfile")
     args = parser.parse_args()
     if args.quick:
         args.n, args.runs, args.bundles = min(args.n, 100), 1, args.bundles or 6
@@ -423,6 +478,10 @@ def main() -> int:
           f"({sum(len(b) for b in data.reference)} Organizations/Practitioners loaded first, not timed)\n",
           flush=True)
 
+    if args.profile:
+        for backend in args.backends:
+            profile_in_process(backend, data, admin)
+        return 0
     result, failures = Result(), Failures()
     for backend in args.backends:
         run_backend(backend, args, data, admin, result, failures)

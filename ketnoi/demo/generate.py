@@ -28,7 +28,7 @@ FORMATS = ("ndjson", "bundles")
 BUNDLE_TARGET = 250  # flush a Bundle once it holds this many entries...
 BUNDLE_MAX = 500  # ...or before it would exceed this many (a single larger patient gets its own Bundle)
 DUPLICATES_FILE = "duplicates.csv"
-BUNDLES_FILE = "Bundle.ndjson"
+BUNDLES_DIR = "bundles"
 _DUMPS_OPT = orjson.OPT_APPEND_NEWLINE
 
 
@@ -180,6 +180,11 @@ def _entry_post(res: Resource) -> Resource:
     }
 
 
+def bundle_name(number: int) -> str:
+    """File name of the ``number``-th Bundle (1-based); names sort in load order."""
+    return f"bundle-{number:07d}.json"
+
+
 def _bundle(entries: list[Resource]) -> bytes:
     return orjson.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}, option=_DUMPS_OPT)
 
@@ -188,8 +193,9 @@ def generate(patients: int, seed: int, out: Path, fmt: str = "ndjson", duplicate
     """Write ``patients`` synthetic patients (plus duplicates) and the health system under ``out``.
 
     ``fmt="ndjson"``: ``out/<ResourceType>.ndjson``, one resource per line. ``fmt="bundles"``:
-    ``out/Bundle.ndjson``, one transaction Bundle per line: first the shared resources (PUT with ids), then
-    the patients' care (POST, ``urn:uuid:`` references), whole patients per Bundle. Both write
+    ``out/bundles/bundle-NNNNNNN.json``, one transaction Bundle per file, in load order: first the shared
+    resources (PUT with ids), then the patients' care (POST, ``urn:uuid:`` references), whole patients per
+    Bundle; ``ketnoi load out/bundles`` or a POST of each file to the server base loads them. Both write
     ``out/duplicates.csv`` (duplicate_id, original_id, errors separated by ";").
     """
     if fmt not in FORMATS:
@@ -223,31 +229,35 @@ def generate(patients: int, seed: int, out: Path, fmt: str = "ndjson", duplicate
             finally:
                 writer.close()
         else:
-            with open(out / BUNDLES_FILE, "wb", buffering=1 << 20) as bf:
-                shared = [_entry_put(res) for res in hs.resources]
-                for k in range(0, len(shared), BUNDLE_MAX):
-                    bf.write(_bundle(shared[k : k + BUNDLE_MAX]))
-                    summary.bundles += 1
-                entries: list[Resource] = []
-                for block, record in blocks:
-                    if entries and len(entries) + len(block) > BUNDLE_MAX:
-                        bf.write(_bundle(entries))
-                        summary.bundles += 1
-                        entries = []
-                    for res in block:
-                        rtype = res["resourceType"]
-                        counts[rtype] = counts.get(rtype, 0) + 1
-                        entries.append(_entry_post(res))
-                    if record:
-                        summary.duplicates += 1
-                        dup_csv.writerow((record.duplicate_id, record.original_id, ";".join(record.errors)))
-                    if len(entries) >= BUNDLE_TARGET:
-                        bf.write(_bundle(entries))
-                        summary.bundles += 1
-                        entries = []
-                if entries:
-                    bf.write(_bundle(entries))
-                    summary.bundles += 1
+            bundle_dir = out / BUNDLES_DIR
+            bundle_dir.mkdir(exist_ok=True)
+            for stale in bundle_dir.glob("bundle-*.json"):
+                stale.unlink()
+
+            def write_bundle(entries: list[Resource]) -> None:
+                summary.bundles += 1
+                (bundle_dir / bundle_name(summary.bundles)).write_bytes(_bundle(entries))
+
+            shared = [_entry_put(res) for res in hs.resources]
+            for k in range(0, len(shared), BUNDLE_MAX):
+                write_bundle(shared[k : k + BUNDLE_MAX])
+            entries: list[Resource] = []
+            for block, record in blocks:
+                if entries and len(entries) + len(block) > BUNDLE_MAX:
+                    write_bundle(entries)
+                    entries = []
+                for res in block:
+                    rtype = res["resourceType"]
+                    counts[rtype] = counts.get(rtype, 0) + 1
+                    entries.append(_entry_post(res))
+                if record:
+                    summary.duplicates += 1
+                    dup_csv.writerow((record.duplicate_id, record.original_id, ";".join(record.errors)))
+                if len(entries) >= BUNDLE_TARGET:
+                    write_bundle(entries)
+                    entries = []
+            if entries:
+                write_bundle(entries)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -36,7 +36,7 @@ def test_generate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "Patient" in printed and "patients/s" in printed
-    assert (tmp_path / "Bundle.ndjson").exists() and (tmp_path / "duplicates.csv").exists()
+    assert (tmp_path / "bundles" / "bundle-0000001.json").exists() and (tmp_path / "duplicates.csv").exists()
 
 
 def test_defaults_and_bad_values(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

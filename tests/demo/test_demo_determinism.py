@@ -12,7 +12,7 @@ SHARED = {"Organization.ndjson", "Location.ndjson", "Practitioner.ndjson", "Prac
 
 
 def _files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "bundles"])

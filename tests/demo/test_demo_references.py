@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from ketnoi.demo.generate import BUNDLE_MAX, BUNDLES_FILE, Summary
+from ketnoi.demo.generate import BUNDLE_MAX, BUNDLES_DIR, Summary
 
 
 def references(value: Any) -> Iterator[str]:
@@ -46,7 +46,7 @@ def test_every_ndjson_reference_resolves(ndjson_resources: list[dict[str, Any]])
 
 def test_bundles_are_valid_transactions(bundles_run: tuple[Path, Summary]) -> None:
     out, summary = bundles_run
-    lines = (out / BUNDLES_FILE).read_bytes().splitlines()
+    lines = [p.read_bytes() for p in sorted((out / BUNDLES_DIR).glob("bundle-*.json"))]
     assert len(lines) == summary.bundles
     put: set[str] = set()
     counts: Counter[str] = Counter()
@@ -91,7 +91,8 @@ def test_bundles_are_valid_transactions(bundles_run: tuple[Path, Summary]) -> No
 
 def test_patient_care_stays_in_one_bundle(bundles_run: tuple[Path, Summary]) -> None:
     out, _ = bundles_run
-    for line in (out / BUNDLES_FILE).read_bytes().splitlines():
+    for path in sorted((out / BUNDLES_DIR).glob("bundle-*.json")):
+        line = path.read_bytes()
         bundle = orjson.loads(line)
         patients = {e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
         for e in bundle["entry"]:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from ketnoi.demo import catalog
-from ketnoi.demo.generate import BUNDLES_FILE, Summary, iter_resources
+from ketnoi.demo.generate import BUNDLES_DIR, Summary, iter_resources
 
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}\+07:00)?")
 
@@ -43,8 +43,8 @@ def test_no_structural_errors() -> None:
 def test_bundles_have_no_structural_errors(bundles_run: tuple[Path, Summary]) -> None:
     structure = pytest.importorskip("ketnoi.validation.structure")
     out, _ = bundles_run
-    for line in (out / BUNDLES_FILE).read_bytes().splitlines()[:12]:
-        bundle = orjson.loads(line)
+    for path in sorted((out / BUNDLES_DIR).glob("bundle-*.json"))[:12]:
+        bundle = orjson.loads(path.read_bytes())
         errors = [i for i in structure.validate(bundle) if i.severity in ("error", "fatal")]
         assert not errors, errors[:5]
 
