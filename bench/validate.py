@@ -28,7 +28,7 @@ def main() -> None:
             validate(resource)
     elapsed = time.perf_counter() - start
     count = rounds * len(resources)
-    print(  # noqa: T201
+    print(
         f"{count} validations in {elapsed:.2f} s: {count / elapsed:,.0f} resources/s, "
         f"{elapsed / count * 1e6:.0f} µs mean, {total_bytes * rounds / elapsed / 1e6:.1f} MB/s"
     )
@@ -44,7 +44,7 @@ def main() -> None:
         for _ in range(n):
             validate(observation)
         per = (time.perf_counter() - start) / n
-        print(f"{name} ({len(raw)} bytes): {per * 1e6:.1f} µs")  # noqa: T201
+        print(f"{name} ({len(raw)} bytes): {per * 1e6:.1f} µs")
 
 
 if __name__ == "__main__":
