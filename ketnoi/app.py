@@ -6,6 +6,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from ketnoi import operations
 from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.services import Services
@@ -37,6 +38,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         settings=settings,
         extractor=default_extractor(),
         validator=_validator,
+        operations={op.name: op for op in operations.builtin()},
     )
 
 

@@ -31,16 +31,18 @@ def capability_statement(repo: Repository, request: FhirRequest) -> FhirResponse
     return FhirResponse(200, resource=statement)
 
 
-# Built once per extractor (the set of search parameters); ~150 types make it worth caching.
-_CACHE: dict[int, dict[str, Any]] = {}
-
-
 def _static(repo: Repository) -> dict[str, Any]:
-    extractor = repo.services.extractor
-    key = id(extractor)
-    if key not in _CACHE:
-        _CACHE[key] = _build(extractor)
-    return _CACHE[key]
+    """Built once per Services (about 150 types); a change of search parameters drops it."""
+    services = repo.services
+    statement: dict[str, Any] | None = services.extras.get("capability_statement")
+    if statement is None:
+        statement = _build(services.extractor)
+        statement["rest"][0]["operation"] = [
+            {"name": op.name, "definition": op.definition.get("definition", f"urn:ketnoi:operation:{op.name}")}
+            for op in services.operations.values()
+        ]
+        services.extras["capability_statement"] = statement
+    return statement
 
 
 def _build(extractor: Extractor) -> dict[str, Any]:

@@ -113,8 +113,9 @@ class Repository:
         rtype = self._check_body(resource)
         id = resource.get("id")
         if not isinstance(id, str):
-            raise bad_request("A bulk-loaded resource must carry its id", "Tài nguyên nạp hàng loạt phải có id",
-                              code="required")
+            raise bad_request(
+                "A bulk-loaded resource must carry its id", "Tài nguyên nạp hàng loạt phải có id", code="required"
+            )
         check_id(id)
         current = self.session.current(rtype, id, for_update=True)
         if current is not None and not current.deleted and _same_content(current.content, resource):

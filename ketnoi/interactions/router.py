@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import bundle, capabilities, crud, history, search
+from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository, check_type
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
@@ -27,6 +28,11 @@ def handle(services: Services, request: FhirRequest) -> FhirResponse:
     try:
         if request.path.strip("/") == "" and request.method == "POST":
             return bundle.process(services, request, dispatch)
+        operation = find_operation(services, request)
+        if operation is not None:
+            op, op_args = operation
+            with services.store.session(write=op.write) as session:
+                return op.handler(Repository(services, session), request, *op_args)
         handler, args = route(request)
         write = request.method not in READ_METHODS and not request.path.endswith("_search")
         with services.store.session(write=write) as session:
@@ -36,8 +42,41 @@ def handle(services: Services, request: FhirRequest) -> FhirResponse:
 
 
 def dispatch(repo: Repository, request: FhirRequest) -> FhirResponse:
+    operation = find_operation(repo.services, request)
+    if operation is not None:
+        op, op_args = operation
+        return op.handler(repo, request, *op_args)
     handler, args = route(request)
     return handler(repo, request, *args)
+
+
+def find_operation(services: Services, request: FhirRequest) -> tuple[Operation, tuple[str | None, str | None]] | None:
+    """The registered operation a ``$name`` path names (None if the path has no ``$``); 404/405 otherwise."""
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    if not parts or not parts[-1].startswith("$"):
+        return None
+    name = parts[-1][1:]
+    level = {1: "system", 2: "type", 3: "instance"}.get(len(parts))
+    op = services.operations.get(name)
+    rtype = parts[0] if len(parts) > 1 else None
+    if rtype is not None:
+        check_type(rtype)
+    if op is None or level not in op.levels or (rtype is not None and op.types is not None and rtype not in op.types):
+        raise FhirError.of(
+            404,
+            "not-supported",
+            f"Operation '${name}' is not supported at '{request.path}'",
+            f"Không hỗ trợ thao tác '${name}' tại '{request.path}'",
+        )
+    method = "GET" if request.method == "HEAD" else request.method
+    if method not in op.methods:
+        raise FhirError.of(
+            405,
+            "not-supported",
+            f"Operation '${name}' does not accept {request.method}",
+            f"Thao tác '${name}' không nhận {request.method}",
+        )
+    return op, (rtype, parts[1] if len(parts) == 3 else None)
 
 
 def error_response(exc: FhirError) -> FhirResponse:
@@ -49,13 +88,6 @@ def route(request: FhirRequest) -> tuple[Handler, tuple[str, ...]]:
     parts = [p for p in request.path.strip("/").split("/") if p]
     method = "GET" if request.method == "HEAD" else request.method
     table = _routes(parts)
-    if any(p.startswith("$") for p in parts):
-        raise FhirError.of(
-            404,
-            "not-supported",
-            f"Operation '{request.path}' is not supported",
-            f"Không hỗ trợ thao tác '{request.path}'",
-        )
     if table is None:
         raise FhirError.of(
             404, "not-found", f"No FHIR endpoint at '{request.path}'", f"Không có điểm cuối FHIR tại '{request.path}'"

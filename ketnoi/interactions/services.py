@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from ketnoi.config import Settings
 from ketnoi.fhir.outcome import Issue
+from ketnoi.interactions.operation import Operation
 from ketnoi.search.index import IndexRows
 from ketnoi.store.base import Store, StoredVersion
 
@@ -33,3 +34,5 @@ class Services:
     extractor: Extractor
     validator: Validator | None = None
     after_write: list[WriteHook] = field(default_factory=list)
+    operations: dict[str, Operation] = field(default_factory=dict)  # name (without $) → Operation
+    extras: dict[str, Any] = field(default_factory=dict)  # long-lived state of features (job runners, ...)

@@ -1,0 +1,15 @@
+"""``$operations``, one module each. ``builtin()`` lists those the composition root registers.
+
+How to add one: write ``ketnoi/operations/<name>.py`` exposing ``OPERATION`` (an
+``interactions.operation.Operation``), add it to ``builtin()``, and test it under tests/operations/.
+"""
+
+from __future__ import annotations
+
+from ketnoi.interactions.operation import Operation
+
+
+def builtin() -> list[Operation]:
+    from ketnoi.operations import validate
+
+    return [validate.OPERATION]
