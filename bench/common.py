@@ -9,6 +9,7 @@ import contextlib
 import os
 import platform
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -190,6 +191,10 @@ def server(database_url: str, *, startup_timeout: float = 60.0, env: dict[str, s
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"server log kept: {log}", file=sys.stderr)
 
 
 def client(base: str, timeout: float = 300.0) -> httpx.Client:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from ketnoi.store.schema import SCHEMA_VERSION
 from tests.conftest import _free_port
 
 
@@ -59,7 +60,7 @@ def test_migrate_then_serve(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/k.db"
     migrated = _ketnoi("migrate", "--database", url)
     assert migrated.returncode == 0, migrated.stderr
-    assert "schema version 1" in migrated.stdout
+    assert f"schema version {SCHEMA_VERSION}" in migrated.stdout
     again = _ketnoi("migrate", "--database", url)
     assert "up to date" in again.stdout
     with _serving("--database", url, "--auth", "off") as base:

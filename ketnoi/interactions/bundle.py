@@ -18,10 +18,11 @@ from urllib.parse import parse_qsl, urlsplit
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request
 from ketnoi.interactions import responses
-from ketnoi.interactions.repository import Repository
+from ketnoi.interactions.repository import Repository, conflict
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import find_ids
 from ketnoi.interactions.services import Services
+from ketnoi.store.base import VersionConflict
 
 Dispatch = Callable[[Repository, FhirRequest], FhirResponse]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -171,6 +172,8 @@ def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any
                 resp = dispatch(Repository(services, session), sub)
         except FhirError as exc:
             resp = FhirResponse(exc.status, resource=exc.outcome())
+        except VersionConflict as exc:
+            resp = FhirResponse(409, resource=conflict(exc).outcome())
         results.append(_response_entry(resp))
     return FhirResponse(200, resource={"resourceType": "Bundle", "type": "batch-response", "entry": results})
 

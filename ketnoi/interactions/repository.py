@@ -186,12 +186,7 @@ class Repository:
         try:
             stored = self.session.write(record, index)
         except VersionConflict as exc:
-            raise FhirError.of(
-                409,
-                "conflict",
-                f"{record.resource_type}/{record.id} was changed by someone else at the same time; retry",
-                f"{record.resource_type}/{record.id} vừa bị người khác thay đổi cùng lúc; hãy thử lại",
-            ) from exc
+            raise conflict(exc) from exc
         for hook in self.services.after_write:
             hook(stored, body)
         return stored
@@ -206,6 +201,16 @@ class Repository:
         if errors:
             raise FhirError(400, errors)
         return issues
+
+
+def conflict(exc: VersionConflict) -> FhirError:
+    """409 for a version written concurrently by someone else (detected at write or at commit)."""
+    return FhirError.of(
+        409,
+        "conflict",
+        f"{exc} — changed by someone else at the same time; nothing was saved, retry",
+        f"{exc} — vừa bị người khác thay đổi cùng lúc; chưa lưu gì, hãy thử lại",
+    )
 
 
 def _same_content(stored: bytes | None, resource: dict[str, Any]) -> bool:

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import bundle, capabilities, crud, history, search
 from ketnoi.interactions.operation import Operation
-from ketnoi.interactions.repository import Repository, check_type
+from ketnoi.interactions.repository import Repository, check_type, conflict
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
+from ketnoi.store.base import VersionConflict
 
 log = logging.getLogger("ketnoi")
 Handler = Callable[..., FhirResponse]
@@ -39,6 +40,8 @@ def handle(services: Services, request: FhirRequest) -> FhirResponse:
             return handler(Repository(services, session), request, *args)
     except FhirError as exc:
         return error_response(exc)
+    except VersionConflict as exc:  # raised when buffered writes reach the database at commit
+        return error_response(conflict(exc))
 
 
 def dispatch(repo: Repository, request: FhirRequest) -> FhirResponse:

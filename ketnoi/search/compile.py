@@ -1,70 +1,303 @@
 """SearchQuery → SQL over ``resource`` and the ``idx_*`` tables (one text for both dialects).
 
 Every user-supplied value is a bound parameter; only names from our own tables are written into
-the SQL text. Each filter becomes ``(r.resource_type, r.id) IN (SELECT ... FROM idx_x WHERE ...)``
-so that the planner can start from the selective index lookup.
+the SQL text (parameter codes, types and modifiers are bound or were checked against the registry
+by ``parse``). Each criterion becomes ``(r.resource_type, r.id) IN (<set>)`` where ``<set>`` is a
+``SELECT resource_type, resource_id`` over one index table, so the planner can start from the
+selective index lookup. Chains and ``_has`` nest such sets through ``idx_reference``:
+
+- ``subject:Patient.name=x`` → ``IN (SELECT resource_type, resource_id FROM idx_reference WHERE
+  param = 'subject' AND (target_type, target_id) IN (<Patient set for name=x>))``
+- ``_has:Observation:patient:code=y`` → ``IN (SELECT target_type, target_id FROM idx_reference WHERE
+  resource_type = 'Observation' AND param = 'patient' AND (resource_type, resource_id) IN (<Observation
+  set for code=y>))``
+
+Fragments (:class:`Frag`) carry their own bound values, so composition never misorders parameters.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ketnoi.fhir.outcome import bad_request
 from ketnoi.search.normalize import UCUM, date_range, fold, number_range, ucum_to_canonical
-from ketnoi.search.query import Filter, SearchQuery, split_pipe, split_prefix, unescape
+from ketnoi.search.query import (
+    Chain,
+    Compartment,
+    Composite,
+    Criterion,
+    Filter,
+    Has,
+    SearchQuery,
+    SortKey,
+    TextSearch,
+    split_pipe,
+    split_prefix,
+    unescape,
+)
 from ketnoi.sql import SqlQuery
 
 _TOP = "\U0010ffff"  # sorts after every character: "abc" <= x < "abc" + _TOP is a prefix match
-_SELECT = "SELECT r.resource_type, r.id, h.content FROM resource r JOIN resource_history h ON h.seq = r.seq"
 
 
-class _Sql:
-    def __init__(self) -> None:
-        self.params: list[Any] = []
+@dataclass(frozen=True, slots=True)
+class Frag:
+    """A piece of SQL text with the values of its ``?`` placeholders, in order."""
 
-    def bind(self, *values: Any) -> str:
-        self.params.extend(values)
-        return ", ".join("?" * len(values))
+    text: str
+    params: tuple[Any, ...] = ()
 
 
-def compile_search(query: SearchQuery, base_url: str) -> tuple[SqlQuery, SqlQuery]:
-    """(page query, count query) for a search."""
-    sql = _Sql()
-    where = _where(query, sql, base_url)
-    order = _order(query)
-    page = SqlQuery(
-        f"{_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*sql.params, query.count + 1, query.offset)
+def val(*values: Any) -> Frag:
+    """Placeholders for bound values: ``?`` or ``?, ?, ?``."""
+    return Frag(", ".join("?" * len(values)), values)
+
+
+def cat(*parts: str | Frag) -> Frag:
+    text: list[str] = []
+    params: list[Any] = []
+    for part in parts:
+        if isinstance(part, Frag):
+            text.append(part.text)
+            params.extend(part.params)
+        else:
+            text.append(part)
+    return Frag("".join(text), tuple(params))
+
+
+def join(sep: str, frags: Iterable[Frag]) -> Frag:
+    items = list(frags)
+    out: list[str | Frag] = []
+    for i, frag in enumerate(items):
+        if i:
+            out.append(sep)
+        out.append(frag)
+    return cat(*out)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A keyset position: the sort key values and (type, id) of a row; ``before`` pages backwards."""
+
+    keys: tuple[Any, ...]
+    resource_type: str
+    id: str
+    before: bool = False
+
+
+def compile_search(
+    query: SearchQuery, base_url: str, position: Position | None = None
+) -> tuple[SqlQuery, SqlQuery]:
+    """(page query, count query) for a search.
+
+    The page query returns ``(resource_type, id, content, k0, k1, ...)`` — the sort key values let the
+    caller build a cursor. With a ``before`` position rows come in reverse order (the caller flips them).
+    """
+    where = where_clause(query, base_url)
+    keys = [sort_expr(k) for k in query.sort]
+    cols = [cat(k, f" AS k{i}") for i, k in enumerate(keys)]
+    inner = cat(
+        "SELECT r.resource_type, r.id, r.seq",
+        *[cat(", ", c) for c in cols],
+        " FROM resource r WHERE ",
+        where,
     )
-    count = SqlQuery(f"SELECT COUNT(*) FROM resource r WHERE {where}", tuple(sql.params))
-    return page, count
+    order_keys = [(f"m.k{i}", k.descending, True) for i, k in enumerate(query.sort)]
+    order_keys += [("m.resource_type", False, False), ("m.id", False, False)]
+    backwards = position is not None and position.before
+    outer_where = _position_cond(order_keys, position) if position is not None else None
+    page = cat(
+        "SELECT m.resource_type, m.id, h.content",
+        *[f", m.k{i}" for i in range(len(keys))],
+        " FROM (",
+        inner,
+        ") m JOIN resource_history h ON h.seq = m.seq",
+        *([" WHERE ", outer_where] if outer_where is not None else []),
+        " ORDER BY ",
+        _order(order_keys, backwards),
+        " LIMIT ",
+        val(query.count + 1),
+        " OFFSET ",
+        val(query.offset),
+    )
+    count = cat("SELECT COUNT(*) FROM resource r WHERE ", where)
+    return SqlQuery(page.text, page.params), SqlQuery(count.text, count.params)
 
 
-def _where(query: SearchQuery, sql: _Sql, base_url: str) -> str:
-    clauses = [f"r.deleted = {sql.bind(False)}"]
+def where_clause(query: SearchQuery, base_url: str) -> Frag:
+    """The condition on ``resource r`` that selects the matches of ``query``."""
+    clauses = [cat("r.deleted = ", val(False))]
     if query.resource_types:
-        clauses.append(f"r.resource_type IN ({sql.bind(*query.resource_types)})")
-    for f in query.filters:
-        clauses.append(_filter(f, sql, query.resource_types, base_url))
-    return " AND ".join(clauses)
+        clauses.append(cat("r.resource_type IN (", val(*query.resource_types), ")"))
+    clauses.extend(condition(c, query.resource_types, "r", base_url) for c in query.filters)
+    return join(" AND ", clauses)
 
 
-def _order(query: SearchQuery) -> str:
-    keys = []
-    for param, desc in query.sort:
-        column = "r.last_updated" if param == "_lastUpdated" else "r.id"
-        keys.append(f"{column} {'DESC' if desc else 'ASC'}")
-    keys.extend(("r.resource_type", "r.id"))
-    return ", ".join(keys)
+# ------------------------------------------------------------------------------------------- ordering
 
 
-def _filter(f: Filter, sql: _Sql, types: tuple[str, ...], base_url: str) -> str:
-    if f.param == "_id":
-        return _id_filter(f, sql)
-    if f.param == "_lastUpdated":
-        return "(" + " OR ".join(_date_cond(v, sql, "r.last_updated", "r.last_updated + 0.001") for v in f.values) + ")"
+def sort_expr(key: SortKey) -> Frag:
+    """A correlated expression giving the sort value of row ``r`` (NULL when it has none)."""
+    if key.type == "id":
+        return Frag("r.id")
+    if key.type == "lastUpdated":
+        return Frag("r.last_updated")
+    agg = "MAX" if key.descending else "MIN"
+    column = {
+        "string": "norm",
+        "token": "code",
+        "date": "high" if key.descending else "low",
+        "number": "value",
+        "quantity": "value",
+        "reference": "COALESCE(target_type || '/' || target_id, url)",
+        "uri": "uri",
+    }[key.type]
+    return cat(
+        f"(SELECT {agg}({column}) FROM idx_{key.type} s WHERE s.resource_type = r.resource_type "
+        "AND s.resource_id = r.id AND s.param = ",
+        val(key.param),
+        ")",
+    )
+
+
+def _order(keys: Sequence[tuple[str, bool, bool]], backwards: bool) -> Frag:
+    parts: list[str] = []
+    for column, desc, nullable in keys:
+        if nullable:  # values first, then rows without one (reversed when paging backwards)
+            parts.append(f"({column} IS NULL) {'DESC' if backwards else 'ASC'}")
+        parts.append(f"{column} {'DESC' if desc != backwards else 'ASC'}")
+    return Frag(", ".join(parts))
+
+
+def _position_cond(keys: Sequence[tuple[str, bool, bool]], position: Position) -> Frag:
+    """Rows strictly after (or before) ``position`` in the order of ``keys`` (NULLs last)."""
+    values = (*position.keys, position.resource_type, position.id)
+    if len(values) != len(keys):
+        raise bad_request("The paging cursor does not fit this search", "Con trỏ phân trang không khớp tìm kiếm này")
+    alternatives: list[Frag] = []
+    equal: list[Frag] = []
+    for (column, desc, _), value in zip(keys, values, strict=True):
+        strict = _beyond(column, desc, value, position.before)
+        if strict is not None:
+            alternatives.append(join(" AND ", [*equal, strict]))
+        equal.append(cat(f"{column} IS NULL") if value is None else cat(f"{column} = ", val(value)))
+    if not alternatives:
+        return Frag("1 = 0")
+    return cat("(", join(" OR ", (cat("(", a, ")") for a in alternatives)), ")")
+
+
+def _beyond(column: str, desc: bool, value: Any, before: bool) -> Frag | None:
+    if value is None:
+        return None if not before else Frag(f"{column} IS NOT NULL")
+    if not before:
+        return cat(f"({column} IS NULL OR {column} {'<' if desc else '>'} ", val(value), ")")
+    return cat(f"{column} {'>' if desc else '<'} ", val(value))
+
+
+# ------------------------------------------------------------------------------------------ criteria
+
+
+def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str) -> Frag:
+    """A boolean condition on the resource row ``alias`` (``alias.resource_type``, ``alias.id``)."""
+    owner = f"({alias}.resource_type, {alias}.id)"
+    if isinstance(crit, Filter):
+        if crit.param == "_id":
+            op = "NOT IN" if crit.modifier == "not" else "IN"
+            return cat(f"{alias}.id {op} (", val(*crit.values), ")")
+        if crit.param == "_lastUpdated":
+            column = f"{alias}.last_updated"
+            return cat("(", join(" OR ", (_date_cond(v, column, f"{column} + 0.001") for v in crit.values)), ")")
+        if crit.modifier == "missing":
+            op = "NOT IN" if crit.values[0] == "true" else "IN"
+            return cat(f"{owner} {op} (", _param_rows(crit, types), ")")
+        if crit.modifier == "not":
+            positive = Filter(crit.param, crit.type, None, crit.values)
+            return cat(f"{owner} NOT IN (", positive_set(positive, types, base_url), ")")
+    if isinstance(crit, TextSearch):
+        raise bad_request(f"{crit.param} is not supported", f"Chưa hỗ trợ {crit.param}")
+    return cat(f"{owner} IN (", positive_set(crit, types, base_url), ")")
+
+
+def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
+    """``SELECT resource_type, id`` of the current resources of ``types`` that satisfy ``crit``."""
+    if isinstance(crit, Filter) and (
+        crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not")
+    ) or isinstance(crit, TextSearch):
+        return cat(
+            "SELECT x.resource_type, x.id FROM resource x WHERE x.deleted = ",
+            val(False),
+            " AND x.resource_type IN (",
+            val(*types),
+            ") AND ",
+            condition(crit, types, "x", base_url),
+        )
+    return positive_set(crit, types, base_url)
+
+
+def _scope(types: tuple[str, ...], param: str) -> Frag:
+    if types:
+        return cat("resource_type IN (", val(*types), ") AND param = ", val(param))
+    return cat("param = ", val(param))
+
+
+def _param_rows(f: Filter, types: tuple[str, ...]) -> Frag:
+    """Every (resource_type, resource_id) that has any value for the parameter."""
+    if f.type == "composite":
+        return cat("SELECT resource_type, resource_id FROM idx_token WHERE ", _scope(types, f.param + "$"))
+    table = f.type if f.type in _TABLES else "string"
+    return cat(f"SELECT resource_type, resource_id FROM idx_{table} WHERE ", _scope(types, f.param))
+
+
+_TABLES = ("string", "token", "date", "number", "quantity", "reference", "uri")
+
+
+def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
+    if isinstance(crit, Chain):
+        branches = [match_set(inner, targets, base_url) for targets, inner in crit.branches]
+        targets = join(" UNION ALL ", branches)
+        return cat(
+            "SELECT resource_type, resource_id FROM idx_reference WHERE ",
+            _scope(types, crit.param),
+            " AND (target_type, target_id) IN (",
+            targets,
+            ")",
+        )
+    if isinstance(crit, Has):
+        target_scope = cat(" AND target_type IN (", val(*types), ")") if types else Frag("")
+        return cat(
+            "SELECT target_type, target_id FROM idx_reference WHERE ",
+            _scope((crit.source_type,), crit.param),
+            target_scope,
+            " AND (resource_type, resource_id) IN (",
+            match_set(crit.inner, (crit.source_type,), base_url),
+            ")",
+        )
+    if isinstance(crit, Compartment):
+        return cat(
+            "SELECT resource_type, resource_id FROM idx_reference WHERE ",
+            cat("resource_type IN (", val(*types), ") AND ") if types else Frag(""),
+            "param IN (",
+            val(*crit.params),
+            ") AND target_id = ",
+            val(crit.target_id),
+            " AND target_type = ",
+            val(crit.target_type),
+        )
+    if isinstance(crit, Composite):
+        return _composite_set(crit, types)
+    if isinstance(crit, TextSearch):
+        raise bad_request(f"{crit.param} is not supported", f"Chưa hỗ trợ {crit.param}")
+    return _filter_set(crit, types, base_url)
+
+
+def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:
     if f.type == "reference" and f.modifier == "identifier":
         table, param = "token", f"{f.param}:identifier"
+    elif f.type == "token" and f.modifier == "of-type":
+        table, param = "token", f"{f.param}:of-type"
     elif f.type == "quantity" and f.modifier is None:
         canonical = [_canonical_query(v) for v in f.values]
         if all(canonical):
@@ -75,66 +308,107 @@ def _filter(f: Filter, sql: _Sql, types: tuple[str, ...], base_url: str) -> str:
             table, param = f.type, f.param
     else:
         table, param = f.type, f.param
-    owner = "SELECT resource_type, resource_id FROM idx_" + table + " WHERE "
-    # Bind in the order the placeholders appear in the text.
-    scope = f"resource_type IN ({sql.bind(*types)}) AND " if types else ""
-    scope += f"param = {sql.bind(param)}"
-    if f.modifier == "missing":
-        op = "NOT IN" if f.values[0] == "true" else "IN"
-        return f"(r.resource_type, r.id) {op} ({owner}{scope})"
-    conds = [_value_cond(f, value, sql, base_url) for value in f.values]
-    negate = f.modifier == "not"
-    return f"(r.resource_type, r.id) {'NOT IN' if negate else 'IN'} ({owner}{scope} AND ({' OR '.join(conds)}))"
+    if table not in _TABLES:
+        raise bad_request(
+            f"Search parameter type '{f.type}' is not supported", f"Không hỗ trợ loại tham số tìm kiếm '{f.type}'"
+        )
+    conds = join(" OR ", (_value_cond(f, value, base_url) for value in f.values))
+    return cat(f"SELECT resource_type, resource_id FROM idx_{table} WHERE ", _scope(types, param), " AND (", conds, ")")
 
 
-def _id_filter(f: Filter, sql: _Sql) -> str:
-    op = "NOT IN" if f.modifier == "not" else "IN"
-    return f"r.id {op} ({sql.bind(*f.values)})"
+def _composite_set(c: Composite, types: tuple[str, ...]) -> Frag:
+    """Composite rows live in the table of the last component, under ``<code>$<first component>``."""
+    (_, _), (last_param, last_type) = c.components[0], c.components[-1]
+    del last_param
+    alternatives: list[Frag] = []
+    for first, second in c.values:
+        keys = composite_keys(first)
+        inner = Filter(c.param, last_type, None, (second,))
+        alternatives.append(
+            cat(
+                "param IN (",
+                val(*(f"{c.param}${k}" for k in keys)),
+                ") AND (",
+                _value_cond(inner, second, ""),
+                ")",
+            )
+        )
+    scope = cat("resource_type IN (", val(*types), ") AND ") if types else Frag("")
+    table = "quantity" if last_type == "quantity" else last_type
+    return cat(
+        f"SELECT resource_type, resource_id FROM idx_{table} WHERE ",
+        scope,
+        "(",
+        join(" OR ", (cat("(", a, ")") for a in alternatives)),
+        ")",
+    )
 
 
-def _value_cond(f: Filter, value: str, sql: _Sql, base_url: str) -> str:
+def composite_keys(token: str) -> tuple[str, ...]:
+    """The row-param suffixes a token query component matches (``system|code``, ``code``...)."""
+    pair = split_pipe(token)
+    if pair is None:
+        return (unescape(token),)
+    system, code = pair
+    return (f"{system}|{code}",) if system else (f"|{code}",)
+
+
+def _value_cond(f: Filter, value: str, base_url: str) -> Frag:
     if f.type == "string":
-        return _string_cond(f.modifier, value, sql)
+        return _string_cond(f.modifier, value)
     if f.type == "token" or (f.type == "reference" and f.modifier == "identifier"):
-        return _token_cond(f.modifier, value, sql)
+        return _token_cond(f.modifier, value)
     if f.type == "date":
-        return _date_cond(value, sql, "low", "high")
+        return _date_cond(value, "low", "high")
     if f.type == "number":
-        return _number_cond(value, sql)
+        return _number_cond(value)
     if f.type == "quantity":
-        return _quantity_cond(value, sql)
+        return _quantity_cond(value)
     if f.type == "reference":
-        return _reference_cond(f.modifier, value, sql, base_url)
+        return _reference_cond(f.modifier, value, base_url)
     if f.type == "uri":
-        return _uri_cond(f.modifier, value, sql)
+        return _uri_cond(f.modifier, value)
     raise bad_request(
         f"Search parameter type '{f.type}' is not supported", f"Không hỗ trợ loại tham số tìm kiếm '{f.type}'"
     )
 
 
-def _string_cond(modifier: str | None, value: str, sql: _Sql) -> str:
+def _string_cond(modifier: str | None, value: str) -> Frag:
     if modifier == "exact":
-        return f"exact = {sql.bind(value)}"
+        return cat("exact = ", val(value))
     folded = fold(value)
     if modifier == "contains":
         escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return f"norm LIKE {sql.bind('%' + escaped + '%')} ESCAPE '\\'"
-    return f"(norm >= {sql.bind(folded)} AND norm < {sql.bind(folded + _TOP)})"
+        return cat("norm LIKE ", val("%" + escaped + "%"), " ESCAPE '\\'")
+    return cat("(norm >= ", val(folded), " AND norm < ", val(folded + _TOP), ")")
 
 
-def _token_cond(modifier: str | None, value: str, sql: _Sql) -> str:
+def _token_cond(modifier: str | None, value: str) -> Frag:
     if modifier == "text":
         folded = fold(value)
-        return f"(text >= {sql.bind(folded)} AND text < {sql.bind(folded + _TOP)})"
+        return cat("(text >= ", val(folded), " AND text < ", val(folded + _TOP), ")")
+    if modifier == "of-type":
+        # identifier:of-type=type-system|type-code|value; rows hold (type system, "type-code|value").
+        pair = split_pipe(value)
+        rest = split_pipe(pair[1]) if pair is not None else None
+        if pair is None or rest is None or not rest[0] or not rest[1]:
+            raise bad_request(
+                f"':of-type' takes system|code|value, not '{value[:80]}'",
+                f"':of-type' nhận hệ|mã|giá-trị, không phải '{value[:80]}'",
+            )
+        code = f"{rest[0]}|{rest[1]}"
+        if not pair[0]:
+            return cat("code = ", val(code))
+        return cat("(code = ", val(code), " AND system = ", val(pair[0]), ")")
     pair = split_pipe(value)
     if pair is None:
-        return f"code = {sql.bind(unescape(value))}"
+        return cat("code = ", val(unescape(value)))
     system, code = pair
     if system == "":
-        return f"(code = {sql.bind(code)} AND system IS NULL)"
+        return cat("(code = ", val(code), " AND system IS NULL)")
     if code == "":
-        return f"system = {sql.bind(system)}"
-    return f"(code = {sql.bind(code)} AND system = {sql.bind(system)})"
+        return cat("system = ", val(system))
+    return cat("(code = ", val(code), " AND system = ", val(system), ")")
 
 
 def _parse_date(value: str) -> tuple[float, float]:
@@ -147,29 +421,28 @@ def _parse_date(value: str) -> tuple[float, float]:
         ) from None
 
 
-def _date_cond(raw: str, sql: _Sql, low: str, high: str) -> str:
+def _date_cond(raw: str, low: str, high: str) -> Frag:
     prefix, value = split_prefix(raw, "date")
     slow, shigh = _parse_date(value)
-    b = sql.bind
     if prefix == "eq":
-        return f"({low} >= {b(slow)} AND {high} <= {b(shigh)})"
+        return cat(f"({low} >= ", val(slow), f" AND {high} <= ", val(shigh), ")")
     if prefix == "ne":
-        return f"NOT ({low} >= {b(slow)} AND {high} <= {b(shigh)})"
+        return cat(f"NOT ({low} >= ", val(slow), f" AND {high} <= ", val(shigh), ")")
     if prefix == "gt":
-        return f"{high} > {b(shigh)}"
+        return cat(f"{high} > ", val(shigh))
     if prefix == "ge":
-        return f"{high} > {b(slow)}"
+        return cat(f"{high} > ", val(slow))
     if prefix == "lt":
-        return f"{low} < {b(slow)}"
+        return cat(f"{low} < ", val(slow))
     if prefix == "le":
-        return f"{low} < {b(shigh)}"
+        return cat(f"{low} < ", val(shigh))
     if prefix == "sa":
-        return f"{low} >= {b(shigh)}"
+        return cat(f"{low} >= ", val(shigh))
     if prefix == "eb":
-        return f"{high} <= {b(slow)}"
+        return cat(f"{high} <= ", val(slow))
     # ap: within 10% of the distance from now, per the spec's guidance.
     margin = max(0.1 * abs(time.time() - slow), shigh - slow)
-    return f"({high} > {b(slow - margin)} AND {low} < {b(shigh + margin)})"
+    return cat(f"({high} > ", val(slow - margin), f" AND {low} < ", val(shigh + margin), ")")
 
 
 def _parse_number(value: str) -> tuple[float, float, float]:
@@ -179,17 +452,16 @@ def _parse_number(value: str) -> tuple[float, float, float]:
         raise bad_request(f"'{value[:60]}' is not a valid number", f"'{value[:60]}' không phải số hợp lệ") from None
 
 
-def _number_cond(raw: str, sql: _Sql, column: str = "value") -> str:
+def _number_cond(raw: str, column: str = "value") -> Frag:
     prefix, value = split_prefix(raw, "number")
-    val, low, high = _parse_number(value)
-    b = sql.bind
+    num, low, high = _parse_number(value)
     if prefix in ("eq", "ne"):
-        cond = f"({column} >= {b(low)} AND {column} < {b(high)})"
-        return cond if prefix == "eq" else f"NOT {cond}"
+        cond = cat(f"({column} >= ", val(low), f" AND {column} < ", val(high), ")")
+        return cond if prefix == "eq" else cat("NOT ", cond)
     if prefix == "ap":
-        return f"({column} >= {b(val - abs(val) * 0.1)} AND {column} <= {b(val + abs(val) * 0.1)})"
+        return cat(f"({column} >= ", val(num - abs(num) * 0.1), f" AND {column} <= ", val(num + abs(num) * 0.1), ")")
     op = {"gt": ">", "sa": ">", "lt": "<", "eb": "<", "ge": ">=", "le": "<="}[prefix]
-    return f"{column} {op} {b(val)}"
+    return cat(f"{column} {op} ", val(num))
 
 
 def _quantity_parts(raw: str) -> tuple[str, str, str]:
@@ -215,40 +487,42 @@ def _canonical_query(raw: str) -> str | None:
     return f"{prefix}{canonical[1]!r}|{UCUM}|{canonical[0]}"
 
 
-def _quantity_cond(raw: str, sql: _Sql) -> str:
+def _quantity_cond(raw: str) -> Frag:
     number, system, code = _quantity_parts(raw)
-    cond = _number_cond(number, sql)
+    parts: list[Frag] = [_number_cond(number)]
     if system:
-        cond += f" AND system = {sql.bind(system)}"
+        parts.append(cat("system = ", val(system)))
     if code:
-        cond += f" AND code = {sql.bind(code)}"
-    return f"({cond})"
+        parts.append(cat("code = ", val(code)))
+    return cat("(", join(" AND ", parts), ")")
 
 
-def _reference_cond(modifier: str | None, value: str, sql: _Sql, base_url: str) -> str:
-    if value.startswith(base_url.rstrip("/") + "/"):
+def _reference_cond(modifier: str | None, value: str, base_url: str) -> Frag:
+    if base_url and value.startswith(base_url.rstrip("/") + "/"):
         value = value[len(base_url.rstrip("/")) + 1 :]
     if "://" in value or value.startswith("urn:"):
         url, _, version = value.partition("|")
-        cond = f"url = {sql.bind(url)}"
-        return f"({cond} AND version = {sql.bind(version)})" if version else cond
+        cond = cat("url = ", val(url))
+        return cat("(", cond, " AND version = ", val(version), ")") if version else cond
     parts = value.split("/")
     if len(parts) == 2:
-        return f"(target_type = {sql.bind(parts[0])} AND target_id = {sql.bind(parts[1])})"
+        if modifier and parts[0] != modifier:
+            return Frag("1 = 0")
+        return cat("(target_type = ", val(parts[0]), " AND target_id = ", val(parts[1]), ")")
     if len(parts) == 1:
         if modifier:
-            return f"(target_type = {sql.bind(modifier)} AND target_id = {sql.bind(value)})"
-        return f"target_id = {sql.bind(value)}"
+            return cat("(target_type = ", val(modifier), " AND target_id = ", val(value), ")")
+        return cat("target_id = ", val(value))
     raise bad_request(
         f"Reference '{value[:80]}' must be id, Type/id or an absolute URL",
         f"Tham chiếu '{value[:80]}' phải là id, Loại/id hoặc URL tuyệt đối",
     )
 
 
-def _uri_cond(modifier: str | None, value: str, sql: _Sql) -> str:
+def _uri_cond(modifier: str | None, value: str) -> Frag:
     if modifier == "below":
-        return f"(uri >= {sql.bind(value)} AND uri < {sql.bind(value + _TOP)})"
+        return cat("(uri >= ", val(value), " AND uri < ", val(value + _TOP), ")")
     if modifier == "above":
         prefixes = [value[: i + 1] for i, ch in enumerate(value) if ch == "/"] + [value]
-        return f"uri IN ({sql.bind(*prefixes)})"
-    return f"uri = {sql.bind(value)}"
+        return cat("uri IN (", val(*prefixes), ")")
+    return cat("uri = ", val(value))

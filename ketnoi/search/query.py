@@ -17,13 +17,82 @@ class Filter:
     values: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """``param.<inner>``: resources whose reference ``param`` points at a target matching ``inner``.
+
+    ``branches`` pairs target types with the criterion evaluated on them (a chained parameter may be
+    typed differently on different targets, so each group of targets has its own criterion)."""
+
+    param: str
+    branches: tuple[tuple[tuple[str, ...], Criterion], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """``_has:Type:param:<inner>``: resources referenced (via ``Type.param``) by a ``Type`` matching ``inner``."""
+
+    source_type: str
+    param: str
+    inner: Criterion
+
+
+@dataclass(frozen=True, slots=True)
+class Composite:
+    """A composite parameter: every value is a tuple of component values matched within one element."""
+
+    param: str
+    components: tuple[tuple[str, str], ...]  # (component row param, component type)
+    values: tuple[tuple[str, ...], ...]  # ORed; each value has one entry per component
+
+
+@dataclass(frozen=True, slots=True)
+class Compartment:
+    """Membership of a compartment: any of ``params`` references ``target_type/target_id``."""
+
+    params: tuple[str, ...]
+    target_type: str
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextSearch:
+    """``_content`` / ``_text``: every word (folded) appears in the resource JSON / its narrative."""
+
+    param: str
+    values: tuple[str, ...]
+
+
+Criterion = Filter | Chain | Has | Composite | Compartment | TextSearch
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    """``_include`` / ``_revinclude`` value ``source_type:param[:target_type]`` (``param`` may be ``*``)."""
+
+    source_type: str
+    params: tuple[str, ...]  # the reference parameters of source_type ("*" expanded)
+    target_type: str | None
+    iterate: bool
+    reverse: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    param: str
+    type: str  # the parameter's search type ("id" / "lastUpdated" for the resource columns)
+    descending: bool
+
+
 @dataclass(slots=True)
 class SearchQuery:
     resource_types: tuple[str, ...]  # empty = every type (system search)
-    filters: list[Filter] = field(default_factory=list)
-    sort: list[tuple[str, bool]] = field(default_factory=list)  # (param, descending)
+    filters: list[Criterion] = field(default_factory=list)
+    sort: list[SortKey] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
     count: int = 20
     offset: int = 0
+    cursor: str | None = None  # opaque keyset position (see ketnoi.search.paging)
     total: str | None = None  # none | estimate | accurate
     summary: str | None = None  # true | text | data | count | false
     elements: tuple[str, ...] = ()

@@ -34,6 +34,22 @@ class VersionConflict(Exception):
     """Another writer created the same version first (a concurrent update)."""
 
 
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One row of the ``job`` table (``ketnoi.jobs`` gives it meaning; params/progress are JSON text)."""
+
+    id: int
+    kind: str
+    params: str
+    state: str  # queued | running | done | failed | cancelled
+    progress: str
+    error: str | None
+    worker: str | None
+    lease_until: float | None
+    created: float
+    updated: float
+
+
 class Session(Protocol):
     """One database transaction. Reads see the transaction's own writes."""
 
@@ -43,9 +59,15 @@ class Session(Protocol):
     def version(self, resource_type: str, id: str, version: int) -> StoredVersion | None: ...
 
     def write(self, record: StoredVersion, index: IndexRows | None) -> StoredVersion:
-        """Append a version and replace the resource's index rows; returns it with ``seq`` set.
+        """Append a version and replace the resource's index rows. Writes may be buffered until
+        the next read or the commit; VersionConflict (that version already exists) is raised
+        then at the latest, and the whole transaction fails."""
 
-        Raises VersionConflict if that version already exists."""
+    def prefetch(self, keys: list[tuple[str, str]], *, for_update: bool = True) -> None:
+        """Load (and lock) the current versions of many resources at once, for ``current``."""
+
+    def flush(self) -> None:
+        """Send buffered writes now (reads and the commit do it themselves)."""
 
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
         """Run a compiled (read-only) query; rows as tuples."""
@@ -64,6 +86,48 @@ class Session(Protocol):
 
     def lock(self, key: str) -> None:
         """Serialise writers on a key until the transaction ends (conditional create/update races)."""
+
+    # ---- reindexing: current versions in pages, index rows rewritten in place -----------------
+    def current_page(
+        self, resource_types: Sequence[str] | None, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredVersion]:
+        """Current, non-deleted versions of ``resource_types`` (None: all) ordered by (type, id),
+        starting after the key ``after``; at most ``limit``."""
+
+    def replace_index(self, resource_type: str, id: str, version: int, index: IndexRows) -> bool:
+        """Rewrite the index rows of the current version without writing a version; False (and
+        nothing changed) when ``version`` is no longer the current, non-deleted version."""
+
+    def latest_seq(self, resource_type: str) -> int:
+        """The highest ``seq`` among the current pointers of a type (0 if none): changes on any write."""
+
+    # ---- the job table (ketnoi.jobs) ----------------------------------------------------------
+    def add_job(self, kind: str, params: str, progress: str, now: float) -> JobRecord: ...
+
+    def job(self, id: int) -> JobRecord | None: ...
+
+    def jobs(self, kind: str, states: Sequence[str]) -> list[JobRecord]:
+        """Jobs of a kind in the given states, oldest first."""
+
+    def claim_job(
+        self, kinds: Sequence[str], worker: str, now: float, lease_until: float, *, job_id: int | None = None
+    ) -> JobRecord | None:
+        """Take the oldest queued job (or running one whose lease expired) of ``kinds`` for ``worker``:
+        state running, leased until ``lease_until``. Concurrent claimers never get the same job."""
+
+    def update_job(
+        self,
+        id: int,
+        worker: str | None,
+        *,
+        state: str,
+        progress: str,
+        error: str | None,
+        lease_until: float | None,
+        now: float,
+    ) -> bool:
+        """Save a job's state and progress; with ``worker``, only while that worker still holds it
+        (running, same worker): False when it lost the job (cancelled, or the lease was taken over)."""
 
 
 class Store(Protocol):

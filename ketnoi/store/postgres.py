@@ -34,7 +34,9 @@ class PostgresStore:
         del write  # every session is a transaction; PostgreSQL needs no writer queue
         with self.pool.connection() as conn:
             # pool.connection() commits on normal exit and rolls back on an exception.
-            yield SqlSession(conn, self.dialect)
+            session = SqlSession(conn, self.dialect)
+            yield session
+            session.flush()  # buffered writes go out before the commit
 
     def _run(self, fn: Any) -> Any:
         with self.pool.connection() as conn:

@@ -90,9 +90,36 @@ def _initial(dialect: str) -> tuple[str, ...]:
     return tuple(statements)
 
 
+def _jobs(dialect: str) -> tuple[str, ...]:
+    """The durable job queue (``ketnoi.jobs``): one row per background job ($reindex, later $import).
+
+    ``params`` and ``progress`` are JSON text; ``worker`` holds the job while ``lease_until`` (epoch
+    seconds) is in the future, so a job whose runner died is resumed by another once it expires."""
+    pg = dialect == "postgresql"
+    ident = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    return (
+        f"""CREATE TABLE job (
+            id {ident},
+            kind TEXT NOT NULL,
+            params TEXT NOT NULL,
+            state TEXT NOT NULL,
+            progress TEXT NOT NULL,
+            error TEXT,
+            worker TEXT,
+            lease_until {real},
+            created {real} NOT NULL,
+            updated {real} NOT NULL)""",
+        "CREATE INDEX job_state ON job (state, kind, id)",
+    )
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
-    return [Migration(1, "initial schema: history, current pointer, index tables", _initial(dialect))]
+    return [
+        Migration(1, "initial schema: history, current pointer, index tables", _initial(dialect)),
+        Migration(3, "job table for background jobs", _jobs(dialect)),
+    ]
 
 
-SCHEMA_VERSION = len(migrations("sqlite"))
+SCHEMA_VERSION = max(m.version for m in migrations("sqlite"))

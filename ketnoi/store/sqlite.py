@@ -77,7 +77,9 @@ class SqliteStore:
     def _transaction(self, conn: sqlite3.Connection, begin: str) -> Iterator[SqlSession]:
         conn.execute(begin)
         try:
-            yield SqlSession(conn, self.dialect)
+            session = SqlSession(conn, self.dialect)
+            yield session
+            session.flush()  # buffered writes, before the commit makes them durable
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -7,11 +7,12 @@ ever built from user input: only table/column names from ``schema`` are interpol
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
-from ketnoi.store.base import StoredVersion, VersionConflict
+from ketnoi.store.base import JobRecord, StoredVersion, VersionConflict, chunks
 from ketnoi.store.schema import INDEX_COLUMNS
 
 _HISTORY_COLUMNS = "seq, resource_type, id, version, last_updated, deleted, content, method"
@@ -23,7 +24,11 @@ def _insert_sql(kind: str) -> str:
 
 
 _INSERT_INDEX = {kind: _insert_sql(kind) for kind in INDEX_COLUMNS}
-_DELETE_INDEX = {kind: f"DELETE FROM idx_{kind} WHERE resource_type = ? AND resource_id = ?" for kind in INDEX_COLUMNS}
+_CURRENT = (
+    "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
+    "FROM resource r JOIN resource_history h ON h.seq = r.seq"
+)
+_FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
 class SqlSession:
@@ -33,6 +38,11 @@ class SqlSession:
         self.conn = conn
         self.dialect = dialect
         self._pg = dialect == "postgresql"
+        # Write-behind buffer: versions written but not yet sent, and current versions known
+        # without a query (prefetched under lock, or written by this transaction).
+        self._pending: list[tuple[StoredVersion, IndexRows | None]] = []
+        self._pending_by_key: dict[tuple[str, str], StoredVersion] = {}
+        self._cache: dict[tuple[str, str], StoredVersion | None] = {}
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pg else sql
@@ -47,17 +57,18 @@ class SqlSession:
             self.conn.cursor().executemany(self._sql(sql), rows)
 
     def current(self, resource_type: str, id: str, *, for_update: bool = False) -> StoredVersion | None:
-        sql = (
-            "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
-            "FROM resource r JOIN resource_history h ON h.seq = r.seq "
-            "WHERE r.resource_type = ? AND r.id = ?"
-        )
+        key = (resource_type, id)
+        if key in self._pending_by_key:
+            return self._pending_by_key[key]
+        if key in self._cache:
+            return self._cache[key]
         if for_update and self._pg:
-            sql += " FOR UPDATE OF r"
-        row = self.execute(sql, (resource_type, id)).fetchone()
+            self._lock_rows([key])
+        row = self.execute(f"{_CURRENT} WHERE r.resource_type = ? AND r.id = ?", key).fetchone()
         return _record(row) if row else None
 
     def version(self, resource_type: str, id: str, version: int) -> StoredVersion | None:
+        self.flush()
         row = self.execute(
             f"SELECT {_HISTORY_COLUMNS} FROM resource_history WHERE resource_type = ? AND id = ? AND version = ?",
             (resource_type, id, version),
@@ -65,52 +76,123 @@ class SqlSession:
         return _record(row) if row else None
 
     def write(self, record: StoredVersion, index: IndexRows | None) -> StoredVersion:
-        seq = self._append(record)
-        self._point(record, seq)
-        if record.version > 1:
-            for kind in INDEX_COLUMNS:
-                self.execute(_DELETE_INDEX[kind], (record.resource_type, record.id))
-        if index is not None and not record.deleted:
-            self._insert_index(record.resource_type, record.id, index)
-        return StoredVersion(
-            record.resource_type,
-            record.id,
-            record.version,
-            record.last_updated,
-            record.deleted,
-            record.content,
-            record.method,
-            seq,
-        )
+        """Buffer the version; it reaches the database at the next flush (a read that could see
+        it, or the commit), in a few multi-row statements for the whole buffer."""
+        key = (record.resource_type, record.id)
+        pending = self._pending_by_key.get(key)
+        if pending is not None and pending.version >= record.version:
+            raise VersionConflict(f"{record.resource_type}/{record.id} version {record.version} written twice")
+        self._pending.append((record, index))
+        self._pending_by_key[key] = record
+        if len(self._pending) >= _FLUSH_AT:
+            self.flush()
+        return record
 
-    def _append(self, r: StoredVersion) -> int:
-        # ON CONFLICT DO NOTHING instead of catching the unique violation: PostgreSQL would
-        # otherwise abort the whole transaction (or need a savepoint round trip per write).
-        row = self.execute(
-            "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING seq",
-            (r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content),
-        ).fetchone()
-        if row is None:
-            raise VersionConflict(f"{r.resource_type}/{r.id} version {r.version} already exists")
-        seq: int = row[0]
-        return seq
+    def prefetch(self, keys: list[tuple[str, str]], *, for_update: bool = True) -> None:
+        """Load the current versions of many resources in one query, for ``current`` to answer."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._pending_by_key and k not in self._cache]
+        for chunk in chunks(wanted, 400):
+            if for_update and self._pg:
+                self._lock_rows(chunk)
+            values = ", ".join("(?, ?)" for _ in chunk)
+            sql = f"{_CURRENT} WHERE (r.resource_type, r.id) IN (VALUES {values})"
+            found = {(row[1], row[2]): _record(row) for row in self.execute(sql, [v for k in chunk for v in k])}
+            for key in chunk:
+                self._cache[key] = found.get(key)
 
-    def _point(self, r: StoredVersion, seq: int) -> None:
+    def _lock_rows(self, keys: Sequence[tuple[str, str]]) -> None:
+        # Lock the pointer rows alone, then read them with a fresh statement: a FOR UPDATE over
+        # the resource⋈history join would, after waiting for a concurrent writer, re-check the
+        # join against the old history row and find nothing (the resource would look new).
+        values = ", ".join("(?, ?)" for _ in keys)
         self.execute(
-            "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
-            "last_updated = excluded.last_updated, deleted = excluded.deleted",
-            (r.resource_type, r.id, r.version, seq, r.last_updated, r.deleted),
+            f"SELECT 1 FROM resource WHERE (resource_type, id) IN (VALUES {values}) FOR UPDATE",
+            [v for k in keys for v in k],
         )
 
-    def _insert_index(self, resource_type: str, id: str, index: IndexRows) -> None:
+    def flush(self) -> None:
+        """Write every buffered version: history, current pointers, index rows."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        self._pending_by_key = {}
+        for chunk in chunks(pending, 500):
+            self._append_history([r for r, _ in chunk])
+        last: dict[tuple[str, str], tuple[StoredVersion, IndexRows | None]] = {}
+        first_version: dict[tuple[str, str], int] = {}
+        for record, index in pending:
+            key = (record.resource_type, record.id)
+            last[key] = (record, index)
+            first_version.setdefault(key, record.version)
+        finals = list(last.values())
+        for chunk in chunks(finals, 500):
+            self._point([r for r, _ in chunk])
+        stale = [key for key, version in first_version.items() if version > 1]
+        for start in range(0, len(stale), 400):
+            self._delete_index(stale[start : start + 400])
+        self._insert_index(finals)
+        for key, (record, _) in last.items():
+            self._cache[key] = record
+
+    def _append_history(self, records: list[StoredVersion]) -> None:
+        # ON CONFLICT DO NOTHING instead of catching the unique violation: PostgreSQL would
+        # otherwise abort the whole transaction; a missing RETURNING row means a conflict.
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in records)
+        params = [
+            v
+            for r in records
+            for v in (r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content)
+        ]
+        returned = self.execute(
+            "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content) "
+            f"VALUES {values} ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version",
+            params,
+        ).fetchall()
+        if len(returned) != len(records):
+            done = {tuple(row) for row in returned}
+            lost = next(r for r in records if (r.resource_type, r.id, r.version) not in done)
+            raise VersionConflict(f"{lost.resource_type}/{lost.id} version {lost.version} already exists")
+
+    def _point(self, records: list[StoredVersion]) -> None:
+        values = ", ".join("(?, ?, ?, ?, ?)" for _ in records)
+        params = [v for r in records for v in (r.resource_type, r.id, r.version, r.last_updated, r.deleted)]
+        # The seq of each version comes from the history row just written (unique key lookup).
+        self.execute(
+            f"WITH v(t, i, n, u, d) AS (VALUES {values}) "
+            "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) "
+            "SELECT v.t, v.i, v.n, h.seq, v.u, v.d FROM v "
+            "JOIN resource_history h ON h.resource_type = v.t AND h.id = v.i AND h.version = v.n "
+            "WHERE true ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
+            "last_updated = excluded.last_updated, deleted = excluded.deleted",
+            params,
+        )
+
+    def _delete_index(self, keys: list[tuple[str, str]]) -> None:
+        values = ", ".join("(?, ?)" for _ in keys)
+        params = [v for k in keys for v in k]
         for kind in INDEX_COLUMNS:
-            rows: list[tuple[Any, ...]] = getattr(index, kind)
-            if rows:
-                self.executemany(_INSERT_INDEX[kind], [(resource_type, id, *row) for row in rows])
+            self.execute(f"DELETE FROM idx_{kind} WHERE (resource_type, resource_id) IN (VALUES {values})", params)
+
+    def _insert_index(self, finals: list[tuple[StoredVersion, IndexRows | None]]) -> None:
+        for kind in INDEX_COLUMNS:
+            rows = [
+                (record.resource_type, record.id, *row)
+                for record, index in finals
+                if index is not None and not record.deleted
+                for row in getattr(index, kind)
+            ]
+            if not rows:
+                continue
+            if self._pg:
+                columns = ", ".join(("resource_type", "resource_id", *INDEX_COLUMNS[kind]))
+                with self.conn.cursor().copy(f"COPY idx_{kind} ({columns}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                self.executemany(_INSERT_INDEX[kind], rows)
 
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
+        self.flush()  # a search must see this transaction's own writes
         rows: list[tuple[Any, ...]] = self.execute(query.sql, query.params).fetchall()
         return rows
 
@@ -124,6 +206,7 @@ class SqlSession:
         before_seq: int | None,
         limit: int,
     ) -> list[StoredVersion]:
+        self.flush()
         where: list[str] = []
         params: list[Any] = []
         for clause, value in (
@@ -155,6 +238,121 @@ class SqlSession:
         # SQLite already has a single writer; PostgreSQL takes a transaction-scoped advisory lock.
         if self._pg:
             self.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
+    # ---- reindexing ----------------------------------------------------------------------------
+    def current_page(
+        self, resource_types: Sequence[str] | None, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredVersion]:
+        self.flush()
+        where = ["r.deleted = ?"]
+        params: list[Any] = [False]
+        if resource_types is not None:
+            if not resource_types:
+                return []
+            where.append(f"r.resource_type IN ({', '.join('?' * len(resource_types))})")
+            params.extend(resource_types)
+        if after is not None:
+            where.append("(r.resource_type, r.id) > (?, ?)")
+            params.extend(after)
+        sql = (
+            "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
+            f"FROM resource r JOIN resource_history h ON h.seq = r.seq WHERE {' AND '.join(where)} "
+            "ORDER BY r.resource_type, r.id LIMIT ?"
+        )
+        params.append(limit)
+        return [_record(row) for row in self.execute(sql, params).fetchall()]
+
+    def replace_index(self, resource_type: str, id: str, version: int, index: IndexRows) -> bool:
+        self.flush()
+        sql = "SELECT version, deleted FROM resource WHERE resource_type = ? AND id = ?"
+        if self._pg:
+            sql += " FOR UPDATE"  # a concurrent write of this resource waits (or we see its version)
+        row = self.execute(sql, (resource_type, id)).fetchone()
+        if row is None or row[0] != version or bool(row[1]):
+            return False
+        for kind in INDEX_COLUMNS:
+            self.execute(f"DELETE FROM idx_{kind} WHERE resource_type = ? AND resource_id = ?", (resource_type, id))
+            rows: list[tuple[Any, ...]] = getattr(index, kind)
+            if rows:
+                self.executemany(_INSERT_INDEX[kind], [(resource_type, id, *r) for r in rows])
+        return True
+
+    def latest_seq(self, resource_type: str) -> int:
+        self.flush()
+        row = self.execute("SELECT MAX(seq) FROM resource WHERE resource_type = ?", (resource_type,)).fetchone()
+        return int(row[0] or 0)
+
+    # ---- jobs ----------------------------------------------------------------------------------
+    def add_job(self, kind: str, params: str, progress: str, now: float) -> JobRecord:
+        row = self.execute(
+            "INSERT INTO job (kind, params, state, progress, created, updated) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (kind, params, "queued", progress, now, now),
+        ).fetchone()
+        return JobRecord(int(row[0]), kind, params, "queued", progress, None, None, None, now, now)
+
+    def job(self, id: int) -> JobRecord | None:
+        row = self.execute(f"SELECT {_JOB_COLUMNS} FROM job WHERE id = ?", (id,)).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self, kind: str, states: Sequence[str]) -> list[JobRecord]:
+        if not states:
+            return []
+        rows = self.execute(
+            f"SELECT {_JOB_COLUMNS} FROM job WHERE kind = ? AND state IN ({', '.join('?' * len(states))}) ORDER BY id",
+            (kind, *states),
+        ).fetchall()
+        return [_job(row) for row in rows]
+
+    def claim_job(
+        self, kinds: Sequence[str], worker: str, now: float, lease_until: float, *, job_id: int | None = None
+    ) -> JobRecord | None:
+        if not kinds:
+            return None
+        sql = (
+            f"SELECT id FROM job WHERE kind IN ({', '.join('?' * len(kinds))}) "
+            "AND (state = ? OR (state = ? AND (lease_until IS NULL OR lease_until < ?)))"
+        )
+        params: list[Any] = [*kinds, "queued", "running", now]
+        if job_id is not None:
+            sql += " AND id = ?"
+            params.append(job_id)
+        sql += " ORDER BY id LIMIT 1"
+        if self._pg:
+            sql += " FOR UPDATE SKIP LOCKED"  # SQLite: the write transaction is the single writer
+        row = self.execute(sql, params).fetchone()
+        if row is None:
+            return None
+        self.execute(
+            "UPDATE job SET state = ?, worker = ?, lease_until = ?, updated = ? WHERE id = ?",
+            ("running", worker, lease_until, now, row[0]),
+        )
+        return self.job(int(row[0]))
+
+    def update_job(
+        self,
+        id: int,
+        worker: str | None,
+        *,
+        state: str,
+        progress: str,
+        error: str | None,
+        lease_until: float | None,
+        now: float,
+    ) -> bool:
+        sql = "UPDATE job SET state = ?, progress = ?, error = ?, lease_until = ?, updated = ? WHERE id = ?"
+        params: list[Any] = [state, progress, error, lease_until, now, id]
+        if worker is not None:
+            sql += " AND worker = ? AND state = ?"
+            params.extend((worker, "running"))
+        return bool(self.execute(sql, params).rowcount == 1)
+
+
+_JOB_COLUMNS = "id, kind, params, state, progress, error, worker, lease_until, created, updated"
+
+
+def _job(row: tuple[Any, ...]) -> JobRecord:
+    id_, kind, params, state, progress, error, worker, lease, created, updated = row
+    return JobRecord(int(id_), kind, params, state, progress, error, worker, lease, created, updated)
 
 
 def _record(row: tuple[Any, ...]) -> StoredVersion:

@@ -31,10 +31,14 @@ def test_migrate_is_idempotent(services: Services) -> None:
 def test_write_then_read_current_and_versions(services: Services) -> None:
     id = uuid.uuid4().hex
     with services.store.session(write=True) as s:
-        first = s.write(_version(id, 1, b'{"v":1}'), None)
-        second = s.write(_version(id, 2, b'{"v":2}'), None)
-    assert second.seq > first.seq > 0
+        s.write(_version(id, 1, b'{"v":1}'), None)
+        s.write(_version(id, 2, b'{"v":2}'), None)
+        pending = s.current("Patient", id)  # a transaction sees its own (buffered) writes
+        assert pending is not None
+        assert pending.version == 2
     with services.store.session(write=False) as s:
+        second, first = s.history("Patient", id, since=None, at=None, before_seq=None, limit=10)
+        assert second.seq > first.seq > 0
         current = s.current("Patient", id)
         assert current is not None
         assert (current.version, current.content) == (2, b'{"v":2}')
@@ -49,8 +53,38 @@ def test_duplicate_version_is_a_conflict(services: Services) -> None:
     id = uuid.uuid4().hex
     with services.store.session(write=True) as s:
         s.write(_version(id, 1), None)
+    # Detected at the latest when the buffered write reaches the database (here: the commit),
+    # and then nothing of the transaction is kept.
+    other = uuid.uuid4().hex
     with pytest.raises(VersionConflict), services.store.session(write=True) as s:
+        s.write(_version(other, 1), None)
         s.write(_version(id, 1), None)
+    with services.store.session(write=False) as s:
+        assert s.current("Patient", other) is None
+    with pytest.raises(VersionConflict), services.store.session(write=True) as s:
+        s.write(_version(other, 1), None)
+        s.write(_version(other, 1), None)
+
+
+def test_prefetch_answers_current(services: Services) -> None:
+    ids = [uuid.uuid4().hex for _ in range(3)]
+    with services.store.session(write=True) as s:
+        for id in ids[:2]:
+            s.write(_version(id, 1, id.encode()), None)
+    with services.store.session(write=True) as s:
+        s.prefetch([("Patient", id) for id in ids])
+        found = [s.current("Patient", id, for_update=True) for id in ids]
+    assert [f.content if f else None for f in found] == [ids[0].encode(), ids[1].encode(), None]
+
+
+def test_many_buffered_writes_flush_in_chunks(services: Services) -> None:
+    """More versions than one flush holds (and than one multi-row statement takes)."""
+    ids = [uuid.uuid4().hex for _ in range(2500)]
+    rows = IndexRows(token=[TokenRow("identifier", "urn:bulk", "shared-code", None)])
+    with services.store.session(write=True) as s:
+        for id in ids:
+            s.write(_version(id, 1), rows)
+    assert set(_token_owners(services, "shared-code")) >= set(ids)
 
 
 def test_failed_session_writes_nothing(services: Services) -> None:
