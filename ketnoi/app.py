@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
 from ketnoi import operations
 from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions import search_parameters
 from ketnoi.interactions.services import Services
+from ketnoi.jobs import JobRunner
+from ketnoi.operations import reindex
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
 from ketnoi.validation.structure import validate
@@ -29,24 +35,49 @@ def open_store(url: str) -> Store:
 
 
 def _validator(resource: dict[str, Any], strict: bool) -> list[Any]:
-    return validate(resource, strict=strict)
+    issues = validate(resource, strict=strict)
+    if resource.get("resourceType") == "SearchParameter":
+        issues.extend(search_parameters.check(resource))  # refuse one the server cannot run
+    return issues
 
 
 def build_services(settings: Settings, store: Store | None = None) -> Services:
-    return Services(
+    services = Services(
         store=store or open_store(settings.database),
         settings=settings,
         extractor=default_extractor(),
         validator=_validator,
         operations={op.name: op for op in operations.builtin()},
     )
+    # Custom SearchParameters: activated by the write hook, loaded from the database now.
+    registry = search_parameters.install(services)
+    # Background jobs: the runner thread starts with the server (create_app) or on the first job.
+    runner = JobRunner(services.store)
+    runner.idle_tasks.append(lambda: registry.sync(services.store))
+    reindex.install(services, runner)
+    services.extras["jobs"] = runner
+    return services
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     from ketnoi.api.routes import create_app as create_http_app
 
     services = build_services(settings, store)
-    return create_http_app(services)
+    app = create_http_app(services)
+    runner: JobRunner = services.extras["jobs"]
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Any]:
+        async with inner(app) as state:  # the inner one closes the store on the way out
+            runner.start()  # resumes jobs left unfinished by an earlier run
+            try:
+                yield state
+            finally:
+                await run_in_threadpool(runner.stop)  # a job in progress goes back to the queue
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 class SchemaOutdated(Exception):

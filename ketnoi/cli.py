@@ -104,11 +104,17 @@ def _load(args: argparse.Namespace) -> int:
     )
     for failure in report.failures[:20]:
         print(f"  {failure.source} {failure.what}: {failure.message}", file=sys.stderr)
+    if report.dangling:
+        print(
+            f"warning: {len(report.dangling):,} references point to resources that do not exist, e.g.:", file=sys.stderr
+        )
+        for failure in report.dangling[:10]:
+            print(f"  {failure.what} {failure.message}", file=sys.stderr)
     if args.errors:
         import orjson
 
         with open(args.errors, "wb") as out:
-            for failure in report.failures:
+            for failure in [*report.failures, *report.dangling]:
                 out.write(
                     orjson.dumps({"source": failure.source, "resource": failure.what, "error": failure.message}) + b"\n"
                 )

@@ -22,6 +22,7 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
+from ketnoi.sql import SqlQuery
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class LoadReport:
     written: int = 0
     unchanged: int = 0
     failures: list[Failure] = field(default_factory=list)
+    dangling: list[Failure] = field(default_factory=list)  # references to resources that do not exist
     seconds: float = 0.0
 
     @property
@@ -66,14 +68,40 @@ def load_paths(
 ) -> LoadReport:
     report = LoadReport()
     started = time.perf_counter()
+    since = time.time() - 1  # resources written from here on are this load's (for the reference check)
     for path in files_in(paths):
         if path.suffix == ".ndjson":
             load_resources(services, _ndjson(path), report, batch_size=batch_size, progress=progress)
         else:
             _load_json_file(services, path, report, batch_size, progress)
         report.seconds = time.perf_counter() - started
+    report.dangling = dangling_references(services, since)
     report.seconds = time.perf_counter() - started
     return report
+
+
+_DANGLING = SqlQuery(
+    "SELECT DISTINCT x.resource_type, x.resource_id, x.target_type, x.target_id FROM idx_reference x "
+    "JOIN resource r ON r.resource_type = x.resource_type AND r.id = x.resource_id AND r.last_updated >= ? "
+    "LEFT JOIN resource t ON t.resource_type = x.target_type AND t.id = x.target_id AND t.deleted = ? "
+    "WHERE x.target_id IS NOT NULL AND x.url IS NULL AND t.id IS NULL "
+    "ORDER BY x.resource_type, x.resource_id, x.target_type, x.target_id LIMIT ?",
+    (),
+)
+
+
+def dangling_references(services: Services, since: float, limit: int = 10_000) -> list[Failure]:
+    """References from resources written since ``since`` to local resources that do not exist.
+
+    Checked once after the whole load, not per resource: NDJSON files arrive in any type order,
+    so an Observation may legitimately come before its Patient."""
+    query = SqlQuery(_DANGLING.sql, (since, False, limit))
+    with services.store.session(write=False) as session:
+        rows = session.query(query)
+    return [
+        Failure("reference check", f"{rtype}/{rid}", f"refers to {ttype}/{tid}, which does not exist")
+        for rtype, rid, ttype, tid in rows
+    ]
 
 
 def _ndjson(path: Path) -> Iterator[Item]:
@@ -148,6 +176,13 @@ def load_resources(
 def _write_batch(services: Services, batch: list[Item], report: LoadReport) -> None:
     with services.store.session(write=True) as session:
         repo = Repository(services, session)
+        session.prefetch(
+            [
+                (r["resourceType"], r["id"])
+                for _, r in batch
+                if isinstance(r, dict) and isinstance(r.get("resourceType"), str) and isinstance(r.get("id"), str)
+            ]
+        )
         for source, resource in batch:
             what = _label(resource)
             if isinstance(resource, str):

@@ -148,10 +148,8 @@ def _response_entry(resp: FhirResponse) -> dict[str, Any]:
     for header, field in (("Location", "location"), ("ETag", "etag")):
         if header in resp.headers:
             out[field] = resp.headers[header]
-    if "Last-Modified" in resp.headers and resp.raw is not None:
-        meta = res.loads(resp.raw).get("meta", {})
-        if "lastUpdated" in meta:
-            out["lastModified"] = meta["lastUpdated"]
+    if resp.last_updated is not None:
+        out["lastModified"] = res.instant(resp.last_updated)
     entry: dict[str, Any] = {"response": out}
     if resp.raw is not None:
         entry["resource"] = res.loads(resp.raw)
@@ -201,6 +199,7 @@ def _transaction(
             run(index)
         for index in others:
             _step(index, plan.resolve, index)
+        session.prefetch(plan.targets)  # lock and read every resource to be updated, in one query
         for index in others:
             _step(index, plan.rewrite, index)
         for index in others:
@@ -227,6 +226,7 @@ class _Plan:
         self.new_ids: dict[int, str] = {}  # POST entry index → assigned id
         self.existing: dict[int, str] = {}  # conditional create that matched → existing id
         self.seen: set[str] = set()  # resources already targeted by an entry
+        self.targets: list[tuple[str, str]] = []  # (type, id) that PUT/PATCH entries will update
 
     def resolve(self, index: int) -> None:
         self._resolve_entry(index, self.entries[index], self.subs[index], self.seen)
@@ -278,6 +278,9 @@ class _Plan:
             target = "/".join(parts)
         else:
             return
+        if target and sub.method in ("PUT", "PATCH"):
+            rtype_, _, id_ = target.partition("/")
+            self.targets.append((rtype_, id_))
         if target and sub.method != "PATCH":
             key = f"{target}"
             if key in seen:

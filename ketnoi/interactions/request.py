@@ -45,3 +45,4 @@ class FhirResponse:
     resource: dict[str, Any] | None = None
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    last_updated: float | None = None  # of the version the response is about (Bundle lastModified)

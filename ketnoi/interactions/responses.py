@@ -18,7 +18,12 @@ def version_headers(stored: StoredVersion, base_url: str, *, location: bool) -> 
 
 
 def read_response(stored: StoredVersion, base_url: str) -> FhirResponse:
-    return FhirResponse(200, raw=stored.content, headers=version_headers(stored, base_url, location=False))
+    return FhirResponse(
+        200,
+        raw=stored.content,
+        headers=version_headers(stored, base_url, location=False),
+        last_updated=stored.last_updated,
+    )
 
 
 def write_response(
@@ -28,10 +33,12 @@ def write_response(
     headers = version_headers(stored, request.base_url, location=True)
     preference = request.prefer.get("return", "representation")
     if preference == "minimal":
-        return FhirResponse(status, headers=headers)
+        return FhirResponse(status, headers=headers, last_updated=stored.last_updated)
     if preference == "OperationOutcome":
-        return FhirResponse(status, resource=outcome_for(stored, issues), headers=headers)
-    return FhirResponse(status, raw=stored.content, headers=headers)
+        return FhirResponse(
+            status, resource=outcome_for(stored, issues), headers=headers, last_updated=stored.last_updated
+        )
+    return FhirResponse(status, raw=stored.content, headers=headers, last_updated=stored.last_updated)
 
 
 def outcome_for(stored: StoredVersion, issues: list[Issue] | None = None) -> dict[str, Any]:

@@ -136,6 +136,14 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
         return {"GET": crud.read, "PUT": crud.update, "DELETE": crud.delete, "PATCH": crud.patch}, (head, parts[1])
     if n == 3 and parts[2] == "_history":
         return {"GET": history.history}, (head, parts[1])
+    if n == 3 and _TYPE.fullmatch(parts[2]):
+        from ketnoi.interactions import compartment  # noqa: PLC0415 (only this function may change here)
+
+        return {"GET": compartment.search_compartment}, (head, parts[1], parts[2])
+    if n == 4 and parts[3] == "_search" and _TYPE.fullmatch(parts[2]):
+        from ketnoi.interactions import compartment  # noqa: PLC0415
+
+        return {"POST": compartment.search_compartment}, (head, parts[1], parts[2])
     if n == 4 and parts[2] == "_history":
         return {"GET": crud.vread}, (head, parts[1], parts[3])
     return None

@@ -1,29 +1,40 @@
-"""Type and system search (http://hl7.org/fhir/R4/search.html): parse, compile, run, page."""
+"""Type, system and compartment search (http://hl7.org/fhir/R4/search.html): parse, compile, run, page.
+
+Paging is keyset-based: ``next``/``previous`` links carry an opaque signed ``_cursor`` (see
+``ketnoi.search.paging``) holding the edge row's sort key and (type, id), so pages stay correct while
+data changes. ``_offset`` is still accepted for a first jump; the links it produces are cursors.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from urllib.parse import urlencode
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import Issue, bad_request, operation_outcome
+from ketnoi.interactions import includes
 from ketnoi.interactions.elements import subset
 from ketnoi.interactions.repository import Repository, check_type
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.search.compile import compile_search
+from ketnoi.search.compile import Position, compile_search
+from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
-from ketnoi.search.query import SearchQuery
+from ketnoi.search.query import Criterion, SearchQuery
+
+_PAGING = ("_offset", "_count", "_cursor")
 
 
 def _query(repo: Repository, types: tuple[str, ...], params: list[tuple[str, str]], strict: bool) -> SearchQuery:
-    extractor = repo.services.extractor
-    searchable: dict[str, dict[str, Any]] = {}
-    for rtype in types or ("Resource",):
-        searchable.update(extractor.params_for(rtype))
     settings = repo.services.settings
     return parse(
-        types, params, searchable, strict=strict, default_count=settings.default_count, max_count=settings.max_count
+        types,
+        params,
+        repo.services.extractor.params_for,
+        strict=strict,
+        default_count=settings.default_count,
+        max_count=settings.max_count,
     )
 
 
@@ -31,14 +42,14 @@ def find_ids(repo: Repository, rtype: str, params: list[tuple[str, str]], base_u
     """Ids matching search criteria (conditional operations); always strict."""
     params = [(k, v) for k, v in params if k not in ("_format", "_pretty")]
     query = _query(repo, (rtype,), params, strict=True)
-    query.count, query.offset = limit, 0
+    query.count, query.offset, query.cursor = limit, 0, None
     page, _ = compile_search(query, base_url)
     return [row[1] for row in repo.session.query(page)][:limit]
 
 
 def search_type(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:
     check_type(rtype)
-    return _search(repo, request, (rtype,), f"{request.base_url}/{rtype}")
+    return run_search(repo, request, (rtype,), f"{request.base_url}/{rtype}")
 
 
 def search_system(repo: Repository, request: FhirRequest) -> FhirResponse:
@@ -49,42 +60,110 @@ def search_system(repo: Repository, request: FhirRequest) -> FhirResponse:
     for rtype in types:
         if rtype not in resource_types():
             raise bad_request(
-                f"Unknown resource type '{rtype}' in _type", f"Loại tài nguyên '{rtype}' trong _type không tồn tại"
+                f"Unknown resource type '{rtype[:60]}' in _type",
+                f"Loại tài nguyên '{rtype[:60]}' trong _type không tồn tại",
             )
-    return _search(repo, request, types, request.base_url)
+    return run_search(repo, request, types, request.base_url)
 
 
-def _search(repo: Repository, request: FhirRequest, types: tuple[str, ...], self_base: str) -> FhirResponse:
+def cursor_secret(repo: Repository) -> bytes:
+    """The key that signs paging cursors: ``settings.extra['cursor_secret']``, else one derived from the
+    database URL (stable across restarts and across nodes sharing a database, unknown to clients)."""
+    settings = repo.services.settings
+    secret = settings.extra.get("cursor_secret")
+    if isinstance(secret, str) and secret:
+        return secret.encode()
+    return hashlib.sha256(b"ketnoi-cursor\0" + settings.database.encode()).digest()
+
+
+def _sort_signature(query: SearchQuery) -> str:
+    return ",".join(("-" if k.descending else "") + k.param for k in query.sort)
+
+
+def run_search(
+    repo: Repository,
+    request: FhirRequest,
+    types: tuple[str, ...],
+    self_base: str,
+    extra: list[Criterion] | None = None,
+) -> FhirResponse:
     strict = request.prefer.get("handling") == "strict"
     query = _query(repo, types, request.query, strict)
-    page_sql, count_sql = compile_search(query, request.base_url)
+    query.filters.extend(extra or ())
+    secret = cursor_secret(repo)
+    signature = _sort_signature(query)
+    position = decode_cursor(query.cursor, signature, secret) if query.cursor is not None else None
+    page_sql, count_sql = compile_search(query, request.base_url, position)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if query.summary == "count":
         bundle["total"] = repo.session.query(count_sql)[0][0]
         bundle["link"] = [{"relation": "self", "url": _url(self_base, request.query)}]
         return FhirResponse(200, resource=bundle)
     rows = repo.session.query(page_sql) if query.count > 0 else []
-    has_next = len(rows) > query.count
+    more = len(rows) > query.count  # another page beyond this one, in the direction of travel
     rows = rows[: query.count]
-    if query.total == "accurate" or query.count == 0:
+    backwards = position is not None and position.before
+    if backwards:
+        rows.reverse()
+    has_next = (not backwards and more) or (backwards and bool(rows))
+    has_previous = (backwards and more) or (not backwards and (position is not None or query.offset > 0))
+    if query.total in ("accurate", "estimate") or query.count == 0:
         bundle["total"] = repo.session.query(count_sql)[0][0]
-    elif query.total != "none" and not has_next:
+    elif query.total != "none" and position is None and not has_next:
         bundle["total"] = query.offset + len(rows)  # the last page tells the total for free
-    bundle["link"] = _links(self_base, request.query, query, has_next)
-    entries = [_entry(request.base_url, row, query) for row in rows]
+    kept = [(k, v) for k, v in request.query if k not in _PAGING]
+
+    def page(cursor: Position | None) -> str:
+        extra_params = [("_cursor", encode_cursor(cursor, signature, secret))] if cursor is not None else []
+        return _url(self_base, [*kept, ("_count", str(query.count)), *extra_params])
+
+    links = [{"relation": "self", "url": _url(self_base, request.query)}]
+    if position is not None or query.offset > 0:
+        links.append({"relation": "first", "url": page(None)})
+    if has_previous:
+        if rows:
+            links.append({"relation": "previous", "url": page(_edge(rows[0], len(query.sort), before=True))})
+        elif query.offset > 0:
+            offset = max(0, query.offset - query.count)
+            links.append(
+                {
+                    "relation": "previous",
+                    "url": _url(self_base, [*kept, ("_count", str(query.count)), ("_offset", str(offset))]),
+                }
+            )
+    if has_next and rows:
+        links.append({"relation": "next", "url": page(_edge(rows[-1], len(query.sort), before=False))})
+    bundle["link"] = links
+    entries = [_entry(request.base_url, row, query, "match") for row in rows]
     notes = _notes(query)
+    if query.includes and rows:
+        included, capped = includes.resolve(repo.session.query, query.includes, [(r[0], r[1]) for r in rows])
+        entries.extend(_entry(request.base_url, row, query, "include") for row in included)
+        if capped:
+            notes.append(
+                Issue(
+                    "warning",
+                    "too-costly",
+                    f"Only the first {includes.MAX_INCLUDED} included resources are returned",
+                    f"Chỉ trả về {includes.MAX_INCLUDED} tài nguyên kèm theo đầu tiên",
+                )
+            )
     if notes:
         entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
     bundle["entry"] = entries
     return FhirResponse(200, resource=bundle)
 
 
-def _entry(base_url: str, row: tuple[Any, ...], query: SearchQuery) -> dict[str, Any]:
-    rtype, id, content = row
+def _edge(row: tuple[Any, ...], nkeys: int, *, before: bool) -> Position:
+    return Position(tuple(row[3 : 3 + nkeys]), row[0], row[1], before)
+
+
+def _entry(base_url: str, row: tuple[Any, ...], query: SearchQuery, mode: str) -> dict[str, Any]:
+    rtype, id, content = row[0], row[1], row[2]
     resource = res.loads(content)
     if query.summary or query.elements:
         resource = subset(resource, query.summary, query.elements)
-    return {"fullUrl": f"{base_url}/{rtype}/{id}", "resource": resource, "search": {"mode": "match"}}
+    return {"fullUrl": f"{base_url}/{rtype}/{id}", "resource": resource, "search": {"mode": mode}}
 
 
 def _notes(query: SearchQuery) -> list[Issue]:
@@ -92,8 +171,8 @@ def _notes(query: SearchQuery) -> list[Issue]:
         Issue(
             "warning",
             "not-supported",
-            f"Search parameter '{p}' was ignored (not supported)",
-            f"Tham số tìm kiếm '{p}' bị bỏ qua (không được hỗ trợ)",
+            f"Search parameter '{p[:80]}' was ignored (not supported)",
+            f"Tham số tìm kiếm '{p[:80]}' bị bỏ qua (không được hỗ trợ)",
         )
         for p in query.ignored
     ]
@@ -111,17 +190,3 @@ def _notes(query: SearchQuery) -> list[Issue]:
 
 def _url(base: str, params: list[tuple[str, str]]) -> str:
     return f"{base}?{urlencode(params)}" if params else base
-
-
-def _links(base: str, params: list[tuple[str, str]], query: SearchQuery, has_next: bool) -> list[dict[str, str]]:
-    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
-
-    def page(offset: int) -> str:
-        return _url(base, [*kept, ("_count", str(query.count)), ("_offset", str(offset))])
-
-    links = [{"relation": "self", "url": page(query.offset)}]
-    if has_next:
-        links.append({"relation": "next", "url": page(query.offset + query.count)})
-    if query.offset > 0:
-        links.append({"relation": "previous", "url": page(max(0, query.offset - query.count))})
-    return links

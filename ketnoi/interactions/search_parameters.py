@@ -22,6 +22,8 @@ import threading
 import time
 from typing import Any
 
+from fhirpathpy import parser as fhirpath_parser
+
 from ketnoi.fhir import definitions
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
@@ -107,8 +109,49 @@ def check(resource: dict[str, Any]) -> list[Issue]:
     return issues
 
 
+class _Syntax:
+    """An ANTLR error listener that keeps the first syntax error (fhirpathpy's own is silent and
+    recovers, so ``fhirpathpy.compile`` accepts text such as ``Patient.name.where(use =``)."""
+
+    def __init__(self) -> None:
+        self.error: str | None = None
+
+    def syntaxError(self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any) -> None:
+        self.error = self.error or f"syntax error at column {column + 1}: {msg[:120]}"
+
+    def reportAmbiguity(self, *args: Any) -> None:
+        pass
+
+    def reportAttemptingFullContext(self, *args: Any) -> None:
+        pass
+
+    def reportContextSensitivity(self, *args: Any) -> None:
+        pass
+
+
+def syntax_error(expression: str) -> str | None:
+    """The first FHIRPath syntax error of ``expression`` (None when it parses completely)."""
+    listener = _Syntax()
+    try:
+        lexer = fhirpath_parser.FHIRPathLexer(fhirpath_parser.InputStream(expression))
+        lexer.removeErrorListeners()
+        lexer.addErrorListener(listener)
+        parser = fhirpath_parser.FHIRPathParser(fhirpath_parser.CommonTokenStream(lexer))
+        parser.removeErrorListeners()
+        parser.addErrorListener(listener)
+        parser.expression()
+        if listener.error is None and parser.getCurrentToken().type != fhirpath_parser.Token.EOF:
+            listener.error = f"unexpected '{parser.getCurrentToken().text}' after the expression"
+    except Exception as exc:
+        return listener.error or f"syntax error: {exc}"
+    return listener.error
+
+
 def _expression_problem(expression: str, base: str) -> str | None:
     model = r4_model()
+    error = syntax_error(expression)
+    if error:
+        return error
     parts = [p for p in split_union(expression) if part_root(p, model) in (ANY_TYPE, base)]
     if not parts:
         return f"no part of the expression starts at {base}"

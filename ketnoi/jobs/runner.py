@@ -212,7 +212,12 @@ class JobRunner:
         log.error("job %s (%s) failed: %s", job.id, job.kind, error)
         with self.store.session(write=True) as session:
             if session.update_job(
-                job.id, self.worker, state="failed", progress=_dumps(job.progress), error=error[:4000], lease_until=None,
+                job.id,
+                self.worker,
+                state="failed",
+                progress=_dumps(job.progress),
+                error=error[:4000],
+                lease_until=None,
                 now=time.time(),
             ):
                 job.state, job.error = "failed", error
@@ -221,7 +226,12 @@ class JobRunner:
         """Hand a job back to the queue (clean shutdown): the next runner resumes it without waiting."""
         with self.store.session(write=True) as session:
             if session.update_job(
-                job.id, self.worker, state="queued", progress=_dumps(job.progress), error=None, lease_until=None,
+                job.id,
+                self.worker,
+                state="queued",
+                progress=_dumps(job.progress),
+                error=None,
+                lease_until=None,
                 now=time.time(),
             ):
                 job.state = "queued"

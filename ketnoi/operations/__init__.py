@@ -10,6 +10,6 @@ from ketnoi.interactions.operation import Operation
 
 
 def builtin() -> list[Operation]:
-    from ketnoi.operations import validate
+    from ketnoi.operations import reindex, validate
 
-    return [validate.OPERATION]
+    return [validate.OPERATION, reindex.OPERATION, reindex.STATUS_OPERATION]

@@ -88,9 +88,7 @@ class Position:
     before: bool = False
 
 
-def compile_search(
-    query: SearchQuery, base_url: str, position: Position | None = None
-) -> tuple[SqlQuery, SqlQuery]:
+def compile_search(query: SearchQuery, base_url: str, position: Position | None = None) -> tuple[SqlQuery, SqlQuery]:
     """(page query, count query) for a search.
 
     The page query returns ``(resource_type, id, content, k0, k1, ...)`` — the sort key values let the
@@ -223,9 +221,10 @@ def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str
 
 def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
     """``SELECT resource_type, id`` of the current resources of ``types`` that satisfy ``crit``."""
-    if isinstance(crit, Filter) and (
+    on_resource = isinstance(crit, Filter) and (
         crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not")
-    ) or isinstance(crit, TextSearch):
+    )
+    if on_resource or isinstance(crit, TextSearch):
         return cat(
             "SELECT x.resource_type, x.id FROM resource x WHERE x.deleted = ",
             val(False),
@@ -245,8 +244,6 @@ def _scope(types: tuple[str, ...], param: str) -> Frag:
 
 def _param_rows(f: Filter, types: tuple[str, ...]) -> Frag:
     """Every (resource_type, resource_id) that has any value for the parameter."""
-    if f.type == "composite":
-        return cat("SELECT resource_type, resource_id FROM idx_token WHERE ", _scope(types, f.param + "$"))
     table = f.type if f.type in _TABLES else "string"
     return cat(f"SELECT resource_type, resource_id FROM idx_{table} WHERE ", _scope(types, f.param))
 

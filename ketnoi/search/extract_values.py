@@ -59,9 +59,7 @@ ISO4217 = "urn:iso:std:iso:4217"
 _INF = float("inf")
 _NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS_PARTS = ("line", "city", "district", "state", "postalCode", "country", "text")
-_QUANTITY_TYPES = frozenset(
-    {"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"}
-)
+_QUANTITY_TYPES = frozenset({"Quantity", "Age", "Count", "Distance", "Duration", "SimpleQuantity", "MoneyQuantity"})
 
 
 # -------------------------------------------------------------------------------------------- string

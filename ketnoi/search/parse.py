@@ -57,8 +57,6 @@ _MODIFIERS: dict[str, set[str]] = {
     "quantity": {"missing"},
     "reference": {"missing", "identifier"},  # plus :[type]
     "uri": {"missing", "below", "above"},
-    "composite": {"missing"},
-    "special": {"missing"},
 }
 # Token modifiers that need a terminology server (value set expansion, subsumption).
 TERMINOLOGY_MODIFIERS = {"in", "not-in", "above", "below"}
@@ -143,7 +141,7 @@ class _Parser:
                 f"modifier ':{modifier}' needs a terminology service, which this server does not have",
                 f"bộ sửa ':{modifier}' cần dịch vụ thuật ngữ mà máy chủ này chưa có",
             )
-        if kind == "composite" and modifier != "missing":
+        if kind == "composite":
             raise _Skip("composite parameters are not supported yet", "chưa hỗ trợ tham số tổ hợp")
         if kind == "special" and modifier != "missing":
             raise _Skip("special parameters (near) are not supported", "chưa hỗ trợ tham số đặc biệt (near)")
@@ -212,7 +210,9 @@ class _Parser:
     def include(self, types: tuple[str, ...], key: str, value: str) -> Include:
         name, _, modifier = key.partition(":")
         if modifier not in ("", "iterate", "recurse"):
-            raise bad_request(f"Unknown modifier on {name}: '{modifier[:40]}'", f"Bộ sửa không hợp lệ: '{modifier[:40]}'")
+            raise bad_request(
+                f"Unknown modifier on {name}: '{modifier[:40]}'", f"Bộ sửa không hợp lệ: '{modifier[:40]}'"
+            )
         reverse = name == "_revinclude"
         parts = value.split(":")
         if value == "*" and not reverse and len(types) == 1:
@@ -283,9 +283,7 @@ def _values(name: str, value: str) -> tuple[str, ...]:
 
 
 def _filter(name: str, kind: str, modifier: str | None, value: str) -> Filter:
-    typed_reference = (
-        kind == "reference" and modifier is not None and modifier in definitions.resource_types()
-    )
+    typed_reference = kind == "reference" and modifier is not None and modifier in definitions.resource_types()
     if modifier is not None and modifier not in _MODIFIERS.get(kind, set()) and not typed_reference:
         raise bad_request(
             f"Modifier ':{modifier[:40]}' is not supported for {kind} parameter '{name}'",
