@@ -137,11 +137,11 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
     if n == 3 and parts[2] == "_history":
         return {"GET": history.history}, (head, parts[1])
     if n == 3 and _TYPE.fullmatch(parts[2]):
-        from ketnoi.interactions import compartment  # noqa: PLC0415 (only this function may change here)
+        from ketnoi.interactions import compartment
 
         return {"GET": compartment.search_compartment}, (head, parts[1], parts[2])
     if n == 4 and parts[3] == "_search" and _TYPE.fullmatch(parts[2]):
-        from ketnoi.interactions import compartment  # noqa: PLC0415
+        from ketnoi.interactions import compartment
 
         return {"POST": compartment.search_compartment}, (head, parts[1], parts[2])
     if n == 4 and parts[2] == "_history":

@@ -23,7 +23,8 @@ ETHNICITY = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
 STRICT = {"Prefer": "handling=strict"}
 
 
-def _sp(code: str, **changes: Any) -> dict[str, Any]:
+def _sp(name: str, **changes: Any) -> dict[str, Any]:
+    code = name
     sp: dict[str, Any] = {
         "resourceType": "SearchParameter",
         "url": f"https://fhir.ketnoi.vn/SearchParameter/{code}",
@@ -165,8 +166,7 @@ def test_custom_parameter_overrides_and_other_types(client: httpx.Client, tag: s
     ],
 )
 def test_invalid_search_parameter_refused(client: httpx.Client, tag: str, changes: dict[str, Any], needle: str) -> None:
-    code = f"bad-{tag}"
-    body = _sp(code, **changes)
+    body = _sp(f"bad-{tag}", **changes)
     r = client.post("/SearchParameter", json=body)
     assert r.status_code == 400, r.text
     outcome = r.json()
