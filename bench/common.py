@@ -6,6 +6,7 @@ Nothing here imports ketnoi: benchmarks talk to the server over HTTP like any cl
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import shlex
@@ -234,3 +235,57 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     sep = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
     return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+# ---------------------------------------------------------------- latency series (bench/run.py and friends)
+
+
+def percentiles(samples_s: Sequence[float]) -> dict[str, float]:
+    """p50/p95/p99 (nearest rank, in milliseconds) and the sample count of latencies given in seconds."""
+    if not samples_s:
+        return {"n": 0}
+    ordered = sorted(samples_s)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered), max(1, math.ceil(p / 100 * len(ordered)))) - 1] * 1000
+
+    return {"n": len(ordered), "p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1] * 1000}
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def fmt_pcts(p: dict[str, float] | None) -> str:
+    """'p50 / p95 / p99' in ms, or n/a."""
+    if not p or not p.get("n"):
+        return "n/a"
+    return " / ".join(fmt_ms(p[k]) for k in ("p50", "p95", "p99"))
+
+
+def median_pcts(runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Per-percentile median over several runs (each a percentiles() result)."""
+    runs = [r for r in runs if r.get("n")]
+    if not runs:
+        return {"n": 0}
+    out = {k: statistics.median(r[k] for r in runs) for k in ("p50", "p95", "p99", "max")}
+    out["n"] = sum(r["n"] for r in runs)
+    return out
+
+
+def demo_data(patients: int, seed: int, out: Path) -> Path:
+    """``ketnoi demo generate --patients N --seed S --out DIR`` (NDJSON), reused when already there."""
+    stamp = out / ".complete"
+    if not stamp.exists():
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run([PYTHON, "-m", "ketnoi", "demo", "generate", "--patients", str(patients), "--seed",
+                        str(seed), "--out", str(out), "--format", "ndjson"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        stamp.write_text(f"{patients} {seed}\n")
+    return out
+
+
+def ndjson_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.ndjson"))

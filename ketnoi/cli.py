@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--errors", help="write the per-resource error report (NDJSON) to this file")
     load.set_defaults(func=_load)
 
+    reindex = sub.add_parser(
+        "reindex", help="rebuild the search index of current resources (resumes an unfinished run of the same scope)"
+    )
+    _database_arg(reindex)
+    reindex.add_argument(
+        "--type", action="append", dest="types", metavar="TYPE", help="resource type to reindex (repeat; default all)"
+    )
+    reindex.add_argument("--batch-size", type=int, default=500, help="resources per database transaction")
+    reindex.set_defaults(func=_reindex)
+
     try:
         from ketnoi.demo.commands import register as register_demo
     except ImportError:  # the demo package is optional in trimmed installs
@@ -119,6 +129,61 @@ def _load(args: argparse.Namespace) -> int:
                     orjson.dumps({"source": failure.source, "resource": failure.what, "error": failure.message}) + b"\n"
                 )
     return 1 if report.failures else 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from ketnoi.app import build_services, check_schema, open_store
+    from ketnoi.fhir.definitions import resource_types
+    from ketnoi.jobs import Job
+    from ketnoi.operations.reindex import run_foreground
+
+    unknown = [t for t in args.types or () if t not in resource_types()]
+    if unknown:
+        print(f"error: unknown resource type(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    store = open_store(settings.database)
+    try:
+        check_schema(store)
+        services = build_services(settings, store)
+        what = ", ".join(sorted(set(args.types))) if args.types else "all types"
+
+        def start(job: Job, resumed: bool) -> None:
+            after = job.progress.get("after")
+            where = f" after {after[0]}/{after[1]}" if resumed and after else ""
+            print(f"reindex job {job.id} ({what}): {'resuming' + where if resumed else 'starting'}", flush=True)
+
+        def progress(job: Job) -> None:
+            p = job.progress
+            print(
+                f"\r  {p.get('processed', 0):,} reindexed, {p.get('skipped', 0):,} skipped, "
+                f"{p.get('failed', 0):,} failed ({job.state})",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        job = run_foreground(
+            services,
+            args.types,
+            batch_size=args.batch_size,
+            on_start=start,
+            on_progress=progress if sys.stderr.isatty() else None,
+        )
+    finally:
+        store.close()
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    p = job.progress
+    print(
+        f"reindex job {job.id} {job.state}: {p.get('processed', 0):,} resources reindexed, "
+        f"{p.get('skipped', 0):,} skipped (changed meanwhile), {p.get('failed', 0):,} failed"
+    )
+    for issue in p.get("issues", [])[:20]:
+        print(f"  {issue}", file=sys.stderr)
+    if job.error:
+        print(f"error: {job.error}", file=sys.stderr)
+    return 0 if job.state == "done" and not p.get("failed") else 1
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ transaction and batch Bundles go through the Bundle processor exactly as ``POST 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -68,7 +69,9 @@ def load_paths(
 ) -> LoadReport:
     report = LoadReport()
     started = time.perf_counter()
-    since = time.time() - 1  # resources written from here on are this load's (for the reference check)
+    # Versions written from here on are this load's (for the reference check); lastUpdated is
+    # kept to the millisecond, so round down to it.
+    since = math.floor(time.time() * 1000) / 1000
     for path in files_in(paths):
         if path.suffix == ".ndjson":
             load_resources(services, _ndjson(path), report, batch_size=batch_size, progress=progress)

@@ -1,10 +1,11 @@
 """Custom SearchParameter resources (http://hl7.org/fhir/R4/searchparameter.html): storing one
 activates it, deleting or retiring it deactivates it.
 
-- ``check`` (part of the validator, so before anything is written) refuses an active or draft
+- ``check`` (part of the validator, so before anything is written) refuses an active
   SearchParameter the server cannot run: no or bad ``code``, unknown ``base``, a ``type`` without
   an index table (composite, special), an ``expression`` missing, unparseable or not applying to
-  its base. Retired and unknown-status ones are stored as they are and stay inactive.
+  its base. A draft with such a problem is stored with warnings and stays inactive; retired and
+  unknown-status ones are stored as they are and stay inactive.
 - ``SearchParameterRegistry.after_write`` (a write hook) swaps ``Services.extractor`` for one that
   also knows the active custom parameters (a custom (base, code) overrides an official one), so
   new writes are indexed by it and searches accept it; the cached CapabilityStatement is dropped.
@@ -16,13 +17,15 @@ activates it, deleting or retiring it deactivates it.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import threading
 import time
 from typing import Any
 
-from fhirpathpy import parser as fhirpath_parser
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from ketnoi.fhir import definitions
 from ketnoi.fhir import resource as res
@@ -36,6 +39,7 @@ from ketnoi.search.extract_values import WRITERS
 from ketnoi.store.base import Session, Store, StoredVersion
 
 log = logging.getLogger("ketnoi.search_parameters")
+_antlr: Any = importlib.import_module("antlr4")  # the (untyped) runtime of fhirpathpy's FHIRPath parser
 
 RESOURCE_TYPE = "SearchParameter"
 ACTIVE_STATUSES = frozenset({"active", "draft"})
@@ -49,14 +53,25 @@ def is_active(resource: dict[str, Any] | None) -> bool:
     return resource is not None and resource.get("status") in ACTIVE_STATUSES
 
 
+def usable(resource: dict[str, Any] | None) -> bool:
+    """Active or draft, and runnable here: what gets activated."""
+    return resource is not None and is_active(resource) and not check(resource)
+
+
 def check(resource: dict[str, Any]) -> list[Issue]:
-    """Errors that make an active/draft SearchParameter unusable here (empty if fine or inactive)."""
+    """What makes an active/draft SearchParameter unusable here (empty if fine or inactive): errors
+    for an active one (refused), warnings for a draft (stored, but it stays inactive until fixed,
+    as a draft is work in progress; the official R4 examples include such drafts)."""
     if resource.get("resourceType") != RESOURCE_TYPE or not is_active(resource):
         return []
     issues: list[Issue] = []
+    draft = resource.get("status") == "draft"
 
     def error(en: str, vi: str, where: str, code: str = "invalid") -> None:
-        issues.append(Issue("error", code, en, vi, (f"SearchParameter.{where}",)))
+        if draft:
+            en += " (this draft stays inactive until fixed)"
+            vi += " (bản nháp này chưa được kích hoạt cho đến khi sửa)"
+        issues.append(Issue("warning" if draft else "error", code, en, vi, (f"SearchParameter.{where}",)))
 
     code = resource.get("code")
     if not isinstance(code, str) or not _CODE.fullmatch(code):
@@ -117,7 +132,7 @@ class _Syntax:
         self.error: str | None = None
 
     def syntaxError(self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any) -> None:
-        self.error = self.error or f"syntax error at column {column + 1}: {msg[:120]}"
+        self.error = self.error or f"syntax error at column {column + 1}: {msg.split(' expecting {')[0][:120]}"
 
     def reportAmbiguity(self, *args: Any) -> None:
         pass
@@ -133,14 +148,14 @@ def syntax_error(expression: str) -> str | None:
     """The first FHIRPath syntax error of ``expression`` (None when it parses completely)."""
     listener = _Syntax()
     try:
-        lexer = fhirpath_parser.FHIRPathLexer(fhirpath_parser.InputStream(expression))
+        lexer = FHIRPathLexer(_antlr.InputStream(expression))
         lexer.removeErrorListeners()
         lexer.addErrorListener(listener)
-        parser = fhirpath_parser.FHIRPathParser(fhirpath_parser.CommonTokenStream(lexer))
+        parser = FHIRPathParser(_antlr.CommonTokenStream(lexer))
         parser.removeErrorListeners()
         parser.addErrorListener(listener)
         parser.expression()
-        if listener.error is None and parser.getCurrentToken().type != fhirpath_parser.Token.EOF:
+        if listener.error is None and parser.getCurrentToken().type != _antlr.Token.EOF:
             listener.error = f"unexpected '{parser.getCurrentToken().text}' after the expression"
     except Exception as exc:
         return listener.error or f"syntax error: {exc}"
@@ -188,8 +203,7 @@ class SearchParameterRegistry:
             return
         with self._lock:
             was = self._active.pop(stored.id, None)
-            if not stored.deleted and is_active(body):
-                assert body is not None
+            if not stored.deleted and body is not None and usable(body):
                 self._active[stored.id] = body
             elif was is None:
                 return  # an inactive one stayed inactive
@@ -199,32 +213,31 @@ class SearchParameterRegistry:
     # ---- from the database ---------------------------------------------------------------------
     def load(self, session: Session) -> None:
         """Replace the active set by the database's (keeping changes whose commit is pending)."""
-        stamp = session.latest_seq(RESOURCE_TYPE)
-        found: list[tuple[int, str, dict[str, Any]]] = []
-        after: tuple[str, str] | None = None
-        while True:
-            page = session.current_page([RESOURCE_TYPE], after, _PAGE)
-            for stored in page:
-                body = res.loads(stored.content or b"{}")
-                if is_active(body) and not check(body):
-                    found.append((stored.seq, stored.id, body))
-                elif is_active(body):
-                    log.warning("stored SearchParameter/%s is not usable and stays inactive", stored.id)
-            if len(page) < _PAGE:
-                break
-            after = (page[-1].resource_type, page[-1].id)
-        with self._lock:
-            old = self._active
-            active = {id: body for _, id, body in sorted(found, key=lambda f: f[0])}
+        with self._lock:  # no write hook applies a change while the database is being read
+            stamp = session.latest_seq(RESOURCE_TYPE)
+            # Pending changes first: one seen committed now is also in the pages read after it.
             now = time.monotonic()
+            uncommitted: set[str] = set()
             for id, (version, when) in list(self._pending.items()):
                 current = session.current(RESOURCE_TYPE, id)
                 if (current is not None and current.version >= version) or now - when > PENDING_S:
-                    del self._pending[id]  # committed (the database says) or rolled back long ago
-                    continue
-                active.pop(id, None)  # not committed yet: keep what the write hook applied
-                if id in old:
-                    active[id] = old[id]
+                    del self._pending[id]  # committed (the database says so), or rolled back long ago
+                else:
+                    uncommitted.add(id)  # not visible yet: keep what the write hook applied
+            found: list[tuple[int, str, dict[str, Any]]] = []
+            after: tuple[str, str] | None = None
+            while True:
+                page = session.current_page([RESOURCE_TYPE], after, _PAGE)
+                for stored in page:
+                    body = res.loads(stored.content or b"{}")
+                    if usable(body):
+                        found.append((stored.seq, stored.id, body))
+                if len(page) < _PAGE:
+                    break
+                after = (page[-1].resource_type, page[-1].id)
+            old = self._active
+            active = {id: body for _, id, body in sorted(found, key=lambda f: f[0]) if id not in uncommitted}
+            active.update((id, old[id]) for id in uncommitted if id in old)
             changed = list(active.items()) != list(old.items())
             self._active = active
             self._stamp = stamp

@@ -151,11 +151,12 @@ class JobRunner:
         run it in this thread until it finishes, is lost, the runner stops, or ``max_steps`` steps
         are done (then it stays running under this runner's lease, as if the process had died).
         None when there was nothing to claim (no such job, finished, or leased by another runner)."""
+        kinds = list(kinds if kinds is not None else self.steps)
+        if job_id is None and not self._anything_to_claim(kinds):
+            return None  # the idle poll stays a read: no write transaction (SQLite's single writer)
         now = time.time()
         with self.store.session(write=True) as session:
-            record = session.claim_job(
-                list(kinds if kinds is not None else self.steps), self.worker, now, now + self.lease_s, job_id=job_id
-            )
+            record = session.claim_job(kinds, self.worker, now, now + self.lease_s, job_id=job_id)
         if record is None:
             return None
         job = Job.of(record)
@@ -194,6 +195,10 @@ class JobRunner:
             if done:
                 log.info("job %s (%s) done", job.id, job.kind)
                 return job
+
+    def _anything_to_claim(self, kinds: list[str]) -> bool:
+        with self.store.session(write=False) as session:
+            return any(session.jobs(kind, UNFINISHED) for kind in kinds)
 
     def _step(self, step: JobStep, job: Job) -> bool:
         with self.store.session(write=True) as session:
@@ -272,7 +277,10 @@ class JobRunner:
                     for task in self.idle_tasks:
                         task()
                 errors = 0
-            except Exception:
+            except Exception as exc:
+                if "closed" in str(exc).lower():  # the store was closed under us (shutdown): stop
+                    log.info("job runner stops: %s", exc)
+                    return
                 errors += 1
                 log.warning("job runner error", exc_info=errors == 1)
             if job is None or errors:

@@ -96,15 +96,19 @@ def run_foreground(
     types: Sequence[str] | None,
     *,
     batch_size: int = BATCH_SIZE,
+    on_start: Callable[[Job, bool], None] | None = None,
     on_progress: Callable[[Job], None] | None = None,
     poll_s: float = 2.0,
 ) -> Job:
     """Run (or resume) the reindex job of this scope in the calling thread; wait while another
-    process holds it. Returns the finished job."""
+    process holds it. ``on_start(job, resumed)`` is told which job it is. Returns the finished job."""
     runner = runner_of(services)
     install(services, runner, batch_size)
     params = scope(types)
-    job = runner.find_unfinished(KIND, params) or runner.submit(KIND, params)
+    unfinished = runner.find_unfinished(KIND, params)
+    job = unfinished or runner.submit(KIND, params)
+    if on_start is not None:
+        on_start(job, unfinished is not None)
     while True:
         ran = runner.run(job.id, on_progress=on_progress)
         current = ran if ran is not None and ran.finished else runner.get(job.id)

@@ -106,14 +106,14 @@ def compile_search(query: SearchQuery, base_url: str, position: Position | None 
     order_keys = [(f"m.k{i}", k.descending, True) for i, k in enumerate(query.sort)]
     order_keys += [("m.resource_type", False, False), ("m.id", False, False)]
     backwards = position is not None and position.before
-    outer_where = _position_cond(order_keys, position) if position is not None else None
+    outer_where: list[str | Frag] = [" WHERE ", _position_cond(order_keys, position)] if position is not None else []
     page = cat(
         "SELECT m.resource_type, m.id, h.content",
         *[f", m.k{i}" for i in range(len(keys))],
         " FROM (",
         inner,
         ") m JOIN resource_history h ON h.seq = m.seq",
-        *([" WHERE ", outer_where] if outer_where is not None else []),
+        *outer_where,
         " ORDER BY ",
         _order(order_keys, backwards),
         " LIMIT ",
@@ -314,30 +314,22 @@ def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:
 
 
 def _composite_set(c: Composite, types: tuple[str, ...]) -> Frag:
-    """Composite rows live in the table of the last component, under ``<code>$<first component>``."""
-    (_, _), (last_param, last_type) = c.components[0], c.components[-1]
-    del last_param
-    alternatives: list[Frag] = []
-    for first, second in c.values:
-        keys = composite_keys(first)
-        inner = Filter(c.param, last_type, None, (second,))
-        alternatives.append(
-            cat(
-                "param IN (",
-                val(*(f"{c.param}${k}" for k in keys)),
-                ") AND (",
-                _value_cond(inner, second, ""),
-                ")",
-            )
+    """Composite rows live in the last component's table under ``<code>$<first component key>``
+    (see ``ketnoi.search.composite``)."""
+    last_type = c.components[-1][1]
+    alternatives = [
+        cat(
+            "(param IN (",
+            val(*(f"{c.param}${k}" for k in composite_keys(first))),
+            ") AND ",
+            _value_cond(Filter(c.param, last_type, None, (second,)), second, ""),
+            ")",
         )
+        for first, second in c.values
+    ]
     scope = cat("resource_type IN (", val(*types), ") AND ") if types else Frag("")
-    table = "quantity" if last_type == "quantity" else last_type
     return cat(
-        f"SELECT resource_type, resource_id FROM idx_{table} WHERE ",
-        scope,
-        "(",
-        join(" OR ", (cat("(", a, ")") for a in alternatives)),
-        ")",
+        f"SELECT resource_type, resource_id FROM idx_{last_type} WHERE ", scope, "(", join(" OR ", alternatives), ")"
     )
 
 
@@ -520,6 +512,8 @@ def _uri_cond(modifier: str | None, value: str) -> Frag:
     if modifier == "below":
         return cat("(uri >= ", val(value), " AND uri < ", val(value + _TOP), ")")
     if modifier == "above":
-        prefixes = [value[: i + 1] for i, ch in enumerate(value) if ch == "/"] + [value]
+        # Every ancestor path: http://a/b/c matches http://a/b/c, http://a/b and http://a/b/ ...
+        cuts = [i for i, ch in enumerate(value) if ch == "/" and i > value.find("//") + 1]
+        prefixes = dict.fromkeys([*(value[:i] for i in cuts), *(value[: i + 1] for i in cuts), value])
         return cat("uri IN (", val(*prefixes), ")")
     return cat("uri = ", val(value))

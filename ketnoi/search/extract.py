@@ -9,7 +9,8 @@ skipped (and logged), unless the extractor was built with ``strict=True`` (used 
 What is not extracted, by design:
 
 - ``_id`` and ``_lastUpdated``: the resource table holds them (status ``resource-column``).
-- ``composite`` parameters: queried from their component parameters (status ``composite``).
+- ``composite`` parameters keep status ``composite`` in the plans; their rows (pairs of component
+  values taken from one element) come from :mod:`ketnoi.search.composite`.
 - ``special`` (``near``) and the expression-less ``_text``, ``_content``, ``_query``: not supported
   (status ``unsupported``, with the reason in :attr:`ParamPlan.reason`).
 
@@ -28,6 +29,7 @@ from functools import cache
 from typing import Any, Literal
 
 from ketnoi.fhir import definitions
+from ketnoi.search.composite import CompositeExtractor, components
 from ketnoi.search.extract_model import TypeModel, r4_model
 from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
 from ketnoi.search.extract_values import WRITERS, Writer
@@ -74,6 +76,7 @@ class Extractor:
         self._params: dict[str, dict[str, dict[str, Any]]] = {}
         self._plans: dict[str, list[ParamPlan]] = {}
         self._runnable: dict[str, tuple[tuple[str, tuple[Accessor, ...], Writer], ...]] = {}
+        self._composites: dict[str, tuple[CompositeExtractor, ...]] = {}
 
     # ---------------------------------------------------------------------------------- public API
 
@@ -105,6 +108,16 @@ class Extractor:
                     if self._strict:
                         raise
                     log.warning("search extraction of %s.%s failed", resource_type, code, exc_info=True)
+        composites = self._composites.get(resource_type)
+        if composites is None:
+            composites = self._build_composites(resource_type)
+        for composite in composites:
+            try:
+                composite.extract(resource, rows)
+            except Exception:
+                if self._strict:
+                    raise
+                log.warning("search extraction of %s.%s failed", resource_type, composite.code, exc_info=True)
         return rows
 
     def plans(self, resource_type: str) -> list[ParamPlan]:
@@ -132,6 +145,21 @@ class Extractor:
         )
         self._runnable[resource_type] = runnable
         return runnable
+
+    def _build_composites(self, resource_type: str) -> tuple[CompositeExtractor, ...]:
+        """Composite parameters keep the plan status ``composite``; their rows come from here
+        (see :mod:`ketnoi.search.composite`)."""
+        built: list[CompositeExtractor] = []
+        for code, sp in self.params_for(resource_type).items():
+            if sp.get("type") == "composite" and components(sp) is not None:
+                try:
+                    built.append(CompositeExtractor(code, sp, resource_type, self._model))
+                except Exception:
+                    if self._strict:
+                        raise
+                    log.warning("cannot compile composite %s.%s", resource_type, code, exc_info=True)
+        self._composites[resource_type] = tuple(built)
+        return self._composites[resource_type]
 
     def _plan(self, resource_type: str, sp: dict[str, Any]) -> ParamPlan:
         code, sp_type = sp["code"], sp.get("type", "")

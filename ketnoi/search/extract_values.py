@@ -12,7 +12,9 @@ Mapping rules (http://hl7.org/fhir/R4/search.html):
   district, state, postalCode, country, text. One :class:`StringRow` per part.
 - token: Coding → (system, code, folded display); CodeableConcept → one row per coding plus a
   ``(None, None, folded text)`` row for its text; Identifier → (system, value, folded type.text);
-  ContactPoint → (ContactPoint.system, value); boolean → code ``"true"``/``"false"``; code, string,
+  ContactPoint → (ContactPoint.system, value); an Identifier with ``type.coding`` also gets rows
+  ``<code>:of-type`` = (type system, "type-code|value") for the ``:of-type`` modifier;
+  boolean → code ``"true"``/``"false"``; code, string,
   uri and id primitives → code only.
 - date: date/dateTime/instant; Period (open ends → DATE_MIN/DATE_MAX); Timing → one row spanning all
   ``event`` values and ``repeat.boundsPeriod`` (the spec: only the outer limits of a schedule matter).
@@ -154,6 +156,11 @@ def _identifier(code: str, value: dict[str, Any], rows: IndexRows) -> None:
     id_type = value.get("type")
     text = id_type.get("text") if type(id_type) is dict else None
     rows.token.append(TokenRow(code, system, token, fold(text) or None if type(text) is str else None))
+    if token is not None and type(id_type) is dict and type(codings := id_type.get("coding")) is list:
+        # identifier:of-type=type-system|type-code|value → row (type system, "type-code|value").
+        for coding in codings:
+            if type(coding) is dict and (type_code := _str(coding.get("code"))) is not None:
+                rows.token.append(TokenRow(code + ":of-type", _str(coding.get("system")), f"{type_code}|{token}", None))
 
 
 def _contact_point(code: str, value: dict[str, Any], rows: IndexRows) -> None:

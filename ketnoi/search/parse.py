@@ -15,9 +15,11 @@ from typing import Any
 
 from ketnoi.fhir import definitions
 from ketnoi.fhir.outcome import FhirError, bad_request
+from ketnoi.search.composite import components
 from ketnoi.search.extract_model import r4_model
 from ketnoi.search.query import (
     Chain,
+    Composite,
     Criterion,
     Filter,
     Has,
@@ -142,7 +144,7 @@ class _Parser:
                 f"bộ sửa ':{modifier}' cần dịch vụ thuật ngữ mà máy chủ này chưa có",
             )
         if kind == "composite":
-            raise _Skip("composite parameters are not supported yet", "chưa hỗ trợ tham số tổ hợp")
+            return _composite(code, sp, modifier, value)
         if kind == "special" and modifier != "missing":
             raise _Skip("special parameters (near) are not supported", "chưa hỗ trợ tham số đặc biệt (near)")
         return _filter(code, kind, modifier or None, value)
@@ -247,7 +249,7 @@ class _Parser:
             return SortKey(code, "lastUpdated", desc)
         sp = self.searchable(types).get(code)
         kind = str(sp.get("type")) if sp is not None else ""
-        if sp is None or kind not in SORTABLE_TYPES:
+        if sp is None or kind not in SORTABLE_TYPES or not sp.get("expression"):
             raise bad_request(
                 f"Cannot sort by '{code[:60]}': not a sortable search parameter of this type",
                 f"Không thể sắp xếp theo '{code[:60]}': không phải tham số sắp xếp được",
@@ -273,6 +275,27 @@ def _aggregate_string(rtype: str, expression: str) -> bool:
             if children and any(c.type in ("HumanName", "Address") for c in children):
                 return True
     return False
+
+
+def _composite(code: str, sp: Mapping[str, Any], modifier: str, value: str) -> Composite:
+    comps = components(sp)
+    if comps is None:
+        raise _Skip("this composite parameter is not supported", "chưa hỗ trợ tham số tổ hợp này")
+    if modifier:
+        raise bad_request(
+            f"Modifier ':{modifier[:40]}' is not supported for composite parameter '{code}'",
+            f"Không hỗ trợ bộ sửa ':{modifier[:40]}' cho tham số tổ hợp '{code}'",
+        )
+    pairs: list[tuple[str, str]] = []
+    for item in _values(code, value):
+        first, sep, second = item.partition("$")
+        if not sep or not first or not second or "$" in second:
+            raise bad_request(
+                f"'{code}' takes two values joined by $ (e.g. http://loinc.org|8480-6$gt100), not '{item[:80]}'",
+                f"'{code}' nhận hai giá trị nối bằng $ (ví dụ http://loinc.org|8480-6$gt100), không phải '{item[:80]}'",
+            )
+        pairs.append((first, second))
+    return Composite(code, tuple((c, t) for c, t, _ in comps), tuple(pairs))
 
 
 def _values(name: str, value: str) -> tuple[str, ...]:

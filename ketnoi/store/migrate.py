@@ -21,11 +21,15 @@ def current_version(execute: Callable[[str, tuple[Any, ...]], Any]) -> int:
 
 
 def apply(execute: Callable[[str, tuple[Any, ...]], Any], dialect: str) -> list[str]:
-    """Apply, in order, every migration newer than the recorded version (caller owns the transaction)."""
-    done = current_version(execute)
+    """Apply, in order, every migration not yet recorded (caller owns the transaction).
+
+    Recorded versions are compared one by one, not against the highest: a migration merged later
+    with a lower number than one already applied is still applied."""
+    current_version(execute)  # creates the tracking table if needed
+    done = {int(row[0]) for row in execute("SELECT version FROM ketnoi_schema", ()).fetchall()}
     applied: list[str] = []
     for migration in migrations(dialect):
-        if migration.version <= done:
+        if migration.version in done:
             continue
         for statement in migration.statements:
             execute(statement, ())

@@ -118,7 +118,7 @@ def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
         Migration(1, "initial schema: history, current pointer, index tables", _initial(dialect)),
-        Migration(3, "job table for background jobs", _jobs(dialect)),
+        Migration(2, "job table for background jobs", _jobs(dialect)),
     ]
 
 

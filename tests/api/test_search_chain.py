@@ -148,7 +148,8 @@ def test_chain_several_levels(client: httpx.Client, tag: str, world: dict[str, s
         w["obs_an_bp"],
         w["obs_an_wt"],
     }
-    assert _ids(client, "/Observation", tag, **{"patient.organization.partof.name": "benh vien bach"}) == {w["obs_binh_wt"]}
+    by_parent = {"patient.organization.partof.name": "benh vien bach"}
+    assert _ids(client, "/Observation", tag, **by_parent) == {w["obs_binh_wt"]}
     # Chains combine with other criteria (AND) and with OR values.
     assert _ids(client, "/Observation", tag, **{"patient.name": "nguyen,dang", "code": "85354-9"}) == {w["obs_an_bp"]}
 

@@ -86,8 +86,16 @@ def test_sort_by_number_quantity_reference_uri(client: httpx.Client, tag: str) -
     assert _order(client, "/Observation", tag, "-value-quantity") == [heavy, mid, light]
     assert _order(client, "/Observation", tag, "subject") == [mid, heavy, light]
     risks = [
-        _make(client, tag, {"resourceType": "RiskAssessment", "status": "final", "subject": {"reference": "Patient/p"},
-                            "prediction": [{"probabilityDecimal": v}]})
+        _make(
+            client,
+            tag,
+            {
+                "resourceType": "RiskAssessment",
+                "status": "final",
+                "subject": {"reference": "Patient/p"},
+                "prediction": [{"probabilityDecimal": v}],
+            },
+        )
         for v in (0.5, 0.25, 0.75)
     ]
     assert _order(client, "/RiskAssessment", tag, "probability") == [risks[1], risks[0], risks[2]]
@@ -140,7 +148,9 @@ def test_keyset_paging_is_stable_under_inserts(client: httpx.Client, tag: str, p
 
 def test_offset_still_works(client: httpx.Client, tag: str, patients: dict[str, str]) -> None:
     ids = sorted(patients.values())
-    page = client.get("/Patient", params={"_tag": f"urn:test|{tag}", "_sort": "_id", "_count": "2", "_offset": "2"}).json()
+    page = client.get(
+        "/Patient", params={"_tag": f"urn:test|{tag}", "_sort": "_id", "_count": "2", "_offset": "2"}
+    ).json()
     assert [e["resource"]["id"] for e in page["entry"]] == ids[2:4]
     nxt = client.get(_link(page, "next") or "").json()
     assert [e["resource"]["id"] for e in nxt["entry"]] == ids[4:]

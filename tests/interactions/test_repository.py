@@ -58,8 +58,15 @@ def test_racing_creates_of_one_id(services: Services) -> None:
 
 
 def test_settings_from_environment() -> None:
-    settings = from_env({"KETNOI_DATABASE": "sqlite:///x.db", "KETNOI_PORT": "9000", "KETNOI_HOST": "0.0.0.0",
-                         "KETNOI_MAX_BODY_BYTES": "1024", "KETNOI_STRICT": "false"})
+    settings = from_env(
+        {
+            "KETNOI_DATABASE": "sqlite:///x.db",
+            "KETNOI_PORT": "9000",
+            "KETNOI_HOST": "0.0.0.0",
+            "KETNOI_MAX_BODY_BYTES": "1024",
+            "KETNOI_STRICT": "false",
+        }
+    )
     assert (settings.database, settings.port, settings.host) == ("sqlite:///x.db", 9000, "0.0.0.0")
     assert settings.max_body_bytes == 1024
     assert settings.strict is False

@@ -191,6 +191,25 @@ def test_retired_or_unknown_status_parameter_is_stored_inactive(
     assert client.get("/Patient", params={code: "x"}, headers=STRICT).status_code == 400
 
 
+def test_unusable_draft_is_stored_with_warnings_but_stays_inactive(
+    client: httpx.Client, tag: str, created: list[str]
+) -> None:
+    code = f"wip-{tag}"
+    draft = _sp(code, status="draft", expression=None)
+    checked = client.post("/SearchParameter/$validate", json=draft).json()
+    warnings = [i for i in checked["issue"] if i["severity"] == "warning"]
+    assert any("expression" in i["diagnostics"] and "inactive" in i["diagnostics"] for i in warnings), checked
+    r = client.post("/SearchParameter", json=draft)
+    assert r.status_code == 201, r.text
+    created.append(r.json()["id"])
+    assert client.get("/Patient", params={code: "x"}, headers=STRICT).status_code == 400
+    # Fixed: the same draft becomes active.
+    fixed = client.put(f"/SearchParameter/{created[0]}", json={**_sp(code, status="draft"), "id": created[0]})
+    assert fixed.status_code == 200, fixed.text
+    pid = client.post("/Patient", json=_patient(f"dao-{tag}")).json()["id"]
+    assert _ids(client, {code: f"dao-{tag}"}) == {pid}
+
+
 def test_rolled_back_activation_is_undone_by_sync(
     client: httpx.Client, services: Services, tag: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

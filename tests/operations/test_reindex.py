@@ -38,6 +38,7 @@ ETHNICITY = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
 def _sp(code: str) -> dict[str, Any]:
     return {
         "resourceType": "SearchParameter",
+        "id": code,
         "url": f"https://fhir.ketnoi.vn/SearchParameter/{code}",
         "name": code.replace("-", "_"),
         "status": "active",
@@ -160,8 +161,9 @@ def test_reindex_resumes_where_it_stopped_and_indexes_each_resource_once(fresh: 
 def test_reindex_all_types_rewrites_rows_without_new_versions(fresh: Services) -> None:
     _write(fresh, [_patient("a", "kinh"), _patient("b", "tay")])
     _write(fresh, [{"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"}}])
-    before = _token_rows(fresh, "status")
     _write(fresh, [_sp("eth")])
+    before = _token_rows(fresh, "status")
+    assert before == Counter({"o1": 1, "eth": 1})
     runner: JobRunner = fresh.extras["jobs"]
     job = runner.submit(reindex.KIND, reindex.scope(None))
     done = runner.run(job.id)

@@ -18,7 +18,10 @@ def test_validate_valid_and_invalid(client: httpx.Client) -> None:
 
 
 def test_validate_parameters_form_and_wrong_type(client: httpx.Client) -> None:
-    params = {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": {"resourceType": "Observation"}}]}
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "resource", "resource": {"resourceType": "Observation"}}],
+    }
     r = client.post("/Patient/$validate", json=params)
     assert r.status_code == 200
     assert any("not a Patient" in i["diagnostics"] for i in r.json()["issue"])

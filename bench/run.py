@@ -1,0 +1,400 @@
+"""One benchmark command: bulk load, read by id and search at a chosen scale, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/run.py --scale 2000            # quick: ~56k resources, ~10 minutes
+    .venv/bin/python bench/run.py --scale 40000 --load-runs 1 --json out.json   # ~1M resources
+
+``--scale N`` is the number of synthetic patients (``ketnoi demo generate --patients N``: about 25
+resources each, plus about 6,000 shared Organizations, Practitioners, PractitionerRoles and
+Locations). Per backend, each in fresh throwaway databases:
+
+1. **bulk load** (bench/load.py): ``ketnoi load`` of the NDJSON folder, ``--load-runs`` times, each
+   into a fresh database; the raw limit is the same lines into a bare table (PostgreSQL ``COPY``,
+   SQLite 500 rows per transaction), ``--load-runs`` times, in another fresh database;
+2. **read by id** (bench/read.py), on the last loaded database served by ``ketnoi serve``:
+   ``--reads`` random ``GET /fhir/Type/id``, beside ``GET /healthz`` (the HTTP floor) and a bare
+   indexed SQL lookup through the same driver, ``--read-runs`` times;
+3. **search** (bench/search.py): the fixed query mix, ``--search-n`` runs per query with
+   parameters drawn from the data; a query answered with an error status is reported as
+   ``unsupported (HTTP 400)``. On PostgreSQL, every query whose p95 is over ``--explain-over``
+   ms gets ``EXPLAIN (ANALYZE, BUFFERS)`` of its slowest statements (printed, and in --json).
+
+Prints the machine, date, commit and command, then one table: operation × backend, the figure,
+the raw limit measured in the same run and the ratio. ``--profile`` adds a cProfile of the load
+in-process on SQLite. PostgreSQL: KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin
+URL that may CREATE DATABASE); every database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+import load
+import read
+import search
+
+STEPS = ("load", "read", "search")
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def pg_table_stats(url: str) -> dict[str, Any]:
+    """Row estimates and whether autovacuum has analysed each ketnoi table (plans depend on it)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname, n_live_tup, last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL "
+            "FROM pg_stat_user_tables WHERE relname LIKE 'idx_%' OR relname LIKE 'resource%' ORDER BY relname"
+        ).fetchall()
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+    return {
+        "tables": {name: {"live_rows": live, "analyzed": analyzed} for name, live, analyzed in rows},
+        "database_size": size[0] if size else "?",
+    }
+
+
+def run_backend(
+    backend: str,
+    args: argparse.Namespace,
+    folder: Path,
+    rows: list[tuple[str, str]],
+    admin: str | None,
+    out: dict[str, Any],
+) -> None:
+    res: dict[str, Any] = out.setdefault(backend, {})
+    keys = [key for key, _ in rows]
+    if "load" in args.only:
+        _log(f"[{backend}] raw limit: {len(rows):,} lines, {args.load_runs} run(s)")
+        with common.database(backend, admin) as url:
+            res["raw_bulk"] = [load.raw_limit(backend, url, rows) for _ in range(args.load_runs)]
+        _log("  " + ", ".join(f"{r:,.0f} rows/s" for r in res["raw_bulk"]))
+    runs = args.load_runs if "load" in args.only else 1
+    res["load"] = []
+    for index in range(runs):
+        with common.database(backend, admin) as url:
+            _log(f"[{backend}] ketnoi load, run {index + 1} of {runs}")
+            run = load.ketnoi_load(url, folder)
+            res["load"].append(vars(run))
+            _log(
+                f"  {run.rate:,.0f} resources/s ({run.resources:,} in {run.seconds:.1f} s, {run.failed} failed; "
+                f"{run.wall:.1f} s with start-up)"
+            )
+            if index == runs - 1 and ("read" in args.only or "search" in args.only):
+                serve_and_measure(backend, args, folder, url, rows, keys, res)
+
+
+def serve_and_measure(
+    backend: str,
+    args: argparse.Namespace,
+    folder: Path,
+    url: str,
+    rows: list[tuple[str, str]],
+    keys: list[str],
+    res: dict[str, Any],
+) -> None:
+    if backend == "postgresql":
+        if args.analyze:
+            import psycopg
+
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE")
+        res["tables_at_search"] = pg_table_stats(url)
+    with common.server(url) as srv:
+        res["healthz"], res["read"], res["bare"] = [], [], []
+        rng = random.Random(args.seed)
+        if "read" in args.only:
+            read.create_bare(backend, url, rows)
+            _log(f"[{backend}] read by id: {args.read_runs} x {args.reads} reads, /healthz and bare lookups")
+            failures = misses = 0
+            for _ in range(args.read_runs):
+                res["healthz"].append(common.percentiles(read.healthz(srv.base, args.reads)))
+                samples, failed = read.http_reads(srv.base, keys, args.reads, rng)
+                res["read"].append(common.percentiles(samples))
+                bare, missed = read.bare_lookups(backend, url, keys, args.reads, rng)
+                res["bare"].append(common.percentiles(bare))
+                failures, misses = failures + failed, misses + missed
+                _log(
+                    f"  healthz {common.fmt_pcts(res['healthz'][-1])}; read {common.fmt_pcts(res['read'][-1])}; "
+                    f"bare SQL {common.fmt_pcts(res['bare'][-1])} ms (p50/p95/p99)"
+                )
+            res["read_failures"], res["bare_misses"] = failures, misses
+            read.drop_bare(backend, url)
+        if "search" in args.only:
+            if not res["healthz"]:
+                res["healthz"].append(common.percentiles(read.healthz(srv.base, args.reads)))
+            _log(
+                f"[{backend}] search: {len(search.QUERIES)} queries x {args.search_n} "
+                f"(at most {args.search_budget:.0f} s each); parameters from {folder}"
+            )
+            pools = search.Pools.from_folder(folder)
+
+            def progress(r: search.QueryResult) -> None:
+                if r.status != "ok":
+                    _log(f"  {r.name}: {r.status} {r.diagnostics[:160]}")
+                else:
+                    _log(
+                        f"  {r.name}: {common.fmt_pcts(common.percentiles(r.samples))} ms, n={len(r.samples)}, "
+                        f"{r.check_failures} check failures"
+                        + (f" (e.g. {r.check_examples[0]})" if r.check_examples else "")
+                    )
+
+            results = search.run_mix(srv.base, pools, args.search_n, args.search_budget, args.seed, progress)
+            res["search"] = [r.summary() for r in results]
+    if backend == "postgresql" and "search" in args.only:
+        res["explain"] = []
+        for r in res["search"]:
+            p95 = r["latency_ms"].get("p95")
+            if r["status"] == "ok" and p95 is not None and p95 > args.explain_over and r["slowest"]:
+                _log(f"[{backend}] EXPLAIN (ANALYZE, BUFFERS): {r['name']} (p95 {p95:.1f} ms)")
+                try:
+                    item = search.explain(url, r["slowest"]["type"], [tuple(p) for p in r["slowest"]["params"]])
+                except Exception as exc:  # the plan is a bonus; the figures stand without it
+                    item = {"request": r["name"], "error": repr(exc)}
+                    _log(f"  failed: {exc!r}")
+                item["query"] = r["name"]
+                res["explain"].append(item)
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _raw_label(backend: str) -> str:
+    return "PG COPY" if backend == "postgresql" else f"{load.SQLITE_BATCH} rows/txn"
+
+
+def build_table(out: dict[str, Any], backends: list[str], args: argparse.Namespace) -> str:
+    header = ["operation", "backend", "result", "raw limit, same run", "ratio", "checks"]
+    rows: list[list[str]] = []
+    for b in backends:
+        res = out.get(b, {})
+        if res.get("raw_bulk") and res.get("load"):
+            rate = common.median([r["rate"] for r in res["load"]])
+            raw = common.median(res["raw_bulk"])
+            failed = sum(r["failed"] for r in res["load"])
+            rows.append(
+                [
+                    f"bulk load (ketnoi load), resources/s, median of {len(res['load'])}",
+                    b,
+                    common.fmt_rate(rate),
+                    f"{common.fmt_rate(raw)} ({_raw_label(b)})",
+                    f"{rate / raw:.1%} of raw",
+                    "ok" if not failed else f"{failed} failed",
+                ]
+            )
+    floor_of = {b: common.median_pcts(out.get(b, {}).get("healthz", [])) for b in backends}
+    for b in backends:
+        res = out.get(b, {})
+        if res.get("read"):
+            read_p = common.median_pcts(res["read"])
+            bare_p = common.median_pcts(res["bare"])
+            rows.append(
+                [
+                    f"read by id, GET /fhir/T/id, ms p50/p95/p99 (median of {len(res['read'])} x {args.reads})",
+                    b,
+                    common.fmt_pcts(read_p),
+                    f"/healthz {common.fmt_pcts(floor_of[b])}",
+                    f"{read_p['p50'] / floor_of[b]['p50']:.1f}x floor",
+                    "ok" if not res.get("read_failures") else f"{res['read_failures']} failed",
+                ]
+            )
+            rows.append(
+                [
+                    "  raw: bare SQL lookup by id, same driver, ms",
+                    b,
+                    common.fmt_pcts(bare_p),
+                    "",
+                    "",
+                    "ok" if not res.get("bare_misses") else f"{res['bare_misses']} misses",
+                ]
+            )
+    for index, query in enumerate(search.QUERIES):
+        for b in backends:
+            items = out.get(b, {}).get("search")
+            if not items:
+                continue
+            item = items[index]
+            label = f"search: {query.name}" + (" *" if query.goal else "")
+            floor = floor_of[b]
+            if item["status"] != "ok":
+                rows.append([label, b, item["status"], "", "", ""])
+                continue
+            p = item["latency_ms"]
+            n = p.get("n", 0)
+            checks = "ok" if not item["check_failures"] else f"{item['check_failures']}/{n} failed"
+            rows.append(
+                [
+                    label,
+                    b,
+                    common.fmt_pcts(p) + ("" if n >= args.search_n else f" (n={n})"),
+                    f"/healthz {common.fmt_pcts(floor)}",
+                    f"{p['p50'] / floor['p50']:.1f}x floor" if floor.get("p50") else "",
+                    checks,
+                ]
+            )
+    return common.table(header, rows)
+
+
+def notes(out: dict[str, Any], backends: list[str], args: argparse.Namespace) -> list[str]:
+    lines = [
+        "* marks the single-parameter and patient-scoped queries (goal: p95 < 50 ms on PostgreSQL at 1M).",
+        "Latencies: one client, sequential, keep-alive; raw limits measured in the same run on the same machine.",
+    ]
+    for b in backends:
+        res = out.get(b, {})
+        if res.get("load"):
+            lines.append(
+                f"{b} ketnoi load runs (resources/s): "
+                + ", ".join(common.fmt_rate(r["rate"]) for r in res["load"])
+                + "; raw bulk runs (rows/s): "
+                + ", ".join(common.fmt_rate(r) for r in res.get("raw_bulk", []))
+            )
+        if res.get("read"):
+            lines.append(f"{b} read p50 per run (ms): " + ", ".join(common.fmt_ms(r["p50"]) for r in res["read"]))
+        tables = res.get("tables_at_search", {}).get("tables", {})
+        if tables:
+            unanalyzed = [t for t, v in tables.items() if not v["analyzed"]]
+            lines.append(
+                f"{b} after the load: {'ANALYZE run (not timed)' if args.analyze else 'no ANALYZE'}; "
+                f"database {res['tables_at_search']['database_size']}; tables without statistics: "
+                f"{', '.join(unanalyzed) or 'none'}"
+            )
+        for item in res.get("search", []):
+            if item["check_examples"]:
+                lines.append(f"{b} {item['name']}: " + " | ".join(item["check_examples"]))
+            if item["status"] != "ok" and item["diagnostics"]:
+                lines.append(f"{b} {item['name']}: {item['status']}: {item['diagnostics'][:200]}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=2000, help="synthetic patients (default 2000, ~56k resources)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--only", default=",".join(STEPS), help="steps: load,read,search (default all)")
+    parser.add_argument("--load-runs", type=int, default=3, help="ketnoi load runs (fresh database each); median")
+    parser.add_argument("--reads", type=int, default=2000, help="reads per run (and /healthz, bare lookups)")
+    parser.add_argument("--read-runs", type=int, default=3)
+    parser.add_argument("--search-n", type=int, default=200, help="runs per search query (default 200)")
+    parser.add_argument("--search-budget", type=float, default=30.0, help="seconds at most per search query")
+    parser.add_argument(
+        "--explain-over",
+        type=float,
+        default=50.0,
+        help="PostgreSQL: EXPLAIN (ANALYZE, BUFFERS) queries whose p95 exceeds this (ms)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="PostgreSQL: do not ANALYZE after the load (default: ANALYZE, not timed, so that "
+        "plans do not depend on when autovacuum gets there; ketnoi load does not run it)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile ketnoi.bulk.load in-process on SQLite (min(scale, 1000) patients)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="where the generated NDJSON goes (default: a reused "
+        "folder under /tmp/ketnoi-bench-data, per scale and seed)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if unknown := set(args.only) - set(STEPS):
+        parser.error(f"unknown step(s): {', '.join(sorted(unknown))}")
+
+    # kill PID: unwind normally, so that the throwaway databases and the server are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    info = common.machine_info()
+    admin = common.pg_admin_url() if "postgresql" in args.backends else None
+    if "postgresql" in args.backends and not admin:
+        _log("PostgreSQL unavailable (no KETNOI_BENCH_POSTGRES_URL, scripts/pg-test-setup.sh failed): skipping it")
+        args.backends.remove("postgresql")
+    common.print_machine(info)
+    data_root = Path("/tmp/ketnoi-bench-data")
+    folder = args.data or data_root / f"patients-{args.scale}-seed-{args.seed}"
+    started = time.perf_counter()
+    common.demo_data(args.scale, args.seed, folder)
+    rows = load.raw_rows(folder)
+    counts: dict[str, int] = {}
+    for key, _ in rows:
+        counts[key.split("/", 1)[0]] = counts.get(key.split("/", 1)[0], 0) + 1
+    data_line = (
+        f"{folder}: {args.scale:,} patients (seed {args.seed}), {len(rows):,} resources "
+        f"({counts.get('Observation', 0):,} Observations, {counts.get('Patient', 0):,} Patients, "
+        f"{counts.get('Encounter', 0):,} Encounters)"
+    )
+    _log(f"data:     {data_line} ({time.perf_counter() - started:.0f} s)\n")
+    if admin and "postgresql" in args.backends:
+        import psycopg
+
+        with psycopg.connect(admin, autocommit=True) as conn:
+            settings = {
+                name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+                for name in ("server_version", "shared_buffers", "work_mem", "effective_cache_size")
+            }
+        info["postgresql"] = ", ".join(f"{k}={v}" for k, v in settings.items())
+    out: dict[str, Any] = {}
+    for backend in args.backends:
+        run_backend(backend, args, folder, rows, admin, out)
+    profile = None
+    if args.profile and "sqlite" in args.backends:
+        patients = min(args.scale, 1000)
+        sub = common.demo_data(patients, args.seed, data_root / f"patients-{patients}-seed-{args.seed}")
+        _log(f"[sqlite] cProfile of ketnoi.bulk.load in-process, {patients} patients")
+        with common.database("sqlite", None) as url:
+            profile = load.profile_load("sqlite", url, sub)
+
+    print()
+    common.print_machine(info)
+    if "postgresql" in info:
+        print(f"{'postgres:':9} {info['postgresql']}")
+    print(f"{'data:':9} {data_line}")
+    print(f"{'elapsed:':9} {time.perf_counter() - started:,.0f} s\n")
+    print(build_table(out, args.backends, args))
+    print()
+    print("\n".join(notes(out, args.backends, args)))
+    for backend in args.backends:
+        for item in out.get(backend, {}).get("explain", []):
+            print(f"\n[{backend}] EXPLAIN (ANALYZE, BUFFERS) for '{item['query']}', its slowest run:")
+            print(search.format_explain(item) if "plans" in item else item.get("error", ""))
+    if profile:
+        print()
+        print(load.format_profile(profile))
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "data": data_line,
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                    "results": out,
+                    "profile": profile,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    failed = any(r["failed"] for b in out.values() for r in b.get("load", []))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
