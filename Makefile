@@ -51,6 +51,7 @@ test-sqlite: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -15,7 +15,7 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
-from ketnoi.operations import reindex
+from ketnoi.operations import bulk_import, reindex
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
 from ketnoi.validation.structure import validate
@@ -55,6 +55,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     runner = JobRunner(services.store)
     runner.idle_tasks.append(lambda: registry.sync(services.store))
     reindex.install(services, runner)
+    bulk_import.install(services, runner)
     services.extras["jobs"] = runner
     return services
 

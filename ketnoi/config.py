@@ -26,6 +26,7 @@ class Settings:
     default_count: int = 20
     max_count: int = 1000
     max_bundle_entries: int = 10_000
+    import_dir: str = "var/import"  # $import reads file: URLs only below this folder
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Settings:
@@ -41,6 +42,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         host=env.get("KETNOI_HOST"),
         port=int(env["KETNOI_PORT"]) if env.get("KETNOI_PORT") else None,
         base_url=env.get("KETNOI_BASE_URL"),
+        import_dir=env.get("KETNOI_IMPORT_DIR"),
         max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
     )

@@ -10,6 +10,6 @@ from ketnoi.interactions.operation import Operation
 
 
 def builtin() -> list[Operation]:
-    from ketnoi.operations import reindex, validate
+    from ketnoi.operations import bulk_import, reindex, validate
 
-    return [validate.OPERATION, reindex.OPERATION, reindex.STATUS_OPERATION]
+    return [validate.OPERATION, reindex.OPERATION, reindex.STATUS_OPERATION, *bulk_import.OPERATIONS]
