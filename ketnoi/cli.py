@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("paths", nargs="+", help=".ndjson / .json files or folders")
     load.add_argument("--batch-size", type=int, default=500, help="resources per database transaction")
     load.add_argument("--errors", help="write the per-resource error report (NDJSON) to this file")
+    load.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that parse, validate and index NDJSON lines while the main one writes "
+        "(default: one fewer than the CPUs, 0 for none)",
+    )
     load.set_defaults(func=_load)
 
     reindex = sub.add_parser(
@@ -102,8 +110,13 @@ def _load(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
+        workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
         report = load_paths(
-            services, args.paths, batch_size=args.batch_size, progress=progress if sys.stderr.isatty() else None
+            services,
+            args.paths,
+            batch_size=args.batch_size,
+            workers=workers,
+            progress=progress if sys.stderr.isatty() else None,
         )
     finally:
         store.close()

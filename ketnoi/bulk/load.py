@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
+from ketnoi.bulk.prepare import PreparedItem, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
+from ketnoi.search.extract import Extractor
 from ketnoi.sql import SqlQuery
 
 
@@ -47,6 +49,7 @@ class LoadReport:
 
 
 Progress = Callable[[LoadReport], None]
+T = TypeVar("T")
 Item = tuple[str, Any]  # (source label, parsed JSON or a parse error message)
 
 
@@ -65,17 +68,32 @@ def files_in(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_paths(
-    services: Services, paths: Iterable[str | Path], *, batch_size: int = 500, progress: Progress | None = None
+    services: Services,
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    workers: int = 0,
 ) -> LoadReport:
+    """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
+    that many worker processes while this one writes."""
     report = LoadReport()
     started = time.perf_counter()
     # Versions written from here on are this load's (for the reference check); lastUpdated is
     # kept to the millisecond, so round down to it.
     since = math.floor(time.time() * 1000) / 1000
-    for path in files_in(paths):
-        if path.suffix == ".ndjson":
-            load_resources(services, _ndjson(path), report, batch_size=batch_size, progress=progress)
-        else:
+    files = files_in(paths)
+    lines = (line for path in files if path.suffix == ".ndjson" for line in _ndjson(path))
+    if workers > 0 and isinstance(services.extractor, Extractor):
+        for prepared in prepared_chunks(services, _chunked(lines, batch_size), workers):
+            write_batch(services, prepared, report)
+            if progress:
+                progress(report)
+    else:
+        items = ((source, _parse(raw)) for source, raw in lines)
+        load_resources(services, items, report, batch_size=batch_size, progress=progress)
+    for path in files:
+        if path.suffix != ".ndjson":
             _load_json_file(services, path, report, batch_size, progress)
         report.seconds = time.perf_counter() - started
     report.dangling = dangling_references(services, since)
@@ -107,24 +125,37 @@ def dangling_references(services: Services, since: float, limit: int = 10_000) -
     ]
 
 
-def _ndjson(path: Path) -> Iterator[Item]:
+def _ndjson(path: Path) -> Iterator[tuple[str, bytes]]:
+    """The non-blank lines of an NDJSON file, labelled ``file:line``."""
     with path.open("rb") as handle_:
         for number, line in enumerate(handle_, 1):
             if line.strip():
-                yield _parse(f"{path.name}:{number}", line)
+                yield f"{path.name}:{number}", line
 
 
-def _parse(source: str, data: bytes) -> Item:
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _parse(data: bytes) -> Any:
+    """The parsed JSON, or the reason it is not JSON (a str, reported as the failure)."""
     try:
-        return source, orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return source, f"not valid JSON: {exc}"
+        return f"not valid JSON: {exc}"
 
 
 def _load_json_file(
     services: Services, path: Path, report: LoadReport, batch_size: int, progress: Progress | None
 ) -> None:
-    source, value = _parse(path.name, path.read_bytes())
+    source, value = path.name, _parse(path.read_bytes())
     is_bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
     if is_bundle and value.get("type") in ("transaction", "batch"):
         _load_bundle(services, source, value, report)
@@ -160,39 +191,29 @@ def load_resources(
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> LoadReport:
-    """Write resources (which must carry ids) in transactions of ``batch_size``."""
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size:
-            _write_batch(services, batch, report)
-            batch = []
-            if progress:
-                progress(report)
-    if batch:
-        _write_batch(services, batch, report)
+    """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
+    that is a str is the reason its line could not be parsed."""
+    prepared: Iterator[PreparedItem] = ((s, r, None, r if isinstance(r, str) else None) for s, r in items)
+    for batch in _chunked(prepared, batch_size):
+        write_batch(services, batch, report)
         if progress:
             progress(report)
     return report
 
 
-def _write_batch(services: Services, batch: list[Item], report: LoadReport) -> None:
+def write_batch(services: Services, batch: list[PreparedItem], report: LoadReport) -> None:
+    """One transaction: refused items are reported, the others written (with their prepared
+    index rows when a worker made them, else validated and indexed here)."""
     with services.store.session(write=True) as session:
         repo = Repository(services, session)
-        session.prefetch(
-            [
-                (r["resourceType"], r["id"])
-                for _, r in batch
-                if isinstance(r, dict) and isinstance(r.get("resourceType"), str) and isinstance(r.get("id"), str)
-            ]
-        )
-        for source, resource in batch:
+        session.prefetch([(r["resourceType"], r["id"]) for _, r, _, _ in batch if _keyed(r)])
+        for source, resource, index, error in batch:
             what = _label(resource)
-            if isinstance(resource, str):
-                report.failures.append(Failure(source, what, resource))
+            if error is not None:
+                report.failures.append(Failure(source, what, error))
                 continue
             try:
-                written = repo.upsert(resource)
+                written = repo.upsert(resource, index)
             except FhirError as exc:  # nothing was written for this resource; carry on
                 report.failures.append(Failure(source, what, str(exc)))
                 continue
@@ -200,6 +221,14 @@ def _write_batch(services: Services, batch: list[Item], report: LoadReport) -> N
                 report.written += 1
             else:
                 report.unchanged += 1
+
+
+def _keyed(resource: Any) -> bool:
+    return (
+        isinstance(resource, dict)
+        and isinstance(resource.get("resourceType"), str)
+        and isinstance(resource.get("id"), str)
+    )
 
 
 def _label(resource: Any) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
-from ketnoi.interactions.services import Services
+from ketnoi.interactions.services import Services, Validator
+from ketnoi.search.index import IndexRows
 from ketnoi.store.base import Session, StoredVersion, VersionConflict
 
 
@@ -107,9 +108,12 @@ class Repository:
         created = current is None or current.deleted
         return self._store(resource_type, id, version, resource, "PUT"), created
 
-    def upsert(self, resource: Any) -> bool:
+    def upsert(self, resource: Any, prepared: IndexRows | None = None) -> bool:
         """Bulk-load write: update-as-create at the resource's id, skipped (False) when the stored
-        current version already has the same content, so a re-run load adds no versions."""
+        current version already has the same content, so a re-run load adds no versions.
+
+        ``prepared``: index rows already extracted, by ``prepare`` in a worker process, from this
+        exact resource after it passed validation there (the bulk loader's parallel path)."""
         rtype = self._check_body(resource)
         id = resource.get("id")
         if not isinstance(id, str):
@@ -121,7 +125,7 @@ class Repository:
         if current is not None and not current.deleted and _same_content(current.content, resource):
             return False
         version = current.version + 1 if current else 1
-        self._store(rtype, id, version, resource, "PUT")
+        self._store(rtype, id, version, resource, "PUT", prepared)
         return True
 
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> StoredVersion | None:
@@ -169,8 +173,17 @@ class Repository:
                 f"Phiên bản If-Match {wanted} khác phiên bản hiện tại ({have}) của {resource_type}/{id}",
             )
 
-    def _store(self, rtype: str, id: str, version: int, resource: dict[str, Any], method: str) -> StoredVersion:
-        self.validate(resource)
+    def _store(
+        self,
+        rtype: str,
+        id: str,
+        version: int,
+        resource: dict[str, Any],
+        method: str,
+        prepared: IndexRows | None = None,
+    ) -> StoredVersion:
+        if prepared is None:
+            self.validate(resource)
         ts = res.now()
         body = dict(resource)
         body["id"] = id
@@ -178,7 +191,9 @@ class Repository:
         meta["versionId"] = str(version)
         meta["lastUpdated"] = res.instant(ts)
         body["meta"] = meta
-        index = self.services.extractor.extract(body)
+        # Server-set meta (versionId, lastUpdated) feeds no search parameter, so rows extracted
+        # before it was set (prepared) are the same as rows extracted now.
+        index = prepared if prepared is not None else self.services.extractor.extract(body)
         record = StoredVersion(rtype, id, version, ts, False, res.dumps(body), method)
         return self._write(record, body, index)
 
@@ -193,14 +208,18 @@ class Repository:
 
     def validate(self, resource: dict[str, Any]) -> list[Issue]:
         """Reject a structurally invalid resource (400); return its warnings."""
-        validator = self.services.validator
-        if validator is None:
-            return []
-        issues = validator(resource, self.services.settings.strict)
-        errors = [i for i in issues if i.severity in ("error", "fatal")]
-        if errors:
-            raise FhirError(400, errors)
-        return issues
+        return check_valid(self.services.validator, resource, self.services.settings.strict)
+
+
+def check_valid(validator: Validator | None, resource: dict[str, Any], strict: bool) -> list[Issue]:
+    """Run the validator: 400 with the errors if there are any, else the warnings."""
+    if validator is None:
+        return []
+    issues = validator(resource, strict)
+    errors = [i for i in issues if i.severity in ("error", "fatal")]
+    if errors:
+        raise FhirError(400, errors)
+    return issues
 
 
 def conflict(exc: VersionConflict) -> FhirError:

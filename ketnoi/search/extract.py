@@ -80,6 +80,12 @@ class Extractor:
 
     # ---------------------------------------------------------------------------------- public API
 
+    def search_parameters(self) -> list[dict[str, Any]]:
+        """What this extractor runs, as single-base SearchParameters (one per (base, code), the
+        winner of any override), so that ``Extractor(x.search_parameters())`` is identical to
+        ``x`` whatever the order (used to build one in a worker process)."""
+        return [{**sp, "base": [base]} for base, by_code in self._by_base.items() for sp in by_code.values()]
+
     def params_for(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """code → SearchParameter of everything searchable on ``resource_type``."""
         params = self._params.get(resource_type)

@@ -100,3 +100,38 @@ def test_cli_load_with_error_report(tmp_path: Path) -> None:
     errors = [orjson.loads(line) for line in (tmp_path / "errors.ndjson").read_bytes().splitlines()]
     assert errors[0]["source"] == "in.ndjson:2"
     assert "Nope" in errors[0]["error"]
+
+
+def _index_snapshot(services: Services) -> dict[str, list[tuple[object, ...]]]:
+    from ketnoi.store.schema import INDEX_COLUMNS
+
+    out = {}
+    with services.store.session(write=False) as s:
+        for kind in INDEX_COLUMNS:
+            rows = s.query(SqlQuery(f"SELECT * FROM idx_{kind}", ()))
+            out[kind] = sorted(rows, key=repr)
+        out["resource"] = sorted(s.query(SqlQuery("SELECT resource_type, id, version, deleted FROM resource", ())))
+    return out
+
+
+def test_parallel_load_writes_exactly_what_the_serial_load_writes(tmp_path: Path) -> None:
+    from ketnoi.app import build_services, open_store
+    from ketnoi.config import Settings
+
+    generate(patients=12, seed=3, out=tmp_path / "demo", fmt="ndjson")
+    (tmp_path / "demo" / "Bad.ndjson").write_bytes(
+        b'{"resourceType": "Patient", "id": "zz", "birthDate": "x"}\n{oops\n'
+    )
+    snapshots, reports = [], []
+    for workers in (0, 2):
+        store = open_store(f"sqlite:///{tmp_path}/w{workers}.db")
+        store.migrate()
+        services = build_services(Settings(database="test"), store)
+        reports.append(load_paths(services, [tmp_path / "demo"], batch_size=64, workers=workers))
+        snapshots.append(_index_snapshot(services))
+        store.close()
+    serial, parallel = reports
+    assert (parallel.written, parallel.unchanged) == (serial.written, serial.unchanged)
+    assert [(f.source, f.message) for f in parallel.failures] == [(f.source, f.message) for f in serial.failures]
+    assert len(serial.failures) == 2
+    assert snapshots[0] == snapshots[1]
