@@ -110,7 +110,7 @@ def _load(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-        workers = args.workers if args.workers is not None else max(0, (os.cpu_count() or 1) - 1)
+        workers = args.workers if args.workers is not None else _default_workers()
         report = load_paths(
             services,
             args.paths,
@@ -197,6 +197,11 @@ def _reindex(args: argparse.Namespace) -> int:
     if job.error:
         print(f"error: {job.error}", file=sys.stderr)
     return 0 if job.state == "done" and not p.get("failed") else 1
+
+
+def _default_workers() -> int:
+    cpus = os.cpu_count() or 1
+    return cpus - 1 if cpus >= 4 else 0
 
 
 def _serve(args: argparse.Namespace) -> int:

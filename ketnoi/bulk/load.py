@@ -96,6 +96,9 @@ def load_paths(
         if path.suffix != ".ndjson":
             _load_json_file(services, path, report, batch_size, progress)
         report.seconds = time.perf_counter() - started
+    if report.written:
+        with services.store.session(write=True) as session:
+            session.analyze()  # the planner's statistics, before anyone searches the new data
     report.dangling = dangling_references(services, since)
     report.seconds = time.perf_counter() - started
     return report

@@ -159,7 +159,7 @@ def import_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
             progress["since"] = time.time() - 0.001
         inputs: list[dict[str, Any]] = progress["inputs"]
         if progress["current"] >= len(inputs):
-            return _finish(services, progress)
+            return _finish(services, session, progress)
         current = inputs[progress["current"]]
         lines, offset, consumed, eof = _read_lines(Path(current["path"]), current["offset"], batch_size)
         repo = Repository(services, session)
@@ -229,8 +229,9 @@ def _import_one(
             progress["errors"].append({"where": where, "status": exc.status, "outcome": exc.outcome()})
 
 
-def _finish(services: Services, progress: dict[str, Any]) -> bool:
-    """The referential check over what this job wrote, then done."""
+def _finish(services: Services, session: Session, progress: dict[str, Any]) -> bool:
+    """Planner statistics and the referential check over what this job wrote, then done."""
+    session.analyze()
     dangling = dangling_references(services, progress["since"], limit=MAX_ERRORS)
     progress["dangling"] = [f"{d.what} {d.message}" for d in dangling]
     progress["finished"] = time.time()

@@ -107,12 +107,12 @@ def compile_search(query: SearchQuery, base_url: str, position: Position | None 
     order_keys += [("m.resource_type", False, False), ("m.id", False, False)]
     backwards = position is not None and position.before
     outer_where: list[str | Frag] = [" WHERE ", _position_cond(order_keys, position)] if position is not None else []
-    page = cat(
-        "SELECT m.resource_type, m.id, h.content",
-        *[f", m.k{i}" for i in range(len(keys))],
-        " FROM (",
+    # Order and cut the page on the small ``resource`` rows first, then fetch only that page's
+    # content: joining the history (the JSON) before the LIMIT made large matches slow (bench).
+    page_rows = cat(
+        "SELECT m.* FROM (",
         inner,
-        ") m JOIN resource_history h ON h.seq = m.seq",
+        ") m",
         *outer_where,
         " ORDER BY ",
         _order(order_keys, backwards),
@@ -120,6 +120,15 @@ def compile_search(query: SearchQuery, base_url: str, position: Position | None 
         val(query.count + 1),
         " OFFSET ",
         val(query.offset),
+    )
+    outer_keys = [(column.replace("m.", "p.", 1), desc, nullable) for column, desc, nullable in order_keys]
+    page = cat(
+        "SELECT p.resource_type, p.id, h.content",
+        *[f", p.k{i}" for i in range(len(keys))],
+        " FROM (",
+        page_rows,
+        ") p JOIN resource_history h ON h.seq = p.seq ORDER BY ",
+        _order(outer_keys, backwards),
     )
     count = cat("SELECT COUNT(*) FROM resource r WHERE ", where)
     return SqlQuery(page.text, page.params), SqlQuery(count.text, count.params)

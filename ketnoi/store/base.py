@@ -69,6 +69,9 @@ class Session(Protocol):
     def flush(self) -> None:
         """Send buffered writes now (reads and the commit do it themselves)."""
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (after a bulk load)."""
+
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
         """Run a compiled (read-only) query; rows as tuples."""
 

@@ -100,6 +100,15 @@ class SqlSession:
             for key in chunk:
                 self._cache[key] = found.get(key)
 
+    def analyze(self) -> None:
+        self.flush()
+        if self._pg:
+            self.execute("ANALYZE")
+        else:
+            # Without statistics SQLite picks index order blindly; a sampled ANALYZE is cheap.
+            self.execute("PRAGMA analysis_limit = 1000")
+            self.execute("ANALYZE")
+
     def _lock_rows(self, keys: Sequence[tuple[str, str]]) -> None:
         # Lock the pointer rows alone, then read them with a fresh statement: a FOR UPDATE over
         # the resource⋈history join would, after waiting for a concurrent writer, re-check the
