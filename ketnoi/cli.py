@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="processes that parse, validate and index NDJSON lines while the main one writes "
-        "(default: one fewer than the CPUs, 0 for none)",
+        "(default: one fewer than the CPUs from 4 CPUs up, else 0: on 2 cores it measured no gain)",
     )
     load.set_defaults(func=_load)
 
