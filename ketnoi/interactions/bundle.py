@@ -78,22 +78,17 @@ def _check_bundle(bundle: Any, max_entries: int) -> str:
     return str(kind)
 
 
-def _entry_request(parent: FhirRequest, entry: dict[str, Any], index: int) -> FhirRequest:
+def _entry_request(parent: FhirRequest, entry: dict[str, Any]) -> FhirRequest:
     req = entry.get("request")
     if not isinstance(req, dict) or not isinstance(req.get("method"), str) or not isinstance(req.get("url"), str):
-        raise _at(
-            index,
-            bad_request(
-                "Each entry needs request.method and request.url",
-                "Mỗi mục cần request.method và request.url",
-                code="required",
-            ),
+        raise bad_request(
+            "Each entry needs request.method and request.url",
+            "Mỗi mục cần request.method và request.url",
+            code="required",
         )
     method = req["method"].upper()
     if method not in _ORDER:
-        raise _at(
-            index, bad_request(f"Unknown method '{req['method']}'", f"Phương thức '{req['method']}' không hợp lệ")
-        )
+        raise bad_request(f"Unknown method '{req['method']}'", f"Phương thức '{req['method']}' không hợp lệ")
     url = req["url"]
     base = parent.base_url.rstrip("/") + "/"
     if url.startswith(base):
@@ -113,7 +108,7 @@ def _entry_request(parent: FhirRequest, entry: dict[str, Any], index: int) -> Fh
     body = entry.get("resource")
     if method == "PATCH" and isinstance(body, dict) and body.get("resourceType") == "Binary":
         headers["content-type"] = str(body.get("contentType", ""))
-        body = res.loads(_b64(body.get("data", "")))
+        body = _binary_json(body.get("data"))
     elif method == "PATCH":
         headers["content-type"] = "application/fhir+json"
     return FhirRequest(
@@ -121,11 +116,15 @@ def _entry_request(parent: FhirRequest, entry: dict[str, Any], index: int) -> Fh
     )
 
 
-def _b64(data: str) -> bytes:
+def _binary_json(data: Any) -> Any:
+    """The JSON Patch document carried base64-encoded in a Binary entry."""
     try:
-        return base64.b64decode(data)
-    except ValueError:
-        raise bad_request("Binary.data is not valid base64", "Binary.data không phải base64 hợp lệ") from None
+        return res.loads(base64.b64decode(data if isinstance(data, str) else "", validate=True))
+    except ValueError:  # bad base64 (binascii.Error) or bad JSON (orjson.JSONDecodeError)
+        raise bad_request(
+            "Binary.data must be a base64-encoded JSON Patch document",
+            "Binary.data phải là tài liệu JSON Patch mã hoá base64",
+        ) from None
 
 
 def _at(index: int, exc: FhirError) -> FhirError:
@@ -163,9 +162,9 @@ def _response_entry(resp: FhirResponse) -> dict[str, Any]:
 
 def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch) -> FhirResponse:
     results: list[dict[str, Any]] = []
-    for index, entry in enumerate(entries):
+    for entry in entries:
         try:
-            sub = _entry_request(request, entry, index)
+            sub = _entry_request(request, entry)
             with services.store.session(write=sub.method not in ("GET", "HEAD")) as session:
                 resp = dispatch(Repository(services, session), sub)
         except FhirError as exc:
@@ -179,7 +178,7 @@ def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any
 def _transaction(
     services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch
 ) -> FhirResponse:
-    subs = [_entry_request(request, e, i) for i, e in enumerate(entries)]
+    subs = [_step(i, _entry_request, request, e) for i, e in enumerate(entries)]
     results: list[dict[str, Any] | None] = [None] * len(entries)
     order = sorted(range(len(subs)), key=lambda i: _ORDER[subs[i].method])
     deletes = [i for i in order if subs[i].method == "DELETE"]

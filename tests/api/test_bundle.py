@@ -260,3 +260,19 @@ def test_transaction_patch_entry(client: httpx.Client, tag: str) -> None:
     r = client.post("", json=_tx([{"resource": params, "request": {"method": "PATCH", "url": f"Patient/{pid}"}}]))
     assert r.status_code == 200, r.text
     assert client.get(f"/Patient/{pid}").json()["active"] is True
+
+
+def test_transaction_json_patch_in_binary_entry(client: httpx.Client, tag: str) -> None:
+    import base64
+    import json
+
+    pid = client.post("/Patient", json=_tagged(tag, {"resourceType": "Patient"})).json()["id"]
+    ops = base64.b64encode(json.dumps([{"op": "add", "path": "/active", "value": False}]).encode()).decode()
+    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": ops}
+    r = client.post("", json=_tx([{"resource": binary, "request": {"method": "PATCH", "url": f"Patient/{pid}"}}]))
+    assert r.status_code == 200, r.text
+    assert client.get(f"/Patient/{pid}").json()["active"] is False
+    bad = {**binary, "data": base64.b64encode(b"not json").decode()}
+    r = client.post("", json=_tx([{"resource": bad, "request": {"method": "PATCH", "url": f"Patient/{pid}"}}]))
+    assert r.status_code == 400
+    assert "Bundle.entry[0]" in r.text
