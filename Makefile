@@ -50,7 +50,6 @@ test-sqlite: install
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider -k "not postgres" $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/run.py
 
 clean:

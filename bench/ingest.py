@@ -12,6 +12,8 @@ Measures, per backend, each series in a fresh database and a fresh server proces
    one row per transaction, the commit-latency bound that sequential creates face.
 
 Usage: .venv/bin/python bench/ingest.py [--quick] [-n 1000] [--runs 3] [--backends sqlite,postgresql]
+(bench/run.py runs the same measurements as its ``ingest`` step, through ``load_dataset`` and
+``run_backend``, and puts them in its one table.)
 PostgreSQL: KETNOI_BENCH_POSTGRES_URL (an admin URL that may CREATE DATABASE) or
 scripts/pg-test-setup.sh is used; each run creates and drops its own database.
 """
@@ -26,7 +28,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +51,16 @@ Resource = dict[str, Any]
 # ---------------------------------------------------------------- Synthea data
 
 
+class MissingData(Exception):
+    """The Synthea files are not there (bench/ingest.py stops; bench/run.py skips its ingest step)."""
+
+
 def _data_dir() -> Path:
     for root in (DATA, SHARED):
         if (root / "dev").is_dir():
             return root
-    sys.exit(f"error: no Synthea data: expected {DATA}/dev/*.json.gz (in the repository) "
-             f"or {SHARED}/dev/*.json (the shared data checkout)")
+    raise MissingData(f"no Synthea data: expected {DATA}/dev/*.json.gz (in the repository) "
+                      f"or {SHARED}/dev/*.json (the shared data checkout)")
 
 
 def _read(path: Path) -> Any:
@@ -94,7 +100,7 @@ def load_dataset(limit_bundles: int | None = None) -> Dataset:
         bundles = bundles[:limit_bundles]
     reference = [_read(p) for pattern in REFERENCE_FILES for p in _files(root, pattern)]
     if not reference:
-        sys.exit(f"error: {root} has no hospitalInformation*/practitionerInformation* files")
+        raise MissingData(f"{root} has no hospitalInformation*/practitionerInformation* files")
     mapping: dict[str, str] = {}
     for bundle in [*reference, *bundles]:
         for entry in bundle["entry"]:
@@ -364,7 +370,12 @@ def profile_in_process(backend: str, data: Dataset, admin: str | None) -> None:
 @dataclass
 class Result:
     rates: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    failed: dict[tuple[str, str], int] = field(default_factory=dict)  # failed requests per series
     notes: list[str] = field(default_factory=list)
+
+    def count_failed(self, op: str, backend: str, failures: Failures, before: int) -> None:
+        key = (op, backend)
+        self.failed[key] = self.failed.get(key, 0) + failures.count - before
 
     def add(self, op: str, backend: str, rate: float) -> None:
         self.rates.setdefault((op, backend), []).append(rate)
@@ -373,6 +384,10 @@ class Result:
         values = self.rates.get((op, backend))
         return common.median(values) if values else None
 
+    def of(self, backend: str) -> dict[str, list[float]]:
+        """Every run of one backend, by operation (what bench/run.py keeps)."""
+        return {op: values for (op, b), values in self.rates.items() if b == backend}
+
 
 OPS_SEQ = "sequential single creates, 1 client"
 OPS_TX = "100-entry transaction Bundles, {} client{}"
@@ -380,50 +395,60 @@ OPS_RAW = "raw limit: bulk ({})"
 OPS_RAW1 = "raw: 1 row per transaction"
 
 
-def run_backend(backend: str, args: argparse.Namespace, data: Dataset, admin: str | None, result: Result,
-                failures: Failures) -> None:
-    bodies = single_create_bodies(data, args.n)
-    print(f"[{backend}] sequential creates: {args.runs} x {args.n}", flush=True)
+def tx_op(clients: int) -> str:
+    return OPS_TX.format(clients, "" if clients == 1 else "s")
+
+
+def raw_op(backend: str) -> str:
+    return OPS_RAW.format("COPY" if backend == "postgresql" else f"{SQLITE_BATCH} rows/transaction")
+
+
+def run_backend(backend: str, data: Dataset, admin: str | None, result: Result, failures: Failures, *,
+                n: int, runs: int, clients: Sequence[int]) -> None:
+    """Every ingest series of one backend into `result`: sequential creates (`runs` x `n`), the
+    transaction-Bundle load with each number of `clients` (`runs` full loads), and the raw limits
+    (bulk and one row per transaction, `runs` times). Used by bench/run.py's ``ingest`` step too."""
+    bodies = single_create_bodies(data, n)
+    print(f"[{backend}] sequential creates: {runs} x {n}", flush=True)
+    before = failures.count
     with common.database(backend, admin) as url, common.server(url) as srv:
-        for rate in sequential_creates(srv.base, bodies, args.runs, failures):
+        for rate in sequential_creates(srv.base, bodies, runs, failures):
             result.add(OPS_SEQ, backend, rate)
             print(f"  {rate:,.1f} creates/s", flush=True)
-    for clients in args.clients:
-        op = OPS_TX.format(clients, "" if clients == 1 else "s")
-        print(f"[{backend}] transaction Bundles, {clients} client(s): {args.runs} full loads "
+    result.count_failed(OPS_SEQ, backend, failures, before)
+    for count_clients in clients:
+        op = tx_op(count_clients)
+        print(f"[{backend}] transaction Bundles, {count_clients} client(s): {runs} full loads "
               f"of {data.resource_count} resources", flush=True)
-        for _ in range(args.runs):
+        before = failures.count
+        for _ in range(runs):
             with common.database(backend, admin) as url, common.server(url) as srv:
                 load_reference(srv.base, data, failures)
-                rate, stored = bundle_load(srv.base, data, clients, failures)
+                rate, stored = bundle_load(srv.base, data, count_clients, failures)
                 result.add(op, backend, rate)
                 patients, observations = count(srv.base, "Patient"), count(srv.base, "Observation")
                 print(f"  {rate:,.1f} resources/s ({stored} stored; the server counts {patients} Patients, "
                       f"{observations} Observations)", flush=True)
+        result.count_failed(op, backend, failures, before)
     rows = raw_rows(data)
-    raw_op = _raw_op(backend)
     print(f"[{backend}] raw limit: {len(rows)} rows", flush=True)
-    single = rows[: args.n]
+    single = rows[:n]
     with common.database(backend, admin) as url:
-        for _ in range(args.runs):
+        for _ in range(runs):
             if backend == "postgresql":
                 rate, rate1 = raw_postgres(url, rows, None), raw_postgres(url, single, 1)
             else:
                 path = url.removeprefix("sqlite:///")
                 rate, rate1 = raw_sqlite(path, rows, SQLITE_BATCH), raw_sqlite(path, single, 1)
-            result.add(raw_op, backend, rate)
+            result.add(raw_op(backend), backend, rate)
             result.add(OPS_RAW1, backend, rate1)
             print(f"  bulk {rate:,.0f} rows/s; 1 row per transaction {rate1:,.0f} rows/s", flush=True)
 
 
-def _raw_op(backend: str) -> str:
-    return OPS_RAW.format("COPY" if backend == "postgresql" else f"{SQLITE_BATCH} rows/transaction")
-
-
 def report(result: Result, args: argparse.Namespace, data: Dataset) -> str:
     backends = args.backends
-    raw_ops = {b: _raw_op(b) for b in backends}
-    ops = [OPS_SEQ, *(OPS_TX.format(c, "" if c == 1 else "s") for c in args.clients)]
+    raw_ops = {b: raw_op(b) for b in backends}
+    ops = [OPS_SEQ, *(tx_op(c) for c in args.clients)]
     header = [f"operation (median of {args.runs}, resources/s)"]
     for b in backends:
         header += [b, f"{b} / raw bulk"]
@@ -467,7 +492,10 @@ def main() -> int:
     args.clients = [int(c) for c in args.clients.split(",")]
 
     info = common.machine_info()
-    data = load_dataset(args.bundles)
+    try:
+        data = load_dataset(args.bundles)
+    except MissingData as exc:
+        sys.exit(f"error: {exc}")
     admin = common.pg_admin_url() if "postgresql" in args.backends else None
     if "postgresql" in args.backends and not admin:
         print("PostgreSQL unavailable (no KETNOI_BENCH_POSTGRES_URL, scripts/pg-test-setup.sh failed): "
@@ -484,7 +512,7 @@ def main() -> int:
         return 0
     result, failures = Result(), Failures()
     for backend in args.backends:
-        run_backend(backend, args, data, admin, result, failures)
+        run_backend(backend, data, admin, result, failures, n=args.n, runs=args.runs, clients=args.clients)
 
     print()
     common.print_machine(info)

@@ -1,12 +1,17 @@
-"""One benchmark command: bulk load, read by id and search at a chosen scale, SQLite and PostgreSQL.
+"""One benchmark command: ingest over HTTP, bulk load, read by id and search, SQLite and PostgreSQL.
 
-    .venv/bin/python bench/run.py --scale 2000            # quick: ~56k resources, ~10 minutes
+    .venv/bin/python bench/run.py --quick                 # smoke run: every step, tiny, ~2 minutes
+    .venv/bin/python bench/run.py --scale 2000            # ~56k resources, ~15 minutes on 2 cores
     .venv/bin/python bench/run.py --scale 40000 --load-runs 1 --json out.json   # ~1M resources
 
 ``--scale N`` is the number of synthetic patients (``ketnoi demo generate --patients N``: about 25
 resources each, plus about 6,000 shared Organizations, Practitioners, PractitionerRoles and
 Locations). Per backend, each in fresh throwaway databases:
 
+0. **ingest** (bench/ingest.py, on its fixed Synthea data, not --scale): sequential single creates
+   over HTTP (``--ingest-runs`` x ``--ingest-n``), beside one row per transaction into a bare
+   table; 100-entry transaction Bundles with 1 and 4 clients (``--clients``), beside the bulk raw
+   limit of the same resources' JSON (PostgreSQL ``COPY``, SQLite 500 rows per transaction);
 1. **bulk load** (bench/load.py): ``ketnoi load`` of the NDJSON folder, ``--load-runs`` times, each
    into a fresh database; the raw limit is the same lines into a bare table (PostgreSQL ``COPY``,
    SQLite 500 rows per transaction), ``--load-runs`` times, in another fresh database;
@@ -19,9 +24,11 @@ Locations). Per backend, each in fresh throwaway databases:
    ms gets ``EXPLAIN (ANALYZE, BUFFERS)`` of its slowest statements (printed, and in --json).
 
 Prints the machine, date, commit and command, then one table: operation × backend, the figure,
-the raw limit measured in the same run and the ratio. ``--profile`` adds a cProfile of the load
-in-process on SQLite. PostgreSQL: KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin
-URL that may CREATE DATABASE); every database is dropped at the end.
+the raw limit measured in the same run and the ratio. ``--only`` picks steps (ingest,load,read,
+search; default all); ``--quick`` is a smoke run of every step (explicit options still win).
+``--profile`` adds a cProfile of the load in-process on SQLite. PostgreSQL:
+KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin URL that may CREATE DATABASE);
+every database is dropped at the end.
 """
 
 from __future__ import annotations
@@ -38,11 +45,26 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
+import ingest
 import load
 import read
 import search
 
-STEPS = ("load", "read", "search")
+STEPS = ("ingest", "load", "read", "search")
+SCALED = ("load", "read", "search")  # the steps that use the --scale data
+
+# --quick: a smoke run of every step (options given explicitly still win)
+QUICK = {
+    "scale": 50,
+    "load_runs": 1,
+    "reads": 200,
+    "read_runs": 1,
+    "search_n": 10,
+    "search_budget": 5.0,
+    "ingest_n": 100,
+    "ingest_runs": 1,
+    "bundles": 6,
+}
 
 
 def _log(message: str) -> None:
@@ -72,8 +94,21 @@ def run_backend(
     rows: list[tuple[str, str]],
     admin: str | None,
     out: dict[str, Any],
+    dataset: ingest.Dataset | None,
 ) -> None:
     res: dict[str, Any] = out.setdefault(backend, {})
+    if "ingest" in args.only and dataset is not None:
+        result, failures = ingest.Result(), ingest.Failures()
+        ingest.run_backend(
+            backend, dataset, admin, result, failures, n=args.ingest_n, runs=args.ingest_runs, clients=args.clients
+        )
+        res["ingest"] = {
+            "rates": result.of(backend),
+            "failed": {op: n for (op, b), n in result.failed.items() if b == backend},
+            "failures": {"count": failures.count, "resources": failures.resources, "examples": failures.examples},
+        }
+    if not set(args.only) & set(SCALED):
+        return
     keys = [key for key, _ in rows]
     if "load" in args.only:
         _log(f"[{backend}] raw limit: {len(rows):,} lines, {args.load_runs} run(s)")
@@ -174,9 +209,41 @@ def _raw_label(backend: str) -> str:
     return "PG COPY" if backend == "postgresql" else f"{load.SQLITE_BATCH} rows/txn"
 
 
+def ingest_rows(out: dict[str, Any], backends: list[str], args: argparse.Namespace) -> list[list[str]]:
+    """Sequential creates beside one row per transaction; transaction Bundles beside the bulk raw limit."""
+    series = [(ingest.OPS_SEQ, ingest.OPS_RAW1, "ingest: sequential creates, POST /fhir/T, 1 client, creates/s")]
+    series += [
+        (ingest.tx_op(c), "", f"ingest: 100-entry transaction Bundles, {c} client{'' if c == 1 else 's'}, resources/s")
+        for c in args.clients
+    ]
+    rows: list[list[str]] = []
+    for op, raw_op, label in series:
+        for b in backends:
+            ing = out.get(b, {}).get("ingest")
+            if not ing or not ing["rates"].get(op):
+                continue
+            raw_key = raw_op or ingest.raw_op(b)
+            raw_label = "1 row/txn" if raw_op else _raw_label(b)
+            rate = common.median(ing["rates"][op])
+            raws = ing["rates"].get(raw_key)
+            raw = common.median(raws) if raws else None
+            failed = ing["failed"].get(op, 0)
+            rows.append(
+                [
+                    f"{label}, median of {len(ing['rates'][op])}",
+                    b,
+                    common.fmt_rate(rate),
+                    f"{common.fmt_rate(raw)} ({raw_label})" if raw else "n/a",
+                    f"{rate / raw:.1%} of raw" if raw else "",
+                    "ok" if not failed else f"{failed} failed requests",
+                ]
+            )
+    return rows
+
+
 def build_table(out: dict[str, Any], backends: list[str], args: argparse.Namespace) -> str:
     header = ["operation", "backend", "result", "raw limit, same run", "ratio", "checks"]
-    rows: list[list[str]] = []
+    rows: list[list[str]] = ingest_rows(out, backends, args)
     for b in backends:
         res = out.get(b, {})
         if res.get("raw_bulk") and res.get("load"):
@@ -251,8 +318,20 @@ def notes(out: dict[str, Any], backends: list[str], args: argparse.Namespace) ->
         "* marks the single-parameter and patient-scoped queries (goal: p95 < 50 ms on PostgreSQL at 1M).",
         "Latencies: one client, sequential, keep-alive; raw limits measured in the same run on the same machine.",
     ]
+    if any(out.get(b, {}).get("ingest") for b in backends):
+        lines.append(
+            "ingest (Synthea data above, not --scale): sequential creates beside one row per transaction into a "
+            f"bare table ({args.ingest_n} rows, the commit-latency bound); Bundles beside the bulk insert of the "
+            "same resources' JSON."
+        )
     for b in backends:
         res = out.get(b, {})
+        ing = res.get("ingest")
+        if ing:
+            for op, values in ing["rates"].items():
+                lines.append(f"{b} ingest {op} runs (/s): " + ", ".join(common.fmt_rate(v) for v in values))
+            for example in ing["failures"]["examples"]:
+                lines.append(f"{b} ingest failure: {example}")
         if res.get("load"):
             lines.append(
                 f"{b} ketnoi load runs (resources/s): "
@@ -283,7 +362,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=2000, help="synthetic patients (default 2000, ~56k resources)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(STEPS), help="steps: load,read,search (default all)")
+    parser.add_argument("--only", default=",".join(STEPS), help="steps: ingest,load,read,search (default all)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run of every step (~2 minutes): "
+        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()),
+    )
+    parser.add_argument("--ingest-n", type=int, default=1000, help="ingest: creates per sequential run (default 1000)")
+    parser.add_argument("--ingest-runs", type=int, default=3, help="ingest: runs of each series (fresh database each)")
+    parser.add_argument("--clients", default="1,4", help="ingest: concurrent clients of the Bundle load (default 1,4)")
+    parser.add_argument("--bundles", type=int, default=None, help="ingest: only the first N Synthea patient Bundles")
     parser.add_argument("--load-runs", type=int, default=3, help="ketnoi load runs (fresh database each); median")
     parser.add_argument("--reads", type=int, default=2000, help="reads per run (and /healthz, bare lookups)")
     parser.add_argument("--read-runs", type=int, default=3)
@@ -315,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
+    if args.quick:
+        parser.set_defaults(**QUICK)
+        args = parser.parse_args(argv)
+    args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if unknown := set(args.only) - set(STEPS):
@@ -331,16 +424,31 @@ def main(argv: list[str] | None = None) -> int:
     data_root = Path("/tmp/ketnoi-bench-data")
     folder = args.data or data_root / f"patients-{args.scale}-seed-{args.seed}"
     started = time.perf_counter()
-    common.demo_data(args.scale, args.seed, folder)
-    rows = load.raw_rows(folder)
-    counts: dict[str, int] = {}
-    for key, _ in rows:
-        counts[key.split("/", 1)[0]] = counts.get(key.split("/", 1)[0], 0) + 1
-    data_line = (
-        f"{folder}: {args.scale:,} patients (seed {args.seed}), {len(rows):,} resources "
-        f"({counts.get('Observation', 0):,} Observations, {counts.get('Patient', 0):,} Patients, "
-        f"{counts.get('Encounter', 0):,} Encounters)"
-    )
+    dataset: ingest.Dataset | None = None
+    synthea_line = ""
+    if "ingest" in args.only:
+        try:
+            dataset = ingest.load_dataset(args.bundles)
+            synthea_line = (
+                f"{dataset.source}: {len(dataset.patients)} Synthea patient Bundles, {dataset.resource_count:,} "
+                f"resources ({sum(len(b) for b in dataset.reference)} Organizations/Practitioners first, not timed)"
+            )
+            _log(f"synthea:  {synthea_line}")
+        except ingest.MissingData as exc:
+            _log(f"ingest step skipped: {exc}")
+    rows: list[tuple[str, str]] = []
+    data_line = "not used (no load, read or search step)"
+    if set(args.only) & set(SCALED):
+        common.demo_data(args.scale, args.seed, folder)
+        rows = load.raw_rows(folder)
+        counts: dict[str, int] = {}
+        for key, _ in rows:
+            counts[key.split("/", 1)[0]] = counts.get(key.split("/", 1)[0], 0) + 1
+        data_line = (
+            f"{folder}: {args.scale:,} patients (seed {args.seed}), {len(rows):,} resources "
+            f"({counts.get('Observation', 0):,} Observations, {counts.get('Patient', 0):,} Patients, "
+            f"{counts.get('Encounter', 0):,} Encounters)"
+        )
     _log(f"data:     {data_line} ({time.perf_counter() - started:.0f} s)\n")
     if admin and "postgresql" in args.backends:
         import psycopg
@@ -353,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         info["postgresql"] = ", ".join(f"{k}={v}" for k, v in settings.items())
     out: dict[str, Any] = {}
     for backend in args.backends:
-        run_backend(backend, args, folder, rows, admin, out)
+        run_backend(backend, args, folder, rows, admin, out, dataset)
     profile = None
     if args.profile and "sqlite" in args.backends:
         patients = min(args.scale, 1000)
@@ -367,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     if "postgresql" in info:
         print(f"{'postgres:':9} {info['postgresql']}")
     print(f"{'data:':9} {data_line}")
+    if synthea_line:
+        print(f"{'synthea:':9} {synthea_line}")
     print(f"{'elapsed:':9} {time.perf_counter() - started:,.0f} s\n")
     print(build_table(out, args.backends, args))
     print()
@@ -384,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "machine": info,
                     "data": data_line,
+                    "synthea": synthea_line,
                     "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                     "results": out,
                     "profile": profile,
@@ -393,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     failed = any(r["failed"] for b in out.values() for r in b.get("load", []))
+    failed = failed or any(b.get("ingest", {}).get("failures", {}).get("count") for b in out.values())
     return 1 if failed else 0
 
 

@@ -82,6 +82,10 @@ async def _fhir(services: Services, request: Request) -> Response:
 
 async def _to_fhir_request(request: Request, base_url: str, services: Services) -> FhirRequest:
     path = request.path_params.get("path", "")
+    if any(ord(ch) < 0x20 for ch in path):
+        raise FhirError.of(
+            400, "invalid", "The URL path contains a control character", "Đường dẫn URL chứa ký tự điều khiển"
+        )
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in ("_format", "_pretty")]
     headers = {k.lower(): v for k, v in request.headers.items()}
     body: Any = None

@@ -11,7 +11,7 @@ from functools import cache
 
 from ketnoi.fhir.definitions import patient_compartment
 from ketnoi.fhir.outcome import FhirError
-from ketnoi.interactions.repository import Repository, check_type
+from ketnoi.interactions.repository import Repository, check_id, check_type
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import run_search
 from ketnoi.search.query import Compartment
@@ -29,6 +29,7 @@ def _members(compartment: str) -> dict[str, tuple[str, ...]]:
 def search_compartment(repo: Repository, request: FhirRequest, ctype: str, cid: str, rtype: str) -> FhirResponse:
     check_type(ctype)
     check_type(rtype)
+    check_id(cid)
     members = _members(ctype)
     if not members:
         raise FhirError.of(

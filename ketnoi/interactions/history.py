@@ -22,7 +22,7 @@ _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": 
 def history(repo: Repository, request: FhirRequest, rtype: str | None = None, id: str | None = None) -> FhirResponse:
     if rtype is not None:
         check_type(rtype)
-    if id is not None and rtype is not None and repo.session.current(rtype, id) is None:
+    if id is not None and rtype is not None and (not res.is_valid_id(id) or repo.session.current(rtype, id) is None):
         raise not_found(f"{rtype}/{id} not found", f"Không tìm thấy {rtype}/{id}")
     settings = repo.services.settings
     count = min(_int(request, "_count", settings.default_count), settings.max_count)

@@ -47,7 +47,7 @@ class Repository:
     def read(self, resource_type: str, id: str) -> StoredVersion:
         """The current version; 404 if it never existed, 410 if deleted."""
         check_type(resource_type)
-        current = self.session.current(resource_type, id)
+        current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
         if current is None:
             raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
         if current.deleted:
@@ -58,7 +58,7 @@ class Repository:
         check_type(resource_type)
         if not version.isdigit():
             raise not_found(f"Version '{version}' does not exist", f"Phiên bản '{version}' không tồn tại")
-        found = self.session.version(resource_type, id, int(version))
+        found = self.session.version(resource_type, id, int(version)) if res.is_valid_id(id) else None
         if found is None:
             raise not_found(
                 f"{resource_type}/{id}/_history/{version} not found",
@@ -131,6 +131,7 @@ class Repository:
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> StoredVersion | None:
         """Logical delete; None when there was nothing to delete (idempotent, still 200/204)."""
         check_type(resource_type)
+        check_id(id)
         current = self.session.current(resource_type, id, for_update=True)
         self._check_if_match(current, if_match, resource_type, id)
         if current is None or current.deleted:

@@ -22,20 +22,38 @@ from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Criterion, SearchQuery
+from ketnoi.terminology.lookup import Terminology
+from ketnoi.terminology.modifiers import resolve_modifiers
 
 _PAGING = ("_offset", "_count", "_cursor")
 
 
 def _query(repo: Repository, types: tuple[str, ...], params: list[tuple[str, str]], strict: bool) -> SearchQuery:
+    _refuse_control_characters(params)
     settings = repo.services.settings
-    return parse(
+    params_for = repo.services.extractor.params_for
+    query = parse(
         types,
         params,
-        repo.services.extractor.params_for,
+        params_for,
         strict=strict,
         default_count=settings.default_count,
         max_count=settings.max_count,
     )
+    # :in / :not-in / :above / :below → plain token criteria (ValueSets and CodeSystems: stored, then R4).
+    query.filters = resolve_modifiers(query.filters, types, Terminology(repo.session.query), params_for)
+    return query
+
+
+def _refuse_control_characters(params: list[tuple[str, str]]) -> None:
+    """No stored value can contain them (the validator refuses NUL; PostgreSQL text cannot hold
+    it), so a search for one is a mistake: a 400, not a database error."""
+    for key, value in params:
+        if any(ord(ch) < 0x20 and ch not in "\t\r\n" for ch in key + value):
+            raise bad_request(
+                f"Search parameter {key[:40]!r} contains a control character",
+                f"Tham số tìm kiếm {key[:40]!r} chứa ký tự điều khiển",
+            )
 
 
 def find_ids(repo: Repository, rtype: str, params: list[tuple[str, str]], base_url: str, limit: int) -> list[str]:

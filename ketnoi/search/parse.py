@@ -3,8 +3,10 @@
 Pure: it needs only the searchable parameters of each resource type (``params_for(type)`` → code →
 SearchParameter). Every name that will shape SQL — parameter codes, modifiers, chain links, ``_has``
 types, ``_sort`` keys, ``_include`` values — is checked here against that registry; compile only ever
-sees names that exist. Unknown parameters (and modifiers that need a terminology server) are an error
-with ``handling=strict`` and collected in ``ignored`` otherwise; malformed values are always a 400.
+sees names that exist. Unknown parameters are an error with ``handling=strict`` and collected in
+``ignored`` otherwise; malformed values are always a 400. The terminology modifiers of token parameters
+(``:in``, ``:not-in``, ``:above``, ``:below``) are kept as they are: ``ketnoi.terminology`` rewrites them
+into plain token criteria before compiling.
 """
 
 from __future__ import annotations
@@ -53,14 +55,14 @@ _TOTALS = ("none", "estimate", "accurate")
 _SUMMARIES = ("true", "false", "text", "data", "count")
 _MODIFIERS: dict[str, set[str]] = {
     "string": {"exact", "contains", "missing"},
-    "token": {"missing", "not", "text", "exact", "of-type"},
+    "token": {"missing", "not", "text", "exact", "of-type", "in", "not-in", "above", "below"},
     "date": {"missing"},
     "number": {"missing"},
     "quantity": {"missing"},
     "reference": {"missing", "identifier"},  # plus :[type]
     "uri": {"missing", "below", "above"},
 }
-# Token modifiers that need a terminology server (value set expansion, subsumption).
+# Token modifiers that need terminology (value set expansion, subsumption): not on _id.
 TERMINOLOGY_MODIFIERS = {"in", "not-in", "above", "below"}
 SORTABLE_TYPES = {"string", "token", "date", "number", "quantity", "reference", "uri"}
 MAX_DEPTH = 4  # chain links / nested _has levels in one parameter
@@ -138,11 +140,6 @@ class _Parser:
         if sp is None:
             raise _Skip("unknown search parameter", "tham số tìm kiếm không tồn tại")
         kind = str(sp.get("type"))
-        if kind == "token" and modifier in TERMINOLOGY_MODIFIERS:
-            raise _Skip(
-                f"modifier ':{modifier}' needs a terminology service, which this server does not have",
-                f"bộ sửa ':{modifier}' cần dịch vụ thuật ngữ mà máy chủ này chưa có",
-            )
         if kind == "composite":
             return _composite(code, sp, modifier, value)
         if kind == "special" and modifier != "missing":
@@ -307,7 +304,8 @@ def _values(name: str, value: str) -> tuple[str, ...]:
 
 def _filter(name: str, kind: str, modifier: str | None, value: str) -> Filter:
     typed_reference = kind == "reference" and modifier is not None and modifier in definitions.resource_types()
-    if modifier is not None and modifier not in _MODIFIERS.get(kind, set()) and not typed_reference:
+    allowed = _MODIFIERS.get(kind, set()) - (TERMINOLOGY_MODIFIERS if name in COMMON else set())
+    if modifier is not None and modifier not in allowed and not typed_reference:
         raise bad_request(
             f"Modifier ':{modifier[:40]}' is not supported for {kind} parameter '{name}'",
             f"Không hỗ trợ bộ sửa ':{modifier[:40]}' cho tham số {kind} '{name}'",

@@ -135,6 +135,13 @@ def _check_string(value: object) -> Problem | None:
         return Problem("String contains only whitespace", "Chuỗi chỉ chứa khoảng trắng")
     if len(value) > MAX_STRING_BYTES // 4 and len(value.encode()) > MAX_STRING_BYTES:
         return Problem("String exceeds the 1 MB limit", "Chuỗi vượt quá giới hạn 1 MB")
+    if "\x00" in value:
+        # Only discouraged by R4 (SHOULD NOT), but no database text type can hold it (PostgreSQL
+        # refuses it) and it has no meaning in health data: refused.
+        return Problem(
+            "String contains a NUL character (U+0000)",
+            "Chuỗi chứa ký tự NUL (U+0000)",
+        )
     if _CONTROL.search(value):
         return Problem(
             "String contains control characters (below U+0020 other than tab, CR, LF)",

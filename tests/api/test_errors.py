@@ -171,3 +171,17 @@ def test_injection_attempts_are_harmless(client: httpx.Client) -> None:
         assert r.json().get("total") == 0
     _outcome(client.get("/Patient", params={"_sort": "id; DROP TABLE resource"}), 400)
     assert client.get("/metadata").status_code == 200
+
+
+def test_nul_and_control_characters_are_refused_not_stored(client: httpx.Client, tag: str) -> None:
+    body = {"resourceType": "Patient", "name": [{"family": "a\u0000b"}], "meta": {"tag": [{"code": tag}]}}
+    outcome = _outcome(client.post("/Patient", json=body), 400)
+    assert "NUL" in str(outcome)
+    _outcome(client.get("/Patient", params={"name": "a\u0000"}), 400)
+    _outcome(client.get("/Patient", params={"identifier": "x\u0001y"}), 400)
+    _outcome(client.get("/Patient/a%00b"), 400)
+    assert client.get("/Patient/a%20b").status_code == 404  # not a valid id: cannot exist
+    assert client.get("/Patient/a%20b/_history").status_code == 404
+    entry = {"request": {"method": "GET", "url": "Patient/a\u0000b"}}
+    batch = client.post("", json={"resourceType": "Bundle", "type": "batch", "entry": [entry]})
+    assert batch.json()["entry"][0]["response"]["status"].startswith("404")

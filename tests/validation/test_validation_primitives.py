@@ -134,3 +134,9 @@ def test_narrative_must_be_a_div() -> None:
     assert issue.expression == ("Patient.text.div",) and "<div" in issue.en
     (issue,) = validate({"resourceType": "Patient", "text": {"status": "generated"}})
     assert issue.code == "required" and "'div'" in issue.en
+
+
+def test_nul_character_is_an_error() -> None:
+    (issue,) = validate(_patient("string", "a\x00b"))
+    assert issue.severity == "error"
+    assert "NUL" in issue.en

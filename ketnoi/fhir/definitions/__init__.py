@@ -59,3 +59,9 @@ def patient_compartment() -> dict[str, Any]:
     """The R4 Patient CompartmentDefinition."""
     result: dict[str, Any] = load("compartmentdefinition-patient")
     return result
+
+
+@cache
+def terminology_resources() -> tuple[dict[str, Any], ...]:
+    """The CodeSystems and ValueSets of the R4 specification (the valuesets.json bundle)."""
+    return tuple(_bundle_resources("valuesets"))

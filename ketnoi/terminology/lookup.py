@@ -1,0 +1,82 @@
+"""Find ValueSets and CodeSystems by canonical URL: the server's database first, then the R4 package.
+
+A stored resource is found with the ordinary search machinery (``url`` is a uri parameter, ``version``
+a token parameter of both types); when several versions share a URL and none is asked for, the most
+recently updated one wins. The packaged ones are the CodeSystems and ValueSets of the R4 specification
+(``ketnoi.fhir.definitions.terminology_resources``). Lookups are cached for the life of one
+:class:`Terminology` (one search request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from ketnoi.fhir import definitions
+from ketnoi.fhir import resource as res
+from ketnoi.search.compile import compile_search
+from ketnoi.search.query import Criterion, Filter, SearchQuery, SortKey
+from ketnoi.sql import SqlQuery
+
+Query = Callable[[SqlQuery], list[tuple[Any, ...]]]
+
+
+class Terminology:
+    """A :class:`ketnoi.terminology.expand.Source` over a store session (``query``) and the package."""
+
+    def __init__(self, query: Query | None = None) -> None:
+        self._query = query
+        self._cache: dict[tuple[str, str, str | None], dict[str, Any] | None] = {}
+
+    def value_set(self, canonical: str) -> dict[str, Any] | None:
+        """By ``url``, ``url|version`` or a local reference ``ValueSet/[id]``."""
+        if canonical.startswith("ValueSet/") and canonical.count("/") == 1:
+            key = ("ValueSet", canonical, None)
+            if key not in self._cache:
+                self._cache[key] = self._stored("ValueSet", [Filter("_id", "token", None, (canonical[9:],))])
+            return self._cache[key]
+        url, _, version = canonical.partition("|")
+        return self._find("ValueSet", url, version or None)
+
+    def code_system(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        return self._find("CodeSystem", url, version)
+
+    def _find(self, rtype: str, url: str, version: str | None) -> dict[str, Any] | None:
+        key = (rtype, url, version)
+        if key not in self._cache:
+            filters: list[Criterion] = [Filter("url", "uri", None, (url,))]
+            if version is not None:
+                filters.append(Filter("version", "token", None, (version.replace("|", "\\|"),)))
+            self._cache[key] = self._stored(rtype, filters) or packaged(rtype, url, version)
+        return self._cache[key]
+
+    def _stored(self, rtype: str, filters: list[Criterion]) -> dict[str, Any] | None:
+        if self._query is None:
+            return None
+        query = SearchQuery((rtype,), filters=filters, sort=[SortKey("_lastUpdated", "lastUpdated", True)], count=1)
+        page, _ = compile_search(query, "")
+        rows = self._query(page)
+        if not rows:
+            return None
+        found = res.loads(rows[0][2])
+        return found if isinstance(found, dict) else None
+
+
+def packaged(rtype: str, url: str, version: str | None = None) -> dict[str, Any] | None:
+    """A CodeSystem or ValueSet of the R4 specification."""
+    candidates = _packaged_index().get((rtype, url), [])
+    for candidate in candidates:
+        if version is None or candidate.get("version") == version:
+            return candidate
+    return None
+
+
+@cache
+def _packaged_index() -> dict[tuple[str, str], list[dict[str, Any]]]:
+    index: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for resource in definitions.terminology_resources():
+        url = resource.get("url")
+        if isinstance(url, str):
+            index.setdefault((str(resource.get("resourceType")), url), []).append(resource)
+    return index
