@@ -143,11 +143,13 @@ def count_query(query: SearchQuery, base_url: str) -> Frag | None:
     chain, a composite, a compartment) the distinct owners of those rows are exactly the matches:
     no ``resource`` probe per match is needed (bench: 104k matches at 1M). Not for ``_has`` (its set
     is the *referenced* resources, which may be deleted or absent), ``_id``/``_lastUpdated``,
-    ``:missing``/``:not`` (conditions on ``resource``), or several criteria (intersections)."""
-    if len(query.filters) != 1 or not _owner_rows(query.filters[0]):
+    ``:missing``/``:not`` (conditions on ``resource``), several criteria (intersections), or several
+    types (``COUNT(DISTINCT)`` of one column: SQLite planned a two-column ``DISTINCT`` through
+    ``idx_*_owner`` over every row of the type, 3x slower than the ``resource`` count)."""
+    if len(query.resource_types) != 1 or len(query.filters) != 1 or not _owner_rows(query.filters[0]):
         return None
     rows = positive_set(query.filters[0], query.resource_types, base_url)
-    return cat("SELECT COUNT(*) FROM (SELECT DISTINCT s.resource_type, s.resource_id FROM (", rows, ") s) c")
+    return cat("SELECT COUNT(DISTINCT s.resource_id) FROM (", rows, ") s")
 
 
 def _owner_rows(crit: Criterion) -> bool:

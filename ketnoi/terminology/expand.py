@@ -203,7 +203,9 @@ class _Expander:
 
     def system_part(self, item: dict[str, Any]) -> set[Code]:
         system = item["system"]
-        listed = [c["code"] for c in item.get("concept") or () if isinstance(c, dict) and isinstance(c.get("code"), str)]
+        listed = [
+            c["code"] for c in item.get("concept") or () if isinstance(c, dict) and isinstance(c.get("code"), str)
+        ]
         filters = item.get("filter") or ()
         if item.get("concept") and not filters:
             return {(system, code) for code in listed}  # explicit codes need no CodeSystem

@@ -35,10 +35,45 @@ def test_chain_compiles_to_nested_in_subqueries() -> None:
     assert "FROM idx_string" in page.sql
 
 
-def test_has_selects_the_referenced_side() -> None:
-    page, _ = compile_search(_query(("Patient",), ("_has:Observation:patient:code", "1")), "")
-    assert "SELECT target_type, target_id FROM idx_reference" in page.sql
+def test_has_is_exists_correlated_on_the_referenced_row() -> None:
+    page, count = compile_search(_query(("Patient",), ("_has:Observation:patient:code", "1")), "")
+    assert "EXISTS (SELECT 1 FROM idx_reference hx0 WHERE hx0.resource_type = ? AND hx0.param = ?" in page.sql
+    assert "hx0.target_id = r.id AND hx0.target_type = r.resource_type" in page.sql
     assert tuple(p for p in page.params if p in ("Observation", "patient"))[:2] == ("Observation", "patient")
+    # the referenced side may be deleted: never counted from index rows alone
+    assert count.sql.startswith("SELECT COUNT(*) FROM resource r WHERE ")
+
+
+def test_nested_has_correlates_level_by_level() -> None:
+    q = _query(("Patient",), ("_has:Encounter:subject:_has:Observation:encounter:code", "1"))
+    page, _ = compile_search(q, "")
+    assert "hx1.target_id = hx0.resource_id AND hx1.target_type = hx0.resource_type" in page.sql
+    assert page.sql.count("?") == len(page.params)
+
+
+def test_total_of_one_index_criterion_counts_index_rows_only() -> None:
+    params: tuple[tuple[str, str], ...]
+    for params in (
+        (("code", "http://loinc.org|8867-4"),),
+        (("subject:Patient.name", "an"),),
+        (("component-code-value-quantity", "http://loinc.org|8480-6$gt100"),),
+    ):
+        _, count = compile_search(_query(("Observation",), *params), "")
+        assert count.sql.startswith("SELECT COUNT(DISTINCT s.resource_id) FROM (")
+        assert "FROM resource r" not in count.sql
+        assert count.sql.count("?") == len(count.params)
+    for params in (
+        (("code", "1"), ("date", "ge2020")),
+        (("_id", "a"),),
+        (("_lastUpdated", "ge2020"),),
+        (("code:not", "1"),),
+        (("code:missing", "true"),),
+        (("code:missing", "false"),),
+    ):
+        _, count = compile_search(_query(("Observation",), *params), "")
+        assert count.sql.startswith("SELECT COUNT(*) FROM resource r WHERE r.deleted = ?"), params
+    _, system = compile_search(_query((), ("_tag", "urn:t|x")), "")  # several (all) types
+    assert system.sql.startswith("SELECT COUNT(*) FROM resource r WHERE r.deleted = ?")
 
 
 def test_sort_and_keyset_position() -> None:

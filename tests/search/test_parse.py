@@ -76,12 +76,12 @@ def test_composite_values() -> None:
 
 
 @pytest.mark.parametrize("modifier", ["in", "not-in", "above", "below"])
-def test_terminology_modifiers_strict_and_lenient(modifier: str) -> None:
-    with pytest.raises(FhirError) as err:
-        _parse(("Observation",), (f"code:{modifier}", "x"))
-    assert f":{modifier}" in str(err.value.outcome())
+def test_terminology_modifiers_are_kept_for_the_terminology_rewrite(modifier: str) -> None:
     q = _parse(("Observation",), (f"code:{modifier}", "x"), strict=False)
-    assert q.filters == [] and q.ignored == [f"code:{modifier}"]
+    assert q.filters == [Filter("code", "token", modifier, ("x",))] and q.ignored == []
+    with pytest.raises(FhirError) as err:  # token parameters only
+        _parse(("Observation",), (f"date:{modifier}", "x"), strict=False)
+    assert f":{modifier}" in str(err.value.outcome())
 
 
 def test_unknown_names_never_reach_the_query() -> None:
