@@ -11,18 +11,19 @@ from ketnoi.search.extract import default_extractor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Chain, Criterion, Filter, Has
 from ketnoi.terminology.lookup import Terminology
-from ketnoi.terminology.modifiers import MAX_OR, resolve_modifiers
+from ketnoi.terminology.modifiers import MAX_NOT_IN, MAX_OR, resolve_modifiers
 
 GENDER = "http://hl7.org/fhir/administrative-gender"
 CS = "http://example.org/cs"
 
 
 class Source(Terminology):
-    """The packaged R4 terminology plus one large CodeSystem and its whole-system ValueSet."""
+    """The packaged R4 terminology plus one CodeSystem of ``size`` codes and its whole-system ValueSet."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
-        self.cs = {"url": CS, "concept": [{"code": f"c{i}"} for i in range(size)]}
+        children = [{"code": f"c{i}"} for i in range(1, size)]  # c0 is the parent of all others
+        self.cs = {"url": CS, "concept": [{"code": "c0", "concept": children}] if size else []}
 
     def value_set(self, canonical: str) -> dict[str, Any] | None:
         if canonical == "urn:big":
@@ -57,9 +58,11 @@ def test_long_not_in_is_split_long_in_refused() -> None:
     filters = _rewrite(("Observation",), "code:not-in", "urn:big", size=MAX_OR * 2 + 1)
     assert [len(f.values) for f in filters if isinstance(f, Filter)] == [MAX_OR, MAX_OR, 1]
     assert all(isinstance(f, Filter) and f.modifier == "not" for f in filters)
-    with pytest.raises(FhirError) as err:
-        _rewrite(("Observation",), "code:in", "urn:big", size=MAX_OR + 1)
-    assert "too-costly" in str(err.value.outcome())
+    for key, size in [("code:in", MAX_OR + 1), ("code:below", MAX_OR + 1), ("code:not-in", MAX_NOT_IN + 1)]:
+        value = "urn:big" if key != "code:below" else "http://example.org/cs|c0"
+        with pytest.raises(FhirError) as err:
+            _rewrite(("Observation",), key, value, size=size)
+        assert "too-costly" in str(err.value.outcome())
 
 
 def test_empty_expansion_matches_nothing() -> None:
