@@ -371,8 +371,40 @@ def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:
         raise bad_request(
             f"Search parameter type '{f.type}' is not supported", f"Không hỗ trợ loại tham số tìm kiếm '{f.type}'"
         )
-    conds = join(" OR ", (_value_cond(f, value, base_url) for value in f.values))
+    if table == "token" and f.modifier in (None, "not"):
+        conds = _token_values_cond(f.values)
+    else:
+        conds = join(" OR ", (_value_cond(f, value, base_url) for value in f.values))
     return cat(f"SELECT resource_type, resource_id FROM idx_{table} WHERE ", _scope(types, param), " AND (", conds, ")")
+
+
+def _token_values_cond(values: Sequence[str]) -> Frag:
+    """Plain token values grouped into a few ``IN`` lists (by system), not one OR per value: a
+    value set expansion can bring thousands, and SQLite refuses expressions nested 1,000 deep."""
+    bare: list[str] = []
+    systemless: list[str] = []
+    any_code: list[str] = []
+    by_system: dict[str, list[str]] = {}
+    for value in values:
+        pair = split_pipe(value)
+        if pair is None:
+            bare.append(unescape(value))
+        elif pair[0] == "":
+            systemless.append(pair[1])
+        elif pair[1] == "":
+            any_code.append(pair[0])
+        else:
+            by_system.setdefault(pair[0], []).append(pair[1])
+    groups: list[Frag] = []
+    if bare:
+        groups.append(cat("code IN (", val(*dict.fromkeys(bare)), ")"))
+    if systemless:
+        groups.append(cat("(system IS NULL AND code IN (", val(*dict.fromkeys(systemless)), "))"))
+    if any_code:
+        groups.append(cat("system IN (", val(*dict.fromkeys(any_code)), ")"))
+    for system, codes in by_system.items():
+        groups.append(cat("(system = ", val(system), " AND code IN (", val(*dict.fromkeys(codes)), "))"))
+    return join(" OR ", groups)
 
 
 def _composite_set(c: Composite, types: tuple[str, ...]) -> Frag:

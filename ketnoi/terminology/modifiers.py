@@ -6,14 +6,9 @@ pure: ``code:in=<ValueSet>`` becomes ``code=<system|code>,<system|code>,...`` ov
 descendants / ancestors. Parameters over primitive elements (``gender``, ``status``: rows without a
 system) are matched on the code alone (``|code``). Filters inside chains and ``_has`` are rewritten too.
 
-One OR-list holds at most :data:`MAX_OR` values (fewer inside chains and ``_has``: ``MAX_OR // (depth
-+ 1)``): SQLite refuses expressions deeper than 1,000, the compiler writes values as ``(code = ? AND
-system = ?) OR ...`` and each value costs about two levels, plus one per enclosing subquery (measured:
-496 values at top level, 243 for a ``:not`` inside a chain). A longer top-level ``:not-in`` becomes
-several ANDed ``:not`` criteria (same meaning), up to :data:`MAX_NOT_IN` values (SQLite plans many such
-criteria slowly: 0.2 s for 2,000 values, 5 s for 10,000, on an empty database). A longer
-``:in``/``:above``/``:below`` (or nested ``:not-in``) is a 400 too-costly. Grouping values by system
-into ``system = ? AND code IN (...)`` in the compiler would lift these limits.
+The compiler groups plain token values into ``system = ? AND code IN (...)`` lists, so an
+expansion of up to :data:`~ketnoi.terminology.expand.MAX_CODES` codes is one bounded query on both
+databases (a longer one is a 400 too-costly, raised while expanding).
 """
 
 from __future__ import annotations
@@ -29,8 +24,6 @@ from ketnoi.terminology.expand import MAX_CODES, Code, Source, expand, subsumpti
 
 ParamsFor = Callable[[str], Mapping[str, Mapping[str, Any]]]
 MODIFIERS = frozenset({"in", "not-in", "above", "below"})
-MAX_OR = 400
-MAX_NOT_IN = 2_000
 # A value no index row has: an empty expansion matches nothing (``:in``) or everything (``:not-in``).
 _NOTHING = "urn:ketnoi:terminology:empty|-"
 
@@ -71,14 +64,6 @@ class _Rewriter:
         if not (isinstance(crit, Filter) and crit.type == "token" and crit.modifier in MODIFIERS):
             return [crit]
         values = _token_values(self.codes(crit), _row_kinds(types, crit.param, self.params_for))
-        limit = MAX_OR // (depth + 1)
-        if crit.modifier == "not-in" and depth == 0:  # not any chunk = not any code
-            if len(values) > MAX_NOT_IN:
-                raise too_costly(f"'{crit.param}:not-in'", len(values), MAX_NOT_IN)
-            chunks = [values[i : i + limit] for i in range(0, len(values), limit)] or [(_NOTHING,)]
-            return [Filter(crit.param, "token", "not", chunk) for chunk in chunks]
-        if len(values) > limit:
-            raise too_costly(f"'{crit.param}:{crit.modifier}'", len(values), limit)
         modifier = "not" if crit.modifier == "not-in" else None
         return [Filter(crit.param, "token", modifier, values or (_NOTHING,))]
 

@@ -156,3 +156,40 @@ def test_errors(client: httpx.Client, tag: str, data: dict[str, str], handling: 
         r = client.get("/Observation", params={"_tag": f"urn:test|{tag}", **params}, headers=headers)
         assert r.status_code == 400, (params, r.text)
         assert r.json()["resourceType"] == "OperationOutcome" and text in r.text, r.text
+
+
+def test_large_value_set_is_one_query(client: httpx.Client, tag: str) -> None:
+    """3,000 codes: more than SQLite could take as one OR per value (expression depth 1,000)."""
+    system = f"urn:big:{tag}"
+    concepts = [{"code": f"c{n}"} for n in range(3_000)]
+    vs_url = f"http://example.org/ValueSet/big-{tag}"
+    vs = {
+        "resourceType": "ValueSet",
+        "status": "active",
+        "url": vs_url,
+        "compose": {"include": [{"system": system, "concept": concepts}]},
+    }
+    assert client.post("/ValueSet", json=vs).status_code == 201
+    meta = {"tag": [{"system": "urn:test", "code": tag}]}
+    inside = client.post(
+        "/Observation",
+        json={
+            "resourceType": "Observation",
+            "status": "final",
+            "meta": meta,
+            "code": {"coding": [{"system": system, "code": "c2999"}]},
+        },
+    ).json()["id"]
+    outside = client.post(
+        "/Observation",
+        json={
+            "resourceType": "Observation",
+            "status": "final",
+            "meta": meta,
+            "code": {"coding": [{"system": system, "code": "other"}]},
+        },
+    ).json()["id"]
+    for modifier, expected in (("in", {inside}), ("not-in", {outside})):
+        r = client.get("/Observation", params={"_tag": f"urn:test|{tag}", f"code:{modifier}": vs_url})
+        assert r.status_code == 200, r.text
+        assert {e["resource"]["id"] for e in r.json().get("entry", [])} == expected

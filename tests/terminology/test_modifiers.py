@@ -10,8 +10,9 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.search.extract import default_extractor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Chain, Criterion, Filter, Has
+from ketnoi.terminology.expand import MAX_CODES
 from ketnoi.terminology.lookup import Terminology
-from ketnoi.terminology.modifiers import MAX_NOT_IN, MAX_OR, resolve_modifiers
+from ketnoi.terminology.modifiers import resolve_modifiers
 
 GENDER = "http://hl7.org/fhir/administrative-gender"
 CS = "http://example.org/cs"
@@ -54,14 +55,13 @@ def test_codings_match_on_system_and_code() -> None:
     assert f == Filter("code", "token", None, (f"{GENDER}|female",))
 
 
-def test_long_not_in_is_split_long_in_refused() -> None:
-    filters = _rewrite(("Observation",), "code:not-in", "urn:big", size=MAX_OR * 2 + 1)
-    assert [len(f.values) for f in filters if isinstance(f, Filter)] == [MAX_OR, MAX_OR, 1]
-    assert all(isinstance(f, Filter) and f.modifier == "not" for f in filters)
-    for key, size in [("code:in", MAX_OR + 1), ("code:below", MAX_OR + 1), ("code:not-in", MAX_NOT_IN + 1)]:
+def test_long_lists_stay_one_criterion_until_the_expansion_cap() -> None:
+    (f,) = _rewrite(("Observation",), "code:not-in", "urn:big", size=5_000)
+    assert isinstance(f, Filter) and f.modifier == "not" and len(f.values) == 5_000
+    for key in ("code:in", "code:not-in", "code:below"):
         value = "urn:big" if key != "code:below" else "http://example.org/cs|c0"
         with pytest.raises(FhirError) as err:
-            _rewrite(("Observation",), key, value, size=size)
+            _rewrite(("Observation",), key, value, size=MAX_CODES + 1)
         assert "too-costly" in str(err.value.outcome())
 
 
