@@ -28,6 +28,9 @@ _CURRENT = (
     "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
     "FROM resource r JOIN resource_history h ON h.seq = r.seq"
 )
+_HISTORY_TYPES = ("text", "text", "int4", "float8", "text", "bool", "bytea")
+_POINTER_TYPES = ("text", "text", "int4", "float8", "bool")
+_KEY_TYPES = ("text", "text")
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
@@ -94,9 +97,8 @@ class SqlSession:
         for chunk in chunks(wanted, 400):
             if for_update and self._pg:
                 self._lock_rows(chunk)
-            values = ", ".join("(?, ?)" for _ in chunk)
-            sql = f"{_CURRENT} WHERE (r.resource_type, r.id) IN (VALUES {values})"
-            found = {(row[1], row[2]): _record(row) for row in self.execute(sql, [v for k in chunk for v in k])}
+            sql = f"{_CURRENT} WHERE (r.resource_type, r.id) IN ({self._rows_source(chunk, _KEY_TYPES)})"
+            found = {(row[1], row[2]): _record(row) for row in self.execute(sql, self._rows_params(chunk))}
             for key in chunk:
                 self._cache[key] = found.get(key)
 
@@ -113,10 +115,9 @@ class SqlSession:
         # Lock the pointer rows alone, then read them with a fresh statement: a FOR UPDATE over
         # the resource⋈history join would, after waiting for a concurrent writer, re-check the
         # join against the old history row and find nothing (the resource would look new).
-        values = ", ".join("(?, ?)" for _ in keys)
         self.execute(
-            f"SELECT 1 FROM resource WHERE (resource_type, id) IN (VALUES {values}) FOR UPDATE",
-            [v for k in keys for v in k],
+            f"SELECT 1 FROM resource WHERE (resource_type, id) IN ({self._rows_source(keys, _KEY_TYPES)}) FOR UPDATE",
+            self._rows_params(keys),
         )
 
     def flush(self) -> None:
@@ -146,16 +147,12 @@ class SqlSession:
     def _append_history(self, records: list[StoredVersion]) -> None:
         # ON CONFLICT DO NOTHING instead of catching the unique violation: PostgreSQL would
         # otherwise abort the whole transaction; a missing RETURNING row means a conflict.
-        values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in records)
-        params = [
-            v
-            for r in records
-            for v in (r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content)
-        ]
+        rows = [(r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content) for r in records]
         returned = self.execute(
             "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content) "
-            f"VALUES {values} ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version",
-            params,
+            f"{self._rows_source(rows, _HISTORY_TYPES)} "
+            "ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version",
+            self._rows_params(rows),
         ).fetchall()
         if len(returned) != len(records):
             done = {tuple(row) for row in returned}
@@ -163,24 +160,36 @@ class SqlSession:
             raise VersionConflict(f"{lost.resource_type}/{lost.id} version {lost.version} already exists")
 
     def _point(self, records: list[StoredVersion]) -> None:
-        values = ", ".join("(?, ?, ?, ?, ?)" for _ in records)
-        params = [v for r in records for v in (r.resource_type, r.id, r.version, r.last_updated, r.deleted)]
+        rows = [(r.resource_type, r.id, r.version, r.last_updated, r.deleted) for r in records]
         # The seq of each version comes from the history row just written (unique key lookup).
         self.execute(
-            f"WITH v(t, i, n, u, d) AS (VALUES {values}) "
+            f"WITH v(t, i, n, u, d) AS ({self._rows_source(rows, _POINTER_TYPES)}) "
             "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) "
             "SELECT v.t, v.i, v.n, h.seq, v.u, v.d FROM v "
             "JOIN resource_history h ON h.resource_type = v.t AND h.id = v.i AND h.version = v.n "
             "WHERE true ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
             "last_updated = excluded.last_updated, deleted = excluded.deleted",
-            params,
+            self._rows_params(rows),
         )
 
     def _delete_index(self, keys: list[tuple[str, str]]) -> None:
-        values = ", ".join("(?, ?)" for _ in keys)
-        params = [v for k in keys for v in k]
+        source = self._rows_source(keys, _KEY_TYPES)
+        params = self._rows_params(keys)
         for kind in INDEX_COLUMNS:
-            self.execute(f"DELETE FROM idx_{kind} WHERE (resource_type, resource_id) IN (VALUES {values})", params)
+            self.execute(f"DELETE FROM idx_{kind} WHERE (resource_type, resource_id) IN ({source})", params)
+
+    def _rows_source(self, rows: Sequence[tuple[Any, ...]], types: tuple[str, ...]) -> str:
+        """A row source for many rows: ``SELECT * FROM unnest(?::t[], ...)`` on PostgreSQL (one
+        fixed statement, parsed once, whatever the row count), ``VALUES (?, ...), ...`` on SQLite."""
+        if self._pg:
+            return "SELECT * FROM unnest(" + ", ".join(f"?::{t}[]" for t in types) + ")"
+        one = "(" + ", ".join("?" * len(types)) + ")"
+        return "VALUES " + ", ".join(one for _ in rows)
+
+    def _rows_params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if self._pg:
+            return [list(column) for column in zip(*rows, strict=True)]
+        return [v for row in rows for v in row]
 
     def _insert_index(self, finals: list[tuple[StoredVersion, IndexRows | None]]) -> None:
         for kind in INDEX_COLUMNS:
