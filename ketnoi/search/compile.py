@@ -156,7 +156,7 @@ def _owner_rows(crit: Criterion) -> bool:
     """Whether ``positive_set(crit)`` selects index rows owned by the matching resources."""
     if isinstance(crit, Filter):
         return crit.param not in ("_id", "_lastUpdated") and crit.modifier not in ("missing", "not")
-    return isinstance(crit, (Chain, Composite, Compartment))
+    return isinstance(crit, (Chain, Composite, Compartment, TextSearch))
 
 
 def where_clause(query: SearchQuery, base_url: str) -> Frag:
@@ -248,8 +248,6 @@ def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str
         if crit.modifier == "not":
             positive = Filter(crit.param, crit.type, None, crit.values)
             return cat(f"{owner} NOT IN (", positive_set(positive, types, base_url), ")")
-    if isinstance(crit, TextSearch):
-        raise bad_request(f"{crit.param} is not supported", f"Chưa hỗ trợ {crit.param}")
     if isinstance(crit, Has):
         return has_exists(crit, f"{alias}.resource_type", f"{alias}.id", base_url)
     return cat(f"{owner} IN (", positive_set(crit, types, base_url), ")")
@@ -286,7 +284,7 @@ def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
     on_resource = isinstance(crit, Filter) and (
         crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not")
     )
-    if on_resource or isinstance(crit, TextSearch):
+    if on_resource:
         return cat(
             "SELECT x.resource_type, x.id FROM resource x WHERE x.deleted = ",
             val(False),
@@ -348,8 +346,32 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
     if isinstance(crit, Composite):
         return _composite_set(crit, types)
     if isinstance(crit, TextSearch):
-        raise bad_request(f"{crit.param} is not supported", f"Chưa hỗ trợ {crit.param}")
+        return _text_set(crit, types)
     return _filter_set(crit, types, base_url)
+
+
+def _text_set(crit: TextSearch, types: tuple[str, ...]) -> Frag:
+    """``_text`` / ``_content``: the rows of ``idx_text`` whose folded body contains every word of
+    one of the values (``body LIKE '%word%'`` per word, LIKE metacharacters escaped, bound)."""
+    alternatives: list[Frag] = []
+    for value in crit.values:
+        words = dict.fromkeys(fold(value).split())
+        if not words:
+            alternatives.append(Frag("1 = 0"))
+            continue
+        conds = [cat("body LIKE ", val("%" + _like_escape(word) + "%"), " ESCAPE '\\'") for word in words]
+        alternatives.append(cat("(", join(" AND ", conds), ")"))
+    return cat(
+        "SELECT resource_type, resource_id FROM idx_text WHERE ",
+        _scope(types, crit.param),
+        " AND (",
+        join(" OR ", alternatives),
+        ")",
+    )
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:

@@ -11,8 +11,10 @@ What is not extracted, by design:
 - ``_id`` and ``_lastUpdated``: the resource table holds them (status ``resource-column``).
 - ``composite`` parameters keep status ``composite`` in the plans; their rows (pairs of component
   values taken from one element) come from :mod:`ketnoi.search.composite`.
-- ``special`` (``near``) and the expression-less ``_text``, ``_content``, ``_query``: not supported
-  (status ``unsupported``, with the reason in :attr:`ParamPlan.reason`).
+- ``_text`` and ``_content`` have no expression: they are supported (status ``supported``, no parts)
+  and their one full-text row each comes from :mod:`ketnoi.search.extract_text`.
+- ``special`` (``near``) and the expression-less ``_query``: not supported (status ``unsupported``,
+  with the reason in :attr:`ParamPlan.reason`).
 
 ``_tag`` / ``_security`` are tokens from ``meta.tag`` / ``meta.security``; ``_source`` is a uri.
 ``_profile`` is declared ``uri`` in R4 and is indexed as :class:`~ketnoi.search.index.UriRow`
@@ -32,8 +34,9 @@ from ketnoi.fhir import definitions
 from ketnoi.search.composite import CompositeExtractor, components
 from ketnoi.search.extract_model import TypeModel, r4_model
 from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
+from ketnoi.search.extract_text import TEXT_SOURCES
 from ketnoi.search.extract_values import WRITERS, Writer
-from ketnoi.search.index import IndexRows
+from ketnoi.search.index import IndexRows, TextRow
 
 __all__ = ["Extractor", "ParamPlan", "default_extractor"]
 
@@ -43,9 +46,11 @@ Status = Literal["supported", "resource-column", "composite", "unsupported"]
 
 RESOURCE_COLUMNS = frozenset({"_id", "_lastUpdated"})
 _UNSUPPORTED_REASONS = {
-    "_text": "narrative full-text search needs a text index, not an extracted value",
-    "_content": "whole-resource full-text search needs a text index, not an extracted value",
     "_query": "named queries are operations, not indexed values",
+}
+_TEXT_REASONS = {
+    "_text": "full text of the narrative (idx_text, ketnoi.search.extract_text)",
+    "_content": "full text of every string value (idx_text, ketnoi.search.extract_text)",
 }
 
 
@@ -77,6 +82,7 @@ class Extractor:
         self._plans: dict[str, list[ParamPlan]] = {}
         self._runnable: dict[str, tuple[tuple[str, tuple[Accessor, ...], Writer], ...]] = {}
         self._composites: dict[str, tuple[CompositeExtractor, ...]] = {}
+        self._text_codes: dict[str, tuple[str, ...]] = {}
 
     # ---------------------------------------------------------------------------------- public API
 
@@ -124,6 +130,19 @@ class Extractor:
                 if self._strict:
                     raise
                 log.warning("search extraction of %s.%s failed", resource_type, composite.code, exc_info=True)
+        text_codes = self._text_codes.get(resource_type)
+        if text_codes is None:
+            text_codes = self._build_text_codes(resource_type)
+        for code in text_codes:
+            try:
+                body = TEXT_SOURCES[code](resource)
+            except Exception:
+                if self._strict:
+                    raise
+                log.warning("search extraction of %s.%s failed", resource_type, code, exc_info=True)
+                continue
+            if body:
+                rows.text.append(TextRow(code, body))
         return rows
 
     def plans(self, resource_type: str) -> list[ParamPlan]:
@@ -167,6 +186,15 @@ class Extractor:
         self._composites[resource_type] = tuple(built)
         return self._composites[resource_type]
 
+    def _build_text_codes(self, resource_type: str) -> tuple[str, ...]:
+        codes = tuple(
+            plan.code
+            for plan in self.plans(resource_type)
+            if plan.code in TEXT_SOURCES and plan.status == "supported" and not plan.parts
+        )
+        self._text_codes[resource_type] = codes
+        return codes
+
     def _plan(self, resource_type: str, sp: dict[str, Any]) -> ParamPlan:
         code, sp_type = sp["code"], sp.get("type", "")
         plan = ParamPlan(code, sp_type, "supported")
@@ -177,6 +205,8 @@ class Extractor:
             plan.status, plan.reason = "composite", "deferred: queried from its component parameters"
         elif sp_type == "special":
             plan.status, plan.reason = "unsupported", "special parameter (geographic 'near' search)"
+        elif not expression and code in _TEXT_REASONS:
+            plan.reason = _TEXT_REASONS[code]  # status stays "supported": rows from extract_text
         elif not expression:
             plan.status = "unsupported"
             plan.reason = _UNSUPPORTED_REASONS.get(code, "no FHIRPath expression")

@@ -13,6 +13,8 @@ Conventions shared by every producer and consumer:
   precision "2020-01-01" covers [2020-01-01T00:00Z, 2020-01-02T00:00Z). Open ends use
   :data:`DATE_MIN` / :data:`DATE_MAX`.
 - Numbers and quantities carry the implicit precision range ``[low, high]`` (1.5 → [1.45, 1.55]).
+- Full text (``_text``, ``_content``): one :class:`TextRow` per resource and parameter whose ``body``
+  is the folded text (see :mod:`ketnoi.search.extract_text`), at most :data:`TEXT_BODY_MAX` characters.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class UriRow(NamedTuple):
     uri: str
 
 
+TEXT_BODY_MAX = 65536  # characters of folded text kept per (resource, parameter); the rest is not searchable
+
+
+class TextRow(NamedTuple):
+    param: str  # "_text" (narrative) or "_content" (every string value)
+    body: str  # folded words separated by single spaces
+
+
 @dataclass(slots=True)
 class IndexRows:
     """All index rows of one resource version."""
@@ -83,3 +93,4 @@ class IndexRows:
     quantity: list[QuantityRow] = field(default_factory=list)
     reference: list[ReferenceRow] = field(default_factory=list)
     uri: list[UriRow] = field(default_factory=list)
+    text: list[TextRow] = field(default_factory=list)

@@ -19,6 +19,7 @@ from ketnoi.fhir import definitions
 from ketnoi.fhir.outcome import FhirError, bad_request
 from ketnoi.search.composite import components
 from ketnoi.search.extract_model import r4_model
+from ketnoi.search.normalize import fold
 from ketnoi.search.query import (
     Chain,
     Composite,
@@ -28,6 +29,7 @@ from ketnoi.search.query import (
     Include,
     SearchQuery,
     SortKey,
+    TextSearch,
     split_or,
 )
 
@@ -50,7 +52,7 @@ RESULT_PARAMS = {
     "_include",
     "_revinclude",
 }
-TEXT_PARAMS = ("_text", "_content")
+TEXT_PARAMS = ("_text", "_content")  # full text: TextSearch over idx_text (docs/search.md)
 _TOTALS = ("none", "estimate", "accurate")
 _SUMMARIES = ("true", "false", "text", "data", "count")
 _MODIFIERS: dict[str, set[str]] = {
@@ -134,9 +136,9 @@ class _Parser:
         code, _, modifier = key.partition(":")
         if code in COMMON:
             return _filter(code, COMMON[code], modifier or None, value)
-        if code in TEXT_PARAMS:
-            raise _Skip("full-text search is not supported", "chưa hỗ trợ tìm kiếm toàn văn")
         sp = self.searchable(types).get(code)
+        if code in TEXT_PARAMS and sp is not None and not sp.get("expression"):
+            return _text_search(code, modifier, value)
         if sp is None:
             raise _Skip("unknown search parameter", "tham số tìm kiếm không tồn tại")
         kind = str(sp.get("type"))
@@ -293,6 +295,24 @@ def _composite(code: str, sp: Mapping[str, Any], modifier: str, value: str) -> C
             )
         pairs.append((first, second))
     return Composite(code, tuple((c, t) for c, t, _ in comps), tuple(pairs))
+
+
+def _text_search(code: str, modifier: str, value: str) -> TextSearch:
+    """``_text`` / ``_content``: comma-separated alternatives, each a list of words that must all
+    appear (folded, as substrings) in the resource's text."""
+    if modifier:
+        raise bad_request(
+            f"Modifier ':{modifier[:40]}' is not supported for '{code}'",
+            f"Không hỗ trợ bộ sửa ':{modifier[:40]}' cho '{code}'",
+        )
+    values = tuple(v.replace("\\|", "|") for v in _values(code, value))
+    for v in values:
+        if not fold(v).split():
+            raise bad_request(
+                f"'{code}' needs at least one word, not '{v[:40]}'",
+                f"'{code}' cần ít nhất một từ, không phải '{v[:40]}'",
+            )
+    return TextSearch(code, values)
 
 
 def _values(name: str, value: str) -> tuple[str, ...]:

@@ -22,7 +22,10 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "quantity": ("param", "system", "code", "value", "low", "high"),
     "reference": ("param", "target_type", "target_id", "url", "version"),
     "uri": ("param", "uri"),
+    "text": ("param", "body"),  # migration 4
 }
+# The index tables of migration 1 (later kinds are created by their own migration).
+_INITIAL_KINDS = ("string", "token", "date", "number", "quantity", "reference", "uri")
 
 _REAL_COLUMNS = {"low", "high", "value"}
 _LOOKUP_INDEXES: dict[str, tuple[str, ...]] = {
@@ -85,7 +88,7 @@ def _initial(dialect: str) -> tuple[str, ...]:
             PRIMARY KEY (resource_type, id))""",
         "CREATE INDEX resource_type_updated ON resource (resource_type, last_updated)",
     ]
-    for kind in INDEX_COLUMNS:
+    for kind in _INITIAL_KINDS:
         statements.extend(_index_table(kind, dialect))
     return tuple(statements)
 
@@ -144,12 +147,49 @@ def _statistics(dialect: str) -> tuple[str, ...]:
     return tuple(statements)
 
 
+def _full_text(dialect: str) -> tuple[str, ...]:
+    """``idx_text``: one row per (resource, ``_text`` | ``_content``) holding the folded text
+    (``ketnoi.search.extract_text``, at most 64k characters). Searched with ``body LIKE '%word%'``
+    per word: on SQLite (and on PostgreSQL without pg_trgm) that reads every row of the searched
+    types and parameter (``idx_text_lookup`` narrows to them, not to the words). On PostgreSQL a
+    trigram GIN index makes the words of 3+ characters an index lookup, when the ``pg_trgm``
+    extension can be created (it is "trusted" from PostgreSQL 13: a database owner may). If it
+    cannot (not installed, no privilege) the migration still succeeds, without the index; create
+    the extension and ``CREATE INDEX idx_text_trgm ON idx_text USING gin (body gin_trgm_ops)``
+    later to get it. No B-tree index covers ``body`` (64k values exceed a B-tree entry)."""
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "TEXT"
+    statements = [
+        f"CREATE TABLE idx_text (resource_type {text} NOT NULL, resource_id {text} NOT NULL, param {text}, "
+        f"body {text})",
+        "CREATE INDEX idx_text_lookup ON idx_text (resource_type, param)",
+        "CREATE INDEX idx_text_owner ON idx_text (resource_type, resource_id)",
+    ]
+    if pg:
+        # No "%" or "?" here: the statement goes through the driver's placeholder handling.
+        statements.append(
+            """DO $$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+                    BEGIN
+                        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                        CREATE INDEX idx_text_trgm ON idx_text USING gin (body gin_trgm_ops);
+                    EXCEPTION WHEN OTHERS THEN
+                        NULL;  -- no privilege or a broken install: LIKE scans the type's rows instead
+                    END;
+                END IF;
+            END $$"""
+        )
+    return tuple(statements)
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
         Migration(1, "initial schema: history, current pointer, index tables", _initial(dialect)),
         Migration(2, "job table for background jobs", _jobs(dialect)),
         Migration(3, "multi-column statistics on the index tables", _statistics(dialect)),
+        Migration(4, "full-text index table idx_text (_text, _content)", _full_text(dialect)),
     ]
 
 
