@@ -17,19 +17,16 @@ activates it, deleting or retiring it deactivates it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import threading
 import time
 from typing import Any
 
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
-
 from ketnoi.fhir import definitions
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
+from ketnoi.fhir.fhirpath_syntax import syntax_error
 from ketnoi.fhir.outcome import Issue
 from ketnoi.interactions.services import Services
 from ketnoi.search.extract import Extractor, default_extractor
@@ -39,7 +36,6 @@ from ketnoi.search.extract_values import WRITERS
 from ketnoi.store.base import Session, Store, StoredVersion
 
 log = logging.getLogger("ketnoi.search_parameters")
-_antlr: Any = importlib.import_module("antlr4")  # the (untyped) runtime of fhirpathpy's FHIRPath parser
 
 RESOURCE_TYPE = "SearchParameter"
 ACTIVE_STATUSES = frozenset({"active", "draft"})
@@ -122,44 +118,6 @@ def check(resource: dict[str, Any]) -> list[Issue]:
                     "expression",
                 )
     return issues
-
-
-class _Syntax:
-    """An ANTLR error listener that keeps the first syntax error (fhirpathpy's own is silent and
-    recovers, so ``fhirpathpy.compile`` accepts text such as ``Patient.name.where(use =``)."""
-
-    def __init__(self) -> None:
-        self.error: str | None = None
-
-    def syntaxError(self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any) -> None:
-        self.error = self.error or f"syntax error at column {column + 1}: {msg.split(' expecting {')[0][:120]}"
-
-    def reportAmbiguity(self, *args: Any) -> None:
-        pass
-
-    def reportAttemptingFullContext(self, *args: Any) -> None:
-        pass
-
-    def reportContextSensitivity(self, *args: Any) -> None:
-        pass
-
-
-def syntax_error(expression: str) -> str | None:
-    """The first FHIRPath syntax error of ``expression`` (None when it parses completely)."""
-    listener = _Syntax()
-    try:
-        lexer = FHIRPathLexer(_antlr.InputStream(expression))
-        lexer.removeErrorListeners()
-        lexer.addErrorListener(listener)
-        parser = FHIRPathParser(_antlr.CommonTokenStream(lexer))
-        parser.removeErrorListeners()
-        parser.addErrorListener(listener)
-        parser.expression()
-        if listener.error is None and parser.getCurrentToken().type != _antlr.Token.EOF:
-            listener.error = f"unexpected '{parser.getCurrentToken().text}' after the expression"
-    except Exception as exc:
-        return listener.error or f"syntax error: {exc}"
-    return listener.error
 
 
 def _expression_problem(expression: str, base: str) -> str | None:

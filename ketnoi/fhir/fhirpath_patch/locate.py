@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import re
-from functools import cache
 from typing import Any
 
 from fhirpathpy import evaluate
 from fhirpathpy.models import models
 
 from ketnoi.fhir.fhirpath_patch.model import Step, _failed, _malformed, _Operation
+from ketnoi.fhir.fhirpath_syntax import syntax_error
 
 _STEP = re.compile(r"([^.\[\]]*)((?:\[\d+\])*)")
 _MEMBER = re.compile(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()")
@@ -31,7 +30,7 @@ def _view(data: Any) -> Any:
 def _select(root: dict[str, Any], path: str) -> list[list[Step]]:
     """Evaluate ``path``; return the JSON location (steps from the root) of each selected node."""
     path = _quote_keyword_members(path)
-    error = _syntax_error(path)
+    error = syntax_error(path)
     if error is not None:
         _malformed(
             f"the path is not a valid FHIRPath expression ({error})",
@@ -87,50 +86,6 @@ def _quote_keyword_members(path: str) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
-
-
-class _SyntaxErrors:
-    """An ANTLR error listener that records syntax errors (fhirpathpy's own parser ignores them)."""
-
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    def syntaxError(self, recognizer: Any, symbol: Any, line: int, column: int, msg: str, e: Any) -> None:
-        self.messages.append(f"column {column + 1}: {msg}")
-
-    def reportAmbiguity(self, *args: Any) -> None:
-        pass
-
-    def reportAttemptingFullContext(self, *args: Any) -> None:
-        pass
-
-    def reportContextSensitivity(self, *args: Any) -> None:
-        pass
-
-
-@cache
-def _syntax_error(path: str) -> str | None:
-    """The first syntax error in a FHIRPath expression, or None when it parses completely."""
-    antlr: Any = importlib.import_module("antlr4")
-    lexer_cls: Any = importlib.import_module("fhirpathpy.parser.generated.FHIRPathLexer").FHIRPathLexer
-    parser_cls: Any = importlib.import_module("fhirpathpy.parser.generated.FHIRPathParser").FHIRPathParser
-    listener = _SyntaxErrors()
-    lexer = lexer_cls(antlr.InputStream(path))
-    lexer.removeErrorListeners()
-    lexer.addErrorListener(listener)
-    tokens = antlr.CommonTokenStream(lexer)
-    parser = parser_cls(tokens)
-    parser.removeErrorListeners()
-    parser.addErrorListener(listener)
-    try:
-        parser.expression()
-    except Exception as exc:  # the lexer may raise on an unrecognisable character
-        return str(exc) or type(exc).__name__
-    if listener.messages:
-        return listener.messages[0]
-    if tokens.LA(1) != antlr.Token.EOF:
-        return f"unexpected {tokens.LT(1).text!r} at column {tokens.LT(1).column + 1}"
-    return None
 
 
 def _locate(root: dict[str, Any], prop_name: str | None) -> list[Step]:
