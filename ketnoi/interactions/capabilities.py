@@ -9,7 +9,8 @@ import ketnoi
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.interactions.services import Extractor
+from ketnoi.interactions.services import Extractor as ExtractorProtocol
+from ketnoi.search.extract import Extractor
 from ketnoi.search.parse import COMMON
 
 _INTERACTIONS = [
@@ -45,13 +46,14 @@ def _static(repo: Repository) -> dict[str, Any]:
     return statement
 
 
-def _build(extractor: Extractor) -> dict[str, Any]:
+def _build(extractor: ExtractorProtocol) -> dict[str, Any]:
     resources = []
     for rtype in sorted(resource_types()):
         params = [{"name": code, "type": kind} for code, kind in COMMON.items()]
+        unsupported = _unsupported(extractor, rtype)
         for code, sp in sorted(extractor.params_for(rtype).items()):
-            if sp.get("type") in ("composite", "special"):
-                continue  # not searchable yet: do not advertise it
+            if code in unsupported or code in COMMON:
+                continue  # not searchable (e.g. near, _query): do not advertise it
             params.append({"name": code, "type": str(sp.get("type")), "definition": str(sp.get("url", ""))})
         resources.append(
             {
@@ -90,3 +92,10 @@ def _build(extractor: Extractor) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _unsupported(extractor: ExtractorProtocol, rtype: str) -> set[str]:
+    """Codes the extractor cannot index for ``rtype`` (its plans say why)."""
+    if isinstance(extractor, Extractor):
+        return {plan.code for plan in extractor.plans(rtype) if plan.status == "unsupported"}
+    return {code for code, sp in extractor.params_for(rtype).items() if sp.get("type") == "special"}

@@ -201,8 +201,11 @@ class Extractor:
         expression = sp.get("expression")
         if code in RESOURCE_COLUMNS:
             plan.status, plan.reason = "resource-column", "stored on the resource table"
+        elif sp_type == "composite" and components(sp) is not None:
+            plan.status, plan.reason = "composite", "rows pair the first component's code with the second's value"
         elif sp_type == "composite":
-            plan.status, plan.reason = "composite", "deferred: queried from its component parameters"
+            plan.status = "unsupported"
+            plan.reason = "composite with other than two components, or whose first component is not a token"
         elif sp_type == "special":
             plan.status, plan.reason = "unsupported", "special parameter (geographic 'near' search)"
         elif not expression and code in _TEXT_REASONS:
