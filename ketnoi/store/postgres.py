@@ -67,7 +67,3 @@ class PostgresStore:
 
     def close(self) -> None:
         self.pool.close()
-
-
-def is_postgres_url(url: str) -> bool:
-    return url.startswith(("postgresql://", "postgres://"))
