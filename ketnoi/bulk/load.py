@@ -26,6 +26,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.search.extract import Extractor
 from ketnoi.sql import SqlQuery
+from ketnoi.store.base import Session
 
 
 @dataclass(slots=True)
@@ -90,7 +91,7 @@ def load_paths(
             if progress:
                 progress(report)
     else:
-        items = ((source, _parse(raw)) for source, raw in lines)
+        items = ((source, parse_line(raw)) for source, raw in lines)
         load_resources(services, items, report, batch_size=batch_size, progress=progress)
     for path in files:
         if path.suffix != ".ndjson":
@@ -147,7 +148,7 @@ def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _parse(data: bytes) -> Any:
+def parse_line(data: bytes) -> Any:
     """The parsed JSON, or the reason it is not JSON (a str, reported as the failure)."""
     try:
         return orjson.loads(data)
@@ -158,7 +159,7 @@ def _parse(data: bytes) -> Any:
 def _load_json_file(
     services: Services, path: Path, report: LoadReport, batch_size: int, progress: Progress | None
 ) -> None:
-    source, value = path.name, _parse(path.read_bytes())
+    source, value = path.name, parse_line(path.read_bytes())
     is_bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
     if is_bundle and value.get("type") in ("transaction", "batch"):
         _load_bundle(services, source, value, report)
@@ -209,7 +210,7 @@ def write_batch(services: Services, batch: list[PreparedItem], report: LoadRepor
     index rows when a worker made them, else validated and indexed here)."""
     with services.store.session(write=True) as session:
         repo = Repository(services, session)
-        session.prefetch([(r["resourceType"], r["id"]) for _, r, _, _ in batch if _keyed(r)])
+        prefetch_current(session, (r for _, r, _, _ in batch))
         for source, resource, index, error in batch:
             what = _label(resource)
             if error is not None:
@@ -226,11 +227,14 @@ def write_batch(services: Services, batch: list[PreparedItem], report: LoadRepor
                 report.unchanged += 1
 
 
-def _keyed(resource: Any) -> bool:
-    return (
-        isinstance(resource, dict)
-        and isinstance(resource.get("resourceType"), str)
-        and isinstance(resource.get("id"), str)
+def prefetch_current(session: Session, resources: Iterable[Any]) -> None:
+    """Lock and read, in one query, the current versions of the resources that carry a type and id."""
+    session.prefetch(
+        [
+            (r["resourceType"], r["id"])
+            for r in resources
+            if isinstance(r, dict) and isinstance(r.get("resourceType"), str) and isinstance(r.get("id"), str)
+        ]
     )
 
 

@@ -111,14 +111,7 @@ def _deleted_response(request: FhirRequest, done: list[StoredVersion], what: str
 
 def patch(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirResponse:
     current = repo.read(rtype, id)
-    if_match = request.header("if-match")
-    if if_match is not None and res.parse_etag(if_match) != str(current.version):
-        raise FhirError.of(
-            412,
-            "conflict",
-            f"If-Match {if_match} does not match the current version {current.version}",
-            f"If-Match {if_match} khác phiên bản hiện tại {current.version}",
-        )
+    repo.check_if_match(current, request.header("if-match"), rtype, id)
     resource = res.loads(current.content or b"{}")
     patched = _apply_patch(resource, request)
     if patched.get("resourceType") != rtype or patched.get("id") != id:

@@ -103,7 +103,7 @@ class Repository:
                 else f"Tài nguyên phải có id '{id}' để cập nhật tại URL này",
             )
         current = self.session.current(resource_type, id, for_update=True)
-        self._check_if_match(current, if_match, resource_type, id)
+        self.check_if_match(current, if_match, resource_type, id)
         version = current.version + 1 if current else 1
         created = current is None or current.deleted
         return self._store(resource_type, id, version, resource, "PUT"), created
@@ -133,7 +133,7 @@ class Repository:
         check_type(resource_type)
         check_id(id)
         current = self.session.current(resource_type, id, for_update=True)
-        self._check_if_match(current, if_match, resource_type, id)
+        self.check_if_match(current, if_match, resource_type, id)
         if current is None or current.deleted:
             return None
         record = StoredVersion(resource_type, id, current.version + 1, res.now(), True, None, "DELETE")
@@ -161,7 +161,8 @@ class Repository:
             )
         return rtype
 
-    def _check_if_match(self, current: StoredVersion | None, if_match: str | None, resource_type: str, id: str) -> None:
+    def check_if_match(self, current: StoredVersion | None, if_match: str | None, resource_type: str, id: str) -> None:
+        """412 unless ``If-Match`` (when given) names the current version."""
         if if_match is None:
             return
         wanted = res.parse_etag(if_match)

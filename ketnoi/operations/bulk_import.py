@@ -25,9 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-import orjson
-
-from ketnoi.bulk.load import dangling_references
+from ketnoi.bulk.load import dangling_references, parse_line, prefetch_current
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
@@ -163,8 +161,8 @@ def import_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
         current = inputs[progress["current"]]
         lines, offset, consumed, eof = _read_lines(Path(current["path"]), current["offset"], batch_size)
         repo = Repository(services, session)
-        parsed = [(current["line"] + n, _parse(line)) for n, line in lines]
-        session.prefetch([(r["resourceType"], r["id"]) for _, r in parsed if _keyed(r)])
+        parsed = [(current["line"] + n, parse_line(line)) for n, line in lines]
+        prefetch_current(session, (r for _, r in parsed))
         for number, resource in parsed:
             _import_one(repo, current, number, resource, progress)
         current["offset"] = offset
@@ -192,21 +190,6 @@ def _read_lines(path: Path, offset: int, limit: int) -> tuple[list[tuple[int, by
                 lines.append((consumed, line))
         end = handle_.tell()
         return lines, end, consumed, handle_.read(1) == b""
-
-
-def _parse(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
-
-
-def _keyed(resource: Any) -> bool:
-    return (
-        isinstance(resource, dict)
-        and isinstance(resource.get("resourceType"), str)
-        and isinstance(resource.get("id"), str)
-    )
 
 
 def _import_one(
