@@ -9,16 +9,21 @@ transaction and batch Bundles go through the Bundle processor exactly as ``POST 
 
 from __future__ import annotations
 
+import gc
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Queue
 from typing import Any, TypeVar
 
 import orjson
 
-from ketnoi.bulk.prepare import PreparedItem, prepared_chunks
+from ketnoi.bulk.prepare import PreparedItem, changes_extraction, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
@@ -26,7 +31,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.search.extract import Extractor
 from ketnoi.sql import SqlQuery
-from ketnoi.store.base import Session
+from ketnoi.store.base import Session, VersionConflict
 
 
 @dataclass(slots=True)
@@ -78,6 +83,38 @@ def load_paths(
 ) -> LoadReport:
     """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
     that many worker processes while this one writes."""
+    with _bulk_process_settings():
+        return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers)
+
+
+@contextmanager
+def _bulk_process_settings() -> Iterator[None]:
+    """Interpreter settings for the length of a bulk load, restored afterwards.
+
+    - Fewer garbage collections: a load allocates millions of short-lived, acyclic objects (the
+      JSON of each resource), which reference counting frees; with the default thresholds the
+      collector also ran every few resources over everything alive (the FHIR definitions, the
+      extraction plans), measured at a third of the load's time. ``gc.freeze`` moves what exists
+      now out of its way; a collection still runs every 10,000 net allocations.
+    - A shorter GIL switch interval: the writer thread (``write_behind``) wakes when the database
+      answers and would otherwise wait up to 5 ms for the preparing thread to let go of the GIL,
+      once per round trip (measured: +20% on PostgreSQL).
+    """
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 1000)
+    sys.setswitchinterval(0.0002)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+def _load_paths(
+    services: Services, paths: Iterable[str | Path], *, batch_size: int, progress: Progress | None, workers: int
+) -> LoadReport:
     report = LoadReport()
     started = time.perf_counter()
     # Versions written from here on are this load's (for the reference check); lastUpdated is
@@ -86,10 +123,7 @@ def load_paths(
     files = files_in(paths)
     lines = (line for path in files if path.suffix == ".ndjson" for line in _ndjson(path))
     if workers > 0 and isinstance(services.extractor, Extractor):
-        for prepared in prepared_chunks(services, _chunked(lines, batch_size), workers):
-            write_batch(services, prepared, report)
-            if progress:
-                progress(report)
+        write_behind(services, prepared_chunks(services, _chunked(lines, batch_size), workers), report, progress)
     else:
         items = ((source, parse_line(raw)) for source, raw in lines)
         load_resources(services, items, report, batch_size=batch_size, progress=progress)
@@ -137,11 +171,12 @@ def _ndjson(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield f"{path.name}:{number}", line
 
 
-def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+def _chunked(items: Iterable[T], size: int, cut_after: Callable[[T], bool] | None = None) -> Iterator[list[T]]:
+    """Lists of ``size`` items; a list also ends after an item for which ``cut_after`` is true."""
     chunk: list[T] = []
     for item in items:
         chunk.append(item)
-        if len(chunk) >= size:
+        if len(chunk) >= size or (cut_after is not None and cut_after(item)):
             yield chunk
             chunk = []
     if chunk:
@@ -196,18 +231,87 @@ def load_resources(
     progress: Progress | None = None,
 ) -> LoadReport:
     """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
-    that is a str is the reason its line could not be parsed."""
-    prepared: Iterator[PreparedItem] = ((s, r, None, r if isinstance(r, str) else None) for s, r in items)
-    for batch in _chunked(prepared, batch_size):
-        write_batch(services, batch, report)
-        if progress:
-            progress(report)
+    that is a str is the reason its line could not be parsed. This thread validates and indexes
+    while a second one writes the previous batch (:func:`write_behind`)."""
+    validator, strict = services.validator, services.settings.strict
+
+    def prepared() -> Iterator[PreparedItem]:
+        for source, resource in items:
+            if isinstance(resource, str):
+                yield (source, None, None, resource)
+            else:
+                # services.extractor is read per item: writing a SearchParameter replaces it.
+                yield prepare(source, resource, services.extractor, validator, strict)
+
+    write_behind(services, _chunked(prepared(), batch_size, cut_after=changes_extraction), report, progress)
     return report
 
 
-def write_batch(services: Services, batch: list[PreparedItem], report: LoadReport) -> None:
+def write_behind(
+    services: Services, batches: Iterable[list[PreparedItem]], report: LoadReport, progress: Progress | None
+) -> None:
+    """Write each batch in a writer thread while this thread prepares the next one.
+
+    Why a thread: preparing (parse, validate, extract) is Python that holds the GIL, while the
+    writer spends much of its time waiting on the database (PostgreSQL works in its own process,
+    sqlite3 releases the GIL while it steps), so the two overlap on two cores. At most two batches
+    wait, which bounds memory. A batch that ends with a SearchParameter is written before anything
+    after it is prepared: writing one changes how the following resources are indexed.
+    """
+    queue: Queue[list[PreparedItem] | None] = Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        while (batch := queue.get()) is not None:
+            try:
+                if not failed:  # after a failure, drain the queue without writing
+                    write_batch(services, batch, report)
+                    if progress:
+                        progress(report)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                failed.append(exc)
+            finally:
+                queue.task_done()
+        queue.task_done()
+
+    thread = threading.Thread(target=writer, name="ketnoi-load-writer", daemon=True)
+    thread.start()
+    try:
+        for batch in batches:
+            if failed:
+                break
+            queue.put(batch)
+            if batch and changes_extraction(batch[-1]):
+                queue.join()
+    finally:
+        queue.put(None)
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def write_batch(services: Services, batch: list[PreparedItem], report: LoadReport, *, attempts: int = 3) -> None:
     """One transaction: refused items are reported, the others written (with their prepared
-    index rows when a worker made them, else validated and indexed here)."""
+    index rows when a worker made them, else validated and indexed here).
+
+    A version written by someone else at the same time makes the commit fail (VersionConflict)
+    and the whole transaction roll back; the batch is then tried again, reading the versions
+    anew, so a concurrent writer neither loses its write nor stops the load."""
+    for attempt in range(1, attempts + 1):
+        outcome = LoadReport()
+        try:
+            _write_once(services, batch, outcome)
+        except VersionConflict:
+            if attempt == attempts:
+                raise
+            continue
+        report.written += outcome.written
+        report.unchanged += outcome.unchanged
+        report.failures.extend(outcome.failures)
+        return
+
+
+def _write_once(services: Services, batch: list[PreparedItem], report: LoadReport) -> None:
     with services.store.session(write=True) as session:
         repo = Repository(services, session)
         prefetch_current(session, (r for _, r, _, _ in batch))

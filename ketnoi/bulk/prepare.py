@@ -20,6 +20,7 @@ import orjson
 
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import check_valid
+from ketnoi.interactions.services import Extractor as IndexExtractor
 from ketnoi.interactions.services import Services, Validator
 from ketnoi.search.extract import Extractor
 from ketnoi.search.index import IndexRows
@@ -37,6 +38,7 @@ def _init_worker(params: list[dict[str, Any]], validator: Validator | None, stri
 def prepare_chunk(chunk: list[tuple[str, bytes]]) -> list[PreparedItem]:
     """Runs in a worker: each raw NDJSON line → parsed, validated, indexed (or why not)."""
     extractor: Extractor = _worker["extractor"]
+    validator, strict = _worker["validator"], _worker["strict"]
     out: list[PreparedItem] = []
     for source, raw in chunk:
         try:
@@ -44,16 +46,30 @@ def prepare_chunk(chunk: list[tuple[str, bytes]]) -> list[PreparedItem]:
         except orjson.JSONDecodeError as exc:
             out.append((source, None, None, f"not valid JSON: {exc}"))
             continue
-        if not isinstance(resource, dict) or resource.get("resourceType") == "SearchParameter":
-            out.append((source, resource, None, None))  # the main process does it all
-            continue
-        try:
-            check_valid(_worker["validator"], resource, _worker["strict"])
-        except FhirError as exc:
-            out.append((source, resource, None, str(exc)))
-            continue
-        out.append((source, resource, extractor.extract(resource), None))
+        out.append(prepare(source, resource, extractor, validator, strict))
     return out
+
+
+def prepare(
+    source: str, resource: Any, extractor: IndexExtractor, validator: Validator | None, strict: bool
+) -> PreparedItem:
+    """One parsed resource → validated and indexed, or the reason it is refused. What this cannot
+    judge alone is passed on unprepared for ``Repository.upsert`` to do it all: anything that is
+    not an object (refused there with the usual message) and SearchParameters (their checks
+    depend on the server's registry, and writing one changes the extractor)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") == "SearchParameter":
+        return (source, resource, None, None)
+    try:
+        check_valid(validator, resource, strict)
+    except FhirError as exc:
+        return (source, resource, None, str(exc))
+    return (source, resource, extractor.extract(resource), None)
+
+
+def changes_extraction(item: PreparedItem) -> bool:
+    """Writing this item may change how the following resources are indexed (a SearchParameter)."""
+    resource = item[1]
+    return isinstance(resource, dict) and resource.get("resourceType") == "SearchParameter"
 
 
 def prepared_chunks(

@@ -76,19 +76,34 @@ class CompositeExtractor:
             self._relative[(element_type, expression)] = found
         return found
 
-    def extract(self, resource: dict[str, Any], rows: IndexRows) -> None:
+    def extract(self, resource: dict[str, Any], rows: IndexRows, keys_memo: KeysMemo | None = None) -> None:
+        """``keys_memo``: shared by the composites of one resource, so that the first component's
+        keys of an element (``Observation.code`` for the four ``code-value-*``) are read once."""
         for element_access in self.elements:
             for element, element_type in element_access(resource):
                 if type(element) is not dict or not element_type:
                     continue
-                tokens = IndexRows()
-                for access in self._accessors(element_type, self.first_expr):
-                    for value, fhir_type in access(element):
-                        WRITERS["token"]("", value, fhir_type, tokens)
-                keys = dict.fromkeys(k for t in tokens.token for k in row_keys(t.system, t.code))
+                memo_key = (id(element), self.first_expr)
+                keys = keys_memo.get(memo_key) if keys_memo is not None else None
+                if keys is None:
+                    keys = self._first_keys(element, element_type)
+                    if keys_memo is not None:
+                        keys_memo[memo_key] = keys
                 if not keys:
                     continue
                 values = [v for a in self._accessors(element_type, self.second_expr) for v in a(element)]
                 for key in keys:
                     for value, fhir_type in values:
                         self.writer(f"{self.code}{SEPARATOR}{key}", value, fhir_type, rows)
+
+    def _first_keys(self, element: dict[str, Any], element_type: str) -> tuple[str, ...]:
+        tokens = IndexRows()
+        for access in self._accessors(element_type, self.first_expr):
+            for value, fhir_type in access(element):
+                WRITERS["token"]("", value, fhir_type, tokens)
+        return tuple(dict.fromkeys(k for t in tokens.token for k in row_keys(t.system, t.code)))
+
+
+# (id of an element, first component's expression) → its keys; valid for one resource's extraction
+# only (ids of objects are reused once they are freed).
+KeysMemo = dict[tuple[int, str], tuple[str, ...]]

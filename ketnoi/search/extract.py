@@ -31,7 +31,7 @@ from functools import cache
 from typing import Any, Literal
 
 from ketnoi.fhir import definitions
-from ketnoi.search.composite import CompositeExtractor, components
+from ketnoi.search.composite import CompositeExtractor, KeysMemo, components
 from ketnoi.search.extract_model import TypeModel, r4_model
 from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
 from ketnoi.search.extract_text import TEXT_SOURCES
@@ -123,9 +123,10 @@ class Extractor:
         composites = self._composites.get(resource_type)
         if composites is None:
             composites = self._build_composites(resource_type)
+        keys_memo: KeysMemo = {}
         for composite in composites:
             try:
-                composite.extract(resource, rows)
+                composite.extract(resource, rows, keys_memo)
             except Exception:
                 if self._strict:
                     raise

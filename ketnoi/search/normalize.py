@@ -35,6 +35,12 @@ def fold(text: str) -> str:
     if text.isascii():
         # Fast path: most identifiers, codes and English text; casefold == lower for ASCII.
         return " ".join(text.lower().split())
+    # Latin text with diacritics (all of Vietnamese): one table lookup per character. Whenever
+    # the result is ASCII it equals _fold_unicode's (each table entry is that function applied to
+    # one character, and on such text it works character by character; tests/search check it).
+    latin = text.casefold().translate(_LATIN_TABLE)
+    if latin.isascii():
+        return " ".join(latin.split())
     return _fold_unicode(text)
 
 
@@ -45,6 +51,22 @@ def _fold_unicode(text: str) -> str:
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     # Recompose what is left (e.g. Hangul, CJK stay as written) so keys compare equal across inputs.
     return " ".join(unicodedata.normalize("NFC", stripped).split())
+
+
+def _latin_table() -> dict[int, str]:
+    """Code point → its fold, for the letters with diacritics and the combining marks (Latin-1
+    Supplement, Latin Extended-A/B, combining diacritics, Latin Extended Additional) whose fold
+    is ASCII."""
+    ranges = (range(0xC0, 0x250), range(0x300, 0x370), range(0x1E00, 0x1F00))
+    table: dict[int, str] = {}
+    for point in (p for r in ranges for p in r):
+        folded = _fold_unicode.__wrapped__(chr(point))
+        if folded.isascii() and " " not in folded:
+            table[point] = folded
+    return table
+
+
+_LATIN_TABLE = _latin_table()
 
 
 # ---------------------------------------------------------------------------------------------- dates

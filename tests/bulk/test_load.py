@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import orjson
+import pytest
 
-from ketnoi.bulk.load import load_paths
+from ketnoi.bulk import load as bulk_load
+from ketnoi.bulk.load import LoadReport, load_paths, write_batch
 from ketnoi.demo.generate import generate
 from ketnoi.interactions.services import Services
 from ketnoi.sql import SqlQuery
+from ketnoi.store.base import StoredVersion
 
 
 def _count(services: Services, sql: str, *params: object) -> int:
@@ -135,3 +139,113 @@ def test_parallel_load_writes_exactly_what_the_serial_load_writes(tmp_path: Path
     assert [(f.source, f.message) for f in parallel.failures] == [(f.source, f.message) for f in serial.failures]
     assert len(serial.failures) == 2
     assert snapshots[0] == snapshots[1]
+
+
+def _own_services(tmp_path: Path, name: str) -> Services:
+    from ketnoi.app import build_services, open_store
+    from ketnoi.config import Settings
+
+    store = open_store(f"sqlite:///{tmp_path}/{name}.db")
+    store.migrate()
+    return build_services(Settings(database="test"), store)
+
+
+def test_a_search_parameter_in_a_load_indexes_the_lines_after_it(tmp_path: Path) -> None:
+    """The writer thread runs behind the preparing one: the line right after a SearchParameter
+    must still be indexed with it (the batch is cut and written before that line is prepared)."""
+    services = _own_services(tmp_path, "sp")
+    ext = "https://fhir.ketnoi.vn/StructureDefinition/nickname"
+    sp = {
+        "resourceType": "SearchParameter",
+        "id": "nickname",
+        "url": "https://fhir.ketnoi.vn/SearchParameter/nickname",
+        "name": "nickname",
+        "status": "active",
+        "description": "Tên gọi ở nhà (nickname)",
+        "code": "nickname",
+        "base": ["Patient"],
+        "type": "string",
+        "expression": f"Patient.extension('{ext}').value",
+    }
+    patients = [
+        {"resourceType": "Patient", "id": f"p{i}", "extension": [{"url": ext, "valueString": f"Tí {i}"}]}
+        for i in range(3)
+    ]
+    lines = [orjson.dumps(patients[0]), orjson.dumps(sp), *(orjson.dumps(p) for p in patients[1:])]
+    (tmp_path / "mixed.ndjson").write_bytes(b"\n".join(lines))
+    report = load_paths(services, [tmp_path / "mixed.ndjson"], batch_size=100)
+    assert (report.written, report.failures) == (4, [])
+    rows = _rows(services, "SELECT resource_id, norm FROM idx_string WHERE param = ? ORDER BY resource_id", "nickname")
+    assert rows == [("p1", "ti 1"), ("p2", "ti 2")]  # p0 came before the parameter existed
+    services.store.close()
+
+
+def _rows(services: Services, sql: str, *params: object) -> list[tuple[object, ...]]:
+    with services.store.session(write=False) as s:
+        return [tuple(r) for r in s.query(SqlQuery(sql, params))]
+
+
+def test_a_failing_writer_stops_the_load_and_settings_are_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = _own_services(tmp_path, "fail")
+    generate(patients=10, seed=5, out=tmp_path / "demo", fmt="ndjson")
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    calls = []
+    real = bulk_load.write_batch
+
+    def second_fails(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulk_load, "write_batch", second_fails)
+    with pytest.raises(OSError, match="disk full"):
+        load_paths(services, [tmp_path / "demo"], batch_size=20)
+    assert len(calls) <= 4  # the producer stopped: at most the batches already queued were seen
+    assert _rows(services, "SELECT COUNT(*) FROM resource") == [(20,)]  # the first batch, committed
+    assert (gc.get_threshold(), sys.getswitchinterval()) == (threshold, interval)
+    assert not gc.get_freeze_count()
+    services.store.close()
+
+
+def test_a_concurrent_write_during_a_batch_is_retried_not_lost(services: Services) -> None:
+    """A version committed by another connection between the batch's read and its commit makes
+    the commit fail; the batch is tried again and writes on top of it."""
+    if services.store.dialect != "postgresql":
+        pytest.skip("SQLite has a single writer: nothing can commit inside another write transaction")
+    from ketnoi.interactions.repository import Repository
+
+    ids = [f"cc-{uuid.uuid4().hex[:12]}" for _ in range(30)]  # >= 20: the COPY path of the store
+    raced = ids[7]
+    done: list[int] = []
+
+    def race(stored: StoredVersion, body: object) -> None:
+        if stored.id == raced and not done:
+            done.append(1)
+            with services.store.session(write=True) as other:  # another pooled connection
+                Repository(services, other).upsert({"resourceType": "Patient", "id": raced, "gender": "other"})
+
+    services.after_write.append(race)
+    try:
+        report = LoadReport()
+        batch = [
+            (f"x:{i}", {"resourceType": "Patient", "id": id_, "gender": "female"}, None, None)
+            for i, id_ in enumerate(ids)
+        ]
+        write_batch(services, batch, report)
+    finally:
+        services.after_write.remove(race)
+    assert (report.written, report.failures) == (30, [])
+    versions = _rows(
+        services,
+        "SELECT version, method FROM resource_history WHERE resource_type = ? AND id = ? ORDER BY version",
+        "Patient",
+        raced,
+    )
+    assert [v for v, _ in versions] == [1, 2]  # the concurrent version kept, the load's on top
+    with services.store.session(write=False) as s:
+        current = s.current("Patient", raced)
+        assert current is not None and current.version == 2
+        assert orjson.loads(current.content or b"{}")["gender"] == "female"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -177,3 +178,26 @@ def test_ucum_canonical_leaves_unknown_and_canonical_units() -> None:
     assert ucum_canonical("g", 5) is None
     assert ucum_canonical("Cel", 37) is None
     assert ucum_canonical("mm[Hg]", 120) is None
+
+
+def _reference_fold(text: str) -> str:
+    """fold as the docs define it, written out plainly: casefold, đ → d, drop combining marks."""
+    text = text.casefold().translate(str.maketrans({"đ": "d", "ð": "d"}))
+    stripped = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return " ".join(unicodedata.normalize("NFC", stripped).split())
+
+
+def test_fold_fast_latin_path_equals_the_definition_on_every_latin_letter() -> None:
+    points = [*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00)]
+    mismatches = [hex(p) for p in points if fold(chr(p)) != _reference_fold(chr(p))]
+    assert mismatches == []
+
+
+def test_fold_fast_latin_path_equals_the_definition_on_mixed_text() -> None:
+    rng = random.Random(20261127)
+    alphabet = [
+        chr(p) for p in (*range(0x20, 0x7F), *range(0xA0, 0x250), *range(0x300, 0x370), *range(0x1E00, 0x1F00))
+    ] + ["\u3000", "\u2003", "年", "가", "\u0645", "ǅ", "ẞ"]
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(20_000)]
+    samples += ["Nguyễn Thị Ánh Tuyết", "ĐẶNG   văn\tĐỨC", "Huỳnh Ðức", "Trần\u00a0Lê", "Phạm 日本 Hòa"]
+    assert [s for s in samples if fold(s) != _reference_fold(s)] == []
