@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 from ingest import _GROUPS, SQLITE_BATCH, raw_postgres, raw_sqlite
 
-__all__ = ["SQLITE_BATCH", "LoadRun", "ketnoi_load", "profile_load", "raw_limit", "raw_rows"]
+__all__ = ["SQLITE_BATCH", "LoadRun", "ketnoi_load", "profile_load", "raw_limit", "raw_rows", "schema_floor"]
 
 _LOADED = re.compile(r"loaded ([\d,]+) resources \(([\d,]+) unchanged, ([\d,]+) failed\) in ([\d.]+) s")
 
@@ -87,6 +87,117 @@ def raw_limit(backend: str, url: str, rows: list[tuple[str, str]]) -> float:
     if backend == "postgresql":
         return raw_postgres(url, rows, None)
     return raw_sqlite(url.removeprefix("sqlite:///"), rows, SQLITE_BATCH)
+
+
+def schema_floor(backend: str, url: str, folder: Path, chunk: int = 20_000) -> float:
+    """Resources/s of writing exactly the rows ``ketnoi load`` writes for these lines (a history
+    row with the JSON, the current pointer, every search-index row) into a freshly migrated
+    ketnoi database, with its indexes, with no Python work in between: what the database alone
+    needs. Rows are made ``chunk`` resources at a time (parse + extraction, not timed), then
+    written (timed). PostgreSQL: COPY per table, one transaction; SQLite: 500 resources per
+    transaction, like the raw limit."""
+    from ketnoi.app import open_store
+
+    store = open_store(url)
+    store.migrate()
+    store.close()
+    lines = raw_rows(folder)
+    writer = _PgFloorWriter(url) if backend == "postgresql" else _SqliteFloorWriter(url)
+    seconds = 0.0
+    for part in range(0, len(lines), chunk):
+        history, index = _floor_rows(lines[part : part + chunk])
+        start = time.perf_counter()
+        writer.write(history, index)
+        seconds += time.perf_counter() - start
+    start = time.perf_counter()
+    writer.close()
+    seconds += time.perf_counter() - start
+    return len(lines) / seconds
+
+
+_HISTORY_COLUMNS = "resource_type, id, version, last_updated, method, deleted, content"
+_POINT = (
+    "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) "
+    "SELECT resource_type, id, version, seq, last_updated, deleted FROM resource_history WHERE seq > ?"
+)
+
+
+def _floor_rows(lines: list[tuple[str, str]]) -> tuple[list[tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]:
+    """History rows and index rows (by kind, grouped by resource, in line order) of these lines."""
+    from ketnoi.search.extract import default_extractor
+    from ketnoi.store.schema import INDEX_COLUMNS
+
+    extractor, now = default_extractor(), time.time()
+    history: list[tuple[Any, ...]] = []
+    index: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in INDEX_COLUMNS}
+    for _, line in lines:
+        resource = orjson.loads(line)
+        rtype, id_ = resource["resourceType"], resource["id"]
+        history.append((rtype, id_, 1, now, "PUT", False, line.encode()))
+        rows = extractor.extract(resource)
+        for kind, out in index.items():
+            out.extend((rtype, id_, *row) for row in getattr(rows, kind))
+    return history, index
+
+
+class _PgFloorWriter:
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url)
+
+    def write(self, history: list[tuple[Any, ...]], index: dict[str, list[tuple[Any, ...]]]) -> None:
+        from ketnoi.store.schema import INDEX_COLUMNS
+
+        last = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM resource_history").fetchone()[0]  # type: ignore[index]
+        with self.conn.cursor().copy(f"COPY resource_history ({_HISTORY_COLUMNS}) FROM STDIN") as copy:
+            for row in history:
+                copy.write_row(row)
+        self.conn.execute(_POINT.replace("?", "%s"), (last,))
+        for kind, rows in index.items():
+            columns = ", ".join(("resource_type", "resource_id", *INDEX_COLUMNS[kind]))
+            with self.conn.cursor().copy(f"COPY idx_{kind} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def close(self) -> None:
+        self.conn.commit()
+        self.conn.close()
+
+
+class _SqliteFloorWriter:
+    def __init__(self, url: str) -> None:
+        import sqlite3
+
+        self.conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA cache_size=-65536"):
+            self.conn.execute(pragma)
+
+    def write(self, history: list[tuple[Any, ...]], index: dict[str, list[tuple[Any, ...]]]) -> None:
+        by_owner = {kind: _group(rows) for kind, rows in index.items()}
+        for part in range(0, len(history), SQLITE_BATCH):
+            chunk = history[part : part + SQLITE_BATCH]
+            self.conn.execute("BEGIN")
+            last = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM resource_history").fetchone()[0]
+            insert = f"INSERT INTO resource_history ({_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            self.conn.executemany(insert, chunk)
+            self.conn.execute(_POINT, (last,))
+            for kind, groups in by_owner.items():
+                rows = [row for r in chunk for row in groups.get((r[0], r[1]), ())]
+                if rows:
+                    marks = ", ".join("?" * len(rows[0]))
+                    self.conn.executemany(f"INSERT INTO idx_{kind} VALUES ({marks})", rows)
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _group(rows: list[tuple[Any, ...]]) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
+    out: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        out.setdefault((row[0], row[1]), []).append(row)
+    return out
 
 
 def profile_load(backend: str, url: str, folder: Path, top: int = 10) -> dict[str, Any]:

@@ -9,13 +9,10 @@ transaction and batch Bundles go through the Bundle processor exactly as ``POST 
 
 from __future__ import annotations
 
-import gc
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
@@ -23,6 +20,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from ketnoi import runtime
 from ketnoi.bulk.prepare import PreparedItem, changes_extraction, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
@@ -83,33 +81,8 @@ def load_paths(
 ) -> LoadReport:
     """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
     that many worker processes while this one writes."""
-    with _bulk_process_settings():
+    with runtime.bulk_mode():  # fewer GC passes, quicker GIL hand-over (ketnoi.runtime)
         return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers)
-
-
-@contextmanager
-def _bulk_process_settings() -> Iterator[None]:
-    """Interpreter settings for the length of a bulk load, restored afterwards.
-
-    - Fewer garbage collections: a load allocates millions of short-lived, acyclic objects (the
-      JSON of each resource), which reference counting frees; with the default thresholds the
-      collector also ran every few resources over everything alive (the FHIR definitions, the
-      extraction plans), measured at a third of the load's time. ``gc.freeze`` moves what exists
-      now out of its way; a collection still runs every 10,000 net allocations.
-    - A shorter GIL switch interval: the writer thread (``write_behind``) wakes when the database
-      answers and would otherwise wait up to 5 ms for the preparing thread to let go of the GIL,
-      once per round trip (measured: +20% on PostgreSQL).
-    """
-    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
-    gc.freeze()
-    gc.set_threshold(10_000, 50, 1000)
-    sys.setswitchinterval(0.0002)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(interval)
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _load_paths(

@@ -1,0 +1,48 @@
+"""Interpreter settings for a long-running ketnoi process. Imports nothing of ketnoi.
+
+Why the garbage collector is tuned: a FHIR write allocates thousands of short-lived, acyclic
+objects (the JSON of each resource, its index rows), which reference counting frees at once.
+With CPython's default thresholds (a young collection every 700 net allocations) the cyclic
+collector also ran every few resources, and its older generations walked everything alive: the
+FHIR definitions, value sets, validation tables and extraction plans (millions of objects).
+Measured on 2 cores: transaction Bundles +22% (SQLite) and +35% (PostgreSQL), bulk load +45%.
+``gc.freeze`` moves what exists at start-up out of the collector's way; a young collection still
+runs every 10,000 net allocations, so real garbage cycles are still reclaimed.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+GC_THRESHOLD = (10_000, 50, 1000)
+
+
+def settle_heap() -> None:
+    """For a server, once start-up has loaded what it keeps: freeze it, collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
+@contextmanager
+def bulk_mode() -> Iterator[None]:
+    """For the length of a bulk load: the collector as in :func:`settle_heap`, and a short GIL
+    switch interval, because the loader's writer thread wakes when the database answers and would
+    otherwise wait up to 5 ms for the preparing thread to let go of the GIL, once per round trip
+    (measured: +20% on PostgreSQL). Everything is restored afterwards."""
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+    frozen_before = gc.get_freeze_count() > 0  # settled by a server: leave that as it was
+    if not frozen_before:
+        gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+    sys.setswitchinterval(0.0002)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+        gc.set_threshold(*threshold)
+        if not frozen_before:
+            gc.unfreeze()
