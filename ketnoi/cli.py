@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = sub.add_parser("load", help="bulk-load NDJSON files, Bundles or folders of them")
     _database_arg(load)
     load.add_argument("paths", nargs="+", help=".ndjson / .json files or folders")
-    load.add_argument("--batch-size", type=int, default=500, help="resources per database transaction")
+    load.add_argument("--batch-size", type=int, default=None, help="resources per database transaction (default 5,000)")
     load.add_argument("--errors", help="write the per-resource error report (NDJSON) to this file")
     load.add_argument(
         "--workers",
@@ -92,7 +92,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from ketnoi.app import build_services, check_schema, open_store
-    from ketnoi.bulk.load import LoadReport, load_paths
+    from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths
 
     settings = _settings(args)
     store = open_store(settings.database)
@@ -114,7 +114,7 @@ def _load(args: argparse.Namespace) -> int:
         report = load_paths(
             services,
             args.paths,
-            batch_size=args.batch_size,
+            batch_size=args.batch_size or BATCH_SIZE,
             workers=workers,
             progress=progress if sys.stderr.isatty() else None,
         )

@@ -53,6 +53,11 @@ class LoadReport:
 
 
 Progress = Callable[[LoadReport], None]
+# Resources per transaction. Large because index pages touched by many resources of one
+# transaction are written (WAL, checkpoint) once: measured at 200k resources, 500 → 5,000 made
+# SQLite loads +38% and PostgreSQL +6%; memory stays near 0.5 GB. A server's own writes wait
+# for the SQLite writer lock up to one batch (~2 s), hence $import keeps smaller steps.
+BATCH_SIZE = 5000
 T = TypeVar("T")
 Item = tuple[str, Any]  # (source label, parsed JSON or a parse error message)
 
@@ -75,7 +80,7 @@ def load_paths(
     services: Services,
     paths: Iterable[str | Path],
     *,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     workers: int = 0,
 ) -> LoadReport:
@@ -200,7 +205,7 @@ def load_resources(
     items: Iterable[Item],
     report: LoadReport,
     *,
-    batch_size: int = 500,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> LoadReport:
     """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
