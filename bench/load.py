@@ -94,8 +94,8 @@ def schema_floor(backend: str, url: str, folder: Path, chunk: int = 20_000) -> f
     row with the JSON, the current pointer, every search-index row) into a freshly migrated
     ketnoi database, with its indexes, with no Python work in between: what the database alone
     needs. Rows are made ``chunk`` resources at a time (parse + extraction, not timed), then
-    written (timed). PostgreSQL: COPY per table, one transaction; SQLite: 500 resources per
-    transaction, like the raw limit."""
+    written (timed). PostgreSQL: COPY per table, one transaction; SQLite: as many resources per
+    transaction as ``ketnoi load`` puts in one (its BATCH_SIZE)."""
     from ketnoi.app import open_store
 
     store = open_store(url)
@@ -174,9 +174,11 @@ class _SqliteFloorWriter:
             self.conn.execute(pragma)
 
     def write(self, history: list[tuple[Any, ...]], index: dict[str, list[tuple[Any, ...]]]) -> None:
+        from ketnoi.bulk.load import BATCH_SIZE
+
         by_owner = {kind: _group(rows) for kind, rows in index.items()}
-        for part in range(0, len(history), SQLITE_BATCH):
-            chunk = history[part : part + SQLITE_BATCH]
+        for part in range(0, len(history), BATCH_SIZE):
+            chunk = history[part : part + BATCH_SIZE]
             self.conn.execute("BEGIN")
             last = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM resource_history").fetchone()[0]
             insert = f"INSERT INTO resource_history ({_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -17,7 +17,7 @@ Locations). Per backend, each in fresh throwaway databases:
    SQLite 500 rows per transaction), ``--load-runs`` times, in another fresh database; and the
    *schema floor*, once: exactly the rows ``ketnoi load`` writes (history with the JSON, current
    pointer, every search-index row), made beforehand and written straight into a freshly migrated
-   ketnoi database with its indexes (COPY / 500 resources per transaction): what the database
+   ketnoi database with its indexes (COPY / the loader's batch per transaction): what the database
    alone needs, which no loader can beat;
 2. **read by id** (bench/read.py), on the last loaded database served by ``ketnoi serve``:
    ``--reads`` random ``GET /fhir/Type/id``, beside ``GET /healthz`` (the HTTP floor) and a bare
