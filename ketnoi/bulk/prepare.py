@@ -1,11 +1,13 @@
-"""Parallel preparation for bulk loads: parse, validate and extract index rows in worker processes.
+"""Preparation for bulk loads: parse, validate and extract index rows before the write.
 
-The Python work per resource (validation ~40%, index extraction ~45% of a load) needs no
-database, so ``ketnoi load`` runs it in worker processes while the main process writes. Workers
-use the same validator and an extractor built from the same SearchParameters as the server;
-``Repository.upsert(resource, prepared)`` then writes exactly what the serial path would have.
-SearchParameter resources themselves are left to the main process (their activation checks
-depend on the running server's registry).
+``prepare`` is what the loader's preparing thread runs for each resource (``load.write_behind``
+writes the previous batch meanwhile); ``prepared_chunks`` runs the same in worker processes
+(``--workers``), for machines with more cores. Workers use the same validator and an extractor
+built from the same SearchParameters as the server; ``Repository.upsert(resource, prepared)`` then
+writes exactly what the serial path would have. SearchParameter resources themselves are left to
+the writer (their activation checks depend on the running server's registry). Workers build their
+extractor once: a SearchParameter loaded with ``--workers`` applies to later loads, not to the
+lines prepared alongside it (the thread pipeline has no such limit).
 """
 
 from __future__ import annotations
