@@ -209,12 +209,17 @@ def test_a_failing_writer_stops_the_load_and_settings_are_restored(
     services.store.close()
 
 
-def test_a_concurrent_write_during_a_batch_is_retried_not_lost(services: Services) -> None:
+def test_a_concurrent_write_during_a_batch_is_retried_not_lost(postgres_url: str) -> None:
     """A version committed by another connection between the batch's read and its commit makes
-    the commit fail; the batch is tried again and writes on top of it."""
-    if services.store.dialect != "postgresql":
-        pytest.skip("SQLite has a single writer: nothing can commit inside another write transaction")
+    the commit fail; the batch is tried again and writes on top of it. PostgreSQL only: SQLite has
+    a single writer, so nothing can commit inside another write transaction there."""
+    from ketnoi.app import build_services, open_store
+    from ketnoi.config import Settings
     from ketnoi.interactions.repository import Repository
+
+    store = open_store(postgres_url)
+    store.migrate()
+    services = build_services(Settings(database="test"), store)
 
     ids = [f"cc-{uuid.uuid4().hex[:12]}" for _ in range(30)]  # >= 20: the COPY path of the store
     raced = ids[7]
@@ -248,3 +253,4 @@ def test_a_concurrent_write_during_a_batch_is_retried_not_lost(services: Service
         current = s.current("Patient", raced)
         assert current is not None and current.version == 2
         assert orjson.loads(current.content or b"{}")["gender"] == "female"
+    store.close()
