@@ -18,10 +18,8 @@ from pathlib import Path
 from queue import Queue
 from typing import Any, TypeVar
 
-import orjson
-
 from ketnoi import runtime
-from ketnoi.bulk.prepare import PreparedItem, changes_extraction, prepare, prepared_chunks
+from ketnoi.bulk.prepare import PreparedItem, changes_extraction, parse_line, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
@@ -159,14 +157,6 @@ def _chunked(items: Iterable[T], size: int, cut_after: Callable[[T], bool] | Non
             chunk = []
     if chunk:
         yield chunk
-
-
-def parse_line(data: bytes) -> Any:
-    """The parsed JSON, or the reason it is not JSON (a str, reported as the failure)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return f"not valid JSON: {exc}"
 
 
 def _load_json_file(

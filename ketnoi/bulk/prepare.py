@@ -43,13 +43,20 @@ def prepare_chunk(chunk: list[tuple[str, bytes]]) -> list[PreparedItem]:
     validator, strict = _worker["validator"], _worker["strict"]
     out: list[PreparedItem] = []
     for source, raw in chunk:
-        try:
-            resource = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            out.append((source, None, None, f"not valid JSON: {exc}"))
-            continue
-        out.append(prepare(source, resource, extractor, validator, strict))
+        resource = parse_line(raw)
+        if isinstance(resource, str):
+            out.append((source, None, None, resource))
+        else:
+            out.append(prepare(source, resource, extractor, validator, strict))
     return out
+
+
+def parse_line(data: bytes) -> Any:
+    """The parsed JSON, or the reason it is not JSON (a str, reported as the failure)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return f"not valid JSON: {exc}"
 
 
 def prepare(

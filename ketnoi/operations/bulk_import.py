@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from ketnoi.bulk.load import dangling_references, parse_line, prefetch_current
+from ketnoi.bulk.load import dangling_references, prefetch_current
+from ketnoi.bulk.prepare import parse_line
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome

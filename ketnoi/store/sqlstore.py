@@ -30,8 +30,7 @@ _CURRENT = (
     "FROM resource r JOIN resource_history h ON h.seq = r.seq"
 )
 _HISTORY_TYPES = ("text", "text", "int4", "float8", "text", "bool", "bytea")
-_POINTER_TYPES = ("text", "text", "int4", "float8", "bool")
-_POINTER_SEQ_TYPES = (*_POINTER_TYPES, "int8")
+_POINTER_TYPES = ("text", "text", "int4", "int8", "float8", "bool")
 _KEY_TYPES = ("text", "text")
 _COPY_AT = 20  # versions in one flush from which PostgreSQL gets COPY instead of INSERT
 _RESERVE_SEQ = "SELECT nextval(pg_get_serial_sequence('resource_history', 'seq')) FROM generate_series(1, ?)"
@@ -158,18 +157,18 @@ class SqlSession:
         returned = self.execute(
             "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content) "
             f"{self._rows_source(rows, _HISTORY_TYPES)} "
-            "ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version",
+            "ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version, seq",
             self._rows_params(rows),
         ).fetchall()
-        if len(returned) != len(records):
-            done = {tuple(row) for row in returned}
-            lost = next(r for r in records if (r.resource_type, r.id, r.version) not in done)
+        seq_of = {(t, i, n): seq for t, i, n, seq in returned}
+        lost = next((r for r in records if (r.resource_type, r.id, r.version) not in seq_of), None)
+        if lost is not None:
             raise VersionConflict(f"{lost.resource_type}/{lost.id} version {lost.version} already exists")
-        self._point(records)
+        self._point([replace(r, seq=seq_of[(r.resource_type, r.id, r.version)]) for r in records])
 
     def _copy_history(self, records: list[StoredVersion]) -> None:
         """Many versions at once on PostgreSQL: COPY, with ``seq`` values reserved first (COPY
-        writes given identity values), so the pointers can name them without a join.
+        writes given identity values), so the pointers can name them.
 
         Why: the unnest() insert sends the JSON of each version as a bytea array element, which
         psycopg escapes in Python (~25 µs a resource); COPY sends it as it is. A version that
@@ -186,31 +185,19 @@ class SqlSession:
                 detail = getattr(getattr(exc, "diag", None), "message_detail", None) or str(exc)
                 raise VersionConflict(f"a version being written already exists: {detail}") from exc
             raise
-        self._point([replace(r, seq=seq) for seq, r in zip(seqs, records, strict=True)], seq_known=True)
+        self._point([replace(r, seq=seq) for seq, r in zip(seqs, records, strict=True)])
 
-    def _point(self, records: list[StoredVersion], *, seq_known: bool = False) -> None:
-        """Point ``resource`` at the last of ``records`` for each (type, id)."""
+    def _point(self, records: list[StoredVersion]) -> None:
+        """Point ``resource`` at the last of ``records`` (whose history ``seq`` is known) per key."""
         last = {(r.resource_type, r.id): r for r in records}
-        rows = [(r.resource_type, r.id, r.version, r.last_updated, r.deleted) for r in last.values()]
-        if seq_known:
-            source = self._rows_source(rows, _POINTER_SEQ_TYPES)
-            params = self._rows_params([(*row, r.seq) for row, r in zip(rows, last.values(), strict=True)])
-            select = "SELECT v.t, v.i, v.n, v.s, v.u, v.d FROM v"
-            columns = "t, i, n, u, d, s"
-        else:
-            # The seq of each version comes from the history row just written (unique key lookup).
-            source, params = self._rows_source(rows, _POINTER_TYPES), self._rows_params(rows)
-            select = (
-                "SELECT v.t, v.i, v.n, h.seq, v.u, v.d FROM v "
-                "JOIN resource_history h ON h.resource_type = v.t AND h.id = v.i AND h.version = v.n"
-            )
-            columns = "t, i, n, u, d"
+        rows = [(r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted) for r in last.values()]
         self.execute(
-            f"WITH v({columns}) AS ({source}) "
-            f"INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) {select} "
+            f"WITH v(t, i, n, s, u, d) AS ({self._rows_source(rows, _POINTER_TYPES)}) "
+            "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) "
+            "SELECT v.t, v.i, v.n, v.s, v.u, v.d FROM v "
             "WHERE true ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
             "last_updated = excluded.last_updated, deleted = excluded.deleted",
-            params,
+            self._rows_params(rows),
         )
 
     def _delete_index(self, keys: list[tuple[str, str]]) -> None:
