@@ -37,6 +37,7 @@ run: migrate
 ## make check: lint, types and architecture contracts.
 check: install
 	$(BIN)/ruff check ketnoi tests bench
+	$(BIN)/ruff format --check ketnoi tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -47,12 +47,17 @@ def machine_info() -> dict[str, str]:
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
                 break
     commit = subprocess.run(
-        "git rev-parse --short HEAD 2>/dev/null", shell=True, cwd=ROOT, capture_output=True, text=True,
-        check=False).stdout.strip()
+        "git rev-parse --short HEAD 2>/dev/null", shell=True, cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     dirty = ""
     if commit:
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                capture_output=True, text=True, check=False).stdout
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         dirty = " (plus uncommitted changes)" if status.strip() else ""
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -124,8 +129,9 @@ def database(backend: str, admin_url: str | None) -> Iterator[str]:
             yield url
     elif backend == "postgresql":
         if not admin_url:
-            raise RuntimeError("no PostgreSQL admin URL: set KETNOI_BENCH_POSTGRES_URL "
-                               "or make scripts/pg-test-setup.sh work")
+            raise RuntimeError(
+                "no PostgreSQL admin URL: set KETNOI_BENCH_POSTGRES_URL or make scripts/pg-test-setup.sh work"
+            )
         with postgres_database(admin_url) as url:
             yield url
     else:
@@ -155,8 +161,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(database_url: str, *, startup_timeout: float = 60.0, env: dict[str, str] | None = None,
-           profile: Path | None = None) -> Iterator[Server]:
+def server(
+    database_url: str, *, startup_timeout: float = 60.0, env: dict[str, str] | None = None, profile: Path | None = None
+) -> Iterator[Server]:
     """``python -m ketnoi serve --database URL --migrate`` on a free port; waits for /healthz.
 
     With ``profile``, the server runs under cProfile and writes its stats there when it stops.
@@ -165,11 +172,24 @@ def server(database_url: str, *, startup_timeout: float = 60.0, env: dict[str, s
     log_dir = Path(tempfile.mkdtemp(prefix="ketnoi-bench-log-"))
     log = log_dir / "server.log"
     wrapper = ["-m", "cProfile", "-o", str(profile)] if profile else []
-    cmd = [PYTHON, *wrapper, "-m", "ketnoi", "serve", "--database", database_url,
-           "--host", "127.0.0.1", "--port", str(port), "--migrate"]
+    cmd = [
+        PYTHON,
+        *wrapper,
+        "-m",
+        "ketnoi",
+        "serve",
+        "--database",
+        database_url,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--migrate",
+    ]
     with open(log, "wb") as log_file:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     srv = Server(f"http://127.0.0.1:{port}/fhir", proc, log)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -200,8 +220,11 @@ def server(database_url: str, *, startup_timeout: float = 60.0, env: dict[str, s
 
 def client(base: str, timeout: float = 300.0) -> httpx.Client:
     """A keep-alive client that sends and accepts FHIR JSON."""
-    return httpx.Client(base_url=base, timeout=timeout,
-                        headers={"content-type": "application/fhir+json", "accept": "application/fhir+json"})
+    return httpx.Client(
+        base_url=base,
+        timeout=timeout,
+        headers={"content-type": "application/fhir+json", "accept": "application/fhir+json"},
+    )
 
 
 # ---------------------------------------------------------------- timing and tables
@@ -280,9 +303,26 @@ def demo_data(patients: int, seed: int, out: Path) -> Path:
     stamp = out / ".complete"
     if not stamp.exists():
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([PYTHON, "-m", "ketnoi", "demo", "generate", "--patients", str(patients), "--seed",
-                        str(seed), "--out", str(out), "--format", "ndjson"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "ketnoi",
+                "demo",
+                "generate",
+                "--patients",
+                str(patients),
+                "--seed",
+                str(seed),
+                "--out",
+                str(out),
+                "--format",
+                "ndjson",
+            ],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         stamp.write_text(f"{patients} {seed}\n")
     return out
 

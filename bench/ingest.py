@@ -59,8 +59,10 @@ def _data_dir() -> Path:
     for root in (DATA, SHARED):
         if (root / "dev").is_dir():
             return root
-    raise MissingData(f"no Synthea data: expected {DATA}/dev/*.json.gz (in the repository) "
-                      f"or {SHARED}/dev/*.json (the shared data checkout)")
+    raise MissingData(
+        f"no Synthea data: expected {DATA}/dev/*.json.gz (in the repository) "
+        f"or {SHARED}/dev/*.json (the shared data checkout)"
+    )
 
 
 def _read(path: Path) -> Any:
@@ -75,8 +77,10 @@ def _files(root: Path, pattern: str) -> list[Path]:
 def _rewrite(value: Any, mapping: dict[str, str]) -> Any:
     """Replace every ``reference`` that is a mapped ``urn:uuid:`` fullUrl by its ``Type/id``."""
     if isinstance(value, dict):
-        return {k: (mapping.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, mapping))
-                for k, v in value.items()}
+        return {
+            k: (mapping.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, mapping))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_rewrite(v, mapping) for v in value]
     return value
@@ -122,17 +126,25 @@ def load_dataset(limit_bundles: int | None = None) -> Dataset:
 
 def transaction(resources: list[Resource]) -> bytes:
     """A transaction Bundle that PUTs each resource at its own id."""
-    return orjson.dumps({
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
-                   "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources],
-    })
+    return orjson.dumps(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {
+                    "fullUrl": f"urn:uuid:{r['id']}",
+                    "resource": r,
+                    "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+                }
+                for r in resources
+            ],
+        }
+    )
 
 
 def chunks(resources: list[Resource], size: int = CHUNK) -> Iterator[list[Resource]]:
     for start in range(0, len(resources), size):
-        yield resources[start:start + size]
+        yield resources[start : start + size]
 
 
 def single_create_bodies(data: Dataset, n: int) -> list[tuple[str, bytes]]:
@@ -160,8 +172,9 @@ class Failures:
     def add(self, what: str, status: int, body: bytes, resources: int) -> None:
         try:
             outcome = orjson.loads(body)
-            text = "; ".join(f"{i.get('severity')}/{i.get('code')}: {i.get('diagnostics', '')}"
-                             for i in outcome.get("issue", []))
+            text = "; ".join(
+                f"{i.get('severity')}/{i.get('code')}: {i.get('diagnostics', '')}" for i in outcome.get("issue", [])
+            )
         except (orjson.JSONDecodeError, AttributeError):
             text = body[:300].decode(errors="replace")
         with self.lock:
@@ -174,8 +187,7 @@ class Failures:
 # ---------------------------------------------------------------- the HTTP measurements
 
 
-def sequential_creates(base: str, bodies: list[tuple[str, bytes]], runs: int,
-                       failures: Failures) -> list[float]:
+def sequential_creates(base: str, bodies: list[tuple[str, bytes]], runs: int, failures: Failures) -> list[float]:
     rates = []
     with common.client(base) as http:
         for rtype, body in bodies[:50]:  # warm-up: imports, caches, connection
@@ -199,8 +211,12 @@ def _post_transaction(http: Any, resources: list[Resource], failures: Failures) 
     if r.status_code == 200:
         return len(resources)
     first = resources[0]
-    failures.add(f"POST /fhir transaction of {len(resources)} PUT entries "
-                 f"(first {first['resourceType']}/{first['id']})", r.status_code, r.content, len(resources))
+    failures.add(
+        f"POST /fhir transaction of {len(resources)} PUT entries (first {first['resourceType']}/{first['id']})",
+        r.status_code,
+        r.content,
+        len(resources),
+    )
     return 0
 
 
@@ -274,8 +290,7 @@ def raw_postgres(url: str, rows: list[tuple[str, str]], per_commit: int | None) 
         else:
             with conn.cursor() as cur:
                 for part in range(0, len(rows), per_commit):
-                    cur.executemany("INSERT INTO raw (id, content) VALUES (%s, %s)",
-                                    rows[part:part + per_commit])
+                    cur.executemany("INSERT INTO raw (id, content) VALUES (%s, %s)", rows[part : part + per_commit])
                     conn.commit()
         return len(rows) / (time.perf_counter() - start)
 
@@ -290,7 +305,7 @@ def raw_sqlite(path: str, rows: list[tuple[str, str]], per_commit: int) -> float
     start = time.perf_counter()
     for part in range(0, len(rows), per_commit):
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO raw (id, content) VALUES (?, ?)", rows[part:part + per_commit])
+        conn.executemany("INSERT INTO raw (id, content) VALUES (?, ?)", rows[part : part + per_commit])
         conn.execute("COMMIT")
     rate = len(rows) / (time.perf_counter() - start)
     conn.close()
@@ -300,11 +315,15 @@ def raw_sqlite(path: str, rows: list[tuple[str, str]], per_commit: int) -> float
 # ---------------------------------------------------------------- in-process profile
 
 _GROUPS: tuple[tuple[str, Callable[[str, str], bool]], ...] = (  # (label, test(file, function)): first wins
-    ("database driver (sqlite3 / psycopg, incl. waiting on PostgreSQL)",
-     lambda f, fn: "psycopg" in f or "sqlite3" in fn or "psycopg" in fn or "select" in fn or "poll" in fn),
+    (
+        "database driver (sqlite3 / psycopg, incl. waiting on PostgreSQL)",
+        lambda f, fn: "psycopg" in f or "sqlite3" in fn or "psycopg" in fn or "select" in fn or "poll" in fn,
+    ),
     ("validation (ketnoi.validation)", lambda f, fn: "ketnoi/validation" in f),
-    ("search-index extraction (ketnoi.search, fhirpathpy, antlr4)",
-     lambda f, fn: "ketnoi/search" in f or "fhirpathpy" in f or "antlr4" in f),
+    (
+        "search-index extraction (ketnoi.search, fhirpathpy, antlr4)",
+        lambda f, fn: "ketnoi/search" in f or "fhirpathpy" in f or "antlr4" in f,
+    ),
     ("JSON (orjson, json)", lambda f, fn: "orjson" in fn or "/json/" in f),
     ("bundle processing, repository, store glue (other ketnoi)", lambda f, fn: "ketnoi/" in f),
 )
@@ -324,8 +343,14 @@ def profile_in_process(backend: str, data: Dataset, admin: str | None) -> None:
         stored = 0
         for bundle in bundles:
             for part in chunks(bundle):
-                request = FhirRequest("POST", "", [], {"content-type": "application/fhir+json"},
-                                      orjson.loads(transaction(part)), "http://127.0.0.1/fhir")
+                request = FhirRequest(
+                    "POST",
+                    "",
+                    [],
+                    {"content-type": "application/fhir+json"},
+                    orjson.loads(transaction(part)),
+                    "http://127.0.0.1/fhir",
+                )
                 response = handle(services, request)
                 if response.status != 200:
                     print(f"  {response.status}: {orjson.dumps(response.resource)[:300]!r}")
@@ -403,8 +428,17 @@ def raw_op(backend: str) -> str:
     return OPS_RAW.format("COPY" if backend == "postgresql" else f"{SQLITE_BATCH} rows/transaction")
 
 
-def run_backend(backend: str, data: Dataset, admin: str | None, result: Result, failures: Failures, *,
-                n: int, runs: int, clients: Sequence[int]) -> None:
+def run_backend(
+    backend: str,
+    data: Dataset,
+    admin: str | None,
+    result: Result,
+    failures: Failures,
+    *,
+    n: int,
+    runs: int,
+    clients: Sequence[int],
+) -> None:
     """Every ingest series of one backend into `result`: sequential creates (`runs` x `n`), the
     transaction-Bundle load with each number of `clients` (`runs` full loads), and the raw limits
     (bulk and one row per transaction, `runs` times). Used by bench/run.py's ``ingest`` step too."""
@@ -418,8 +452,11 @@ def run_backend(backend: str, data: Dataset, admin: str | None, result: Result, 
     result.count_failed(OPS_SEQ, backend, failures, before)
     for count_clients in clients:
         op = tx_op(count_clients)
-        print(f"[{backend}] transaction Bundles, {count_clients} client(s): {runs} full loads "
-              f"of {data.resource_count} resources", flush=True)
+        print(
+            f"[{backend}] transaction Bundles, {count_clients} client(s): {runs} full loads "
+            f"of {data.resource_count} resources",
+            flush=True,
+        )
         before = failures.count
         for _ in range(runs):
             with common.database(backend, admin) as url, common.server(url) as srv:
@@ -427,8 +464,11 @@ def run_backend(backend: str, data: Dataset, admin: str | None, result: Result, 
                 rate, stored = bundle_load(srv.base, data, count_clients, failures)
                 result.add(op, backend, rate)
                 patients, observations = count(srv.base, "Patient"), count(srv.base, "Observation")
-                print(f"  {rate:,.1f} resources/s ({stored} stored; the server counts {patients} Patients, "
-                      f"{observations} Observations)", flush=True)
+                print(
+                    f"  {rate:,.1f} resources/s ({stored} stored; the server counts {patients} Patients, "
+                    f"{observations} Observations)",
+                    flush=True,
+                )
         result.count_failed(op, backend, failures, before)
     rows = raw_rows(data)
     print(f"[{backend}] raw limit: {len(rows)} rows", flush=True)
@@ -459,8 +499,10 @@ def report(result: Result, args: argparse.Namespace, data: Dataset) -> str:
             rate, raw = result.median(op, b), result.median(raw_ops[b], b)
             row += [common.fmt_rate(rate), f"{rate / raw:.1%}" if rate and raw else "n/a"]
         rows.append(row)
-    for label, per_backend in (("raw limit: bulk (PG COPY; SQLite 500 rows/txn)", raw_ops),
-                               (OPS_RAW1 + f" ({args.n} rows)", dict.fromkeys(backends, OPS_RAW1))):
+    for label, per_backend in (
+        ("raw limit: bulk (PG COPY; SQLite 500 rows/txn)", raw_ops),
+        (OPS_RAW1 + f" ({args.n} rows)", dict.fromkeys(backends, OPS_RAW1)),
+    ):
         row = [label]
         for b in backends:
             rate, raw = result.median(per_backend[b], b), result.median(raw_ops[b], b)
@@ -473,8 +515,7 @@ def report(result: Result, args: argparse.Namespace, data: Dataset) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=1000, help="creates per sequential run (default 1000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported")
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -482,9 +523,12 @@ def main() -> int:
     parser.add_argument("--bundles", type=int, default=None, help="use only the first N patient Bundles")
     parser.add_argument("--quick", action="store_true", help="smoke run: -n 100, 1 run, 6 patient Bundles")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
-    parser.add_argument("--profile", action="store_true",
-                        help="instead: load the patient Bundles in-process (no HTTP) through "
-                             "ketnoi.interactions.router.handle, timed, then again under cProfile")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead: load the patient Bundles in-process (no HTTP) through "
+        "ketnoi.interactions.router.handle, timed, then again under cProfile",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.runs, args.bundles = min(args.n, 100), 1, args.bundles or 6
@@ -498,13 +542,14 @@ def main() -> int:
         sys.exit(f"error: {exc}")
     admin = common.pg_admin_url() if "postgresql" in args.backends else None
     if "postgresql" in args.backends and not admin:
-        print("PostgreSQL unavailable (no KETNOI_BENCH_POSTGRES_URL, scripts/pg-test-setup.sh failed): "
-              "skipping it")
+        print("PostgreSQL unavailable (no KETNOI_BENCH_POSTGRES_URL, scripts/pg-test-setup.sh failed): skipping it")
         args.backends.remove("postgresql")
     common.print_machine(info)
-    print(f"data:     {data.source}: {len(data.patients)} patient Bundles, {data.resource_count} resources "
-          f"({sum(len(b) for b in data.reference)} Organizations/Practitioners loaded first, not timed)\n",
-          flush=True)
+    print(
+        f"data:     {data.source}: {len(data.patients)} patient Bundles, {data.resource_count} resources "
+        f"({sum(len(b) for b in data.reference)} Organizations/Practitioners loaded first, not timed)\n",
+        flush=True,
+    )
 
     if args.profile:
         for backend in args.backends:
@@ -525,12 +570,20 @@ def main() -> int:
     else:
         print("\nno failed requests")
     if args.json:
-        args.json.write_text(json.dumps({
-            "machine": info,
-            "rates": {f"{b}: {op}": v for (op, b), v in result.rates.items()},
-            "failures": {"count": failures.count, "resources": failures.resources,
-                         "examples": failures.examples},
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "rates": {f"{b}: {op}": v for (op, b), v in result.rates.items()},
+                    "failures": {
+                        "count": failures.count,
+                        "resources": failures.resources,
+                        "examples": failures.examples,
+                    },
+                },
+                indent=2,
+            )
+        )
     return 1 if failures.count else 0
 
 

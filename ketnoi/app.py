@@ -18,6 +18,7 @@ from ketnoi.jobs import JobRunner
 from ketnoi.operations import bulk_import, reindex
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
+from ketnoi.store.statistics import StatisticsKeeper
 from ketnoi.validation.structure import validate
 
 
@@ -54,6 +55,10 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     # Background jobs: the runner thread starts with the server (create_app) or on the first job.
     runner = JobRunner(services.store)
     runner.idle_tasks.append(lambda: registry.sync(services.store))
+    # Planner statistics follow the data without a manual ANALYZE (ketnoi.store.statistics).
+    keeper = StatisticsKeeper(services.store)
+    runner.idle_tasks.append(keeper)
+    services.extras["statistics"] = keeper
     reindex.install(services, runner)
     bulk_import.install(services, runner)
     services.extras["jobs"] = runner

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,40 @@ def postgres_url() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def throwaway_url(backend: str, tmp_path: Path, prefix: str = "ketnoi_fresh") -> Iterator[str]:
+    """The URL of a new, empty database of ``backend`` (a file under ``tmp_path``, or a PostgreSQL
+    database dropped on exit), for tests that must not share state with the session's database."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path}/{prefix}.db"
+        return
+    admin = postgres_admin_url()
+    if admin is None:
+        pytest.skip("PostgreSQL not configured (set KETNOI_TEST_POSTGRES_URL)")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    """Services over a new, empty, migrated database of each backend."""
+    with throwaway_url(request.param, tmp_path) as url:
+        store = open_store(url)
+        store.migrate()
+        services = build_services(Settings(database=url), store)
+        try:
+            yield services
+        finally:
+            services.extras["jobs"].stop()
+            store.close()
 
 
 def make_store(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:

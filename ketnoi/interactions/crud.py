@@ -89,8 +89,6 @@ def delete(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirR
 def conditional_delete(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:
     """DELETE [type]?criteria: deletes the single match; several matches → 412 (single mode)."""
     check_type(rtype)
-    if not request.query:
-        raise bad_request("A conditional delete needs search criteria", "Xoá có điều kiện cần tiêu chí tìm kiếm")
     ids = _match_ids(repo, rtype, request.query, request)
     if len(ids) > 1:
         raise _many(rtype, len(ids))
@@ -176,8 +174,6 @@ def _body_of_type(request: FhirRequest, rtype: str) -> dict[str, Any]:
 def conditional_match(repo: Repository, rtype: str, criteria: str, request: FhirRequest) -> StoredVersion | None:
     """If-None-Exist: the single existing match, None if none; several → 412."""
     query = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
-    if not query:
-        raise bad_request("If-None-Exist needs search criteria", "If-None-Exist cần tiêu chí tìm kiếm")
     ids = _match_ids(repo, rtype, query, request)
     if len(ids) > 1:
         raise _many(rtype, len(ids))

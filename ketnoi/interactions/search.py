@@ -22,6 +22,7 @@ from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Criterion, SearchQuery
+from ketnoi.sql import SqlQuery
 from ketnoi.terminology.lookup import Terminology
 from ketnoi.terminology.modifiers import resolve_modifiers
 
@@ -57,12 +58,32 @@ def _refuse_control_characters(params: list[tuple[str, str]]) -> None:
 
 
 def find_ids(repo: Repository, rtype: str, params: list[tuple[str, str]], base_url: str, limit: int) -> list[str]:
-    """Ids matching search criteria (conditional operations); always strict."""
+    """Ids matching search criteria (conditional operations and references); always strict.
+
+    Only real criteria may select a resource: without one, every resource of the type would
+    match, and a conditional update would overwrite the only one there is (R4 defines
+    ``PUT [type]/[id]`` and ``PUT [type]?[criteria]``, nothing else)."""
     params = [(k, v) for k, v in params if k not in ("_format", "_pretty")]
     query = _query(repo, (rtype,), params, strict=True)
+    if not query.filters:
+        raise bad_request(
+            f"A conditional operation or reference on {rtype} needs search criteria: without any, it would "
+            f"select every {rtype}. Parameters such as _format, _count or _sort are not criteria; "
+            f"to write one known resource use {rtype}/[id]",
+            f"Thao tác hoặc tham chiếu có điều kiện trên {rtype} cần tiêu chí tìm kiếm: nếu không có, nó sẽ "
+            f"chọn mọi {rtype}. Các tham số như _format, _count hay _sort không phải là tiêu chí; "
+            f"để ghi một tài nguyên đã biết hãy dùng {rtype}/[id]",
+        )
     query.count, query.offset, query.cursor = limit, 0, None
-    page, _ = compile_search(query, base_url)
+    page, _ = compile_search(query, base_url, dialect=repo.services.store.dialect)
     return [row[1] for row in repo.session.query(page)][:limit]
+
+
+def compiled_search(repo: Repository, rtype: str, params: list[tuple[str, str]], base_url: str) -> SqlQuery:
+    """The page query a type search runs, as this store's dialect gets it (plan checks, EXPLAIN)."""
+    query = _query(repo, (rtype,), params, strict=True)
+    page, _ = compile_search(query, base_url, dialect=repo.services.store.dialect)
+    return page
 
 
 def search_type(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:
@@ -111,7 +132,7 @@ def run_search(
     secret = cursor_secret(repo)
     signature = _sort_signature(query)
     position = decode_cursor(query.cursor, signature, secret) if query.cursor is not None else None
-    page_sql, count_sql = compile_search(query, request.base_url, position)
+    page_sql, count_sql = compile_search(query, request.base_url, position, dialect=repo.services.store.dialect)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if query.summary == "count":
         bundle["total"] = repo.session.query(count_sql)[0][0]

@@ -89,14 +89,19 @@ class Position:
     before: bool = False
 
 
-def compile_search(query: SearchQuery, base_url: str, position: Position | None = None) -> tuple[SqlQuery, SqlQuery]:
+def compile_search(
+    query: SearchQuery, base_url: str, position: Position | None = None, *, dialect: str | None = None
+) -> tuple[SqlQuery, SqlQuery]:
     """(page query, count query) for a search.
 
     The page query returns ``(resource_type, id, content, k0, k1, ...)`` — the sort key values let the
     caller build a cursor. With a ``before`` position rows come in reverse order (the caller flips them).
+    ``dialect`` ``"sqlite"`` adds index hints to the correlated probes (:func:`owner_rows`); None or
+    ``"postgresql"`` gives portable SQL.
     """
-    where = where_clause(query, base_url)
-    keys = [sort_expr(k) for k in query.sort]
+    owner = dialect == "sqlite"
+    where = where_clause(query, base_url, owner_index=owner)
+    keys = [sort_expr(k, owner_index=owner) for k in query.sort]
     cols = [cat(k, f" AS k{i}") for i, k in enumerate(keys)]
     inner = cat(
         "SELECT r.resource_type, r.id, r.seq",
@@ -159,25 +164,32 @@ def _owner_rows(crit: Criterion) -> bool:
     return isinstance(crit, (Chain, Composite, Compartment, TextSearch))
 
 
-def where_clause(query: SearchQuery, base_url: str) -> Frag:
+def where_clause(query: SearchQuery, base_url: str, *, owner_index: bool = False) -> Frag:
     """The condition on ``resource r`` that selects the matches of ``query``.
 
-    With several plain filters, the likeliest-selective one stays an ``IN`` set (it drives the
-    lookup) and the others become ``EXISTS`` probes correlated on the row. SQLite cannot estimate
-    ``IN (subquery)`` sizes and would otherwise pick any of them to drive, and build every other
-    set in full (a patient's heart rates since 2024 took 2 s at a million resources: it started
-    from every Observation date); PostgreSQL plans both forms as semi-joins."""
+    With several plain filters (or a compartment and filters), the likeliest-selective one stays an
+    ``IN`` set (it drives the lookup) and the others become ``EXISTS`` probes correlated on the row.
+    SQLite cannot estimate ``IN (subquery)`` sizes and would otherwise pick any of them to drive, and
+    build every other set in full (a patient's heart rates since 2024 took 2 s at a million
+    resources: it started from every Observation date); PostgreSQL plans both forms as semi-joins.
+    ``owner_index`` (SQLite) pins each probe to the table's owner index (:func:`owner_rows`)."""
     clauses = [cat("r.deleted = ", val(False))]
     if query.resource_types:
         clauses.append(cat("r.resource_type IN (", val(*query.resource_types), ")"))
-    plain = [c for c in query.filters if isinstance(c, Filter) and _owner_rows(c)]
+    plain = [c for c in query.filters if _drivable(c)]
     driver = min(plain, key=_selectivity_rank) if len(plain) > 1 else None
     for crit in query.filters:
         if crit in plain and driver is not None and crit is not driver:
-            clauses.append(_probe(crit, query.resource_types, "r", base_url))
+            clauses.append(_probe(crit, query.resource_types, "r", base_url, owner_index))
         else:
             clauses.append(condition(crit, query.resource_types, "r", base_url))
     return join(" AND ", clauses)
+
+
+def _drivable(crit: Criterion) -> bool:
+    """A criterion that may drive the lookup or be probed per row: its set is index rows owned by
+    the matching resources themselves."""
+    return isinstance(crit, Compartment) or (isinstance(crit, Filter) and _owner_rows(crit))
 
 
 # Lower = usually matches fewer resources. A guess from the parameter type alone: exact references
@@ -185,27 +197,42 @@ def where_clause(query: SearchQuery, base_url: str) -> Frag:
 _TYPE_RANK = {"reference": 0, "token": 1, "uri": 1, "string": 2, "quantity": 3, "number": 3, "date": 4}
 
 
-def _selectivity_rank(f: Filter) -> int:
+def _selectivity_rank(f: Criterion) -> int:
+    if isinstance(f, Compartment):
+        return -1  # one patient's (or practitioner's) resources: the narrowest set there is
+    assert isinstance(f, Filter)
     rank = _TYPE_RANK.get(f.type, 5)
     if f.type == "token" and not all("|" in v and not v.endswith("|") for v in f.values):
         rank += 1  # a bare code or a whole system is broader than system|code
     return rank
 
 
-def _probe(f: Filter, types: tuple[str, ...], alias: str, base_url: str) -> Frag:
-    """A plain filter as ``EXISTS`` over its index rows, correlated on the resource row (the
-    probe uses the ``(resource_type, resource_id)`` index of the table)."""
-    return cat(
-        "EXISTS (",
-        _filter_set(f, types, base_url),
-        f" AND resource_id = {alias}.id AND resource_type = {alias}.resource_type)",
-    )
+def _probe(f: Criterion, types: tuple[str, ...], alias: str, base_url: str, owner_index: bool) -> Frag:
+    """A plain filter (or compartment) as ``EXISTS`` over its index rows, correlated on the resource
+    row: the probe looks up the ``(resource_type, resource_id)`` owner index of the table."""
+    rows = _filter_set(f, types, base_url, owner_index) if isinstance(f, Filter) else positive_set(f, types, base_url)
+    return cat("EXISTS (", rows, f" AND resource_id = {alias}.id AND resource_type = {alias}.resource_type)")
+
+
+def owner_rows(table: str, owner_index: bool, alias: str = "") -> str:
+    """``idx_token [alias]``, or ``idx_token [alias] INDEXED BY idx_token_owner`` for a correlated
+    probe on SQLite.
+
+    A probe reads the index rows of *one* resource (a few dozen at most), so the owner index is
+    always the bounded choice. Without statistics, SQLite prefers the index with more equality
+    columns, the value lookup ``(resource_type, param, code)``, and then reads every row with that
+    code for each candidate: a patient's vital signs read every vital-sign row of every patient
+    per observation and took 16-22 s on a REST-filled database (issue 8). The hint makes the plan
+    independent of statistics; PostgreSQL has no hints and keeps its statistics fresh instead
+    (ketnoi.store.maintenance)."""
+    source = f"idx_{table} {alias}".rstrip()
+    return f"{source} INDEXED BY idx_{table}_owner" if owner_index else source
 
 
 # ------------------------------------------------------------------------------------------- ordering
 
 
-def sort_expr(key: SortKey) -> Frag:
+def sort_expr(key: SortKey, *, owner_index: bool = False) -> Frag:
     """A correlated expression giving the sort value of row ``r`` (NULL when it has none)."""
     if key.type == "id":
         return Frag("r.id")
@@ -222,7 +249,8 @@ def sort_expr(key: SortKey) -> Frag:
         "uri": "uri",
     }[key.type]
     return cat(
-        f"(SELECT {agg}({column}) FROM idx_{key.type} s WHERE s.resource_type = r.resource_type "
+        f"(SELECT {agg}({column}) FROM {owner_rows(key.type, owner_index, 's')} "
+        "WHERE s.resource_type = r.resource_type "
         "AND s.resource_id = r.id AND s.param = ",
         val(key.param),
         ")",
@@ -408,7 +436,7 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:
+def _filter_set(f: Filter, types: tuple[str, ...], base_url: str, owner_index: bool = False) -> Frag:
     if f.type == "reference" and f.modifier == "identifier":
         table, param = "token", f"{f.param}:identifier"
     elif f.type == "token" and f.modifier == "of-type":
@@ -431,7 +459,8 @@ def _filter_set(f: Filter, types: tuple[str, ...], base_url: str) -> Frag:
         conds = _token_values_cond(f.values)
     else:
         conds = join(" OR ", (_value_cond(f, value, base_url) for value in f.values))
-    return cat(f"SELECT resource_type, resource_id FROM idx_{table} WHERE ", _scope(types, param), " AND (", conds, ")")
+    source = owner_rows(table, owner_index)
+    return cat(f"SELECT resource_type, resource_id FROM {source} WHERE ", _scope(types, param), " AND (", conds, ")")
 
 
 def _token_values_cond(values: Sequence[str]) -> Frag:

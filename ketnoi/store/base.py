@@ -69,8 +69,11 @@ class Session(Protocol):
     def flush(self) -> None:
         """Send buffered writes now (reads and the commit do it themselves)."""
 
-    def analyze(self) -> None:
-        """Refresh the query planner's statistics (after a bulk load)."""
+    def analyze(self, tables: Sequence[str] | None = None) -> None:
+        """Refresh the query planner's statistics of ``tables`` (default: all; ketnoi.store.statistics)."""
+
+    def statistics_due(self) -> list[str]:
+        """The tables whose statistics the data has outgrown (ketnoi.store.statistics)."""
 
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
         """Run a compiled (read-only) query; rows as tuples."""

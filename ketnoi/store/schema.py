@@ -183,6 +183,13 @@ def _full_text(dialect: str) -> tuple[str, ...]:
     return tuple(statements)
 
 
+def _store_state(dialect: str) -> tuple[str, ...]:
+    """``store_state``: small facts the store keeps about itself, by name (e.g. the last history
+    ``seq`` at which SQLite's statistics were taken: ketnoi.store.statistics)."""
+    text = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+    return (f"CREATE TABLE store_state (name {text} PRIMARY KEY, value {text} NOT NULL)",)
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
@@ -190,6 +197,7 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(2, "job table for background jobs", _jobs(dialect)),
         Migration(3, "multi-column statistics on the index tables", _statistics(dialect)),
         Migration(4, "full-text index table idx_text (_text, _content)", _full_text(dialect)),
+        Migration(5, "store_state: facts the store keeps about itself (planner statistics)", _store_state(dialect)),
     ]
 
 

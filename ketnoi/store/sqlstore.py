@@ -13,6 +13,7 @@ from typing import Any
 
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
+from ketnoi.store import statistics
 from ketnoi.store.base import JobRecord, StoredVersion, VersionConflict, chunks
 from ketnoi.store.schema import INDEX_COLUMNS
 
@@ -106,14 +107,12 @@ class SqlSession:
             for key in chunk:
                 self._cache[key] = found.get(key)
 
-    def analyze(self) -> None:
+    def analyze(self, tables: Sequence[str] | None = None) -> None:
         self.flush()
-        if self._pg:
-            self.execute("ANALYZE")
-        else:
-            # Without statistics SQLite picks index order blindly; a sampled ANALYZE is cheap.
-            self.execute("PRAGMA analysis_limit = 1000")
-            self.execute("ANALYZE")
+        statistics.analyze(self.execute, self.dialect, tables)
+
+    def statistics_due(self) -> list[str]:
+        return statistics.due(self.execute, self.dialect)
 
     def _lock_rows(self, keys: Sequence[tuple[str, str]]) -> None:
         # Lock the pointer rows alone, then read them with a fresh statement: a FOR UPDATE over

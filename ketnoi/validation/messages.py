@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ketnoi.fhir.outcome import Issue
 
+from .bindings import Binding
 from .primitives import Problem
 
 _JSON_KINDS_EN = {"string": "a string", "number": "a number", "boolean": "true or false"}
@@ -130,8 +131,7 @@ def expected_primitive(type_code: str, kind: str, path: str, value: object) -> I
         "error",
         "structure",
         f"Value at {path} is of type {type_code} and must be {_JSON_KINDS_EN[kind]} in JSON, found {en}",
-        f"Giá trị tại {path} có kiểu {type_code} nên trong JSON phải là {_JSON_KINDS_VI[kind]}, "
-        f"nhưng tìm thấy {vi}",
+        f"Giá trị tại {path} có kiểu {type_code} nên trong JSON phải là {_JSON_KINDS_VI[kind]}, nhưng tìm thấy {vi}",
         (path,),
     )
 
@@ -177,9 +177,7 @@ def empty_string(path: str) -> Issue:
 
 
 def bad_value(problem: Problem, path: str) -> Issue:
-    return Issue(
-        problem.severity, problem.code, f"{problem.en} at {path}", f"{problem.vi} tại {path}", (path,)
-    )
+    return Issue(problem.severity, problem.code, f"{problem.en} at {path}", f"{problem.vi} tại {path}", (path,))
 
 
 def unmatched_null(name: str, path: str) -> Issue:
@@ -241,8 +239,7 @@ def bad_resource_type(path: str, value: object) -> Issue:
             "error",
             "invalid",
             f"Unknown resource type '{value[:60]}' at {path}; expected a concrete FHIR R4 resource type",
-            f"Loại tài nguyên '{value[:60]}' không tồn tại tại {path}; "
-            "cần một loại tài nguyên FHIR R4 cụ thể",
+            f"Loại tài nguyên '{value[:60]}' không tồn tại tại {path}; cần một loại tài nguyên FHIR R4 cụ thể",
             (path,),
         )
     en, vi = found(value)
@@ -261,4 +258,27 @@ def too_deep() -> Issue:
         "structure",
         "The resource is nested too deeply to be validated",
         "Tài nguyên lồng nhau quá sâu nên không thể kiểm tra",
+    )
+
+
+def code_not_allowed(value: str, binding: Binding) -> Problem:
+    """A ``code`` outside the closed value set its element is bound to (required)."""
+    return Problem(
+        f"'{value[:60]}' is not a code of the required value set '{binding.name}' (allowed: {binding.shown()})",
+        f"'{value[:60]}' không phải là mã của tập giá trị bắt buộc '{binding.name}' (được phép: {binding.shown()})",
+        code="code-invalid",
+    )
+
+
+def concept_not_allowed(binding: Binding, path: str) -> Issue:
+    """A Coding or CodeableConcept with no coding from its required, closed value set."""
+    systems = ", ".join(sorted({system for system, _ in binding.codes}))
+    return Issue(
+        "error",
+        "code-invalid",
+        f"{path} needs a coding from the required value set '{binding.name}': system {systems}, "
+        f"code one of {binding.shown()}",
+        f"{path} cần một mã hoá thuộc tập giá trị bắt buộc '{binding.name}': hệ thống {systems}, "
+        f"mã là một trong {binding.shown()}",
+        (path,),
     )

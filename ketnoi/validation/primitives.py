@@ -172,8 +172,7 @@ def _check_xhtml(value: object) -> Problem | None:
         return None
     return Problem(
         f"Invalid xhtml '{_shown(value)}': narrative must be an XHTML fragment starting with '<div'",
-        f"Giá trị xhtml '{_shown(value)}' không hợp lệ: "
-        "nội dung tường thuật phải là XHTML bắt đầu bằng '<div'",
+        f"Giá trị xhtml '{_shown(value)}' không hợp lệ: nội dung tường thuật phải là XHTML bắt đầu bằng '<div'",
     )
 
 

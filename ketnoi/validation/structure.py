@@ -21,6 +21,7 @@ from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import Issue
 
 from . import messages as msg
+from .bindings import Binding
 from .primitives import PrimitiveRule, Problem
 from .tables import Elem, Kind, Table, type_table
 
@@ -49,6 +50,15 @@ def _primitive_problem(value: object, rule: PrimitiveRule, elem: Elem, path: str
         return msg.empty_string(path)
     problem: Problem | None = rule.check(value)
     return None if problem is None else msg.bad_value(problem, path)
+
+
+def _has_allowed_coding(value: dict[str, Any], binding: Binding) -> bool:
+    """A Coding in the value set, or a CodeableConcept with at least one such coding."""
+    codings = value.get("coding") if "coding" in value or "text" in value else [value]
+    if type(codings) is not list:
+        return False
+    codes = binding.codes
+    return any(type(c) is dict and (c.get("system"), c.get("code")) in codes for c in codings)
 
 
 class _Walker:
@@ -137,9 +147,7 @@ class _Walker:
             for index, item in enumerate(value):
                 self.element(item, elem, f"{path}.{key}[{index}]")
 
-    def primitive_array(
-        self, obj: dict[str, Any], key: str, values: list[Any], elem: Elem, path: str
-    ) -> None:
+    def primitive_array(self, obj: dict[str, Any], key: str, values: list[Any], elem: Elem, path: str) -> None:
         rule = elem.rule
         assert rule is not None
         py_types = rule.py_types
@@ -151,9 +159,7 @@ class _Walker:
             item_path = f"{path}.{key}[{index}]"
             if value is None:
                 extensions = obj.get("_" + key)
-                if not (
-                    type(extensions) is list and index < len(extensions) and extensions[index] is not None
-                ):
+                if not (type(extensions) is list and index < len(extensions) and extensions[index] is not None):
                     self.issues.append(msg.unmatched_null(key, item_path))
                 continue
             issue = _primitive_problem(value, rule, elem, item_path)
@@ -179,9 +185,7 @@ class _Walker:
     def element(self, value: object, elem: Elem, path: str) -> None:
         """A complex value: a data type, a backbone element, an Element (``_x``) or a nested resource."""
         if type(value) is not dict:
-            issue = (
-                msg.null_value(path) if value is None else msg.expected_object(elem.type_code, path, value)
-            )
+            issue = msg.null_value(path) if value is None else msg.expected_object(elem.type_code, path, value)
             self.issues.append(issue)
             return
         if elem.kind is Kind.RESOURCE:
@@ -191,6 +195,8 @@ class _Walker:
         if table is None:
             table = elem.table = type_table(elem.type_code)
         self.members(value, table, path)
+        if elem.binding is not None and not _has_allowed_coding(value, elem.binding):
+            self.issues.append(msg.concept_not_allowed(elem.binding, path))
 
     def check_choice(self, obj: dict[str, Any], key: str, elem: Elem, path: str) -> None:
         present = [name for name in elem.choice if name in obj]

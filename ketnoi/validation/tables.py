@@ -23,7 +23,9 @@ from typing import Any
 
 from ketnoi.fhir.definitions import load, structure_definitions
 
-from .primitives import RULES, PrimitiveRule
+from .bindings import Binding, element_binding
+from .messages import code_not_allowed
+from .primitives import RULES, PrimitiveRule, Problem
 
 _FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 _SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
@@ -62,6 +64,7 @@ class Elem:
     table: Table | None = None  # BACKBONE: set at compile time; COMPLEX: filled on first use
     choice: tuple[str, ...] = ()  # every JSON name of the same value[x] group, when a choice
     primitive: Elem | None = None  # PRIMITIVE_EXT: the primitive element it extends
+    binding: Binding | None = None  # COMPLEX Coding/CodeableConcept bound to a closed value set
 
 
 @dataclass(slots=True, eq=False)
@@ -145,14 +148,13 @@ class _Compiler:
             if self.is_resource and path == f"{self.root}.id":
                 code = "id"  # Resource.id is declared System.String but its values are of the id type
             elems = _typed(name, code, is_array, max_count)
+            _bind(elems[0], element_binding(definition))
         else:
             base = name[:-3]
             elems = [
                 elem
                 for entry in definition["type"]
-                for elem in _typed(
-                    base + _json_suffix(_type_code(entry)), _type_code(entry), is_array, max_count
-                )
+                for elem in _typed(base + _json_suffix(_type_code(entry)), _type_code(entry), is_array, max_count)
             ]
             group = tuple(e.name for e in elems if e.kind is not Kind.PRIMITIVE_EXT)
             table.choices[base] = group
@@ -162,6 +164,36 @@ class _Compiler:
             table.elements[elem.name] = elem
         if minimum:
             table.required.append((name, minimum, tuple(e.name for e in elems)))
+
+
+def _bind(elem: Elem, binding: Binding | None) -> None:
+    """A required binding to a closed value set: a ``code`` gets a rule that also checks
+    membership (the walker's fast path stays one call); a Coding or CodeableConcept is checked by
+    the walker after its structure."""
+    if binding is None:
+        return
+    if elem.kind is Kind.PRIMITIVE and elem.type_code == "code" and elem.rule is not None:
+        elem.rule = _bound_rule(elem.rule, binding)
+    elif elem.type_code in ("Coding", "CodeableConcept"):
+        elem.binding = binding
+
+
+_BOUND_RULES: dict[str, PrimitiveRule] = {}
+
+
+def _bound_rule(rule: PrimitiveRule, binding: Binding) -> PrimitiveRule:
+    bound = _BOUND_RULES.get(binding.url)
+    if bound is None:
+        syntax, allowed = rule.check, binding.plain
+
+        def check(value: object) -> Problem | None:
+            problem = syntax(value)
+            if problem is not None or value in allowed:
+                return problem
+            return code_not_allowed(str(value), binding)
+
+        bound = _BOUND_RULES[binding.url] = PrimitiveRule(rule.kind, check)
+    return bound
 
 
 def _typed(name: str, code: str, is_array: bool, max_count: int | None) -> list[Elem]:

@@ -23,12 +23,10 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.fhir.patch import apply_fhirpath_patch
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "patch"
-_DERIVED: list[dict[str, Any]] = json.loads(
-    (DATA / "fhir-patch-tests.derived.json").read_text(encoding="utf-8")
-)["cases"]
-_HAND: list[dict[str, Any]] = json.loads(
-    (DATA / "fhir-patch-full-resource.json").read_text(encoding="utf-8")
-)["cases"]
+_DERIVED: list[dict[str, Any]] = json.loads((DATA / "fhir-patch-tests.derived.json").read_text(encoding="utf-8"))[
+    "cases"
+]
+_HAND: list[dict[str, Any]] = json.loads((DATA / "fhir-patch-full-resource.json").read_text(encoding="utf-8"))["cases"]
 # cases whose derived JSON could not be produced are replaced by the hand conversion
 CASES = [c for c in _DERIVED if "conversion_error" not in c] + _HAND
 

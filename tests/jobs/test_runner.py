@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from ketnoi.app import open_store
 from ketnoi.jobs import Job, JobRunner
 from ketnoi.store.base import Session, Store
-from tests.conftest import BACKENDS, postgres_admin_url
+from tests.conftest import BACKENDS, throwaway_url
 
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url, drop = f"sqlite:///{tmp_path}/jobs.db", None
-    else:
-        admin = postgres_admin_url()
-        if admin is None:
-            pytest.skip("PostgreSQL not configured (set KETNOI_TEST_POSTGRES_URL)")
-        name = f"ketnoi_jobs_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url, drop = f"{admin.rpartition('/')[0]}/{name}", (admin, name)
-    opened = open_store(url)
-    opened.migrate()
-    yield opened
-    opened.close()
-    if drop is not None:
-        with psycopg.connect(drop[0], autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+    with throwaway_url(request.param, tmp_path, "ketnoi_jobs") as url:
+        opened = open_store(url)
+        opened.migrate()
+        yield opened
+        opened.close()
 
 
 def _counting(total: int, per_step: int = 1, delay: float = 0.0) -> tuple[Counter[int], object]:

@@ -10,15 +10,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import pytest
 
 from ketnoi.app import build_services, open_store
@@ -30,7 +27,6 @@ from ketnoi.operations import reindex
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
 from ketnoi.store.base import Session
-from tests.conftest import BACKENDS, postgres_admin_url
 
 ETHNICITY = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
 
@@ -55,30 +51,10 @@ def _patient(id: str, ethnicity: str) -> dict[str, Any]:
     return {"resourceType": "Patient", "id": id, "extension": [ext], "name": [{"family": f"Nguyễn {id}"}]}
 
 
-@pytest.fixture(params=BACKENDS)
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+@pytest.fixture
+def fresh(fresh_services: Services) -> Services:
     """Services over a new, empty, migrated database of each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/fresh.db"
-        drop = None
-    else:
-        admin = postgres_admin_url()
-        if admin is None:
-            pytest.skip("PostgreSQL not configured (set KETNOI_TEST_POSTGRES_URL)")
-        name = f"ketnoi_reindex_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = f"{admin.rpartition('/')[0]}/{name}"
-        drop = (admin, name)
-    store = open_store(url)
-    store.migrate()
-    services = build_services(Settings(database=url), store)
-    yield services
-    services.extras["jobs"].stop()
-    store.close()
-    if drop is not None:
-        with psycopg.connect(drop[0], autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+    return fresh_services
 
 
 def _write(services: Services, resources: list[dict[str, Any]]) -> None:

@@ -115,9 +115,7 @@ def test_patient_general_practitioner_reference_forms(extractor: Extractor) -> N
     # an identifier-only reference gives a token row under "<code>:identifier".
     assert rows_of(rows, "general-practitioner") == [
         ReferenceRow("general-practitioner", "Practitioner", "bs-an", None, None),
-        ReferenceRow(
-            "general-practitioner", "Organization", "bv1", "https://fhir.other.vn/r4/Organization/bv1", "3"
-        ),
+        ReferenceRow("general-practitioner", "Organization", "bv1", "https://fhir.other.vn/r4/Organization/bv1", "3"),
     ]
     assert rows_of(rows, "general-practitioner:identifier") == [
         TokenRow("general-practitioner:identifier", "http://moh.gov.vn/cchn", "CCHN-1", None)
@@ -147,9 +145,7 @@ OBSERVATION: dict[str, Any] = {
     "status": "final",
     "basedOn": [{"identifier": {"system": "http://bv.vn/orders", "value": "XN-42"}}],
     "code": {
-        "coding": [
-            {"system": "http://loinc.org", "code": "2339-0", "display": "Glucose [Mass/volume] in Blood"}
-        ],
+        "coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose [Mass/volume] in Blood"}],
         "text": "Đường huyết",
     },
     "subject": {"reference": "Patient/vn1"},
@@ -256,9 +252,7 @@ def test_encounter(extractor: Extractor) -> None:
         ReferenceRow("participant", "Practitioner", "bs-an", None, None),
         ReferenceRow("participant", "RelatedPerson", "me", None, None),
     ]
-    assert rows_of(rows, "practitioner") == [
-        ReferenceRow("practitioner", "Practitioner", "bs-an", None, None)
-    ]
+    assert rows_of(rows, "practitioner") == [ReferenceRow("practitioner", "Practitioner", "bs-an", None, None)]
     assert rows_of(rows, "patient") == [ReferenceRow("patient", "Patient", "vn1", None, None)]
     assert rows_of(rows, "length") == [QuantityRow("length", UCUM, "min", 30.0, 29.5, 30.5)]
     assert rows_of(rows, "length:canonical") == [QuantityRow("length:canonical", UCUM, "s", 1800.0, 1770.0, 1830.0)]
@@ -271,9 +265,7 @@ def test_canonical_reference_with_version(extractor: Extractor) -> None:
         "questionnaire": "http://fhir.ketnoi.vn/Questionnaire/phq9|2.0",
     }
     assert rows_of(extractor.extract(qr), "questionnaire") == [
-        ReferenceRow(
-            "questionnaire", "Questionnaire", "phq9", "http://fhir.ketnoi.vn/Questionnaire/phq9", "2.0"
-        )
+        ReferenceRow("questionnaire", "Questionnaire", "phq9", "http://fhir.ketnoi.vn/Questionnaire/phq9", "2.0")
     ]
 
 

@@ -97,9 +97,7 @@ def test_valid_value(type_code: str, value: object) -> None:
 def test_invalid_value(type_code: str, value: object, code: str) -> None:
     issues = validate(_patient(type_code, value))
     key = "value" + type_code[0].upper() + type_code[1:]
-    assert [(i.severity, i.code, i.expression) for i in issues] == [
-        ("error", code, (f"Patient.extension[0].{key}",))
-    ]
+    assert [(i.severity, i.code, i.expression) for i in issues] == [("error", code, (f"Patient.extension[0].{key}",))]
     assert issues[0].vi and issues[0].vi != issues[0].en
 
 
@@ -109,8 +107,7 @@ def test_message_quotes_the_value_and_the_expected_form() -> None:
         "error",
         "value",
         "Invalid date '03/02/1990': expected YYYY, YYYY-MM or YYYY-MM-DD at Patient.birthDate",
-        "Giá trị date '03/02/1990' không hợp lệ: cần có dạng YYYY, YYYY-MM hoặc YYYY-MM-DD "
-        "tại Patient.birthDate",
+        "Giá trị date '03/02/1990' không hợp lệ: cần có dạng YYYY, YYYY-MM hoặc YYYY-MM-DD tại Patient.birthDate",
         ("Patient.birthDate",),
     )
 
