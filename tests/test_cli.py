@@ -53,7 +53,7 @@ def _serving(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reads and closes the pipe (an unclosed one is a ResourceWarning)
 
 
 def test_migrate_then_serve(tmp_path: Path) -> None:
