@@ -6,6 +6,8 @@ All FHIR work runs in a worker thread (the core is synchronous); this module onl
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +21,7 @@ from starlette.routing import Route
 
 from ketnoi.api import negotiation
 from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import error_response, handle
 from ketnoi.interactions.services import Services
@@ -61,9 +64,11 @@ async def _fhir(services: Services, request: Request) -> Response:
     base_url = settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
     pretty = request.query_params.get("_pretty") == "true"
     media = "application/fhir+json"
+    request_id = uuid.uuid4().hex  # replaced by the request's own once it is read
     try:
         media = negotiation.response_type(request.headers.get("accept"), request.query_params.get("_format"))
         freq = await _to_fhir_request(request, base_url, services)
+        request_id = freq.context.request_id
         fresp = await run_in_threadpool(handle, services, freq)
     except FhirError as exc:
         fresp = error_response(exc)
@@ -77,7 +82,9 @@ async def _fhir(services: Services, request: Request) -> Response:
                 "Lỗi máy chủ nội bộ; yêu cầu chưa được thực hiện. Lỗi đã được ghi lại.",
             )
         )
-    return _to_response(fresp, media, pretty, head=request.method == "HEAD")
+    response = _to_response(fresp, media, pretty, head=request.method == "HEAD")
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 async def _to_fhir_request(request: Request, base_url: str, services: Services) -> FhirRequest:
@@ -103,7 +110,23 @@ async def _to_fhir_request(request: Request, base_url: str, services: Services) 
                 "The request has no body; send a FHIR resource as JSON",
                 "Yêu cầu không có nội dung; hãy gửi tài nguyên FHIR dạng JSON",
             )
-    return FhirRequest(request.method, path, query, headers, body, base_url)
+    return FhirRequest(request.method, path, query, headers, body, base_url, request_context(request))
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_context(request: Request) -> RequestContext:
+    """Who is calling. Until sign-in lands every caller is anonymous; the request id is the
+    client's ``X-Request-Id`` when it is a plain token (it ties the client's logs to the audit
+    trail), else a new one."""
+    given = request.headers.get("x-request-id", "")
+    client = request.client
+    return RequestContext(
+        request_id=given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex,
+        source="rest",
+        remote_addr=client.host if client is not None else None,
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

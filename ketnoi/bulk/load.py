@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 from ketnoi import runtime
 from ketnoi.bulk.prepare import PreparedItem, changes_extraction, parse_line, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
-from ketnoi.interactions.repository import Repository
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.repository import Repository, unit_of_work
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.search.extract import Extractor
-from ketnoi.sql import SqlQuery
-from ketnoi.store.base import Session, VersionConflict
+from ketnoi.store.base import VersionConflict
 
 
 @dataclass(slots=True)
@@ -81,15 +81,24 @@ def load_paths(
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     workers: int = 0,
+    context: RequestContext | None = None,
 ) -> LoadReport:
     """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
-    that many worker processes while this one writes."""
+    that many worker processes while this one writes. Every write is made for ``context`` (by
+    default the operator running ``ketnoi load``)."""
+    ctx = context or RequestContext.operator("load")
     with runtime.bulk_mode():  # fewer GC passes, quicker GIL hand-over (ketnoi.runtime)
-        return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers)
+        return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers, context=ctx)
 
 
 def _load_paths(
-    services: Services, paths: Iterable[str | Path], *, batch_size: int, progress: Progress | None, workers: int
+    services: Services,
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int,
+    progress: Progress | None,
+    workers: int,
+    context: RequestContext,
 ) -> LoadReport:
     report = LoadReport()
     started = time.perf_counter()
@@ -99,40 +108,32 @@ def _load_paths(
     files = files_in(paths)
     lines = (line for path in files if path.suffix == ".ndjson" for line in _ndjson(path))
     if workers > 0 and isinstance(services.extractor, Extractor):
-        write_behind(services, prepared_chunks(services, _chunked(lines, batch_size), workers), report, progress)
+        chunks = prepared_chunks(services, _chunked(lines, batch_size), workers)
+        write_behind(services, chunks, report, progress, context=context)
     else:
         items = ((source, parse_line(raw)) for source, raw in lines)
-        load_resources(services, items, report, batch_size=batch_size, progress=progress)
+        load_resources(services, items, report, batch_size=batch_size, progress=progress, context=context)
     for path in files:
         if path.suffix != ".ndjson":
-            _load_json_file(services, path, report, batch_size, progress)
+            _load_json_file(services, path, report, batch_size, progress, context)
         report.seconds = time.perf_counter() - started
     if report.written:
-        with services.store.session(write=True) as session:
-            session.analyze()  # the planner's statistics, before anyone searches the new data
-    report.dangling = dangling_references(services, since)
+        with unit_of_work(services, context, write=True) as repo:
+            repo.analyze()  # the planner's statistics, before anyone searches the new data
+    report.dangling = dangling_references(services, since, context)
     report.seconds = time.perf_counter() - started
     return report
 
 
-_DANGLING = SqlQuery(
-    "SELECT DISTINCT x.resource_type, x.resource_id, x.target_type, x.target_id FROM idx_reference x "
-    "JOIN resource r ON r.resource_type = x.resource_type AND r.id = x.resource_id AND r.last_updated >= ? "
-    "LEFT JOIN resource t ON t.resource_type = x.target_type AND t.id = x.target_id AND t.deleted = ? "
-    "WHERE x.target_id IS NOT NULL AND x.url IS NULL AND t.id IS NULL "
-    "ORDER BY x.resource_type, x.resource_id, x.target_type, x.target_id LIMIT ?",
-    (),
-)
-
-
-def dangling_references(services: Services, since: float, limit: int = 10_000) -> list[Failure]:
+def dangling_references(
+    services: Services, since: float, context: RequestContext, limit: int = 10_000
+) -> list[Failure]:
     """References from resources written since ``since`` to local resources that do not exist.
 
     Checked once after the whole load, not per resource: NDJSON files arrive in any type order,
     so an Observation may legitimately come before its Patient."""
-    query = SqlQuery(_DANGLING.sql, (since, False, limit))
-    with services.store.session(write=False) as session:
-        rows = session.query(query)
+    with unit_of_work(services, context, write=False) as repo:
+        rows = repo.dangling_references(since, limit)
     return [
         Failure("reference check", f"{rtype}/{rid}", f"refers to {ttype}/{tid}, which does not exist")
         for rtype, rid, ttype, tid in rows
@@ -160,21 +161,31 @@ def _chunked(items: Iterable[T], size: int, cut_after: Callable[[T], bool] | Non
 
 
 def _load_json_file(
-    services: Services, path: Path, report: LoadReport, batch_size: int, progress: Progress | None
+    services: Services,
+    path: Path,
+    report: LoadReport,
+    batch_size: int,
+    progress: Progress | None,
+    context: RequestContext,
 ) -> None:
     source, value = path.name, parse_line(path.read_bytes())
     is_bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
     if is_bundle and value.get("type") in ("transaction", "batch"):
-        _load_bundle(services, source, value, report)
-    elif is_bundle:
-        entries = [(f"{source}#entry{i}", e.get("resource")) for i, e in enumerate(value.get("entry", []))]
-        load_resources(services, entries, report, batch_size=batch_size, progress=progress)
+        _load_bundle(services, source, value, report, context)
     else:
-        load_resources(services, [(source, value)], report, batch_size=batch_size, progress=progress)
+        entries = (
+            [(f"{source}#entry{i}", e.get("resource")) for i, e in enumerate(value.get("entry", []))]
+            if is_bundle
+            else [(source, value)]
+        )
+        load_resources(services, entries, report, batch_size=batch_size, progress=progress, context=context)
 
 
-def _load_bundle(services: Services, source: str, bundle: dict[str, Any], report: LoadReport) -> None:
-    response = handle(services, FhirRequest("POST", "", body=bundle, headers={"prefer": "return=minimal"}))
+def _load_bundle(
+    services: Services, source: str, bundle: dict[str, Any], report: LoadReport, context: RequestContext
+) -> None:
+    request = FhirRequest("POST", "", body=bundle, headers={"prefer": "return=minimal"}, context=context)
+    response = handle(services, request)
     entries = (response.resource or {}).get("entry", []) if response.status == 200 else []
     if response.status != 200:
         text = "; ".join(i.get("diagnostics", "") for i in (response.resource or {}).get("issue", []))
@@ -197,6 +208,7 @@ def load_resources(
     *,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    context: RequestContext | None = None,
 ) -> LoadReport:
     """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
     that is a str is the reason its line could not be parsed. This thread validates and indexes
@@ -211,12 +223,18 @@ def load_resources(
                 # services.extractor is read per item: writing a SearchParameter replaces it.
                 yield prepare(source, resource, services.extractor, validator, strict)
 
-    write_behind(services, _chunked(prepared(), batch_size, cut_after=changes_extraction), report, progress)
+    batches = _chunked(prepared(), batch_size, cut_after=changes_extraction)
+    write_behind(services, batches, report, progress, context=context or RequestContext.operator("load"))
     return report
 
 
 def write_behind(
-    services: Services, batches: Iterable[list[PreparedItem]], report: LoadReport, progress: Progress | None
+    services: Services,
+    batches: Iterable[list[PreparedItem]],
+    report: LoadReport,
+    progress: Progress | None,
+    *,
+    context: RequestContext,
 ) -> None:
     """Write each batch in a writer thread while this thread prepares the next one.
 
@@ -233,7 +251,7 @@ def write_behind(
         while (batch := queue.get()) is not None:
             try:
                 if not failed:  # after a failure, drain the queue without writing
-                    write_batch(services, batch, report)
+                    write_batch(services, batch, report, context=context)
                     if progress:
                         progress(report)
             except BaseException as exc:  # re-raised in the caller's thread below
@@ -258,7 +276,14 @@ def write_behind(
         raise failed[0]
 
 
-def write_batch(services: Services, batch: list[PreparedItem], report: LoadReport, *, attempts: int = 3) -> None:
+def write_batch(
+    services: Services,
+    batch: list[PreparedItem],
+    report: LoadReport,
+    *,
+    context: RequestContext | None = None,
+    attempts: int = 3,
+) -> None:
     """One transaction: refused items are reported, the others written (with their prepared
     index rows when a worker made them, else validated and indexed here).
 
@@ -268,7 +293,7 @@ def write_batch(services: Services, batch: list[PreparedItem], report: LoadRepor
     for attempt in range(1, attempts + 1):
         outcome = LoadReport()
         try:
-            _write_once(services, batch, outcome)
+            _write_once(services, batch, outcome, context or RequestContext.operator("load"))
         except VersionConflict:
             if attempt == attempts:
                 raise
@@ -279,10 +304,9 @@ def write_batch(services: Services, batch: list[PreparedItem], report: LoadRepor
         return
 
 
-def _write_once(services: Services, batch: list[PreparedItem], report: LoadReport) -> None:
-    with services.store.session(write=True) as session:
-        repo = Repository(services, session)
-        prefetch_current(session, (r for _, r, _, _ in batch))
+def _write_once(services: Services, batch: list[PreparedItem], report: LoadReport, context: RequestContext) -> None:
+    with unit_of_work(services, context, write=True) as repo:
+        prefetch_current(repo, (r for _, r, _, _ in batch))
         for source, resource, index, error in batch:
             what = _label(resource)
             if error is not None:
@@ -299,9 +323,9 @@ def _write_once(services: Services, batch: list[PreparedItem], report: LoadRepor
                 report.unchanged += 1
 
 
-def prefetch_current(session: Session, resources: Iterable[Any]) -> None:
+def prefetch_current(repo: Repository, resources: Iterable[Any]) -> None:
     """Lock and read, in one query, the current versions of the resources that carry a type and id."""
-    session.prefetch(
+    repo.prefetch(
         [
             (r["resourceType"], r["id"])
             for r in resources

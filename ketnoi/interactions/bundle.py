@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request
 from ketnoi.interactions import responses
-from ketnoi.interactions.repository import Repository, conflict
+from ketnoi.interactions.repository import Repository, conflict, unit_of_work
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import find_ids
 from ketnoi.interactions.services import Services
@@ -111,9 +111,8 @@ def _entry_request(parent: FhirRequest, entry: dict[str, Any]) -> FhirRequest:
         body = _binary_json(body.get("data"))
     elif method == "PATCH":
         headers["content-type"] = "application/fhir+json"
-    return FhirRequest(
-        method, split.path, parse_qsl(split.query, keep_blank_values=True), headers, body, parent.base_url
-    )
+    query = parse_qsl(split.query, keep_blank_values=True)
+    return FhirRequest(method, split.path, query, headers, body, parent.base_url, parent.context)
 
 
 def _binary_json(data: Any) -> Any:
@@ -165,8 +164,8 @@ def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any
     for entry in entries:
         try:
             sub = _entry_request(request, entry)
-            with services.store.session(write=sub.method not in ("GET", "HEAD")) as session:
-                resp = dispatch(Repository(services, session), sub)
+            with unit_of_work(services, sub.context, write=sub.method not in ("GET", "HEAD")) as repo:
+                resp = dispatch(repo, sub)
         except FhirError as exc:
             resp = FhirResponse(exc.status, resource=exc.outcome())
         except VersionConflict as exc:
@@ -183,8 +182,8 @@ def _transaction(
     order = sorted(range(len(subs)), key=lambda i: _ORDER[subs[i].method])
     deletes = [i for i in order if subs[i].method == "DELETE"]
     others = [i for i in order if subs[i].method != "DELETE"]
-    with services.store.session(write=True) as session:
-        plan = _Plan(Repository(services, session), request, entries, subs)
+    with unit_of_work(services, request.context, write=True) as repo:
+        plan = _Plan(repo, request, entries, subs)
 
         def run(index: int) -> None:
             resp = _step(index, plan.run, index, dispatch)
@@ -198,7 +197,7 @@ def _transaction(
             run(index)
         for index in others:
             _step(index, plan.resolve, index)
-        session.prefetch(plan.targets)  # lock and read every resource to be updated, in one query
+        repo.prefetch(plan.targets)  # lock and read every resource to be updated, in one query
         for index in others:
             _step(index, plan.rewrite, index)
         for index in others:

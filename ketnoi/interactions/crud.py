@@ -183,7 +183,7 @@ def conditional_match(repo: Repository, rtype: str, criteria: str, request: Fhir
 def _match_ids(repo: Repository, rtype: str, query: list[tuple[str, str]], request: FhirRequest) -> list[str]:
     # Serialise conditional writers on the same criteria, so two racing conditional creates
     # cannot both see "no match" (PostgreSQL; SQLite has one writer already).
-    repo.session.lock(f"{rtype}?{sorted(query)}")
+    repo.lock(f"{rtype}?{sorted(query)}")
     return find_ids(repo, rtype, query, request.base_url, limit=2)
 
 

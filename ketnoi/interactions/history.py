@@ -22,7 +22,7 @@ _STATUS = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": 
 def history(repo: Repository, request: FhirRequest, rtype: str | None = None, id: str | None = None) -> FhirResponse:
     if rtype is not None:
         check_type(rtype)
-    if id is not None and rtype is not None and (not res.is_valid_id(id) or repo.session.current(rtype, id) is None):
+    if id is not None and rtype is not None and not repo.exists(rtype, id):
         raise not_found(f"{rtype}/{id} not found", f"Không tìm thấy {rtype}/{id}")
     settings = repo.services.settings
     count = min(_int(request, "_count", settings.default_count), settings.max_count)
@@ -30,7 +30,7 @@ def history(repo: Repository, request: FhirRequest, rtype: str | None = None, id
     at_value = request.param("_at")
     at = _range(at_value) if at_value else None
     before = _int(request, "_page", 0) or None
-    versions = repo.session.history(rtype, id, since=since, at=at, before_seq=before, limit=count + 1)
+    versions = repo.history(rtype, id, since=since, at=at, before_seq=before, limit=count + 1)
     has_next = len(versions) > count
     versions = versions[:count]
     base = "/".join(p for p in (request.base_url, rtype, id, "_history") if p)

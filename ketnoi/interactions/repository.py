@@ -1,21 +1,36 @@
 """The one path every read and write takes, whatever the route (REST, Bundle entry, conditional
-operation, bulk load): checks, versioning, validation, indexing and write hooks happen here and
-nowhere else, so no caller can skip them.
+operation, bulk load, background job): checks, versioning, validation, indexing, write hooks, and
+every read of stored data (read, vread, history, search pages, counts, includes, job status) happen
+here and nowhere else, so no caller can skip them, and access policy applies at one place.
+
+A Repository is bound to one database transaction and to the ``RequestContext`` of the caller.
+:func:`unit_of_work` opens both and runs the after-commit hooks once the transaction is durable.
 
 http://hl7.org/fhir/R4/http.html — versioning rules; http://hl7.org/fhir/R4/resource.html#Meta.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
-from ketnoi.interactions.services import Services, Validator
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.services import Services, Validator, WriteHook
+from ketnoi.search import includes
+from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.index import IndexRows
-from ketnoi.store.base import Session, StoredVersion, VersionConflict
+from ketnoi.search.query import Include, SearchQuery
+from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
+from ketnoi.terminology.lookup import Terminology
+
+log = logging.getLogger("ketnoi")
+Row = tuple[Any, ...]
 
 
 def check_type(resource_type: str) -> None:
@@ -36,12 +51,30 @@ def check_id(id: str) -> None:
         )
 
 
-class Repository:
-    """FHIR persistence semantics over one store Session (one database transaction)."""
+@contextmanager
+def unit_of_work(services: Services, context: RequestContext, *, write: bool) -> Iterator[Repository]:
+    """A Repository in its own transaction; after the commit, the after-commit hooks get what it
+    wrote (never on a rollback: an exception leaves here before them)."""
+    with services.store.session(write=write) as session:
+        repo = Repository(services, session, context)
+        yield repo
+    if repo.written:
+        for hook in services.after_commit:
+            try:
+                hook(context, list(repo.written))
+            except Exception:  # the write is durable and acknowledged; a hook cannot undo it
+                log.exception("after-commit hook %r failed", hook)
 
-    def __init__(self, services: Services, session: Session) -> None:
+
+class Repository:
+    """FHIR persistence semantics over one store Session (one database transaction), for one caller."""
+
+    def __init__(self, services: Services, session: Session, context: RequestContext) -> None:
         self.services = services
         self.session = session
+        self.context = context
+        self.written: list[StoredVersion] = []  # in this transaction, for the after-commit hooks
+        self._hooks_running: set[int] = set()  # a hook's own writes do not call it again
 
     # ---- reads -------------------------------------------------------------------------------
     def read(self, resource_type: str, id: str) -> StoredVersion:
@@ -72,6 +105,71 @@ class Repository:
                 f"Phiên bản {version} của {resource_type}/{id} là một lần xoá",
             )
         return found
+
+    def exists(self, resource_type: str, id: str) -> bool:
+        """Whether ``resource_type/id`` was ever written (deleted or not): instance history."""
+        return res.is_valid_id(id) and self.session.current(resource_type, id) is not None
+
+    def history(
+        self,
+        resource_type: str | None,
+        id: str | None,
+        *,
+        since: float | None,
+        at: tuple[float, float] | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[StoredVersion]:
+        """Versions at instance, type or system level, newest first."""
+        return self.session.history(resource_type, id, since=since, at=at, before_seq=before_seq, limit=limit)
+
+    def search_page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
+        """One page of matches plus one row beyond it: ``(type, id, content, sort keys...)``."""
+        page, _ = compile_search(query, base_url, position, dialect=self.services.store.dialect)
+        return self.session.query(page)
+
+    def search_count(self, query: SearchQuery, base_url: str) -> int:
+        _, count = compile_search(query, base_url, dialect=self.services.store.dialect)
+        return int(self.session.query(count)[0][0])
+
+    def included(self, wanted: Sequence[Include], matches: Sequence[tuple[str, str]]) -> tuple[list[Row], bool]:
+        """``_include``/``_revinclude`` rows for the matches, and whether the cap cut them short."""
+        rows, capped = includes.resolve(self.session.query, wanted, matches)
+        return list(rows), capped
+
+    def terminology(self) -> Terminology:
+        """ValueSets and CodeSystems for the search modifiers (stored ones first, then R4's)."""
+        return Terminology(self.session.query)
+
+    def job(self, id: int) -> JobRecord | None:
+        """A background job's record (status of ``$import``, ``$reindex``)."""
+        return self.session.job(id)
+
+    def dangling_references(self, since: float, limit: int) -> list[tuple[str, str, str, str]]:
+        """References written since ``since`` to local resources that do not exist (bulk load check)."""
+        return self.session.dangling_references(since, limit)
+
+    def current_page(
+        self, types: Sequence[str] | None, after: tuple[str, str] | None, limit: int
+    ) -> list[StoredVersion]:
+        """Current versions in (type, id) order after ``after``: the walk of ``$reindex``."""
+        return self.session.current_page(types, after, limit)
+
+    def replace_index(self, stored: StoredVersion, index: IndexRows) -> bool:
+        """New index rows for the current version ``stored`` (``$reindex``); False if it moved on."""
+        return self.session.replace_index(stored.resource_type, stored.id, stored.version, index)
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics now (after a bulk load; ketnoi.store.statistics)."""
+        self.session.analyze()
+
+    def prefetch(self, keys: list[tuple[str, str]]) -> None:
+        """Read and lock the current versions of the resources a transaction will update, at once."""
+        self.session.prefetch(keys)
+
+    def lock(self, key: str) -> None:
+        """Serialise with other transactions taking the same key until this one ends."""
+        self.session.lock(key)
 
     # ---- writes ------------------------------------------------------------------------------
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredVersion:
@@ -204,9 +302,22 @@ class Repository:
             stored = self.session.write(record, index)
         except VersionConflict as exc:
             raise conflict(exc) from exc
+        self.written.append(stored)
         for hook in self.services.after_write:
-            hook(stored, body)
+            self._run_hook(hook, stored, body)
         return stored
+
+    def _run_hook(self, hook: WriteHook, stored: StoredVersion, body: dict[str, Any] | None) -> None:
+        """Call a write hook inside the transaction; what the hook writes through this Repository
+        (an AuditEvent, a Provenance) reaches every other hook but not the same one again."""
+        key = id(hook)
+        if key in self._hooks_running:
+            return
+        self._hooks_running.add(key)
+        try:
+            hook(self, stored, body)
+        finally:
+            self._hooks_running.discard(key)
 
     def validate(self, resource: dict[str, Any]) -> list[Issue]:
         """Reject a structurally invalid resource (400); return its warnings."""

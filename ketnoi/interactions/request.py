@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ketnoi.interactions.context import RequestContext
+
 
 @dataclass(slots=True)
 class FhirRequest:
@@ -16,6 +18,7 @@ class FhirRequest:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case names
     body: Any = None  # parsed JSON, or None
     base_url: str = "http://127.0.0.1:8080/fhir"
+    context: RequestContext = field(default_factory=RequestContext)  # who is calling (made at the edge)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import bundle, capabilities, crud, history, search
 from ketnoi.interactions.operation import Operation
-from ketnoi.interactions.repository import Repository, check_type, conflict
+from ketnoi.interactions.repository import Repository, check_type, conflict, unit_of_work
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
 from ketnoi.store.base import VersionConflict
@@ -32,12 +32,12 @@ def handle(services: Services, request: FhirRequest) -> FhirResponse:
         operation = find_operation(services, request)
         if operation is not None:
             op, op_args = operation
-            with services.store.session(write=op.write) as session:
-                return op.handler(Repository(services, session), request, *op_args)
+            with unit_of_work(services, request.context, write=op.write) as repo:
+                return op.handler(repo, request, *op_args)
         handler, args = route(request)
         write = request.method not in READ_METHODS and not request.path.endswith("_search")
-        with services.store.session(write=write) as session:
-            return handler(Repository(services, session), request, *args)
+        with unit_of_work(services, request.context, write=write) as repo:
+            return handler(repo, request, *args)
     except FhirError as exc:
         return error_response(exc)
     except VersionConflict as exc:  # raised when buffered writes reach the database at commit

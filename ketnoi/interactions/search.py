@@ -14,16 +14,15 @@ from urllib.parse import urlencode
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import Issue, bad_request, operation_outcome
-from ketnoi.interactions import includes
 from ketnoi.interactions.elements import subset
 from ketnoi.interactions.repository import Repository, check_type
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.search.compile import Position, compile_search
+from ketnoi.search.includes import MAX_INCLUDED
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Criterion, SearchQuery
 from ketnoi.sql import SqlQuery
-from ketnoi.terminology.lookup import Terminology
 from ketnoi.terminology.modifiers import resolve_modifiers
 
 _PAGING = ("_offset", "_count", "_cursor")
@@ -42,7 +41,7 @@ def _query(repo: Repository, types: tuple[str, ...], params: list[tuple[str, str
         max_count=settings.max_count,
     )
     # :in / :not-in / :above / :below → plain token criteria (ValueSets and CodeSystems: stored, then R4).
-    query.filters = resolve_modifiers(query.filters, types, Terminology(repo.session.query), params_for)
+    query.filters = resolve_modifiers(query.filters, types, repo.terminology(), params_for)
     return query
 
 
@@ -75,8 +74,7 @@ def find_ids(repo: Repository, rtype: str, params: list[tuple[str, str]], base_u
             f"để ghi một tài nguyên đã biết hãy dùng {rtype}/[id]",
         )
     query.count, query.offset, query.cursor = limit, 0, None
-    page, _ = compile_search(query, base_url, dialect=repo.services.store.dialect)
-    return [row[1] for row in repo.session.query(page)][:limit]
+    return [row[1] for row in repo.search_page(query, base_url)][:limit]
 
 
 def compiled_search(repo: Repository, rtype: str, params: list[tuple[str, str]], base_url: str) -> SqlQuery:
@@ -132,13 +130,12 @@ def run_search(
     secret = cursor_secret(repo)
     signature = _sort_signature(query)
     position = decode_cursor(query.cursor, signature, secret) if query.cursor is not None else None
-    page_sql, count_sql = compile_search(query, request.base_url, position, dialect=repo.services.store.dialect)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
     if query.summary == "count":
-        bundle["total"] = repo.session.query(count_sql)[0][0]
+        bundle["total"] = repo.search_count(query, request.base_url)
         bundle["link"] = [{"relation": "self", "url": _url(self_base, request.query)}]
         return FhirResponse(200, resource=bundle)
-    rows = repo.session.query(page_sql) if query.count > 0 else []
+    rows = repo.search_page(query, request.base_url, position) if query.count > 0 else []
     more = len(rows) > query.count  # another page beyond this one, in the direction of travel
     rows = rows[: query.count]
     backwards = position is not None and position.before
@@ -147,7 +144,7 @@ def run_search(
     has_next = (not backwards and more) or (backwards and bool(rows))
     has_previous = (backwards and more) or (not backwards and (position is not None or query.offset > 0))
     if query.total in ("accurate", "estimate") or query.count == 0:
-        bundle["total"] = repo.session.query(count_sql)[0][0]
+        bundle["total"] = repo.search_count(query, request.base_url)
     elif query.total != "none" and position is None and not has_next:
         bundle["total"] = query.offset + len(rows)  # the last page tells the total for free
     kept = [(k, v) for k, v in request.query if k not in _PAGING]
@@ -176,15 +173,15 @@ def run_search(
     entries = [_entry(request.base_url, row, query, "match") for row in rows]
     notes = _notes(query)
     if query.includes and rows:
-        included, capped = includes.resolve(repo.session.query, query.includes, [(r[0], r[1]) for r in rows])
+        included, capped = repo.included(query.includes, [(r[0], r[1]) for r in rows])
         entries.extend(_entry(request.base_url, row, query, "include") for row in included)
         if capped:
             notes.append(
                 Issue(
                     "warning",
                     "too-costly",
-                    f"Only the first {includes.MAX_INCLUDED} included resources are returned",
-                    f"Chỉ trả về {includes.MAX_INCLUDED} tài nguyên kèm theo đầu tiên",
+                    f"Only the first {MAX_INCLUDED} included resources are returned",
+                    f"Chỉ trả về {MAX_INCLUDED} tài nguyên kèm theo đầu tiên",
                 )
             )
     if notes:

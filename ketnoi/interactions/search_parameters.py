@@ -156,7 +156,8 @@ class SearchParameterRegistry:
             return dict(self._active)
 
     # ---- the write hook ------------------------------------------------------------------------
-    def after_write(self, stored: StoredVersion, body: dict[str, Any] | None) -> None:
+    def after_write(self, repo: Any, stored: StoredVersion, body: dict[str, Any] | None) -> None:
+        del repo  # the registry is shared by every caller: the context does not matter here
         if stored.resource_type != RESOURCE_TYPE:
             return
         with self._lock:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ketnoi.config import Settings
 from ketnoi.fhir.outcome import Issue
@@ -22,9 +22,18 @@ class Extractor(Protocol):
     def params_for(self, resource_type: str) -> dict[str, dict[str, Any]]: ...
 
 
+if TYPE_CHECKING:
+    from ketnoi.interactions.context import RequestContext
+    from ketnoi.interactions.repository import Repository
+
 Validator = Callable[[dict[str, Any], bool], list[Issue]]
-# Called inside the write transaction after a version is stored (audit, change events, ...).
-WriteHook = Callable[[StoredVersion, dict[str, Any] | None], None]
+# Called inside the write transaction after a version is stored, with the Repository of that
+# transaction (its caller's context; what the hook writes through it commits or rolls back with
+# the write): audit, provenance, change events.
+WriteHook = Callable[["Repository", StoredVersion, dict[str, Any] | None], None]
+# Called once the transaction has committed, with its caller and every version it wrote:
+# notifications and subscriptions, which must never announce a write that was rolled back.
+CommitHook = Callable[["RequestContext", list[StoredVersion]], None]
 
 
 @dataclass(slots=True)
@@ -34,5 +43,6 @@ class Services:
     extractor: Extractor
     validator: Validator | None = None
     after_write: list[WriteHook] = field(default_factory=list)
+    after_commit: list[CommitHook] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)  # name (without $) → Operation
     extras: dict[str, Any] = field(default_factory=dict)  # long-lived state of features (job runners, ...)

@@ -30,6 +30,7 @@ from ketnoi.store.base import JobRecord, Session, Store
 log = logging.getLogger("ketnoi.jobs")
 
 FINISHED = frozenset({"done", "failed", "cancelled"})
+OWNER = "_owner"  # the key of the starting caller in a job's parameters
 UNFINISHED = ("queued", "running")
 
 
@@ -64,6 +65,12 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    @property
+    def owner(self) -> dict[str, Any] | None:
+        """Who started the job (a RequestContext as JSON): its steps run with that caller's rights."""
+        owner = self.params.get(OWNER)
+        return owner if isinstance(owner, dict) else None
 
 
 # One unit of work (e.g. one batch of 500) inside the given write transaction: it updates
@@ -104,10 +111,19 @@ class JobRunner:
         self.steps[kind] = step
 
     # ---- the queue -------------------------------------------------------------------------------
-    def submit(self, kind: str, params: dict[str, Any], progress: dict[str, Any] | None = None) -> Job:
-        """Queue a job (committed on return) and wake the runner thread."""
+    def submit(
+        self,
+        kind: str,
+        params: dict[str, Any],
+        progress: dict[str, Any] | None = None,
+        *,
+        owner: dict[str, Any] | None = None,
+    ) -> Job:
+        """Queue a job (committed on return) and wake the runner thread. ``owner``: the caller who
+        started it (kept with the parameters, so the job runs with that caller's rights)."""
+        stored = {**params, OWNER: owner} if owner is not None else params
         with self.store.session(write=True) as session:
-            record = session.add_job(kind, _dumps(params), _dumps(progress or {}), time.time())
+            record = session.add_job(kind, _dumps(stored), _dumps(progress or {}), time.time())
         self._wake.set()
         return Job.of(record)
 
@@ -122,7 +138,7 @@ class JobRunner:
             records = session.jobs(kind, UNFINISHED)
         for record in records:
             job = Job.of(record)
-            if job.params == params:
+            if {k: v for k, v in job.params.items() if k != OWNER} == params:
                 return job
         return None
 

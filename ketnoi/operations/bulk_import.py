@@ -30,6 +30,7 @@ from ketnoi.bulk.prepare import parse_line
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -130,7 +131,8 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         "request": f"{request.base_url}/$import",
         "inputs": [{"type": i["type"], "url": i["url"]} for i in inputs],
     }
-    job = runner.submit(KIND, params, {"inputs": inputs, "current": 0, "errors": [], "since": None})
+    progress = {"inputs": inputs, "current": 0, "errors": [], "since": None}
+    job = runner.submit(KIND, params, progress, owner=repo.context.to_json())
     outcome = operation_outcome(
         [
             Issue(
@@ -158,12 +160,12 @@ def import_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
             progress["since"] = time.time() - 0.001
         inputs: list[dict[str, Any]] = progress["inputs"]
         if progress["current"] >= len(inputs):
-            return _finish(services, session, progress)
+            return _finish(Repository(services, session, RequestContext.of_job(job.owner)), progress)
         current = inputs[progress["current"]]
         lines, offset, consumed, eof = _read_lines(Path(current["path"]), current["offset"], batch_size)
-        repo = Repository(services, session)
+        repo = Repository(services, session, RequestContext.of_job(job.owner))
         parsed = [(current["line"] + n, parse_line(line)) for n, line in lines]
-        prefetch_current(session, (r for _, r in parsed))
+        prefetch_current(repo, (r for _, r in parsed))
         for number, resource in parsed:
             _import_one(repo, current, number, resource, progress)
         current["offset"] = offset
@@ -213,10 +215,10 @@ def _import_one(
             progress["errors"].append({"where": where, "status": exc.status, "outcome": exc.outcome()})
 
 
-def _finish(services: Services, session: Session, progress: dict[str, Any]) -> bool:
+def _finish(repo: Repository, progress: dict[str, Any]) -> bool:
     """Planner statistics and the referential check over what this job wrote, then done."""
-    session.analyze()
-    dangling = dangling_references(services, progress["since"], limit=MAX_ERRORS)
+    repo.analyze()
+    dangling = dangling_references(repo.services, progress["since"], repo.context, limit=MAX_ERRORS)
     progress["dangling"] = [f"{d.what} {d.message}" for d in dangling]
     progress["finished"] = time.time()
     return True
@@ -231,7 +233,7 @@ def _job(repo: Repository, request: FhirRequest) -> Job:
     value = request.param("job")
     if value is None or not value.isdigit():
         raise bad_request("Give the job number: ?job=N", "Cần số tác vụ: ?job=N", code="required")
-    record = repo.session.job(int(value))
+    record = repo.job(int(value))
     if record is None or record.kind != KIND or record.state == "cancelled":
         raise not_found(f"Import job {value} not found", f"Không tìm thấy tác vụ nhập {value}")
     return Job.of(record)

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -55,6 +56,7 @@ def reindex_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
     """The job step: the next ``batch_size`` current resources, in (type, id) order."""
 
     def step(session: Session, job: Job) -> bool:
+        repo = Repository(services, session, RequestContext.of_job(job.owner))
         progress = job.progress
         if "started" not in progress:
             # Start from what the database says is active (a node may have missed a change).
@@ -63,7 +65,7 @@ def reindex_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
                 registry.load(session)
             progress.update(started=time.time(), processed=0, skipped=0, failed=0, after=None, issues=[])
         cursor = progress.get("after")
-        page = session.current_page(job.params.get("types"), tuple(cursor) if cursor else None, batch_size)
+        page = repo.current_page(job.params.get("types"), tuple(cursor) if cursor else None, batch_size)
         extractor = services.extractor
         for stored in page:
             try:
@@ -73,7 +75,7 @@ def reindex_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
                 if len(progress["issues"]) < MAX_ISSUES:
                     progress["issues"].append(f"{stored.resource_type}/{stored.id}: {type(exc).__name__}: {exc}")
                 continue
-            if session.replace_index(stored.resource_type, stored.id, stored.version, rows):
+            if repo.replace_index(stored, rows):
                 progress["processed"] += 1
             else:
                 progress["skipped"] += 1  # changed meanwhile: its new version was indexed when written
@@ -106,7 +108,7 @@ def run_foreground(
     install(services, runner, batch_size)
     params = scope(types)
     unfinished = runner.find_unfinished(KIND, params)
-    job = unfinished or runner.submit(KIND, params)
+    job = unfinished or runner.submit(KIND, params, owner=RequestContext.operator("reindex").to_json())
     if on_start is not None:
         on_start(job, unfinished is not None)
     while True:
@@ -151,7 +153,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
     types = _types_of(request, rtype)
     runner = runner_of(repo.services)
     runner.start()
-    job = runner.submit(KIND, scope(types))
+    job = runner.submit(KIND, scope(types), owner=repo.context.to_json())
     what = ", ".join(types) if types else "all types"
     outcome = operation_outcome(
         [
@@ -187,7 +189,7 @@ def handle_status(repo: Repository, request: FhirRequest, rtype: str | None, id:
         if job is None or job.kind != KIND:
             raise _gone(job_id)
         return FhirResponse(202, resource=status_parameters(job))
-    record = repo.session.job(job_id)
+    record = repo.job(job_id)
     if record is None or record.kind != KIND or record.state == "cancelled":
         raise _gone(job_id)
     job = Job.of(record)

@@ -72,6 +72,10 @@ class Session(Protocol):
     def analyze(self, tables: Sequence[str] | None = None) -> None:
         """Refresh the query planner's statistics of ``tables`` (default: all; ketnoi.store.statistics)."""
 
+    def dangling_references(self, since: float, limit: int) -> list[tuple[str, str, str, str]]:
+        """(type, id, target type, target id) of references from versions written since ``since``
+        to local resources that do not exist (the check after a bulk load)."""
+
     def statistics_due(self) -> list[str]:
         """The tables whose statistics the data has outgrown (ketnoi.store.statistics)."""
 

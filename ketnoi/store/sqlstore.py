@@ -36,6 +36,14 @@ _KEY_TYPES = ("text", "text")
 _COPY_AT = 20  # versions in one flush from which PostgreSQL gets COPY instead of INSERT
 _RESERVE_SEQ = "SELECT nextval(pg_get_serial_sequence('resource_history', 'seq')) FROM generate_series(1, ?)"
 _UNIQUE_VIOLATION = "23505"
+# References to local resources that do not exist, from versions written since a time.
+_DANGLING = (
+    "SELECT DISTINCT x.resource_type, x.resource_id, x.target_type, x.target_id FROM idx_reference x "
+    "JOIN resource r ON r.resource_type = x.resource_type AND r.id = x.resource_id AND r.last_updated >= ? "
+    "LEFT JOIN resource t ON t.resource_type = x.target_type AND t.id = x.target_id AND t.deleted = ? "
+    "WHERE x.target_id IS NOT NULL AND x.url IS NULL AND t.id IS NULL "
+    "ORDER BY x.resource_type, x.resource_id, x.target_type, x.target_id LIMIT ?"
+)
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
@@ -110,6 +118,10 @@ class SqlSession:
     def analyze(self, tables: Sequence[str] | None = None) -> None:
         self.flush()
         statistics.analyze(self.execute, self.dialect, tables)
+
+    def dangling_references(self, since: float, limit: int) -> list[tuple[str, str, str, str]]:
+        rows = self.execute(_DANGLING, (since, False, limit)).fetchall()
+        return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
 
     def statistics_due(self) -> list[str]:
         return statistics.due(self.execute, self.dialect)

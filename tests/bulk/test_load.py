@@ -215,6 +215,7 @@ def test_a_concurrent_write_during_a_batch_is_retried_not_lost(postgres_url: str
     a single writer, so nothing can commit inside another write transaction there."""
     from ketnoi.app import build_services, open_store
     from ketnoi.config import Settings
+    from ketnoi.interactions.context import RequestContext
     from ketnoi.interactions.repository import Repository
 
     store = open_store(postgres_url)
@@ -225,11 +226,13 @@ def test_a_concurrent_write_during_a_batch_is_retried_not_lost(postgres_url: str
     raced = ids[7]
     done: list[int] = []
 
-    def race(stored: StoredVersion, body: object) -> None:
+    def race(repo: object, stored: StoredVersion, body: object) -> None:
         if stored.id == raced and not done:
             done.append(1)
             with services.store.session(write=True) as other:  # another pooled connection
-                Repository(services, other).upsert({"resourceType": "Patient", "id": raced, "gender": "other"})
+                Repository(services, other, RequestContext.operator("test")).upsert(
+                    {"resourceType": "Patient", "id": raced, "gender": "other"}
+                )
 
     services.after_write.append(race)
     try:

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from ketnoi.config import from_env
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
@@ -25,7 +26,7 @@ def test_racing_creates_of_one_id(services: Services) -> None:
 
     def first() -> None:
         with services.store.session(write=True) as session:
-            Repository(services, session).update("Patient", id, body)
+            Repository(services, session, RequestContext.operator("test")).update("Patient", id, body)
             session.flush()  # version 1 is in the database, uncommitted
             first_flushed.set()
             release_first.wait(10)

@@ -20,6 +20,7 @@ import pytest
 
 from ketnoi.app import build_services, open_store
 from ketnoi.config import Settings
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job, JobRunner
@@ -59,7 +60,7 @@ def fresh(fresh_services: Services) -> Services:
 
 def _write(services: Services, resources: list[dict[str, Any]]) -> None:
     with services.store.session(write=True) as session:
-        repo = Repository(services, session)
+        repo = Repository(services, session, RequestContext.operator("test"))
         for resource in resources:
             repo.upsert(resource)
 
@@ -156,7 +157,7 @@ def test_reindex_skips_resources_changed_or_deleted_meanwhile(fresh: Services) -
     _write(fresh, [_patient("a", "kinh"), _patient("b", "tay")])
     with fresh.store.session(write=True) as session:
         stored = session.current_page(["Patient"], None, 10)
-        Repository(fresh, session).delete("Patient", "a")
+        Repository(fresh, session, RequestContext.operator("test")).delete("Patient", "a")
         assert not session.replace_index("Patient", "a", stored[0].version, IndexRows())
         assert not session.replace_index("Patient", "b", 7, IndexRows())
         assert session.replace_index("Patient", "b", stored[1].version, IndexRows())
