@@ -76,6 +76,29 @@ class Session(Protocol):
         """(type, id, target type, target id) of references from versions written since ``since``
         to local resources that do not exist (the check after a bulk load)."""
 
+    # ---- security records (ketnoi.security): (kind, key) → JSON text, with an optional expiry ----
+    def security_get(self, kind: str, key: str, now: float, *, for_update: bool = False) -> str | None:
+        """The value, or None if absent or expired; ``for_update`` locks it until the transaction ends."""
+
+    def security_put(self, kind: str, key: str, value: str, expires: float | None, now: float) -> None:
+        """Insert or replace."""
+
+    def security_add(self, kind: str, key: str, value: str, expires: float | None, now: float) -> bool:
+        """Insert only if no unexpired record has this key: False when one has (a replayed ``jti``,
+        a username taken), atomically, even against a concurrent transaction."""
+
+    def security_take(self, kind: str, key: str, now: float) -> str | None:
+        """Delete and return the unexpired value: a single-use record (an authorization code) can be
+        taken once, whoever else tries at the same time."""
+
+    def security_delete(self, kind: str, key: str) -> bool: ...
+
+    def security_list(self, kind: str, now: float) -> list[tuple[str, str]]:
+        """(key, value) of every unexpired record of ``kind``, by key."""
+
+    def security_purge(self, now: float) -> int:
+        """Delete every expired record; how many."""
+
     def statistics_due(self) -> list[str]:
         """The tables whose statistics the data has outgrown (ketnoi.store.statistics)."""
 

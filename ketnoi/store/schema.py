@@ -190,6 +190,26 @@ def _store_state(dialect: str) -> tuple[str, ...]:
     return (f"CREATE TABLE store_state (name {text} PRIMARY KEY, value {text} NOT NULL)",)
 
 
+def _security(dialect: str) -> tuple[str, ...]:
+    """``security_record``: accounts, OAuth clients, signing keys, authorization codes, refresh
+    tokens and used assertion ids, one JSON value per (kind, key) (ketnoi.security). Secrets are
+    stored only as hashes (passwords: Argon2id; codes and tokens: SHA-256 as the key). ``expires``
+    (epoch seconds, NULL = never) lets short-lived records be purged and ignored once past."""
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "TEXT"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    return (
+        f"""CREATE TABLE security_record (
+            kind {text} NOT NULL,
+            key {text} NOT NULL,
+            value TEXT NOT NULL,
+            expires {real},
+            updated {real} NOT NULL,
+            PRIMARY KEY (kind, key))""",
+        "CREATE INDEX security_record_expires ON security_record (expires)",
+    )
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
@@ -198,6 +218,7 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(3, "multi-column statistics on the index tables", _statistics(dialect)),
         Migration(4, "full-text index table idx_text (_text, _content)", _full_text(dialect)),
         Migration(5, "store_state: facts the store keeps about itself (planner statistics)", _store_state(dialect)),
+        Migration(6, "security_record: accounts, clients, keys, codes and tokens", _security(dialect)),
     ]
 
 

@@ -44,6 +44,7 @@ _DANGLING = (
     "WHERE x.target_id IS NOT NULL AND x.url IS NULL AND t.id IS NULL "
     "ORDER BY x.resource_type, x.resource_id, x.target_type, x.target_id LIMIT ?"
 )
+_LIVE = "(expires IS NULL OR expires > ?)"  # a security record not yet expired
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
@@ -122,6 +123,55 @@ class SqlSession:
     def dangling_references(self, since: float, limit: int) -> list[tuple[str, str, str, str]]:
         rows = self.execute(_DANGLING, (since, False, limit)).fetchall()
         return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+    # ---- security records ------------------------------------------------------------------------
+    def security_get(self, kind: str, key: str, now: float, *, for_update: bool = False) -> str | None:
+        lock = " FOR UPDATE" if for_update and self._pg else ""
+        row = self.execute(
+            f"SELECT value FROM security_record WHERE kind = ? AND key = ? AND {_LIVE}{lock}", (kind, key, now)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def security_put(self, kind: str, key: str, value: str, expires: float | None, now: float) -> None:
+        self.execute(
+            "INSERT INTO security_record (kind, key, value, expires, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, expires = excluded.expires, "
+            "updated = excluded.updated",
+            (kind, key, value, expires, now),
+        )
+
+    def security_add(self, kind: str, key: str, value: str, expires: float | None, now: float) -> bool:
+        # An expired record with the key no longer counts: clear it, then insert unless present.
+        self.execute(
+            "DELETE FROM security_record WHERE kind = ? AND key = ? AND expires IS NOT NULL AND expires <= ?",
+            (kind, key, now),
+        )
+        row = self.execute(
+            "INSERT INTO security_record (kind, key, value, expires, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, key) DO NOTHING RETURNING kind",
+            (kind, key, value, expires, now),
+        ).fetchone()
+        return row is not None
+
+    def security_take(self, kind: str, key: str, now: float) -> str | None:
+        row = self.execute(
+            f"DELETE FROM security_record WHERE kind = ? AND key = ? AND {_LIVE} RETURNING value", (kind, key, now)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def security_delete(self, kind: str, key: str) -> bool:
+        cur = self.execute("DELETE FROM security_record WHERE kind = ? AND key = ?", (kind, key))
+        return bool(cur.rowcount)
+
+    def security_list(self, kind: str, now: float) -> list[tuple[str, str]]:
+        rows = self.execute(
+            f"SELECT key, value FROM security_record WHERE kind = ? AND {_LIVE} ORDER BY key", (kind, now)
+        ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def security_purge(self, now: float) -> int:
+        cur = self.execute("DELETE FROM security_record WHERE expires IS NOT NULL AND expires <= ?", (now,))
+        return int(cur.rowcount or 0)
 
     def statistics_due(self) -> list[str]:
         return statistics.due(self.execute, self.dialect)

@@ -135,3 +135,44 @@ def test_reads_see_own_writes_inside_a_session(services: Services) -> None:
         current = s.current("Patient", id, for_update=True)
         assert current is not None
         assert current.version == 1
+
+
+# ---- security records ----------------------------------------------------------------------------
+
+
+def test_security_records_put_get_list_delete(services: Services) -> None:
+    kind, now = f"test-{uuid.uuid4().hex[:8]}", 1_000.0
+    with services.store.session(write=True) as s:
+        s.security_put(kind, "b", '{"n": 1}', None, now)
+        s.security_put(kind, "a", '{"n": 2}', now + 10, now)
+        s.security_put(kind, "b", '{"n": 3}', None, now)  # replaces
+    with services.store.session(write=False) as s:
+        assert s.security_get(kind, "b", now) == '{"n": 3}'
+        assert s.security_list(kind, now) == [("a", '{"n": 2}'), ("b", '{"n": 3}')]
+        assert s.security_get(kind, "a", now + 10) is None  # expired: gone from reads at once
+        assert s.security_list(kind, now + 11) == [("b", '{"n": 3}')]
+    with services.store.session(write=True) as s:
+        assert s.security_delete(kind, "b") is True
+        assert s.security_delete(kind, "b") is False
+        assert s.security_purge(now + 11) >= 1
+    with services.store.session(write=False) as s:
+        assert s.security_list(kind, 0.0) == []
+
+
+def test_security_add_refuses_a_live_duplicate_but_not_an_expired_one(services: Services) -> None:
+    kind, now = f"test-{uuid.uuid4().hex[:8]}", 1_000.0
+    with services.store.session(write=True) as s:
+        assert s.security_add(kind, "jti-1", "{}", now + 300, now) is True
+        assert s.security_add(kind, "jti-1", "{}", now + 300, now + 1) is False  # a replay
+        assert s.security_add(kind, "jti-1", "{}", now + 900, now + 301) is True  # the first one expired
+
+
+def test_security_take_is_single_use(services: Services) -> None:
+    kind, now = f"test-{uuid.uuid4().hex[:8]}", 1_000.0
+    with services.store.session(write=True) as s:
+        s.security_put(kind, "code", '{"client": "x"}', now + 60, now)
+        s.security_put(kind, "old", "{}", now - 1, now - 2)
+    with services.store.session(write=True) as s:
+        assert s.security_take(kind, "code", now) == '{"client": "x"}'
+        assert s.security_take(kind, "code", now) is None
+        assert s.security_take(kind, "old", now) is None  # expired codes cannot be taken
