@@ -25,4 +25,8 @@ class Operation:
     types: frozenset[str] | None = None  # resource types it applies to; None = any
     methods: frozenset[str] = frozenset({"POST"})
     write: bool = True  # needs a write transaction
+    # Who may call it (ketnoi.interactions.policy): "admin" (server administration: system/*.cruds,
+    # or an administrator's user/*.cruds) or "read" (read permission on the instance's type). The
+    # default is the strict one, so an operation that forgets to say is not open to everyone.
+    access: str = "admin"
     definition: dict[str, Any] = field(default_factory=dict)  # OperationDefinition, for /metadata

@@ -15,17 +15,20 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
 from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.policy import Access, Grant, compartment_params, in_compartment, insufficient_scope
 from ketnoi.interactions.services import Services, Validator, WriteHook
 from ketnoi.search import includes
 from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.index import IndexRows
-from ketnoi.search.query import Include, SearchQuery
+from ketnoi.search.parse import parse
+from ketnoi.search.query import Compartment, Criterion, Filter, Include, SearchQuery
 from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
 from ketnoi.terminology.lookup import Terminology
 
@@ -73,6 +76,7 @@ class Repository:
         self.services = services
         self.session = session
         self.context = context
+        self.access = Access(context)
         self.written: list[StoredVersion] = []  # in this transaction, for the after-commit hooks
         self._hooks_running: set[int] = set()  # a hook's own writes do not call it again
 
@@ -81,7 +85,7 @@ class Repository:
         """The current version; 404 if it never existed, 410 if deleted."""
         check_type(resource_type)
         current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
-        if current is None:
+        if current is None or not self._visible(current, "r"):
             raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
         if current.deleted:
             raise FhirError.of(410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá")
@@ -92,7 +96,7 @@ class Repository:
         if not version.isdigit():
             raise not_found(f"Version '{version}' does not exist", f"Phiên bản '{version}' không tồn tại")
         found = self.session.version(resource_type, id, int(version)) if res.is_valid_id(id) else None
-        if found is None:
+        if found is None or not self._visible(found, "r"):
             raise not_found(
                 f"{resource_type}/{id}/_history/{version} not found",
                 f"Không tìm thấy {resource_type}/{id}/_history/{version}",
@@ -108,7 +112,8 @@ class Repository:
 
     def exists(self, resource_type: str, id: str) -> bool:
         """Whether ``resource_type/id`` was ever written (deleted or not): instance history."""
-        return res.is_valid_id(id) and self.session.current(resource_type, id) is not None
+        current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
+        return current is not None and self._visible(current, "r")
 
     def history(
         self,
@@ -120,21 +125,29 @@ class Repository:
         before_seq: int | None,
         limit: int,
     ) -> list[StoredVersion]:
-        """Versions at instance, type or system level, newest first."""
-        return self.session.history(resource_type, id, since=since, at=at, before_seq=before_seq, limit=limit)
+        """Versions at instance, type or system level, newest first. A caller confined to a patient
+        sees the versions of that patient's resources only, and no type or system history."""
+        if self.access.limited and id is None:
+            for rtype in (resource_type,) if resource_type else ("*",):
+                if self.access.require(rtype, "s").patient is not None or (rtype == "*" and _confined(self.access)):
+                    raise insufficient_scope("type or system history", rtype)
+        versions = self.session.history(resource_type, id, since=since, at=at, before_seq=before_seq, limit=limit)
+        return [v for v in versions if self._visible(v, "r")] if id is not None else versions
 
     def search_page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
         """One page of matches plus one row beyond it: ``(type, id, content, sort keys...)``."""
-        page, _ = compile_search(query, base_url, position, dialect=self.services.store.dialect)
+        page, _ = compile_search(self._narrow(query), base_url, position, dialect=self.services.store.dialect)
         return self.session.query(page)
 
     def search_count(self, query: SearchQuery, base_url: str) -> int:
-        _, count = compile_search(query, base_url, dialect=self.services.store.dialect)
+        _, count = compile_search(self._narrow(query), base_url, dialect=self.services.store.dialect)
         return int(self.session.query(count)[0][0])
 
     def included(self, wanted: Sequence[Include], matches: Sequence[tuple[str, str]]) -> tuple[list[Row], bool]:
         """``_include``/``_revinclude`` rows for the matches, and whether the cap cut them short."""
         rows, capped = includes.resolve(self.session.query, wanted, matches)
+        if self.access.limited:  # out of bounds is left out, silently (no 403 that would tell)
+            rows = [r for r in rows if self._row_visible(r)]
         return list(rows), capped
 
     def terminology(self) -> Terminology:
@@ -170,6 +183,79 @@ class Repository:
     def lock(self, key: str) -> None:
         """Serialise with other transactions taking the same key until this one ends."""
         self.session.lock(key)
+
+    # ---- policy ------------------------------------------------------------------------------
+    def _narrow(self, query: SearchQuery) -> SearchQuery:
+        """The query limited to what the caller may search: the patient's compartment, granular criteria."""
+        if not self.access.limited:
+            return query
+        types = query.resource_types or ("*",)
+        grants = [self.access.require(t, "s") for t in types]
+        extra = [c for t, g in zip(types, grants, strict=True) for c in self._criteria(t, g)]
+        if extra and len(types) != 1:
+            raise insufficient_scope("a search over several types", "this token (confined to one patient)")
+        if not extra:
+            return query
+        return replace(query, filters=[*query.filters, *extra])
+
+    def _criteria(self, rtype: str, grant: Grant) -> list[Criterion]:
+        out: list[Criterion] = []
+        if grant.patient is not None:
+            params = compartment_params(rtype)
+            if rtype == "Patient" or params is None:
+                out.append(Filter("_id", "token", None, (grant.patient if rtype == "Patient" else "-",)))
+            else:
+                out.append(Compartment(params, "Patient", grant.patient))
+        if grant.filters:
+            params_for = self.services.extractor.params_for
+            out.extend(parse((rtype,), list(grant.filters), params_for, strict=True).filters)
+        return out
+
+    def _visible(self, stored: StoredVersion, letter: str) -> bool:
+        """Whether the caller may see (``r``) or change (``u``/``d``) this version of a resource."""
+        if not self.access.limited:
+            return True
+        grant = self.access.grant(stored.resource_type, letter)
+        if grant is None:
+            return False
+        if grant.patient is not None:
+            body = self._body_of(stored)
+            extract = self.services.extractor.extract
+            if not in_compartment(stored.resource_type, stored.id, body, grant.patient, extract):
+                return False
+        return not grant.filters or self._matches(stored.resource_type, stored.id, grant)
+
+    def _body_of(self, stored: StoredVersion) -> dict[str, Any] | None:
+        """The content that decides membership: a deletion is judged by the version before it."""
+        if stored.content is not None:
+            body: dict[str, Any] = res.loads(stored.content)
+            return body
+        before = self.session.version(stored.resource_type, stored.id, stored.version - 1)
+        return res.loads(before.content) if before is not None and before.content is not None else None
+
+    def _matches(self, rtype: str, id: str, grant: Grant) -> bool:
+        """A granular scope's criteria hold for this resource (the same search, on its id)."""
+        params = self.services.extractor.params_for
+        query = parse((rtype,), [("_id", id), *grant.filters], params, strict=True)
+        page, _ = compile_search(query, "", dialect=self.services.store.dialect)
+        return bool(self.session.query(page))
+
+    def _row_visible(self, row: Row) -> bool:
+        stored = StoredVersion(row[0], row[1], 0, 0.0, False, row[2])
+        return self._visible(stored, "r") or self._visible(stored, "s")
+
+    def _check_write(
+        self, rtype: str, id: str, body: dict[str, Any] | None, letter: str, index: IndexRows | None = None
+    ) -> None:
+        """A confined caller may change only its patient's resources, and only into its compartment."""
+        grant = self.access.require(rtype, letter)
+        current = self.session.current(rtype, id)
+        if current is not None and not current.deleted and not self._visible(current, letter):
+            raise not_found(f"{rtype}/{id} not found", f"Không tìm thấy {rtype}/{id}")
+        if grant.patient is not None and body is not None:
+            extract = self.services.extractor.extract if index is None else (lambda _: index)
+            if not in_compartment(rtype, id, body, grant.patient, extract):
+                raise insufficient_scope("writing outside the patient's compartment", rtype)
 
     # ---- writes ------------------------------------------------------------------------------
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredVersion:
@@ -231,6 +317,8 @@ class Repository:
         check_type(resource_type)
         check_id(id)
         current = self.session.current(resource_type, id, for_update=True)
+        if self.access.limited:
+            self._check_write(resource_type, id, None, "d")
         self.check_if_match(current, if_match, resource_type, id)
         if current is None or current.deleted:
             return None
@@ -294,6 +382,8 @@ class Repository:
         # Server-set meta (versionId, lastUpdated) feeds no search parameter, so rows extracted
         # before it was set (prepared) are the same as rows extracted now.
         index = prepared if prepared is not None else self.services.extractor.extract(body)
+        if self.access.limited:
+            self._check_write(rtype, id, body, "c" if method == "POST" else "u", index)
         record = StoredVersion(rtype, id, version, ts, False, res.dumps(body), method)
         return self._write(record, body, index)
 
@@ -349,3 +439,9 @@ def _same_content(stored: bytes | None, resource: dict[str, Any]) -> bool:
     if stored is None:
         return False
     return res.without_version_meta(res.loads(stored)) == res.without_version_meta(resource)
+
+
+def _confined(access: Access) -> bool:
+    """Whether any type the caller may search is confined to a patient (system-level history)."""
+    scopes = access.context.scopes
+    return scopes is not None and any(s.context == "patient" for s in scopes.clinical)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import bundle, capabilities, crud, history, search
 from ketnoi.interactions.operation import Operation
+from ketnoi.interactions.policy import Access
 from ketnoi.interactions.repository import Repository, check_type, conflict, unit_of_work
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
@@ -32,9 +33,11 @@ def handle(services: Services, request: FhirRequest) -> FhirResponse:
         operation = find_operation(services, request)
         if operation is not None:
             op, op_args = operation
+            authorize_operation(Access(request.context), op, *op_args)
             with unit_of_work(services, request.context, write=op.write) as repo:
                 return op.handler(repo, request, *op_args)
         handler, args = route(request)
+        authorize(Access(request.context), request)
         write = request.method not in READ_METHODS and not request.path.endswith("_search")
         with unit_of_work(services, request.context, write=write) as repo:
             return handler(repo, request, *args)
@@ -48,9 +51,60 @@ def dispatch(repo: Repository, request: FhirRequest) -> FhirResponse:
     operation = find_operation(repo.services, request)
     if operation is not None:
         op, op_args = operation
+        authorize_operation(repo.access, op, *op_args)
         return op.handler(repo, request, *op_args)
     handler, args = route(request)
+    authorize(repo.access, request)
     return handler(repo, request, *args)
+
+
+def authorize(access: Access, request: FhirRequest) -> None:
+    """403 unless the caller's scopes allow this interaction on its type (before anything runs).
+    Confinement to a patient and granular criteria are applied by the Repository."""
+    if access.limited:
+        for rtype, letter in permissions(request):
+            access.require(rtype, letter)
+
+
+def authorize_operation(access: Access, op: Operation, rtype: str | None, id: str | None) -> None:
+    if not access.limited:
+        return
+    if op.access == "read":
+        if rtype is not None and id is not None:
+            access.require(rtype, "r")
+        return
+    access.require_admin(f"${op.name}")
+
+
+_CONDITIONAL = {"POST": "c", "PUT": "u", "DELETE": "d", "PATCH": "u"}
+_INSTANCE = {"GET": "r", "PUT": "u", "DELETE": "d", "PATCH": "u"}
+
+
+def permissions(request: FhirRequest) -> list[tuple[str, str]]:
+    """(resource type or "*", SMART permission letter) that an interaction needs. A conditional
+    operation searches too (``s``): without it, ``If-None-Exist`` would tell whether data exists."""
+    parts = [p for p in request.path.strip("/").split("/") if p]
+    method = "GET" if request.method == "HEAD" else request.method
+    if not parts:
+        types = [t for k, v in request.query if k == "_type" for t in v.split(",") if t]
+        return [(t, "s") for t in types] or [("*", "s")] if method == "GET" else []
+    head, n = parts[0], len(parts)
+    if head == "metadata":
+        return []
+    if head in ("_history", "_search"):
+        return [("*", "s")]
+    if n == 1:
+        if method == "GET":
+            return [(head, "s")]
+        conditional = bool(request.query) or (method == "POST" and request.header("if-none-exist"))
+        return [(head, _CONDITIONAL[method])] + ([(head, "s")] if conditional else [])
+    if n == 2:
+        return [(head, "s")] if parts[1] in ("_search", "_history") else [(head, _INSTANCE[method])]
+    if n == 3 and parts[2] == "_history":
+        return [(head, "r")]
+    if n in (3, 4) and parts[2] != "_history":
+        return [(parts[2], "s")]
+    return [(head, "r")]
 
 
 def find_operation(services: Services, request: FhirRequest) -> tuple[Operation, tuple[str | None, str | None]] | None:

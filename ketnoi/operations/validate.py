@@ -50,5 +50,6 @@ OPERATION = Operation(
     levels=frozenset({"type", "instance"}),
     methods=frozenset({"POST"}),
     write=False,
+    access="read",  # validates a posted body, or reads the instance it names (read permission)
     definition={"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
 )
