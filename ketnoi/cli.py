@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ketnoi import config
+
+if TYPE_CHECKING:
+    from ketnoi.store.base import Store
 
 
 def _database_arg(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--batch-size", type=int, default=500, help="resources per database transaction")
     reindex.set_defaults(func=_reindex)
 
+    from ketnoi.security.commands import register as register_security
+
+    register_security(sub, _open_store)
+
     try:
         from ketnoi.demo.commands import register as register_demo
     except ImportError:  # the demo package is optional in trimmed installs
@@ -64,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     else:
         register_demo(sub)
     return parser
+
+
+def _open_store(url: str) -> Store:
+    # Imported on use: ketnoi.app pulls in the web stack, which `ketnoi --help` does not need.
+    from ketnoi.app import open_store
+
+    return open_store(url)
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
