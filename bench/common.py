@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -136,6 +137,35 @@ def database(backend: str, admin_url: str | None) -> Iterator[str]:
             yield url
     else:
         raise ValueError(backend)
+
+
+def pg_table_stats(url: str) -> dict[str, Any]:
+    """Per ketnoi table: row estimate, whether it has planner statistics, and who took them (an
+    ``ANALYZE`` command, e.g. the server's statistics keeper, or autovacuum) and how many rows
+    changed since; plus the database size. Plans depend on it."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT relname, n_live_tup, last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL, analyze_count, "
+            "autoanalyze_count, n_mod_since_analyze, GREATEST(last_analyze, last_autoanalyze) "
+            "FROM pg_stat_user_tables WHERE relname LIKE 'idx_%' OR relname LIKE 'resource%' ORDER BY relname"
+        ).fetchall()
+        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
+    return {
+        "tables": {
+            name: {
+                "live_rows": live,
+                "analyzed": analyzed,
+                "analyze_count": manual,
+                "autoanalyze_count": auto,
+                "mod_since_analyze": changed,
+                "last_analyzed": last.isoformat() if last else None,
+            }
+            for name, live, analyzed, manual, auto, changed, last in rows
+        },
+        "database_size": size[0] if size else "?",
+    }
 
 
 # ---------------------------------------------------------------- the server
@@ -298,8 +328,9 @@ def median_pcts(runs: Sequence[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def demo_data(patients: int, seed: int, out: Path) -> Path:
-    """``ketnoi demo generate --patients N --seed S --out DIR`` (NDJSON), reused when already there."""
+def demo_data(patients: int, seed: int, out: Path, fmt: str = "ndjson") -> Path:
+    """``ketnoi demo generate --patients N --seed S --out DIR --format F`` (NDJSON, or transaction
+    Bundles under DIR/bundles), reused when already there."""
     stamp = out / ".complete"
     if not stamp.exists():
         shutil.rmtree(out, ignore_errors=True)
@@ -317,13 +348,13 @@ def demo_data(patients: int, seed: int, out: Path) -> Path:
                 "--out",
                 str(out),
                 "--format",
-                "ndjson",
+                fmt,
             ],
             cwd=ROOT,
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        stamp.write_text(f"{patients} {seed}\n")
+        stamp.write_text(f"{patients} {seed} {fmt}\n")
     return out
 
 

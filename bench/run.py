@@ -25,11 +25,17 @@ Locations). Per backend, each in fresh throwaway databases:
 3. **search** (bench/search.py): the fixed query mix, ``--search-n`` runs per query with
    parameters drawn from the data; a query answered with an error status is reported as
    ``unsupported (HTTP 400)``. On PostgreSQL, every query whose p95 is over ``--explain-over``
-   ms gets ``EXPLAIN (ANALYZE, BUFFERS)`` of its slowest statements (printed, and in --json).
+   ms gets ``EXPLAIN (ANALYZE, BUFFERS)`` of its slowest statements (printed, and in --json);
+4. **rest** (bench/rest.py, on its own data, in its own fresh database): ``ketnoi serve`` filled
+   over HTTP only with 100-entry transaction Bundles by 4 clients (``--rest-source synthea``:
+   the Synthea set x ``--rest-copies``, ids remapped per copy; ``demo``: ``ketnoi demo generate
+   --format bundles`` at ``--scale``), no ANALYZE, no load; right after it the clinician query
+   mix (``--search-n`` each) beside ``/healthz``, against the p95 target (20 ms below 500,000
+   resources, 50 ms from there), and the planner statistics the server kept by itself.
 
 Prints the machine, date, commit and command, then one table: operation × backend, the figure,
 the raw limit measured in the same run and the ratio. ``--only`` picks steps (ingest,load,read,
-search; default all); ``--quick`` is a smoke run of every step (explicit options still win).
+search,rest; default all); ``--quick`` is a smoke run of every step (explicit options still win).
 ``--profile`` adds a cProfile of the load in-process on SQLite. PostgreSQL:
 KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin URL that may CREATE DATABASE);
 every database is dropped at the end.
@@ -52,9 +58,10 @@ import common
 import ingest
 import load
 import read
+import rest
 import search
 
-STEPS = ("ingest", "load", "read", "search")
+STEPS = ("ingest", "load", "read", "search", "rest")
 SCALED = ("load", "read", "search")  # the steps that use the --scale data
 
 # --quick: a smoke run of every step (options given explicitly still win)
@@ -68,27 +75,12 @@ QUICK = {
     "ingest_n": 100,
     "ingest_runs": 1,
     "bundles": 6,
+    "rest_copies": 1,
 }
 
 
 def _log(message: str) -> None:
     print(message, flush=True)
-
-
-def pg_table_stats(url: str) -> dict[str, Any]:
-    """Row estimates and whether autovacuum has analysed each ketnoi table (plans depend on it)."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT relname, n_live_tup, last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL "
-            "FROM pg_stat_user_tables WHERE relname LIKE 'idx_%' OR relname LIKE 'resource%' ORDER BY relname"
-        ).fetchall()
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()
-    return {
-        "tables": {name: {"live_rows": live, "analyzed": analyzed} for name, live, analyzed in rows},
-        "database_size": size[0] if size else "?",
-    }
 
 
 def run_backend(
@@ -99,6 +91,7 @@ def run_backend(
     admin: str | None,
     out: dict[str, Any],
     dataset: ingest.Dataset | None,
+    rest_source: rest.Source | None = None,
 ) -> None:
     res: dict[str, Any] = out.setdefault(backend, {})
     if "ingest" in args.only and dataset is not None:
@@ -111,8 +104,30 @@ def run_backend(
             "failed": {op: n for (op, b), n in result.failed.items() if b == backend},
             "failures": {"count": failures.count, "resources": failures.resources, "examples": failures.examples},
         }
-    if not set(args.only) & set(SCALED):
-        return
+    if set(args.only) & set(SCALED):
+        run_scaled(backend, args, folder, rows, admin, res)
+    if "rest" in args.only and rest_source is not None:
+        res["rest"] = rest.run_backend(
+            backend,
+            rest_source,
+            admin,
+            clients=max(args.clients),
+            n=args.search_n,
+            budget=args.search_budget,
+            healthz_n=args.reads,
+            seed=args.seed,
+        )
+
+
+def run_scaled(
+    backend: str,
+    args: argparse.Namespace,
+    folder: Path,
+    rows: list[tuple[str, str]],
+    admin: str | None,
+    res: dict[str, Any],
+) -> None:
+    """The load, read and search steps, on the --scale data."""
     keys = [key for key, _ in rows]
     if "load" in args.only:
         _log(f"[{backend}] raw limit: {len(rows):,} lines, {args.load_runs} run(s)")
@@ -153,7 +168,7 @@ def serve_and_measure(
 
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("ANALYZE")
-        res["tables_at_search"] = pg_table_stats(url)
+        res["tables_at_search"] = common.pg_table_stats(url)
     with common.server(url) as srv:
         res["healthz"], res["read"], res["bare"] = [], [], []
         rng = random.Random(args.seed)
@@ -330,12 +345,66 @@ def build_table(out: dict[str, Any], backends: list[str], args: argparse.Namespa
                     checks,
                 ]
             )
+    rest_part = rest_rows(out, backends)
+    if rest_part:  # a target column, filled for the rest step's rows only
+        header.append("target (p95)")
+        rows = [[*r, ""] for r in rows] + rest_part
     return common.table(header, rows)
+
+
+def rest_rows(out: dict[str, Any], backends: list[str]) -> list[list[str]]:
+    """The rest step: the fill rate, then each clinician query against its p95 target (7 cells)."""
+    rows: list[list[str]] = []
+    fills = {b: out[b]["rest"] for b in backends if out.get(b, {}).get("rest")}
+    for b, r in fills.items():
+        fill, failed = r["fill"], r["failures"]["count"]
+        rows.append(
+            [
+                f"REST fill ({r['source']}, {fill['resources']:,} res): 100-entry transaction Bundles, "
+                f"{fill['clients']} clients, resources/s",
+                b,
+                common.fmt_rate(fill["rate"]),
+                "",
+                "",
+                "ok" if not failed else f"{failed} failed requests",
+                "",
+            ]
+        )
+    for index, query in enumerate(rest.QUERIES):
+        for b, r in fills.items():
+            item, floor = r["search"][index], r["healthz"]
+            label = f"REST-filled ({r['fill']['resources']:,} res): {query.name}"
+            if item["status"] != "ok":
+                rows.append([label, b, item["status"], "", "", "", "not met"])
+                continue
+            p = item["latency_ms"]
+            n, target = p.get("n", 0), item["target_ms"]
+            checks = "ok" if not item["check_failures"] else f"{item['check_failures']}/{n} failed"
+            rows.append(
+                [
+                    label,
+                    b,
+                    common.fmt_pcts(p) + ("" if n >= r["n"] else f" (n={n})"),
+                    f"/healthz {common.fmt_pcts(floor)}",
+                    f"{p['p50'] / floor['p50']:.1f}x floor" if floor.get("p50") else "",
+                    checks,
+                    f"< {target:.0f} ms: " + ("met" if p.get("p95", float("inf")) < target else "not met"),
+                ]
+            )
+    return rows
 
 
 def notes(out: dict[str, Any], backends: list[str], args: argparse.Namespace) -> list[str]:
     lines = [
         "* marks the single-parameter and patient-scoped queries (goal: p95 < 50 ms on PostgreSQL at 1M).",
+        *(
+            [
+                "REST-filled: a database filled only by transaction Bundles over HTTP, measured right after the fill "
+                "(bench/rest.py); target p95 < 20 ms below 500,000 resources, < 50 ms from there."
+            ]
+            if any(out.get(b, {}).get("rest") for b in backends)
+            else []
+        ),
         "Latencies: one client, sequential, keep-alive; raw limits measured in the same run on the same machine.",
     ]
     if any(out.get(b, {}).get("ingest") for b in backends):
@@ -369,6 +438,7 @@ def notes(out: dict[str, Any], backends: list[str], args: argparse.Namespace) ->
                 f"database {res['tables_at_search']['database_size']}; tables without statistics: "
                 f"{', '.join(unanalyzed) or 'none'}"
             )
+        lines += rest_notes(b, res.get("rest"))
         for item in res.get("search", []):
             if item["check_examples"]:
                 lines.append(f"{b} {item['name']}: " + " | ".join(item["check_examples"]))
@@ -377,12 +447,37 @@ def notes(out: dict[str, Any], backends: list[str], args: argparse.Namespace) ->
     return lines
 
 
+def rest_notes(backend: str, r: dict[str, Any] | None) -> list[str]:
+    """The rest step: its data, the statistics the server kept, failures and failed checks."""
+    if not r:
+        return []
+    fill = r["fill"]
+    lines = [
+        f"{backend} REST fill: {r['description']}; {fill['stored']:,} of {fill['entries']:,} entries stored in "
+        f"{fill['seconds']:,.1f} s; {r['patients']:,} patients ({r['hard_patients']:,} with the most Observations "
+        f"drawn for half the queries); first query {r['first_query_after_fill_s']:.2f} s after the fill ended "
+        "(no wait, no ANALYZE, no load)",
+        f"{backend} REST statistics at the end of the fill: "
+        + rest.describe_statistics(backend, r["stats_at_fill_end"]),
+        f"{backend} REST statistics after the queries: " + rest.describe_statistics(backend, r["stats_after_mix"]),
+    ]
+    if r["server_counts"] != r["posted_counts"]:
+        lines.append(f"{backend} REST counts differ: server {r['server_counts']}, posted {r['posted_counts']}")
+    lines += [f"{backend} REST fill failure: {example}" for example in r["failures"]["examples"]]
+    for item in r["search"]:
+        if item["check_examples"]:
+            lines.append(f"{backend} REST {item['name']}: " + " | ".join(item["check_examples"]))
+        if item["status"] != "ok" and item["diagnostics"]:
+            lines.append(f"{backend} REST {item['name']}: {item['status']}: {item['diagnostics'][:200]}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=int, default=2000, help="synthetic patients (default 2000, ~56k resources)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(STEPS), help="steps: ingest,load,read,search (default all)")
+    parser.add_argument("--only", default=",".join(STEPS), help="steps: ingest,load,read,search,rest (default all)")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -422,6 +517,18 @@ def main(argv: list[str] | None = None) -> int:
         help="where the generated NDJSON goes (default: a reused "
         "folder under /tmp/ketnoi-bench-data, per scale and seed)",
     )
+    parser.add_argument(
+        "--rest-source",
+        choices=("synthea", "demo"),
+        default="synthea",
+        help="rest: the Synthea set x --rest-copies (default), or ketnoi demo generate --format bundles at --scale",
+    )
+    parser.add_argument(
+        "--rest-copies",
+        type=int,
+        default=11,
+        help="rest, synthea: copies of the Synthea set, ids remapped per copy (default 11: ~189k resources)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -456,6 +563,15 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"synthea:  {synthea_line}")
         except ingest.MissingData as exc:
             _log(f"ingest step skipped: {exc}")
+    rest_source: rest.Source | None = None
+    rest_line = ""
+    if "rest" in args.only:
+        try:
+            rest_source = rest.source(args.rest_source, args.rest_copies, args.scale, args.seed, data_root)
+            rest_line = rest_source.description
+            _log(f"rest:     {rest_line}")
+        except ingest.MissingData as exc:
+            _log(f"rest step skipped: {exc}")
     rows: list[tuple[str, str]] = []
     data_line = "not used (no load, read or search step)"
     if set(args.only) & set(SCALED):
@@ -481,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         info["postgresql"] = ", ".join(f"{k}={v}" for k, v in settings.items())
     out: dict[str, Any] = {}
     for backend in args.backends:
-        run_backend(backend, args, folder, rows, admin, out, dataset)
+        run_backend(backend, args, folder, rows, admin, out, dataset, rest_source)
     profile = None
     if args.profile and "sqlite" in args.backends:
         patients = min(args.scale, 1000)
@@ -497,14 +613,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'data:':9} {data_line}")
     if synthea_line:
         print(f"{'synthea:':9} {synthea_line}")
+    if rest_line:
+        print(f"{'rest:':9} {rest_line}")
     print(f"{'elapsed:':9} {time.perf_counter() - started:,.0f} s\n")
     print(build_table(out, args.backends, args))
     print()
     print("\n".join(notes(out, args.backends, args)))
+    missed = {
+        p["query"] for b in args.backends for p in out.get(b, {}).get("rest", {}).get("explain", []) if p["over_target"]
+    }
     for backend in args.backends:
         for item in out.get(backend, {}).get("explain", []):
             print(f"\n[{backend}] EXPLAIN (ANALYZE, BUFFERS) for '{item['query']}', its slowest run:")
             print(search.format_explain(item) if "plans" in item else item.get("error", ""))
+        for item in out.get(backend, {}).get("rest", {}).get("explain", []):
+            if item["query"] not in missed:  # plans of the queries over their target on any backend
+                continue
+            kind = "EXPLAIN (ANALYZE, BUFFERS)" if backend == "postgresql" else "EXPLAIN QUERY PLAN"
+            print(
+                f"\n[{backend}] REST-filled, {kind} for '{item['query']}' (p95 {item['p95_ms']:.1f} ms here), "
+                "its slowest run:"
+            )
+            print(rest.format_explain(backend, item))
     if profile:
         print()
         print(load.format_profile(profile))
@@ -515,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
                     "machine": info,
                     "data": data_line,
                     "synthea": synthea_line,
+                    "rest": rest_line,
                     "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                     "results": out,
                     "profile": profile,
@@ -525,6 +656,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     failed = any(r["failed"] for b in out.values() for r in b.get("load", []))
     failed = failed or any(b.get("ingest", {}).get("failures", {}).get("count") for b in out.values())
+    failed = failed or any(b.get("rest", {}).get("failures", {}).get("count") for b in out.values())
     return 1 if failed else 0
 
 
