@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 # Line coverage of ketnoi/ by the suite: raise it when coverage rises, never lower it.
-COVERAGE_FLOOR := 93
+COVERAGE_FLOOR := 94
 
 .PHONY: install run serve migrate check lint typecheck test test-sqlite bench clean
 

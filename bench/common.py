@@ -112,8 +112,23 @@ def postgres_database(admin_url: str, prefix: str = "ketnoi_bench") -> Iterator[
     try:
         yield _with_dbname(admin_url, name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin_url, name)
+
+
+def drop_database(admin_url: str, name: str, attempts: int = 60) -> None:
+    """DROP ... WITH (FORCE), retried: FORCE may not end an autovacuum worker busy on the database
+    (that needs a superuser), so wait for it to finish instead of failing the run."""
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @contextlib.contextmanager

@@ -49,8 +49,7 @@ def postgres_url() -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = admin.rpartition("/")
     yield f"{base}/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(admin, name)
 
 
 @contextmanager
@@ -69,8 +68,21 @@ def throwaway_url(backend: str, tmp_path: Path, prefix: str = "ketnoi_fresh") ->
     try:
         yield f"{admin.rpartition('/')[0]}/{name}"
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(admin, name)
+
+
+def drop_database(admin: str, name: str, attempts: int = 60) -> None:
+    """DROP ... WITH (FORCE), retried: FORCE cannot end an autovacuum worker busy on the database
+    without superuser rights (the server's statistics keeper makes that likelier), so wait for it."""
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(params=BACKENDS)

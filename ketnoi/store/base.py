@@ -99,8 +99,9 @@ class Session(Protocol):
     def security_purge(self, now: float) -> int:
         """Delete every expired record; how many."""
 
-    def statistics_due(self) -> list[str]:
-        """The tables whose statistics the data has outgrown (ketnoi.store.statistics)."""
+    def statistics_due(self, min_age_s: float = 0.0) -> list[str]:
+        """The tables whose statistics the data has outgrown, not analysed in the last ``min_age_s``
+        seconds (ketnoi.store.statistics)."""
 
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
         """Run a compiled (read-only) query; rows as tuples."""

@@ -210,6 +210,19 @@ def _security(dialect: str) -> tuple[str, ...]:
     )
 
 
+def _code_statistics(dialect: str) -> tuple[str, ...]:
+    """PostgreSQL: 500 most-common values (not 100) for token codes. With 100, a code that is common
+    but not among the 100 commonest (cholesterol, 2093-3, at 189k Synthea resources: 2,475 rows)
+    was estimated at 99 rows, so a patient's cholesterol results were searched from every
+    cholesterol result instead of from the patient (25 ms; 9 ms from the patient)."""
+    if dialect != "postgresql":
+        return ()
+    return (
+        "ALTER TABLE idx_token ALTER COLUMN code SET STATISTICS 500",
+        "ALTER STATISTICS idx_token_stats SET STATISTICS 500",
+    )
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
@@ -219,6 +232,7 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(4, "full-text index table idx_text (_text, _content)", _full_text(dialect)),
         Migration(5, "store_state: facts the store keeps about itself (planner statistics)", _store_state(dialect)),
         Migration(6, "security_record: accounts, clients, keys, codes and tokens", _security(dialect)),
+        Migration(7, "PostgreSQL: 500 most-common values for token codes", _code_statistics(dialect)),
     ]
 
 

@@ -173,8 +173,8 @@ class SqlSession:
         cur = self.execute("DELETE FROM security_record WHERE expires IS NOT NULL AND expires <= ?", (now,))
         return int(cur.rowcount or 0)
 
-    def statistics_due(self) -> list[str]:
-        return statistics.due(self.execute, self.dialect)
+    def statistics_due(self, min_age_s: float = 0.0) -> list[str]:
+        return statistics.due(self.execute, self.dialect, min_age_s)
 
     def _lock_rows(self, keys: Sequence[tuple[str, str]]) -> None:
         # Lock the pointer rows alone, then read them with a fresh statement: a FOR UPDATE over

@@ -33,6 +33,10 @@ from ketnoi.store.schema import INDEX_COLUMNS
 TABLES = ("resource", "resource_history", *(f"idx_{kind}" for kind in INDEX_COLUMNS))
 MIN_CHANGES = 500
 SHARE = 0.1
+# PostgreSQL: a table is analysed at most this often. ANALYZE samples up to 150,000 rows of
+# idx_token (its code column has statistics target 500, migration 7): about 5 s at 1.2M rows, so
+# during a long fill the keeper takes at most about a sixth of one core.
+SPACING_S = 30.0
 _ANALYZED_SEQ = "analyzed_seq"  # store_state: resource_history.seq at the last SQLite ANALYZE
 
 Execute = Callable[[str, tuple[Any, ...]], Any]
@@ -42,13 +46,15 @@ def _threshold(rows: float) -> float:
     return MIN_CHANGES + SHARE * max(rows, 0.0)
 
 
-def due(execute: Execute, dialect: str) -> list[str]:
-    """The tables whose statistics are out of date (SQLite: all of them, or none)."""
+def due(execute: Execute, dialect: str, min_age_s: float = 0.0) -> list[str]:
+    """The tables whose statistics are out of date (SQLite: all of them, or none). PostgreSQL: not
+    a table analysed (by anyone) less than ``min_age_s`` ago."""
     if dialect == "postgresql":
         rows = execute(
             "SELECT relname, n_mod_since_analyze, GREATEST(n_live_tup, 0) FROM pg_stat_user_tables "
-            "WHERE schemaname = current_schema() AND relname = ANY(?)",
-            (list(TABLES),),
+            "WHERE schemaname = current_schema() AND relname = ANY(?) AND COALESCE(GREATEST(last_analyze, "
+            "last_autoanalyze), 'epoch') < now() - make_interval(secs => ?)",
+            (list(TABLES), min_age_s),
         ).fetchall()
         return sorted(name for name, changed, live in rows if changed >= _threshold(float(live)))
     written = int(execute("SELECT COALESCE(MAX(seq), 0) FROM resource_history", ()).fetchone()[0])
@@ -82,8 +88,14 @@ class StatisticsKeeper:
     transaction is opened only when something is due, so SQLite's single writer is not taken
     every few seconds for nothing."""
 
-    def __init__(self, store: Store, interval_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.store, self.interval_s, self.clock = store, interval_s, clock
+    def __init__(
+        self,
+        store: Store,
+        interval_s: float = 2.0,
+        spacing_s: float = SPACING_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.interval_s, self.spacing_s, self.clock = store, interval_s, spacing_s, clock
         self._next = 0.0
         self._lock = threading.Lock()
         self.analyzed = 0  # how many analyses it ran (tests and logs)
@@ -101,10 +113,10 @@ class StatisticsKeeper:
     def refresh(self) -> list[str]:
         """Analyze what is due now, whatever the interval; returns the tables analyzed."""
         with self.store.session(write=False) as session:
-            if not session.statistics_due():
+            if not session.statistics_due(self.spacing_s):
                 return []
         with self.store.session(write=True) as session:
-            tables = session.statistics_due()  # again: another process may have just done it
+            tables = session.statistics_due(self.spacing_s)  # again: another process may have just done it
             if tables:
                 session.analyze(tables)
                 self.analyzed += 1
