@@ -87,7 +87,9 @@ def permissions(request: FhirRequest) -> list[tuple[str, str]]:
     method = "GET" if request.method == "HEAD" else request.method
     if not parts:
         types = [t for k, v in request.query if k == "_type" for t in v.split(",") if t]
-        return [(t, "s") for t in types] or [("*", "s")] if method == "GET" else []
+        if method != "GET":
+            return []  # a batch or transaction: each entry is authorized on its own
+        return [(t, "s") for t in types] or [("*", "s")]
     head, n = parts[0], len(parts)
     if head == "metadata":
         return []

@@ -1,0 +1,124 @@
+"""Every route and operation the CapabilityStatement announces is covered by an authorization case
+(THREATS.md AZ-06): a caller holding patient A's widest scopes aims each one at patient B's data and
+must get a refusal (403 or 404) or an answer without B's data. A route or operation added later
+without a case here fails ``test_every_announced_route_has_a_case``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from ketnoi.auth.scopes import parse_scopes
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.router import handle
+from ketnoi.interactions.services import Services
+
+OPEN = RequestContext.operator("test")
+Case = Callable[[dict[str, str]], tuple[str, str, Any]]  # ids → (method, url, body)
+
+
+def _obs(patient: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+    }
+
+
+CASES: dict[str, Case] = {
+    # type-level and instance-level interactions, aimed at B
+    "read": lambda i: ("GET", f"Observation/{i['obs_b']}", None),
+    "vread": lambda i: ("GET", f"Observation/{i['obs_b']}/_history/1", None),
+    "update": lambda i: ("PUT", f"Observation/{i['obs_b']}", {**_obs(i["b"]), "id": i["obs_b"]}),
+    "patch": lambda i: ("PATCH", f"Observation/{i['obs_b']}", {"resourceType": "Parameters", "parameter": []}),
+    "delete": lambda i: ("DELETE", f"Observation/{i['obs_b']}", None),
+    "history-instance": lambda i: ("GET", f"Observation/{i['obs_b']}/_history", None),
+    "history-type": lambda i: ("GET", "Observation/_history", None),
+    "create": lambda i: ("POST", "Observation", _obs(i["b"])),
+    "search-type": lambda i: ("GET", f"Observation?subject=Patient/{i['b']}", None),
+    # system-level interactions
+    "transaction": lambda i: (
+        "POST",
+        "",
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"request": {"method": "GET", "url": f"Observation/{i['obs_b']}"}}],
+        },
+    ),
+    "batch": lambda i: (
+        "POST",
+        "",
+        {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [{"request": {"method": "GET", "url": f"Observation/{i['obs_b']}"}}],
+        },
+    ),
+    "search-system": lambda i: ("GET", f"?_id={i['obs_b']}", None),
+    "history-system": lambda i: ("GET", "_history", None),
+    # operations
+    "$validate": lambda i: ("POST", f"Observation/{i['obs_b']}/$validate", None),  # validates the stored one
+    "$reindex": lambda i: ("POST", "$reindex", None),
+    "$reindex-status": lambda i: ("GET", "$reindex-status?job=1", None),
+    "$import": lambda i: ("POST", "$import", {"resourceType": "Parameters", "parameter": []}),
+    "$import-status": lambda i: ("GET", "$import-status?job=1", None),
+    "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
+}
+
+
+def _call(services: Services, ctx: RequestContext, method: str, url: str, body: Any) -> FhirResponse:
+    path, _, qs = url.partition("?")
+    query = [tuple(p.split("=", 1)) for p in qs.split("&") if p]
+    headers = {"content-type": "application/fhir+json"}
+    return handle(services, FhirRequest(method, path, query, headers, body, "http://x/fhir", ctx))  # type: ignore[arg-type]
+
+
+def _announced(services: Services) -> set[str]:
+    rest = handle(services, FhirRequest("GET", "metadata")).resource["rest"][0]  # type: ignore[index]
+    names = {i["code"] for res in rest["resource"] for i in res.get("interaction", [])}
+    names |= {i["code"] for i in rest.get("interaction", [])}
+    names |= {"$" + o["name"] for o in rest.get("operation", [])}
+    names |= {"$" + o["name"] for res in rest["resource"] for o in res.get("operation", [])}
+    return names
+
+
+def test_every_announced_route_has_a_case(services: Services) -> None:
+    missing = _announced(services) - set(CASES)
+    assert not missing, f"routes or operations without an authorization case: {sorted(missing)}"
+
+
+@pytest.fixture
+def ids(fresh_services: Services) -> dict[str, str]:
+    def create(resource: dict[str, Any]) -> str:
+        r = _call(fresh_services, OPEN, "POST", resource["resourceType"], resource)
+        assert r.status == 201
+        return str(orjson.loads(r.raw or b"{}")["id"] if r.resource is None else r.resource["id"])
+
+    a = create({"resourceType": "Patient"})
+    b = create({"resourceType": "Patient"})
+    return {"a": a, "b": b, "obs_a": create(_obs(a)), "obs_b": create(_obs(b))}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_patient_token_cannot_reach_another_patient(fresh_services: Services, ids: dict[str, str], name: str) -> None:
+    ctx = RequestContext(
+        authenticated=True, scopes=parse_scopes("patient/*.cruds"), patient=ids["a"], roles=frozenset({"patient"})
+    )
+    before = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
+    method, url, body = CASES[name](ids)
+    r = _call(fresh_services, ctx, method, url, body)
+    text = orjson.dumps(r.resource) if r.resource is not None else (r.raw or b"")
+    if r.status not in (403, 404):
+        assert r.status == 200, (name, r.status, text[:300])
+        # B's resources never appear (an error naming the id the caller asked for reveals nothing).
+        leaked = (f'"id":"{ids["obs_b"]}"', f'"id":"{ids["b"]}"', f"Patient/{ids['b']}")
+        assert not [x for x in leaked if x.encode() in text], (name, text[:300])
+    after = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
+    assert after == before, name  # B's data is unchanged, whatever the answer
