@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (env KETNOI_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env KETNOI_PORT, default 8080)")
     serve.add_argument(
-        "--auth", choices=["off"], default="off", help="authorization mode (only 'off' until the security work lands)"
+        "--auth",
+        choices=["on", "off"],
+        default="off",
+        help="on: every FHIR request but /fhir/metadata needs a bearer token (ketnoi token issue; the sign-in "
+        "endpoints are still to come); off (default for now): an open server, loopback only",
     )
     serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
     serve.set_defaults(func=_serve)
@@ -224,7 +228,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ketnoi.app import SchemaOutdated, check_schema, create_app, open_store
 
-    settings = _settings(args)
+    settings = _settings(args).with_(auth=args.auth)
+    if settings.auth == "off" and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"error: --auth off serves an open server and only on loopback, not on {settings.host}; "
+            "use --auth on / --auth off chỉ phục vụ trên địa chỉ loopback",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.auth == "off":
+        print("warning: --auth off: anyone who can reach the port can read and change every record", file=sys.stderr)
     store = open_store(settings.database)
     if args.migrate:
         store.migrate()
@@ -237,7 +250,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, store)
     print(
         f"ketnoi serving {settings.database}\n  FHIR base: http://{settings.host}:{settings.port}/fhir"
-        f"\n  authorization: {settings.auth} (open server: no login needed yet)",
+        f"\n  authorization: {settings.auth}"
+        + (" (open server on loopback: for local experiments only)" if settings.auth == "off" else ""),
         flush=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -90,3 +90,11 @@ def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Unsupported database URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_auth_off_is_refused_off_loopback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/k.db"
+    assert _ketnoi("migrate", "--database", url).returncode == 0
+    result = _ketnoi("serve", "--database", url, "--host", "0.0.0.0", "--port", str(_free_port()), "--auth", "off")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "loopback" in result.stderr

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ketnoi.api import negotiation
+from ketnoi.api.bearer import Authenticator, Unauthorized
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -32,8 +33,10 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def create_app(services: Services) -> Starlette:
+    authenticator = Authenticator(services.settings, services.store) if services.settings.auth == "on" else None
+
     async def fhir(request: Request) -> Response:
-        return await _fhir(services, request)
+        return await _fhir(services, request, authenticator)
 
     async def landing(request: Request) -> Response:
         return HTMLResponse(_LANDING)
@@ -59,7 +62,7 @@ def create_app(services: Services) -> Starlette:
     return app
 
 
-async def _fhir(services: Services, request: Request) -> Response:
+async def _fhir(services: Services, request: Request, authenticator: Authenticator | None) -> Response:
     settings = services.settings
     base_url = settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
     pretty = request.query_params.get("_pretty") == "true"
@@ -67,9 +70,16 @@ async def _fhir(services: Services, request: Request) -> Response:
     request_id = uuid.uuid4().hex  # replaced by the request's own once it is read
     try:
         media = negotiation.response_type(request.headers.get("accept"), request.query_params.get("_format"))
-        freq = await _to_fhir_request(request, base_url, services)
-        request_id = freq.context.request_id
+        context = request_context(request)
+        request_id = context.request_id
+        if authenticator is not None and not _public(request):
+            # Before the body is read: an unauthenticated caller gets no parsing work done.
+            context = await run_in_threadpool(authenticator.context, request.headers.get("authorization"), context)
+        freq = await _to_fhir_request(request, base_url, services, context)
         fresp = await run_in_threadpool(handle, services, freq)
+    except Unauthorized as exc:
+        fresp = error_response(exc.error)
+        fresp.headers["WWW-Authenticate"] = exc.challenge
     except FhirError as exc:
         fresp = error_response(exc)
     except Exception:
@@ -87,7 +97,12 @@ async def _fhir(services: Services, request: Request) -> Response:
     return response
 
 
-async def _to_fhir_request(request: Request, base_url: str, services: Services) -> FhirRequest:
+def _public(request: Request) -> bool:
+    """What answers without a token: the CapabilityStatement (clients discover security there)."""
+    return request.method in ("GET", "HEAD") and request.path_params.get("path", "").strip("/") == "metadata"
+
+
+async def _to_fhir_request(request: Request, base_url: str, services: Services, context: RequestContext) -> FhirRequest:
     path = request.path_params.get("path", "")
     if any(ord(ch) < 0x20 for ch in path):
         raise FhirError.of(
@@ -110,7 +125,7 @@ async def _to_fhir_request(request: Request, base_url: str, services: Services) 
                 "The request has no body; send a FHIR resource as JSON",
                 "Yêu cầu không có nội dung; hãy gửi tài nguyên FHIR dạng JSON",
             )
-    return FhirRequest(request.method, path, query, headers, body, base_url, request_context(request))
+    return FhirRequest(request.method, path, query, headers, body, base_url, context)
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

@@ -34,6 +34,7 @@ from ketnoi import config
 from ketnoi.auth.scopes import ScopeSet, parse_scopes
 from ketnoi.auth.totp import provisioning_uri
 from ketnoi.security.accounts import ROLE_SCOPES, ROLES, Accounts, User
+from ketnoi.security.urls import fhir_base, issuer_for
 from ketnoi.store.schema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -58,18 +59,6 @@ class Refused(Exception):
 
 
 # ---- the audience and issuer rule (the server verifies exactly these) -----------------------------
-
-
-def fhir_base(settings: config.Settings) -> str:
-    """The FHIR base URL: ``base_url`` if set, else from the host and port the server listens on."""
-    base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
-    return base.rstrip("/")
-
-
-def issuer_for(audience: str) -> str:
-    """The token issuer of a FHIR base: ``.../fhir`` → ``.../auth``."""
-    base = audience.rstrip("/")
-    return base.removesuffix("/fhir") + "/auth"
 
 
 # ---- plumbing -------------------------------------------------------------------------------------

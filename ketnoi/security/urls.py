@@ -1,0 +1,20 @@
+"""Where tokens are for and who issues them: the audience is the server's public FHIR base, the
+issuer the same URL ending in ``/auth`` (``http://h:8080/fhir`` → ``http://h:8080/auth``). The CLI
+signs with exactly these and the server verifies exactly these; a request's Host header never
+decides them (a forged header must not make a token for another server acceptable here)."""
+
+from __future__ import annotations
+
+from ketnoi import config
+
+
+def fhir_base(settings: config.Settings) -> str:
+    """The FHIR base URL: ``base_url`` if set, else from the host and port the server listens on."""
+    base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
+    return base.rstrip("/")
+
+
+def issuer_for(audience: str) -> str:
+    """The token issuer of a FHIR base: ``.../fhir`` → ``.../auth``."""
+    base = audience.rstrip("/")
+    return base.removesuffix("/fhir") + "/auth"
