@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ketnoi.api import negotiation
+from ketnoi.api import auth_routes, negotiation
 from ketnoi.api.bearer import Authenticator, Unauthorized
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
@@ -55,6 +55,7 @@ def create_app(services: Services) -> Starlette:
             Route("/healthz", health),
             Route("/fhir", fhir, methods=_METHODS),
             Route("/fhir/{path:path}", fhir, methods=_METHODS),
+            *auth_routes.routes(services),
         ],
         lifespan=lifespan,
     )
