@@ -29,6 +29,15 @@ class Settings:
     import_dir: str = "var/import"  # $import reads file: URLs only below this folder
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def public_base(self) -> str:
+        """The FHIR base URL that tokens are for: ``base_url`` if set, else from the host and port
+        the server listens on (never from a request's Host header)."""
+        return (self.base_url or f"http://{self.host}:{self.port}/fhir").rstrip("/")
+
+    def issuer(self) -> str:
+        """Who issues this server's tokens: the FHIR base with ``/fhir`` replaced by ``/auth``."""
+        return self.public_base().removesuffix("/fhir") + "/auth"
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

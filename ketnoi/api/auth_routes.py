@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.concurrency import run_in_threadpool
@@ -48,7 +49,32 @@ def routes(services: Services) -> list[Route]:
         keys = await run_in_threadpool(tokens.jwks, time.time())
         return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
-    return [Route("/auth/token", token, methods=["POST"]), Route("/auth/jwks", jwks, methods=["GET"])]
+    async def smart_configuration(request: Request) -> Response:
+        return JSONResponse(discovery(services), headers={"Cache-Control": "public, max-age=300"})
+
+    return [
+        Route("/auth/token", token, methods=["POST"]),
+        Route("/auth/jwks", jwks, methods=["GET"]),
+        Route("/fhir/.well-known/smart-configuration", smart_configuration, methods=["GET"]),
+    ]
+
+
+def discovery(services: Services) -> dict[str, Any]:
+    """SMART App Launch discovery (http://hl7.org/fhir/smart-app-launch/conformance.html), listing
+    only what this server does today: backend services. The authorization endpoint, the
+    authorization-code grant and their capabilities join when they exist."""
+    issuer = services.settings.issuer()
+    return {
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/jwks",
+        "token_endpoint": f"{issuer}/token",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "ES384", "RS256", "RS384"],
+        "scopes_supported": ["system/*.cruds", "system/*.rs", "user/*.cruds", "patient/*.cruds"],
+        "code_challenge_methods_supported": ["S256"],
+        "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
+    }
 
 
 def _error(exc: OAuthError, retry_after: int | None = None) -> Response:

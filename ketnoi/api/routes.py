@@ -53,9 +53,9 @@ def create_app(services: Services) -> Starlette:
         routes=[
             Route("/", landing),
             Route("/healthz", health),
+            *auth_routes.routes(services),  # before /fhir/{path}: /fhir/.well-known/smart-configuration
             Route("/fhir", fhir, methods=_METHODS),
             Route("/fhir/{path:path}", fhir, methods=_METHODS),
-            *auth_routes.routes(services),
         ],
         lifespan=lifespan,
     )

@@ -29,7 +29,31 @@ _INTERACTIONS = [
 def capability_statement(repo: Repository, request: FhirRequest) -> FhirResponse:
     statement = dict(_static(repo))
     statement["implementation"] = {"description": "ketnoi FHIR server", "url": request.base_url}
+    settings = repo.services.settings
+    if settings.auth == "on":
+        statement["rest"] = [{**statement["rest"][0], "security": _security(settings.issuer())}]
     return FhirResponse(200, resource=statement)
+
+
+def _security(issuer: str) -> dict[str, Any]:
+    """SMART on FHIR security (http://hl7.org/fhir/smart-app-launch/conformance.html): the service
+    code and the OAuth endpoints this server has (the authorization endpoint is still to come)."""
+    oauth = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                    }
+                ],
+                "text": "OAuth2 bearer tokens (SMART on FHIR): access tokens from the token endpoint",
+            }
+        ],
+        "extension": [{"url": oauth, "extension": [{"url": "token", "valueUri": f"{issuer}/token"}]}],
+    }
 
 
 def _static(repo: Repository) -> dict[str, Any]:

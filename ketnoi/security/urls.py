@@ -10,8 +10,7 @@ from ketnoi import config
 
 def fhir_base(settings: config.Settings) -> str:
     """The FHIR base URL: ``base_url`` if set, else from the host and port the server listens on."""
-    base = settings.base_url or f"http://{settings.host}:{settings.port}/fhir"
-    return base.rstrip("/")
+    return settings.public_base()
 
 
 def issuer_for(audience: str) -> str:

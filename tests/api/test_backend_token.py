@@ -117,3 +117,17 @@ def test_a_flood_is_slowed_down(backend: Backend) -> None:
     limited = backend.http.post("/auth/token", data={"grant_type": "x"})
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     assert json.loads(limited.text)["error"] == "slow_down"
+
+
+def test_discovery_and_capability_statement_name_the_token_endpoint(backend: Backend) -> None:
+    smart = backend.http.get("/fhir/.well-known/smart-configuration")
+    assert smart.status_code == 200  # public, like /fhir/metadata
+    config = smart.json()
+    assert config["token_endpoint"] == backend.token_url
+    assert config["grant_types_supported"] == ["client_credentials"]
+    assert config["code_challenge_methods_supported"] == ["S256"]
+    jwks = backend.http.get(config["jwks_uri"].replace(config["issuer"], "/auth"))
+    assert jwks.status_code == 200
+    security = backend.http.get("/fhir/metadata").json()["rest"][0]["security"]
+    assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
+    assert security["extension"][0]["extension"][0]["valueUri"] == backend.token_url
