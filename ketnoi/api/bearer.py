@@ -9,6 +9,8 @@ context that the policy (ketnoi.interactions.policy) enforces.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 from ketnoi.auth.scopes import parse_scopes
@@ -101,9 +103,7 @@ def _invalid(reason: str) -> Unauthorized:
 
 
 def _kid(token: str) -> str:
-    import base64
-    import json
-
+    """The ``kid`` of a token's header, read unverified (only to know which key to look for)."""
     try:
         header = token.split(".", 1)[0]
         data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
