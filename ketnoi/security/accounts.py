@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ketnoi.auth import passwords
 from ketnoi.auth.throttle import DEFAULT_POLICY, LockoutPolicy, LockoutState, after_failure, after_success, retry_after
 from ketnoi.auth.totp import new_secret, verify_totp
+from ketnoi.security.errors import Refused
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -57,12 +58,8 @@ _FHIR_USER = re.compile(rf"(Practitioner|PractitionerRole|Patient|RelatedPerson|
 _ANY_TIME = 0.0
 
 
-class AccountError(ValueError):
-    """A refused account operation, explained in English (``en``) and Vietnamese (``vi``)."""
-
-    def __init__(self, en: str, vi: str) -> None:
-        super().__init__(f"{en} / {vi}")
-        self.en, self.vi = en, vi
+class AccountError(Refused):
+    """A refused account operation."""
 
 
 @dataclass(frozen=True, slots=True)

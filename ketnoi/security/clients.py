@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from ketnoi.auth import passwords
 from ketnoi.auth.keys import PRIVATE_MEMBERS
 from ketnoi.auth.scopes import parse_scopes
+from ketnoi.security.errors import Refused
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -45,12 +46,8 @@ _MAX_NAME = 200
 _ANY_TIME = 0.0  # client records never expire, so the instant given to a read does not matter
 
 
-class ClientError(ValueError):
-    """A refused client registration or change, in English (``en``) and Vietnamese (``vi``)."""
-
-    def __init__(self, en: str, vi: str) -> None:
-        super().__init__(f"{en} / {vi}")
-        self.en, self.vi = en, vi
+class ClientError(Refused):
+    """A refused client registration or change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from ketnoi import config
 from ketnoi.auth.scopes import ScopeSet, parse_scopes
 from ketnoi.auth.totp import provisioning_uri
 from ketnoi.security.accounts import ROLE_SCOPES, ROLES, Accounts, User
+from ketnoi.security.errors import Refused
 from ketnoi.security.urls import fhir_base, issuer_for
 from ketnoi.store.schema import SCHEMA_VERSION
 
@@ -48,14 +49,6 @@ if TYPE_CHECKING:
 # joserfc and cryptography (0.1-0.2 s), which `ketnoi --help` and the other commands do not need.
 
 CLI_CLIENT_ID = "ketnoi-cli"  # the client_id of user tokens made here, where no OAuth client is involved
-
-
-class Refused(Exception):
-    """A command that cannot be done, explained in English and Vietnamese."""
-
-    def __init__(self, en: str, vi: str) -> None:
-        super().__init__(f"{en} / {vi}")
-        self.en, self.vi = en, vi
 
 
 # ---- the audience and issuer rule (the server verifies exactly these) -----------------------------
