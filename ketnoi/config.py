@@ -35,11 +35,16 @@ class Settings:
         return (self.base_url or f"http://{self.host}:{self.port}/fhir").rstrip("/")
 
     def issuer(self) -> str:
-        """Who issues this server's tokens: the FHIR base with ``/fhir`` replaced by ``/auth``."""
-        return self.public_base().removesuffix("/fhir") + "/auth"
+        """Who issues this server's tokens (:func:`issuer_of` its public base)."""
+        return issuer_of(self.public_base())
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def issuer_of(base: str) -> str:
+    """The token issuer of a FHIR base: ``.../fhir`` → ``.../auth`` (else ``/auth`` appended)."""
+    return base.rstrip("/").removesuffix("/fhir") + "/auth"
 
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:

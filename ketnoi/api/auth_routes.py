@@ -21,13 +21,14 @@ from starlette.routing import Route
 
 from ketnoi.auth.throttle import RateLimiter
 from ketnoi.interactions.services import Services
+from ketnoi.security.keystore import KeyStore
 from ketnoi.security.oauth import OAuthError, TokenService
 
 _MAX_FORM = 64 * 1024  # a token request is a few hundred bytes; a client assertion a few KiB
 
 
-def routes(services: Services) -> list[Route]:
-    tokens = TokenService(services.settings, services.store)
+def routes(services: Services, keys: KeyStore) -> list[Route]:
+    tokens = TokenService(services.settings, services.store, keys)
     limiter = RateLimiter(rate_per_s=5.0, burst=20)
 
     async def token(request: Request) -> Response:

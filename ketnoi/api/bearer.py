@@ -9,19 +9,17 @@ context that the policy (ketnoi.interactions.policy) enforces.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
+from functools import lru_cache
 
-from ketnoi.auth.scopes import parse_scopes
-from ketnoi.auth.tokens import TokenError, VerifiedTokenCache, verify_access_token
+from ketnoi.auth.keys import KeyRing
+from ketnoi.auth.scopes import ScopeSet, parse_scopes
+from ketnoi.auth.tokens import AccessClaims, TokenError, VerifiedTokenCache, unverified, verify_access_token
 from ketnoi.config import Settings
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions.context import RequestContext
 from ketnoi.security.keystore import KeyStore
-from ketnoi.security.urls import fhir_base, issuer_for
-from ketnoi.store.base import Store
 
 REALM = 'Bearer realm="ketnoi"'
 
@@ -38,12 +36,11 @@ class Unauthorized(Exception):
 class Authenticator:
     """Verifies bearer tokens for one server (its key ring, audience and issuer)."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
-        self.audience = fhir_base(settings)
-        self.issuer = issuer_for(self.audience)
-        self.keys = KeyStore(store)
+    def __init__(self, settings: Settings, keys: KeyStore) -> None:
+        self.audience = settings.public_base()
+        self.issuer = settings.issuer()
+        self.keys = keys
         self.cache = VerifiedTokenCache()
-        self.known_types = resource_types()
 
     def context(self, authorization: str | None, base: RequestContext) -> RequestContext:
         """The caller behind ``Authorization``, or Unauthorized."""
@@ -56,29 +53,19 @@ class Authenticator:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _invalid("the Authorization header must be 'Bearer <token>'")
-        now = time.time()
+        token, now = token.strip(), time.time()
         try:
-            claims = verify_access_token(
-                token.strip(),
-                self.keys.ring(now),
-                issuer=self.issuer,
-                audience=self.audience,
-                now=now,
-                cache=self.cache,
-            )
+            claims = self._verify(token, self.keys.ring(now), now)
         except TokenError as exc:
-            if exc.reason == "unknown-key":  # a key rotated in by another process: re-read once
-                try:
-                    claims = verify_access_token(
-                        token.strip(), self.keys.ring_with(_kid(token), now), issuer=self.issuer,
-                        audience=self.audience, now=now, cache=self.cache,
-                    )  # fmt: skip
-                except TokenError as again:
-                    raise _invalid(again.reason) from None
-            else:
+            if exc.reason != "unknown-key":
                 raise _invalid(exc.reason) from None
+            # A key rotated in by another process: re-read the ring once and try again.
+            kid = str(unverified(token, 0).get("kid", ""))
+            try:
+                claims = self._verify(token, self.keys.ring_with(kid, now), now)
+            except TokenError as again:
+                raise _invalid(again.reason) from None
         extra = claims.extra
-        patient = extra.get("patient")
         return RequestContext(
             request_id=base.request_id,
             source=base.source,
@@ -87,10 +74,13 @@ class Authenticator:
             user=claims.sub,
             fhir_user=_str(extra.get("fhirUser")),
             client_id=claims.client_id,
-            scopes=parse_scopes(claims.scope, self.known_types),
+            scopes=_scopes(claims.scope),
             organization=_str(extra.get("organization")),
-            patient=_str(patient),
+            patient=_str(extra.get("patient")),
         )
+
+    def _verify(self, token: str, ring: KeyRing, now: float) -> AccessClaims:
+        return verify_access_token(token, ring, issuer=self.issuer, audience=self.audience, now=now, cache=self.cache)
 
 
 def _invalid(reason: str) -> Unauthorized:
@@ -102,15 +92,11 @@ def _invalid(reason: str) -> Unauthorized:
     )
 
 
-def _kid(token: str) -> str:
-    """The ``kid`` of a token's header, read unverified (only to know which key to look for)."""
-    try:
-        header = token.split(".", 1)[0]
-        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
-        kid = data.get("kid") if isinstance(data, dict) else None
-        return kid if isinstance(kid, str) else ""
-    except (ValueError, UnicodeDecodeError):
-        return ""
+@lru_cache(maxsize=1024)
+def _scopes(text: str) -> ScopeSet:
+    """Parsed once per distinct scope string: every request of a token carries the same one, and
+    the verified-token cache already spares the signature check (ScopeSet is immutable)."""
+    return parse_scopes(text, resource_types())
 
 
 def _str(value: object) -> str | None:

@@ -26,6 +26,7 @@ from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import error_response, handle
 from ketnoi.interactions.services import Services
+from ketnoi.security.keystore import KeyStore
 
 log = logging.getLogger("ketnoi.api")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
@@ -33,7 +34,8 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
 def create_app(services: Services) -> Starlette:
-    authenticator = Authenticator(services.settings, services.store) if services.settings.auth == "on" else None
+    keys = KeyStore(services.store)  # one key ring cache for token checks and the token endpoint
+    authenticator = Authenticator(services.settings, keys) if services.settings.auth == "on" else None
 
     async def fhir(request: Request) -> Response:
         return await _fhir(services, request, authenticator)
@@ -53,7 +55,7 @@ def create_app(services: Services) -> Starlette:
         routes=[
             Route("/", landing),
             Route("/healthz", health),
-            *auth_routes.routes(services),  # before /fhir/{path}: /fhir/.well-known/smart-configuration
+            *auth_routes.routes(services, keys),  # before /fhir/{path}: /fhir/.well-known/smart-configuration
             Route("/fhir", fhir, methods=_METHODS),
             Route("/fhir/{path:path}", fhir, methods=_METHODS),
         ],

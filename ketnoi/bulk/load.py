@@ -208,7 +208,7 @@ def load_resources(
     *,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
-    context: RequestContext | None = None,
+    context: RequestContext,
 ) -> LoadReport:
     """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
     that is a str is the reason its line could not be parsed. This thread validates and indexes
@@ -224,7 +224,7 @@ def load_resources(
                 yield prepare(source, resource, services.extractor, validator, strict)
 
     batches = _chunked(prepared(), batch_size, cut_after=changes_extraction)
-    write_behind(services, batches, report, progress, context=context or RequestContext.operator("load"))
+    write_behind(services, batches, report, progress, context=context)
     return report
 
 
@@ -281,7 +281,7 @@ def write_batch(
     batch: list[PreparedItem],
     report: LoadReport,
     *,
-    context: RequestContext | None = None,
+    context: RequestContext,
     attempts: int = 3,
 ) -> None:
     """One transaction: refused items are reported, the others written (with their prepared
@@ -293,7 +293,7 @@ def write_batch(
     for attempt in range(1, attempts + 1):
         outcome = LoadReport()
         try:
-            _write_once(services, batch, outcome, context or RequestContext.operator("load"))
+            _write_once(services, batch, outcome, context)
         except VersionConflict:
             if attempt == attempts:
                 raise

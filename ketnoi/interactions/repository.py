@@ -136,7 +136,10 @@ class Repository:
 
     def search_page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
         """One page of matches plus one row beyond it: ``(type, id, content, sort keys...)``."""
-        page, _ = compile_search(self._narrow(query), base_url, position, dialect=self.services.store.dialect)
+        return self._page(self._narrow(query), base_url, position)
+
+    def _page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
+        page, _ = compile_search(query, base_url, position, dialect=self.services.store.dialect)
         return self.session.query(page)
 
     def search_count(self, query: SearchQuery, base_url: str) -> int:
@@ -236,9 +239,7 @@ class Repository:
     def _matches(self, rtype: str, id: str, grant: Grant) -> bool:
         """A granular scope's criteria hold for this resource (the same search, on its id)."""
         params = self.services.extractor.params_for
-        query = parse((rtype,), [("_id", id), *grant.filters], params, strict=True)
-        page, _ = compile_search(query, "", dialect=self.services.store.dialect)
-        return bool(self.session.query(page))
+        return bool(self._page(parse((rtype,), [("_id", id), *grant.filters], params, strict=True), ""))
 
     def _row_visible(self, row: Row) -> bool:
         stored = StoredVersion(row[0], row[1], 0, 0.0, False, row[2])

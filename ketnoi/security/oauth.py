@@ -12,19 +12,16 @@ refresh token. Errors are the RFC's ``invalid_client``, ``invalid_request``, ``i
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ketnoi.auth.assertions import AssertionRejected, ReplayCache, verify_client_assertion
 from ketnoi.auth.scopes import parse_scopes
-from ketnoi.auth.tokens import issue_access_token
+from ketnoi.auth.tokens import issue_access_token, unverified
 from ketnoi.config import Settings
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.security.clients import Clients
 from ketnoi.security.keystore import KeyStore
-from ketnoi.security.urls import fhir_base, issuer_for
 from ketnoi.store.base import Store
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -44,12 +41,12 @@ class OAuthError(Exception):
 class TokenService:
     """Issues access tokens for one server."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, keys: KeyStore) -> None:
         self.store = store
-        self.audience = fhir_base(settings)
-        self.issuer = issuer_for(self.audience)
+        self.audience = settings.public_base()
+        self.issuer = settings.issuer()
         self.token_url = f"{self.issuer}/token"
-        self.keys = KeyStore(store)
+        self.keys = keys
         self.clients = Clients(store)
         self.replay = ReplayCache()
 
@@ -100,9 +97,4 @@ class TokenService:
 
 def _claim(assertion: str, name: str) -> Any:
     """A claim of a JWT's payload, read without verifying (to find the client; verified next)."""
-    try:
-        payload = assertion.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError, UnicodeDecodeError):
-        return None
-    return data.get(name) if isinstance(data, dict) else None
+    return unverified(assertion, 1).get(name)

@@ -13,7 +13,4 @@ def fhir_base(settings: config.Settings) -> str:
     return settings.public_base()
 
 
-def issuer_for(audience: str) -> str:
-    """The token issuer of a FHIR base: ``.../fhir`` → ``.../auth``."""
-    base = audience.rstrip("/")
-    return base.removesuffix("/fhir") + "/auth"
+issuer_for = config.issuer_of  # one rule, kept in the settings every layer can read

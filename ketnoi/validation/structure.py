@@ -52,9 +52,9 @@ def _primitive_problem(value: object, rule: PrimitiveRule, elem: Elem, path: str
     return None if problem is None else msg.bad_value(problem, path)
 
 
-def _has_allowed_coding(value: dict[str, Any], binding: Binding) -> bool:
+def _has_allowed_coding(value: dict[str, Any], elem: Elem, binding: Binding) -> bool:
     """A Coding in the value set, or a CodeableConcept with at least one such coding."""
-    codings = value.get("coding") if "coding" in value or "text" in value else [value]
+    codings = value.get("coding") if elem.type_code == "CodeableConcept" else [value]
     if type(codings) is not list:
         return False
     codes = binding.codes
@@ -195,7 +195,7 @@ class _Walker:
         if table is None:
             table = elem.table = type_table(elem.type_code)
         self.members(value, table, path)
-        if elem.binding is not None and not _has_allowed_coding(value, elem.binding):
+        if elem.binding is not None and not _has_allowed_coding(value, elem, elem.binding):
             self.issues.append(msg.concept_not_allowed(elem.binding, path))
 
     def check_choice(self, obj: dict[str, Any], key: str, elem: Elem, path: str) -> None:

@@ -241,7 +241,7 @@ def test_a_concurrent_write_during_a_batch_is_retried_not_lost(postgres_url: str
             (f"x:{i}", {"resourceType": "Patient", "id": id_, "gender": "female"}, None, None)
             for i, id_ in enumerate(ids)
         ]
-        write_batch(services, batch, report)
+        write_batch(services, batch, report, context=RequestContext.operator("test"))
     finally:
         services.after_write.remove(race)
     assert (report.written, report.failures) == (30, [])
