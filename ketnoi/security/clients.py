@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 KIND: Final = "client"
 KINDS: Final = ("public", "confidential", "backend")
 LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1"})
-_ID_BYTES = 24  # client_id: 192 random bits, url-safe (32 characters)
+# client_id: 192 random bits in hex (48 characters). Not url-safe base64: an id starting with "-"
+# (one in 64 of those) reads as an option to `ketnoi clients revoke --client-id ID`.
+_ID_BYTES = 24
 _SECRET_BYTES = 32  # client secret: 256 random bits
 _MAX_NAME = 200
 _ANY_TIME = 0.0  # client records never expire, so the instant given to a read does not matter
@@ -192,7 +194,7 @@ class Clients:
         secret = secrets.token_urlsafe(_SECRET_BYTES) if kind == "confidential" else None
         secret_hash = None if secret is None else passwords.hash_password(secret, self._hasher)
         stored_jwks = None if jwks is None else json.loads(json.dumps(jwks))  # a plain, detached copy
-        client_id = secrets.token_urlsafe(_ID_BYTES)
+        client_id = secrets.token_hex(_ID_BYTES)
         client = Client(client_id, name, kind, secret_hash, stored_jwks, jwks_url, uris, canonical, False, now)
         with self._store.session(write=True) as session:
             if not session.security_add(KIND, client_id, _to_json(client), None, now):

@@ -42,7 +42,7 @@ def test_public_client(clients: Clients) -> None:
     scope = "patient/Observation.read launch/patient openid"
     client, secret = clients.add("Sổ sức khỏe", scope, kind="public", redirect_uris=[APP, APP], now=1.0)
     assert secret is None and client.secret_hash is None
-    assert len(client.client_id) >= 22  # ≥ 128 bits as url-safe base64
+    assert len(client.client_id) == 48 and int(client.client_id, 16) >= 0  # 192 bits, hex
     assert client.client_id.replace("-", "").replace("_", "").isalnum()
     assert (client.name, client.kind, client.redirect_uris, client.revoked, client.created) == (
         "Sổ sức khỏe",
