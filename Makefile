@@ -27,14 +27,35 @@ migrate: install
 DEMO_PATIENTS ?= 300
 DEMO_DIR := var/demo-$(DEMO_PATIENTS)
 
-## make run: create .venv, install, initialise the SQLite database under ./var, load demo data, serve.
+DEMO_ACCOUNTS := var/demo-accounts.json
+# `ketnoi token issue` signs for http://HOST:PORT/fhir: name them when they are not the defaults.
+TOKEN_ENV := $(if $(filter-out 127.0.0.1:8080,$(HOST):$(PORT)),KETNOI_HOST=$(HOST) KETNOI_PORT=$(PORT) )
+
+## make run: create .venv, install, initialise the SQLite database under ./var, load demo data, make the
+## demo accounts (passwords in var/demo-accounts.json, once), serve with sign-in required.
 run: migrate
 	@if [ ! -f $(DEMO_DIR)/.loaded ]; then \
 	  $(BIN)/ketnoi demo generate --patients $(DEMO_PATIENTS) --seed 1 --out $(DEMO_DIR) >/dev/null && \
 	  $(BIN)/ketnoi load --database $(DATABASE) $(DEMO_DIR) 2>/dev/null && touch $(DEMO_DIR)/.loaded; \
 	fi
-	@echo "Open http://$(HOST):$(PORT)/fhir/metadata — no login needed yet (open server, --auth off, 127.0.0.1 only)."
-	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth off
+	@# Exit code 1: the accounts exist but their passwords file is gone; new passwords are the only way back in.
+	@if [ ! -f $(DEMO_ACCOUNTS) ]; then \
+	  err=$$($(BIN)/ketnoi demo accounts --database $(DATABASE) --out $(DEMO_ACCOUNTS) --base-url http://$(HOST):$(PORT) 2>&1 >/dev/null); \
+	  status=$$?; \
+	  if [ $$status -eq 1 ]; then \
+	    echo "$(DEMO_ACCOUNTS) was missing: new passwords for the demo accounts (ketnoi demo accounts --reset)."; \
+	    $(BIN)/ketnoi demo accounts --database $(DATABASE) --out $(DEMO_ACCOUNTS) --base-url http://$(HOST):$(PORT) --reset >/dev/null || exit 1; \
+	  elif [ $$status -ne 0 ]; then echo "$$err" >&2; exit $$status; fi; \
+	fi
+	@echo ""
+	@echo "ketnoi: http://$(HOST):$(PORT)/fhir (sign-in required; /fhir/metadata is open)"
+	@echo "  Demo accounts: admin (with TOTP), clinician, patient; OAuth clients: ketnoi demo backend, ketnoi demo app."
+	@echo "  Their passwords and secrets: $(DEMO_ACCOUNTS) (readable by you only)."
+	@echo "  Quick try:"
+	@echo '    TOKEN=$$($(TOKEN_ENV)$(BIN)/ketnoi token issue --database $(DATABASE) --user clinician --scope "user/*.rs")'
+	@echo '    curl -H "Authorization: Bearer $$TOKEN" "http://$(HOST):$(PORT)/fhir/Patient?_count=2"'
+	@echo ""
+	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth on
 
 ## make lint: style and formatting (ruff) and the architecture contracts (import-linter).
 lint: install
@@ -61,7 +82,7 @@ test-sqlite: install
 
 ## make serve: serve the database as it is (no demo data, no migration); DATABASE=... to choose.
 serve: install
-	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth off
+	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth on
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -207,11 +207,18 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    database_url: str, *, startup_timeout: float = 60.0, env: dict[str, str] | None = None, profile: Path | None = None
+    database_url: str,
+    *,
+    startup_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    profile: Path | None = None,
+    auth: str = "off",
 ) -> Iterator[Server]:
     """``python -m ketnoi serve --database URL --migrate`` on a free port; waits for /healthz.
 
     With ``profile``, the server runs under cProfile and writes its stats there when it stops.
+    ``auth`` "off" (the default here): an open server, so that the figures measure FHIR work; the
+    cost of tokens is measured separately with ``auth="on"``.
     """
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="ketnoi-bench-log-"))
@@ -230,6 +237,8 @@ def server(
         "--port",
         str(port),
         "--migrate",
+        "--auth",
+        auth,
     ]
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(

@@ -30,11 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--auth",
         choices=["on", "off"],
-        default="off",
-        help="on: every FHIR request but /fhir/metadata needs a bearer token (ketnoi token issue; the sign-in "
-        "endpoints are still to come); off (default for now): an open server, loopback only",
+        default=None,
+        help="on (default; env KETNOI_AUTH): every FHIR request but /fhir/metadata needs a bearer token "
+        "(sign-in at /auth/authorize, tokens at /auth/token, docs/security.md); off: an open server for "
+        "local experiments, loopback only",
     )
     serve.add_argument("--migrate", action="store_true", help="apply pending schema migrations first")
+    serve.add_argument(
+        "--oidc-issuer",
+        action="append",
+        dest="oidc_issuers",
+        metavar="URL",
+        help="also accept access tokens of this OpenID Connect provider for local accounts (repeat; "
+        "https, http only on loopback; env KETNOI_OIDC_ISSUER, comma-separated)",
+    )
     serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
@@ -227,8 +236,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ketnoi.app import SchemaOutdated, check_schema, create_app, open_store
+    from ketnoi.security.oidc import check_issuers
 
-    settings = _settings(args).with_(auth=args.auth)
+    settings = _settings(args).with_(auth=args.auth, oidc_issuers=tuple(args.oidc_issuers or ()) or None)
+    check_issuers(settings)  # ConfigError: one line and exit code 2 (main)
+    if settings.auth not in ("on", "off"):
+        raise config.ConfigError(f"KETNOI_AUTH must be 'on' or 'off', not {settings.auth!r}")
     if settings.auth == "off" and settings.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"error: --auth off serves an open server and only on loopback, not on {settings.host}; "

@@ -19,7 +19,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     base_url: str | None = None  # public FHIR base; derived from the request when None
-    auth: str = "off"  # authorization arrives with the security issue; only "off" exists yet
+    auth: str = "on"  # "off": an open server, for experiments on loopback only (ketnoi serve refuses otherwise)
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 100
     strict: bool = True  # reject unknown elements (400) instead of warning
@@ -27,6 +27,11 @@ class Settings:
     max_count: int = 1000
     max_bundle_entries: int = 10_000
     import_dir: str = "var/import"  # $import reads file: URLs only below this folder
+    # Sign-in form posts per client address: a burst, then this many a second (then 429).
+    sign_in_burst: int = 10
+    sign_in_per_s: float = 1.0
+    # External OpenID Connect providers whose access tokens are trusted beside ours (ketnoi.security.oidc)
+    oidc_issuers: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -47,6 +52,12 @@ def issuer_of(base: str) -> str:
     return base.rstrip("/").removesuffix("/fhir") + "/auth"
 
 
+def _split(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list (None when unset, so that ``with_`` keeps the default)."""
+    items = tuple(item.strip() for item in (text or "").split(",") if item.strip())
+    return items or None
+
+
 def from_env(environ: dict[str, str] | None = None) -> Settings:
     """Settings from ``KETNOI_DATABASE``, ``KETNOI_HOST``, ``KETNOI_PORT``, ``KETNOI_MAX_BODY_BYTES``..."""
     env = os.environ if environ is None else environ
@@ -57,6 +68,8 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         port=int(env["KETNOI_PORT"]) if env.get("KETNOI_PORT") else None,
         base_url=env.get("KETNOI_BASE_URL"),
         import_dir=env.get("KETNOI_IMPORT_DIR"),
+        auth=env.get("KETNOI_AUTH"),
         max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
+        oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
     )

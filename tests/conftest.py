@@ -91,7 +91,7 @@ def fresh_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     with throwaway_url(request.param, tmp_path) as url:
         store = open_store(url)
         store.migrate()
-        services = build_services(Settings(database=url), store)
+        services = build_services(Settings(database=url, auth="off"), store)
         try:
             yield services
         finally:
@@ -113,7 +113,8 @@ def make_store(backend: str, request: pytest.FixtureRequest, tmp_path_factory: p
 def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """Services over a migrated store of each backend (shared by the whole session)."""
     store = make_store(request.param, request, tmp_path_factory)
-    yield build_services(Settings(database="test"), store)
+    # auth off: the FHIR suites test FHIR; tests/api/test_bearer.py and the policy tests turn it on.
+    yield build_services(Settings(database="test", auth="off"), store)
     store.close()
 
 

@@ -77,6 +77,11 @@ def test_environment_variables(tmp_path: Path) -> None:
     port = str(_free_port())
     with _serving(env={**env, "KETNOI_PORT": port}) as base:
         assert httpx.get(f"{base}/metadata").status_code == 200
+        # Authorization is on by default: everything else needs a token.
+        refused = httpx.get(f"{base}/Patient")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+    bad = _ketnoi("serve", "--port", str(_free_port()), env={**env, "KETNOI_AUTH": "maybe"})
+    assert bad.returncode == 2 and "KETNOI_AUTH" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:

@@ -5,6 +5,10 @@ With ``--auth on`` every FHIR request except ``GET /fhir/metadata`` needs ``Auth
 FHIR base and issuer (``ketnoi.security.urls``). Anything else is 401 with ``WWW-Authenticate``
 naming the problem (RFC 6750 §3), before any FHIR work starts. A verified token's claims fill the
 context that the policy (ketnoi.interactions.policy) enforces.
+
+With ``--oidc-issuer URL`` a token whose (unverified) ``iss`` is such a provider is checked against
+that provider's keys instead, and its person mapped to a local account (``ketnoi.security.oidc``);
+both paths end in the same :class:`Caller` and so in the same context.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from ketnoi.config import Settings
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions.context import RequestContext
+from ketnoi.security.grants import Revocations
 from ketnoi.security.keystore import KeyStore
+from ketnoi.security.oidc import Caller, ExternalIssuers, ProviderUnavailable
 
 REALM = 'Bearer realm="ketnoi"'
 
@@ -36,11 +42,15 @@ class Unauthorized(Exception):
 class Authenticator:
     """Verifies bearer tokens for one server (its key ring, audience and issuer)."""
 
-    def __init__(self, settings: Settings, keys: KeyStore) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeyStore, revocations: Revocations, external: ExternalIssuers | None = None
+    ) -> None:
         self.audience = settings.public_base()
         self.issuer = settings.issuer()
         self.keys = keys
         self.cache = VerifiedTokenCache()
+        self.revocations = revocations
+        self.external = external  # the trusted OpenID providers (--oidc-issuer), if any
 
     def context(self, authorization: str | None, base: RequestContext) -> RequestContext:
         """The caller behind ``Authorization``, or Unauthorized."""
@@ -55,26 +65,54 @@ class Authenticator:
             raise _invalid("the Authorization header must be 'Bearer <token>'")
         token, now = token.strip(), time.time()
         try:
-            claims = self._verify(token, self.keys.ring(now), now)
+            caller = self._caller(token, now)
         except TokenError as exc:
-            if exc.reason != "unknown-key":
-                raise _invalid(exc.reason) from None
-            # A key rotated in by another process: re-read the ring once and try again.
-            kid = str(unverified(token, 0).get("kid", ""))
-            try:
-                claims = self._verify(token, self.keys.ring_with(kid, now), now)
-            except TokenError as again:
-                raise _invalid(again.reason) from None
-        extra = claims.extra
+            raise _invalid(exc.reason) from None
+        except ProviderUnavailable:
+            # Logged where the fetch failed (once per attempt, not once per request).
+            raise Unauthorized(
+                f'{REALM}, error="invalid_token", error_description="identity provider unavailable"',
+                "The identity provider that issued this token cannot be reached to check it; try again later",
+                "Không thể kết nối nhà cung cấp định danh đã cấp mã truy cập này để kiểm tra; hãy thử lại sau",
+            ) from None
         return RequestContext(
             request_id=base.request_id,
             source=base.source,
             remote_addr=base.remote_addr,
             authenticated=True,
+            user=caller.user,
+            fhir_user=caller.fhir_user,
+            roles=caller.roles,
+            client_id=caller.client_id,
+            scopes=caller.scopes,
+            organization=caller.organization,
+            patient=caller.patient,
+        )
+
+    def _caller(self, token: str, now: float) -> Caller:
+        """Who a token speaks for: a trusted provider's (by its unverified ``iss``), else one of ours."""
+        external = self.external
+        issuer = external.issuer_of(token) if external is not None else None
+        if external is not None and issuer is not None:
+            # Revocations list our own tokens' jti/sub/client; the provider's are another namespace.
+            # Its people are stopped here by disabling their local account (ketnoi.security.oidc).
+            return external.caller(issuer, token, now)
+        try:
+            claims = self._verify(token, self.keys.ring(now), now)
+        except TokenError as exc:
+            if exc.reason != "unknown-key":
+                raise
+            # A key rotated in by another process: re-read the ring once and try again.
+            kid = str(unverified(token, 0).get("kid", ""))
+            claims = self._verify(token, self.keys.ring_with(kid, now), now)
+        if self.revocations.revoked(claims, now):
+            raise TokenError("revoked")
+        extra = claims.extra
+        return Caller(
             user=claims.sub,
-            fhir_user=_str(extra.get("fhirUser")),
             client_id=claims.client_id,
             scopes=_scopes(claims.scope),
+            fhir_user=_str(extra.get("fhirUser")),
             organization=_str(extra.get("organization")),
             patient=_str(extra.get("patient")),
         )

@@ -20,13 +20,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ketnoi.api import auth_routes, negotiation
-from ketnoi.api.bearer import Authenticator, Unauthorized
+from ketnoi.api.bearer import REALM, Authenticator, Unauthorized
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import error_response, handle
 from ketnoi.interactions.services import Services
+from ketnoi.security.accounts import Accounts
+from ketnoi.security.grants import Revocations
 from ketnoi.security.keystore import KeyStore
+from ketnoi.security.oidc import ExternalIssuers
 
 log = logging.getLogger("ketnoi.api")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
@@ -35,7 +38,19 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 def create_app(services: Services) -> Starlette:
     keys = KeyStore(services.store)  # one key ring cache for token checks and the token endpoint
-    authenticator = Authenticator(services.settings, keys) if services.settings.auth == "on" else None
+    revocations = Revocations(services.store)  # one view of the revocation list, likewise
+    authenticator = (
+        Authenticator(services.settings, keys, revocations, _external(services))
+        if services.settings.auth == "on"
+        else None
+    )
+
+    async def context_of(request: Request) -> RequestContext:
+        """The caller of a non-FHIR route that needs one (``POST /auth/launch``): as for FHIR."""
+        context = request_context(request)
+        if authenticator is None:
+            return context
+        return await run_in_threadpool(authenticator.context, request.headers.get("authorization"), context)
 
     async def fhir(request: Request) -> Response:
         return await _fhir(services, request, authenticator)
@@ -55,14 +70,23 @@ def create_app(services: Services) -> Starlette:
         routes=[
             Route("/", landing),
             Route("/healthz", health),
-            *auth_routes.routes(services, keys),  # before /fhir/{path}: /fhir/.well-known/smart-configuration
+            # Before /fhir/{path}, which would otherwise take /fhir/.well-known/smart-configuration.
+            *auth_routes.routes(services, keys, revocations, context_of),
             Route("/fhir", fhir, methods=_METHODS),
             Route("/fhir/{path:path}", fhir, methods=_METHODS),
         ],
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.authenticator = authenticator  # tests reach its caches (the external accounts', keys')
     return app
+
+
+def _external(services: Services) -> ExternalIssuers | None:
+    """The OpenID providers trusted beside our own tokens (``--oidc-issuer``), if any."""
+    if not services.settings.oidc_issuers:
+        return None
+    return ExternalIssuers(services.settings, Accounts(services.store))
 
 
 async def _fhir(services: Services, request: Request, authenticator: Authenticator | None) -> Response:
@@ -95,6 +119,9 @@ async def _fhir(services: Services, request: Request, authenticator: Authenticat
                 "Lỗi máy chủ nội bộ; yêu cầu chưa được thực hiện. Lỗi đã được ghi lại.",
             )
         )
+    if fresp.status == 403 and authenticator is not None:
+        # RFC 6750 §3.1: a valid token without the scope this needs; the body says which.
+        fresp.headers.setdefault("WWW-Authenticate", f'{REALM}, error="insufficient_scope"')
     response = _to_response(fresp, media, pretty, head=request.method == "HEAD")
     response.headers["X-Request-Id"] = request_id
     return response

@@ -14,11 +14,13 @@ time-dependent call takes ``now`` in epoch seconds.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 __all__ = ["SUPPORTED_ALGORITHMS", "KeyObject", "KeyRing", "SigningKey", "generate_key"]
@@ -31,6 +33,7 @@ KeyObject = ECKey | RSAKey  # a joserfc key object, public or private
 # JWK members that hold private material (RFC 7518 §6.2.2, §6.3.2, §6.4). Checked explicitly
 # when publishing, in addition to joserfc's own filtering: a leak here is catastrophic.
 PRIVATE_MEMBERS: frozenset[str] = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_RSA_2048_N_CHARS = 342  # a 2048-bit modulus is 256 bytes, 342 characters of unpadded base64url
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +204,58 @@ class KeyRing:
                 )
             )
         return cls(keys)
+
+    @classmethod
+    def from_public_jwks(cls, jwks: Mapping[str, Any], *, now: float) -> KeyRing:
+        """A verify-only ring from another issuer's published JWK Set (an OpenID provider's ``jwks_uri``).
+
+        Kept: keys we would accept on our own tokens (EC P-256 for ES256, RSA of 2048 bits or more
+        for RS256) with a ``kid`` and ``use`` absent or ``sig``. Others (encryption keys, other
+        algorithms, keys we cannot read) are skipped, not fatal: providers publish them beside their
+        signing keys. A key without ``alg`` gets the one algorithm its type allows here, so the key
+        still decides the algorithm. Private members, or two keys under one kid (the kid would no
+        longer pick one key), refuse the whole set (ValueError): that provider is misconfigured.
+        The ring cannot sign: its keys are published (``retire_after`` infinite) but never active.
+        """
+        entries = jwks.get("keys")
+        if not isinstance(entries, list):
+            raise ValueError("a JWK Set needs a 'keys' list")
+        ring = cls()
+        for jwk in entries:
+            found = _public_signing_key(jwk)
+            if found is None:
+                continue
+            kid, alg, key = found
+            if kid in ring._keys:
+                raise ValueError(f"two keys share the kid {kid!r} in the JWK Set")
+            # The SigningKey holds the public JWK only: private_key() on this ring cannot sign.
+            public = _public_dict(key)
+            ring._keys[kid] = SigningKey(kid, alg, public, created_at=now, retire_after=math.inf)
+            ring._public[kid] = key
+        return ring
+
+
+def _public_signing_key(jwk: Any) -> tuple[str, str, KeyObject] | None:
+    """(kid, alg, public key) of one published JWK we can verify with, else None (skipped)."""
+    if not isinstance(jwk, dict):
+        return None
+    if PRIVATE_MEMBERS & jwk.keys():
+        raise ValueError("the JWK Set holds private key material")
+    kid, kty, use = jwk.get("kid"), jwk.get("kty"), jwk.get("use", "sig")
+    alg = jwk.get("alg", {"EC": "ES256", "RSA": "RS256"}.get(str(kty)))
+    if not isinstance(kid, str) or not kid or use != "sig" or alg not in SUPPORTED_ALGORITHMS:
+        return None
+    if kty == "RSA" and len(str(jwk.get("n", ""))) < _RSA_2048_N_CHARS:
+        return None  # too small: skipped before joserfc imports it (and warns)
+    try:
+        key = _import({**jwk, "alg": alg})  # the key object carries the algorithm that verification enforces
+    except (JoseError, ValueError, TypeError):  # an unreadable key is skipped like an unusable one
+        return None
+    if alg == "ES256":
+        fits = isinstance(key, ECKey) and key.curve_name == "P-256"
+    else:
+        fits = isinstance(key, RSAKey) and key.public_key.key_size >= 2048
+    return (kid, str(alg), key) if fits else None
 
 
 def _import(jwk: Mapping[str, Any]) -> KeyObject:

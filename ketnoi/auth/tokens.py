@@ -153,6 +153,7 @@ class _Entry(NamedTuple):
     kid: str
     key: KeyObject  # the very object that verified the signature
     claims: AccessClaims
+    typ: str  # the header's typ, lower-case: re-checked on a cache hit against the caller's types
 
 
 class VerifiedTokenCache:
@@ -208,8 +209,14 @@ def verify_access_token(
     now: float,
     leeway: int = 30,
     cache: VerifiedTokenCache | None = None,
+    token_types: frozenset[str] = ACCESS_TOKEN_TYPES,
 ) -> AccessClaims:
-    """The claims of a valid access token for ``audience`` issued by ``issuer``; else TokenError."""
+    """The claims of a valid access token for ``audience`` issued by ``issuer``; else TokenError.
+
+    ``token_types``: the header ``typ`` values accepted, lower-case. Ours are RFC 9068's; an
+    external OpenID provider may label its access tokens plain ``JWT`` (``ketnoi.security.oidc``),
+    where the audience check is what keeps its ID tokens out.
+    """
     if not isinstance(token, str):
         raise TokenError("malformed", "token is not a string")
     if len(token) > MAX_TOKEN_BYTES:  # checked on characters before encoding: no work for huge input
@@ -222,8 +229,10 @@ def verify_access_token(
     digest = hashlib.sha256(raw).digest()
     entry = cache.get(digest)
     if entry is None or ring.public_key(entry.kid, now) is not entry.key:
-        entry = _verify_signature(raw, ring, now)
+        entry = _verify_signature(raw, ring, now, token_types)
         cache.put(digest, entry)
+    if entry.typ not in token_types:  # a cache shared by callers accepting different types
+        raise TokenError("type", f"typ {entry.typ!r} is not an access token")
     claims = entry.claims
     try:
         _check_claims(claims, issuer=issuer, audience=audience, now=now, leeway=leeway)
@@ -234,7 +243,7 @@ def verify_access_token(
     return claims
 
 
-def _verify_signature(raw: bytes, ring: KeyRing, now: float) -> _Entry:
+def _verify_signature(raw: bytes, ring: KeyRing, now: float, token_types: frozenset[str]) -> _Entry:
     """The expensive, time-independent part: structure, header, key, signature, claim types."""
     try:
         obj = jws.extract_compact(raw, registry=_REGISTRY)
@@ -248,7 +257,7 @@ def _verify_signature(raw: bytes, ring: KeyRing, now: float) -> _Entry:
     if alg not in SUPPORTED_ALGORITHMS:
         raise TokenError("algorithm", f"alg {alg!r} not allowed")
     typ = header.get("typ")
-    if not isinstance(typ, str) or typ.lower() not in ACCESS_TOKEN_TYPES:
+    if not isinstance(typ, str) or typ.lower() not in token_types:
         raise TokenError("type", f"typ {typ!r} is not an access token")
     kid = header.get("kid")
     if not isinstance(kid, str):
@@ -271,7 +280,7 @@ def _verify_signature(raw: bytes, ring: KeyRing, now: float) -> _Entry:
         raise TokenError("malformed", "payload is not JSON") from None
     if not isinstance(payload, dict):
         raise TokenError("malformed", "payload is not a JSON object")
-    return _Entry(kid, key, _parse_claims(payload))
+    return _Entry(kid, key, _parse_claims(payload), typ.lower())
 
 
 def _is_number(value: Any) -> bool:

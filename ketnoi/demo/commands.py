@@ -1,4 +1,4 @@
-"""``ketnoi demo generate``: the command-line entry to the synthetic population generator."""
+"""``ketnoi demo generate`` and ``ketnoi demo accounts``: the command-line entries to the demo data."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _count(value: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``demo generate`` to a CLI's subcommands."""
+    """Add ``demo generate`` and ``demo accounts`` to a CLI's subcommands."""
     demo = subparsers.add_parser("demo", help="synthetic demo data", description="Synthetic demo data.")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="COMMAND", required=True)
     gen = demo_sub.add_parser(
@@ -57,9 +57,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="share of patients registered a second time with errors (default 0.02)",
     )
     gen.set_defaults(func=run_generate)
+    _register_accounts(demo_sub)
+
+
+def _register_accounts(demo_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    accounts = demo_sub.add_parser(
+        "accounts",
+        help="make sign-in accounts and OAuth clients for the demo data (prints their passwords once, as JSON)",
+        description="On a database loaded with demo data (`ketnoi demo generate` + `ketnoi load`), make the "
+        "accounts admin (with TOTP), clinician (at a demo facility, fhirUser one of its practitioners) and "
+        "patient (a demo patient with clinical data), a confidential client 'ketnoi demo backend' (system/*.rs) "
+        "and a public client 'ketnoi demo app'. Prints the passwords and secrets once, as JSON. Exit code 1: "
+        "the accounts or the --out file exist already (nothing changed); 2: any other error.",
+    )
+    accounts.add_argument("--database", help="sqlite:///path.db or postgresql://... (env KETNOI_DATABASE)")
+    accounts.add_argument(
+        "--out", type=Path, metavar="FILE", help="also write the JSON to FILE, a new file only its owner may read"
+    )
+    accounts.add_argument(
+        "--base-url",
+        default="http://127.0.0.1:8080",
+        metavar="URL",
+        help="the server's address, for the app's redirect URI URL/auth/demo-callback (default http://127.0.0.1:8080)",
+    )
+    accounts.add_argument(
+        "--reset",
+        action="store_true",
+        help="the accounts exist: set new passwords (and a new TOTP secret) and register new clients, "
+        "revoking the earlier demo clients",
+    )
+    accounts.set_defaults(func=run_accounts)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     summary = generate(args.patients, args.seed, args.out, fmt=args.fmt, duplicate_rate=args.duplicates)
     sys.stdout.write(summary.table() + "\n")
     return 0
+
+
+def run_accounts(args: argparse.Namespace) -> int:
+    # Imported on use: it loads the server's layers, which `demo generate` and `ketnoi --help` do not need.
+    from ketnoi.demo.accounts import run
+
+    return run(args)

@@ -37,7 +37,7 @@ def capability_statement(repo: Repository, request: FhirRequest) -> FhirResponse
 
 def _security(issuer: str) -> dict[str, Any]:
     """SMART on FHIR security (http://hl7.org/fhir/smart-app-launch/conformance.html): the service
-    code and the OAuth endpoints this server has (the authorization endpoint is still to come)."""
+    code and the OAuth endpoints."""
     oauth = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
     return {
         "cors": False,
@@ -49,10 +49,24 @@ def _security(issuer: str) -> dict[str, Any]:
                         "code": "SMART-on-FHIR",
                     }
                 ],
-                "text": "OAuth2 bearer tokens (SMART on FHIR): access tokens from the token endpoint",
+                "text": "OAuth2 bearer tokens (SMART App Launch 2): sign-in at the authorize endpoint, "
+                "tokens from the token endpoint",
             }
         ],
-        "extension": [{"url": oauth, "extension": [{"url": "token", "valueUri": f"{issuer}/token"}]}],
+        "extension": [
+            {
+                "url": oauth,
+                "extension": [
+                    {"url": name, "valueUri": f"{issuer}/{path}"}
+                    for name, path in (
+                        ("token", "token"),
+                        ("authorize", "authorize"),
+                        ("revoke", "revoke"),
+                        ("introspect", "introspect"),
+                    )
+                ],
+            }
+        ],
     }
 
 

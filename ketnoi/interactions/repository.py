@@ -28,7 +28,8 @@ from ketnoi.search import includes
 from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.index import IndexRows
 from ketnoi.search.parse import parse
-from ketnoi.search.query import Compartment, Criterion, Filter, Include, SearchQuery
+from ketnoi.search.query import AllOf, Chain, Compartment, Criterion, Filter, Has, Include, SearchQuery
+from ketnoi.sql import SqlQuery
 from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
 from ketnoi.terminology.lookup import Terminology
 
@@ -148,9 +149,17 @@ class Repository:
 
     def included(self, wanted: Sequence[Include], matches: Sequence[tuple[str, str]]) -> tuple[list[Row], bool]:
         """``_include``/``_revinclude`` rows for the matches, and whether the cap cut them short."""
-        rows, capped = includes.resolve(self.session.query, wanted, matches)
-        if self.access.limited:  # out of bounds is left out, silently (no 403 that would tell)
-            rows = [r for r in rows if self._row_visible(r)]
+        if not self.access.limited:
+            rows, capped = includes.resolve(self.session.query, wanted, matches)
+            return list(rows), capped
+
+        # Out of bounds is left out, silently (no 403 that would tell), at every level: an
+        # ``:iterate`` that walked on from a hidden resource would show what that resource refers to
+        # (another patient's Observation's performer), so hidden rows never join the frontier.
+        def visible(level: SqlQuery) -> list[Row]:
+            return [r for r in self.session.query(level) if self._row_visible(r)]
+
+        rows, capped = includes.resolve(visible, wanted, matches)
         return list(rows), capped
 
     def terminology(self) -> Terminology:
@@ -197,9 +206,46 @@ class Repository:
         extra = [c for t, g in zip(types, grants, strict=True) for c in self._criteria(t, g)]
         if extra and len(types) != 1:
             raise insufficient_scope("a search over several types", "this token (confined to one patient)")
-        if not extra:
+        filters = [self._confine(c) for c in query.filters]
+        if not extra and filters == query.filters:
             return query
-        return replace(query, filters=[*query.filters, *extra])
+        return replace(query, filters=[*filters, *extra])
+
+    def _confine(self, crit: Criterion) -> Criterion:
+        """``crit`` with every chain target and ``_has`` source limited to what the caller may search.
+
+        Chains and ``_has`` test *other* resources than the matches: unlimited, they would answer
+        questions about hidden data (``Observation?has-member.code=X`` through A's panel into B's
+        Observation, ``Practitioner?_has:Observation:performer:code=X`` over every patient's
+        Observations: THREATS.md AZ-04, HAPI #6065, Medplum #9973). A chain target type the caller
+        may not search matches nothing (403 if no target is left); a ``_has`` source type likewise
+        needs ``s``. Both depend on the scopes only, never on data."""
+        if isinstance(crit, Chain):
+            branches: list[tuple[tuple[str, ...], Criterion]] = []
+            for targets, inner in crit.branches:
+                confined = self._confine(inner)
+                free: list[str] = []  # targets searchable without limits keep one branch
+                for target in targets:
+                    grant = self.access.grant(target, "s")
+                    if grant is None:
+                        continue
+                    limits = self._criteria(target, grant)
+                    if limits:
+                        branches.append(((target,), AllOf((confined, *limits))))
+                    else:
+                        free.append(target)
+                if free:
+                    branches.append((tuple(free), confined))
+            if not branches:
+                names = ", ".join(sorted({t for targets, _ in crit.branches for t in targets}))
+                raise insufficient_scope(f"a chained search through {crit.param}", names)
+            return Chain(crit.param, tuple(branches))
+        if isinstance(crit, Has):
+            grant = self.access.require(crit.source_type, "s")
+            confined = self._confine(crit.inner)
+            limits = self._criteria(crit.source_type, grant)
+            return Has(crit.source_type, crit.param, AllOf((confined, *limits)) if limits else confined)
+        return crit
 
     def _criteria(self, rtype: str, grant: Grant) -> list[Criterion]:
         out: list[Criterion] = []
@@ -397,6 +443,17 @@ class Repository:
         for hook in self.services.after_write:
             self._run_hook(hook, stored, body)
         return stored
+
+    def privileged(self, task: str) -> Repository:
+        """This transaction with the server's own rights, for a hook that must record what the
+        caller may not write (an AuditEvent of a patient's change, a Provenance). It shares the
+        written list and the running hooks, so its writes commit or roll back with the caller's,
+        reach the after-commit hooks, and do not call the running hook again."""
+        context = replace(RequestContext.internal(task), request_id=self.context.request_id)
+        twin = Repository(self.services, self.session, context)
+        twin.written = self.written
+        twin._hooks_running = self._hooks_running
+        return twin
 
     def _run_hook(self, hook: WriteHook, stored: StoredVersion, body: dict[str, Any] | None) -> None:
         """Call a write hook inside the transaction; what the hook writes through this Repository

@@ -26,6 +26,7 @@ from typing import Any
 from ketnoi.fhir.outcome import bad_request
 from ketnoi.search.normalize import UCUM, date_range, fold, number_range, ucum_to_canonical
 from ketnoi.search.query import (
+    AllOf,
     Chain,
     Compartment,
     Composite,
@@ -312,6 +313,8 @@ def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str
             return cat(f"{owner} NOT IN (", positive_set(positive, types, base_url), ")")
     if isinstance(crit, Has):
         return has_exists(crit, f"{alias}.resource_type", f"{alias}.id", base_url)
+    if isinstance(crit, AllOf):
+        return cat("(", join(" AND ", (condition(c, types, alias, base_url) for c in crit.criteria)), ")")
     return cat(f"{owner} IN (", positive_set(crit, types, base_url), ")")
 
 
@@ -343,8 +346,8 @@ def has_exists(crit: Has, type_col: str, id_col: str, base_url: str, depth: int 
 
 def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
     """``SELECT resource_type, id`` of the current resources of ``types`` that satisfy ``crit``."""
-    on_resource = isinstance(crit, Filter) and (
-        crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not")
+    on_resource = isinstance(crit, AllOf) or (
+        isinstance(crit, Filter) and (crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not"))
     )
     if on_resource:
         return cat(
@@ -405,6 +408,8 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
             " AND target_type = ",
             val(crit.target_type),
         )
+    if isinstance(crit, AllOf):
+        return match_set(crit, types, base_url)
     if isinstance(crit, Composite):
         return _composite_set(crit, types)
     if isinstance(crit, TextSearch):

@@ -63,7 +63,16 @@ class TextSearch:
     values: tuple[str, ...]
 
 
-Criterion = Filter | Chain | Has | Composite | Compartment | TextSearch
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Every one of ``criteria`` holds. ``parse`` never makes one: the access policy wraps the inner
+    criterion of a chain or ``_has`` with the caller's own limits on that type
+    (``ketnoi.interactions.repository``), so those subqueries consider only what the caller may see."""
+
+    criteria: tuple[Criterion, ...]
+
+
+Criterion = Filter | Chain | Has | Composite | Compartment | TextSearch | AllOf
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from ketnoi.auth import passwords
 from ketnoi.auth.throttle import DEFAULT_POLICY, LockoutPolicy, LockoutState, after_failure, after_success, retry_after
 from ketnoi.auth.totp import new_secret, verify_totp
+from ketnoi.security import grants
 from ketnoi.security.errors import Refused
 
 if TYPE_CHECKING:
@@ -38,12 +39,14 @@ KIND: Final = "user"
 ROLES: Final = ("admin", "clinician", "provincial", "patient")
 NEEDS_ORGANIZATION: Final = frozenset({"clinician", "provincial"})
 # What each role may be granted; a token's scope is the request narrowed by this
-# (ketnoi.auth.scopes.ScopeSet.narrow). Patients act on their own compartment only.
+# (ketnoi.auth.scopes.ScopeSet.narrow). Patients act on their own compartment only. Staff may
+# also take patient/ scopes: an app launched for one patient (SMART launch/patient) is confined
+# to that patient's compartment, a subset of what their user/ scopes would reach.
 ROLE_SCOPES: Final[Mapping[str, str]] = MappingProxyType(
     {
-        "admin": "user/*.cruds system/*.cruds",
-        "clinician": "user/*.cruds",
-        "provincial": "user/*.cruds",
+        "admin": "user/*.cruds patient/*.cruds system/*.cruds",
+        "clinician": "user/*.cruds patient/*.cruds",
+        "provincial": "user/*.cruds patient/*.cruds",
         "patient": "patient/*.cruds",
     }
 )
@@ -228,7 +231,11 @@ class Accounts:
             return [_from_json(text) for _, text in session.security_list(KIND, _ANY_TIME)]
 
     def disable(self, username: str, *, now: float) -> User:
-        return self._update(username, now, lambda user: replace(user, disabled=True))
+        """Disable an account; the tokens it holds are refused from now on (and refreshed no more)."""
+        user = self._update(username, now, lambda user: replace(user, disabled=True))
+        with self._store.session(write=True) as session:
+            grants.revoke(session, "sub", user.username, now)
+        return user
 
     def enable(self, username: str, *, now: float) -> User:
         return self._update(username, now, lambda user: replace(user, disabled=False))

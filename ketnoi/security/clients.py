@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from ketnoi.auth import passwords
 from ketnoi.auth.keys import PRIVATE_MEMBERS
 from ketnoi.auth.scopes import parse_scopes
+from ketnoi.security import grants
 from ketnoi.security.errors import Refused
 
 if TYPE_CHECKING:
@@ -212,13 +213,15 @@ class Clients:
             return [_from_json(text) for _, text in session.security_list(KIND, _ANY_TIME)]
 
     def revoke(self, client_id: str, *, now: float) -> Client:
-        """Mark a client revoked: it gets no new tokens and its secret stops working."""
+        """Mark a client revoked: it gets no new tokens, its secret stops working, and the tokens it
+        already holds are refused from now on (the revocation list, ketnoi.security.grants)."""
         with self._store.session(write=True) as session:
             text = session.security_get(KIND, client_id, now, for_update=True)
             if text is None:
                 raise ClientError(f"No client with id {client_id!r}.", f"Không có ứng dụng với id {client_id!r}.")
             client = replace(_from_json(text), revoked=True)
             session.security_put(KIND, client_id, _to_json(client), None, now)
+            grants.revoke(session, "client", client_id, now)
         return client
 
     def verify_secret(self, client_id: str, secret: str) -> Client | None:

@@ -13,7 +13,8 @@ Tokens from ``ketnoi token issue`` (for operators and tests) are what the server
 * audience: the FHIR base, ``KETNOI_BASE_URL``, else ``http://{KETNOI_HOST or 127.0.0.1}:{KETNOI_PORT
   or 8080}/fhir`` (:func:`fhir_base`), unless ``--audience`` names another;
 * issuer: the audience with its trailing ``/fhir`` replaced by ``/auth`` (``/auth`` appended when it
-  does not end in ``/fhir``) (:func:`issuer_for`);
+  does not end in ``/fhir``) (:func:`issuer_for`), unless ``--issuer`` names another (this database
+  acting as the OpenID provider of another server, ``ketnoi.security.oidc``);
 * scope: the requested scopes narrowed by what the user's role (``accounts.ROLE_SCOPES``) or the
   client's registration allows; a ``patient/`` scope only with a patient launch context.
 """
@@ -319,7 +320,11 @@ def _user_grant(store: Store, username: str) -> tuple[str, str, ScopeSet, dict[s
     user = Accounts(store).get(username)
     if user is None or user.disabled:
         raise Refused(f"No active user {username!r}.", f"Không có người dùng {username!r} đang hoạt động.")
-    return user.username, CLI_CLIENT_ID, parse_scopes(ROLE_SCOPES[user.role]), user.context_claims()
+    allowed = parse_scopes(ROLE_SCOPES[user.role])
+    if user.role != "patient":
+        # Staff take patient/ scopes only with a patient chosen at launch; the CLI has no launch.
+        allowed = ScopeSet(tuple(s for s in allowed.clinical if s.context != "patient"), allowed.other)
+    return user.username, CLI_CLIENT_ID, allowed, user.context_claims()
 
 
 def _client_grant(store: Store, client_id: str) -> tuple[str, str, ScopeSet, dict[str, str]]:
@@ -360,7 +365,7 @@ def _token_issue(args: argparse.Namespace, store: Store) -> int:
     audience = (args.audience or fhir_base(config.from_env())).rstrip("/")
     token = issue_access_token(
         KeyStore(store).ring(now),
-        issuer=issuer_for(audience),
+        issuer=args.issuer or issuer_for(audience),
         audience=audience,
         subject=subject,
         client_id=client_id,
@@ -382,6 +387,12 @@ def _register_token(sub: SubParsers, open_store: OpenStore) -> None:
     issue.add_argument("--scope", required=True, help='e.g. "user/Patient.rs"')
     issue.add_argument("--lifetime", type=int, default=300, help="seconds (default 300, at most 3600)")
     issue.add_argument("--audience", metavar="URL", help="the FHIR base (default: KETNOI_BASE_URL or host and port)")
+    issue.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="the iss claim (default: the audience's /auth): when this database acts as another server's "
+        "OpenID provider, its own issuer URL",
+    )
 
 
 def register(sub: SubParsers, open_store: OpenStore) -> None:

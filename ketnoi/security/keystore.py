@@ -92,7 +92,14 @@ class KeyStore:
         return new.kid
 
     def jwks(self, now: float) -> dict[str, list[dict[str, Any]]]:
-        """The public JWK Set to publish (no private members)."""
+        """The public JWK Set to publish (no private members), re-read at most every
+        :data:`MIN_RELOAD_S` rather than :data:`REFRESH_S`: another server trusting this one as its
+        OpenID provider (``ketnoi.security.oidc``) fetches this set when it meets a new kid, and a
+        key rotated in by ``ketnoi keys rotate`` must be here by then, not 30 s later. The bound
+        keeps a flood of anonymous requests to one database read a second."""
+        with self._lock:
+            if self._ring is not None and not 0.0 <= now - self._read_at < MIN_RELOAD_S:
+                self._ring, self._read_at = self._load(now), now
         return self.ring(now).jwks(now)
 
     def _load(self, now: float) -> KeyRing:

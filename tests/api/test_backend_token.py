@@ -124,10 +124,52 @@ def test_discovery_and_capability_statement_name_the_token_endpoint(backend: Bac
     assert smart.status_code == 200  # public, like /fhir/metadata
     config = smart.json()
     assert config["token_endpoint"] == backend.token_url
-    assert config["grant_types_supported"] == ["client_credentials"]
+    assert config["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+    for endpoint in ("authorization", "revocation", "introspection"):
+        assert config[f"{endpoint}_endpoint"].startswith(config["issuer"] + "/")
     assert config["code_challenge_methods_supported"] == ["S256"]
     jwks = backend.http.get(config["jwks_uri"].replace(config["issuer"], "/auth"))
     assert jwks.status_code == 200
     security = backend.http.get("/fhir/metadata").json()["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     assert security["extension"][0]["extension"][0]["valueUri"] == backend.token_url
+
+
+def test_keys_from_a_registered_jwks_url_and_their_rotation(
+    fresh_services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend registered with --jwks-url: its keys are fetched from there (a real server on
+    loopback), and a new kid after a rotation makes the server fetch them again."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from ketnoi.api.routes import create_app
+    from ketnoi.security import client_auth
+
+    published: dict[str, Any] = {"keys": []}
+
+    async def jwks(request: Request) -> JSONResponse:
+        return JSONResponse(published)
+
+    first, second = _key("k1"), _key("k2")
+    published["keys"] = [{k: v for k, v in first.items() if k != "d"}]
+    services = fresh_services
+    services.settings = services.settings.with_(auth="on")
+    token_url = issuer_for(fhir_base(services.settings)) + "/token"
+    with LiveServer(Starlette(routes=[Route("/jwks", jwks)])) as keys_server:
+        url = keys_server.base.removesuffix("/fhir") + "/jwks"
+        client, _ = Clients(services.store).add(
+            "CDC", "system/Observation.rs", kind="backend", jwks_url=url, now=time.time()
+        )
+        with LiveServer(create_app(services)) as live, httpx.Client(base_url=live.base.removesuffix("/fhir")) as http:
+            b = Backend(http, client.client_id, first, token_url)
+            assert _ask(b, _assertion(b)).status_code == 200
+            published["keys"] = [{k: v for k, v in second.items() if k != "d"}]  # the client rotates
+            rotated = Backend(http, client.client_id, second, token_url)
+            monkeypatch.setattr(client_auth, "JWKS_REFETCH_S", 3600.0)
+            _refused(_ask(rotated, _assertion(rotated)), "invalid_client", 401)  # unknown kid, refetch not yet due
+            monkeypatch.setattr(client_auth, "JWKS_REFETCH_S", 0.0)
+            assert _ask(rotated, _assertion(rotated)).status_code == 200  # fetched again for the new kid
+            _refused(_ask(b, _assertion(b)), "invalid_client", 401)  # the old key is gone

@@ -128,7 +128,7 @@ def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with throwaway_url(request.param, tmp_path_factory.mktemp("plans"), "ketnoi_plans") as url:
         store = open_store(url)
         store.migrate()
-        services = build_services(Settings(database=url), store)
+        services = build_services(Settings(database=url, auth="off"), store)
         _stale_statistics(services)
         first = _fill(services, [(0, PATIENT_OBSERVATIONS)] + [(i, 15) for i in range(1, 301)])
         yield Filled(services, first)

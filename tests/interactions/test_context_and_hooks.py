@@ -131,3 +131,49 @@ def test_a_job_runs_with_the_context_of_whoever_started_it(hooked: tuple[httpx.C
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert ("imp", "job", "Patient/imp-1") in seen.writes
+
+
+def _audit_event(patient: str | None, target: str) -> dict[str, Any]:
+    return {
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110110"},
+        "recorded": "2026-11-30T08:00:00+07:00",
+        "agent": [{"requestor": True, "who": {"reference": f"Patient/{patient}"}}],
+        "source": {"observer": {"display": "ketnoi"}},
+        "entity": [{"what": {"reference": target}}],
+    }
+
+
+def test_a_hook_records_what_the_caller_may_not_write(fresh_services: Services) -> None:
+    """An audit hook writes an AuditEvent for a patient's own change, which that patient's scopes
+    could not write: through Repository.privileged, in the same transaction, once."""
+    from ketnoi.auth.scopes import parse_scopes
+    from ketnoi.fhir.outcome import FhirError
+    from ketnoi.interactions.repository import unit_of_work
+
+    audited: list[str] = []
+
+    def audit(repo: Repository, stored: StoredVersion, body: dict[str, Any] | None) -> None:
+        if stored.resource_type == "AuditEvent":
+            audited.append("re-entered")  # must not happen: the hook's own write does not call it again
+            return
+        event = _audit_event(repo.context.patient, f"{stored.resource_type}/{stored.id}")
+        audited.append(repo.privileged("audit").create(event).id)
+
+    committed: list[list[str]] = []
+    with unit_of_work(fresh_services, RequestContext.internal("setup"), write=True) as repo:
+        pid = repo.create({"resourceType": "Patient"}).id
+    fresh_services.after_write.append(audit)
+    fresh_services.after_commit.append(lambda ctx, versions: committed.append([v.resource_type for v in versions]))
+    patient = RequestContext(authenticated=True, scopes=parse_scopes("patient/Observation.cruds"), patient=pid)
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "mạch"}}
+    with unit_of_work(fresh_services, patient, write=True) as repo:
+        obs = repo.create({**observation, "subject": {"reference": f"Patient/{pid}"}})
+    assert len(audited) == 1 and audited[0] != "re-entered"
+    assert committed == [["Observation", "AuditEvent"]]
+    with unit_of_work(fresh_services, RequestContext.internal("check"), write=False) as repo:
+        assert repo.read("AuditEvent", audited[0]).resource_type == "AuditEvent"
+    fresh_services.after_write.remove(audit)
+    with pytest.raises(FhirError) as refused, unit_of_work(fresh_services, patient, write=True) as repo:
+        repo.create(_audit_event(pid, f"Observation/{obs.id}"))  # the same event, by the patient: refused
+    assert refused.value.status == 403

@@ -250,7 +250,7 @@ def test_cli_reindex_resumes_an_unfinished_job(tmp_path: Path) -> None:
 
     # An unfinished job for Patient: one batch of 5 done, then its runner "died" (lease expired).
     store = open_store(url)
-    services = build_services(Settings(database=url), store)
+    services = build_services(Settings(database=url, auth="off"), store)
     runner = JobRunner(store, lease_s=0.0, worker="dead")
     runner.register(reindex.KIND, reindex.reindex_step(services, batch_size=5))
     job = runner.submit(reindex.KIND, reindex.scope(["Patient"]))
@@ -270,7 +270,7 @@ def test_cli_reindex_resumes_an_unfinished_job(tmp_path: Path) -> None:
     # A new server process loads the active parameter from the database and finds everyone by it.
     store = open_store(url)
     try:
-        services = build_services(Settings(database=url), store)
+        services = build_services(Settings(database=url, auth="off"), store)
         assert "ethnic" in services.extractor.params_for("Patient")
         assert _token_rows(services, "ethnic") == Counter(dict.fromkeys(ids, 1))
     finally:
