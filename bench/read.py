@@ -21,24 +21,34 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
 
-def http_reads(base: str, keys: list[str], n: int, rng: random.Random) -> tuple[list[float], int]:
-    """n sequential ``GET /fhir/Type/id``; (latencies in s, failures: not 200 or the wrong resource)."""
+def read_ok(response: httpx.Response, key: str) -> bool:
+    """A 200 with the resource asked for (``key``: ``Type/id``)."""
+    return response.status_code == 200 and f'"id":"{key.split("/", 1)[1]}"' in response.text.replace(" ", "")
+
+
+def http_reads(
+    base: str, keys: list[str], n: int, rng: random.Random, headers: dict[str, str] | None = None
+) -> tuple[list[float], int]:
+    """n sequential ``GET /fhir/Type/id``; (latencies in s, failures: not 200 or the wrong resource).
+    ``headers``: sent with every request (bench/auth.py: ``Authorization: Bearer ...``)."""
     samples, failures = [], 0
     picks = [keys[rng.randrange(len(keys))] for _ in range(n)]
     with common.client(base) as http:
+        http.headers.update(headers or {})
         for key in picks[:20]:  # warm-up
             http.get(f"/{key}")
         for key in picks:
             start = time.perf_counter()
             r = http.get(f"/{key}")
             samples.append(time.perf_counter() - start)
-            if r.status_code != 200 or f'"id":"{key.split("/", 1)[1]}"' not in r.text.replace(" ", ""):
-                failures += 1
+            failures += not read_ok(r, key)
     return samples, failures
 
 

@@ -31,11 +31,16 @@ Locations). Per backend, each in fresh throwaway databases:
    the Synthea set x ``--rest-copies``, ids remapped per copy; ``demo``: ``ketnoi demo generate
    --format bundles`` at ``--scale``), no ANALYZE, no load; right after it the clinician query
    mix (``--search-n`` each) beside ``/healthz``, against the p95 target (20 ms below 500,000
-   resources, 50 ms from there), and the planner statistics the server kept by itself.
+   resources, 50 ms from there), and the planner statistics the server kept by itself;
+5. **auth** (bench/auth.py, on the --scale data, in its own loaded database): the cost of
+   authorization: reads (1 and ``max(--clients)`` clients), 100-entry transaction Bundles and a
+   common search against ``ketnoi serve --auth off`` and ``--auth on`` (a real token from
+   ``ketnoi token issue`` on every request), one server after the other, ``--auth-runs`` rounds;
+   printed as its own table (auth off, auth on, cost, target: at most 10 % lower throughput).
 
 Prints the machine, date, commit and command, then one table: operation × backend, the figure,
 the raw limit measured in the same run and the ratio. ``--only`` picks steps (ingest,load,read,
-search,rest; default all); ``--quick`` is a smoke run of every step (explicit options still win).
+search,rest,auth; default all); ``--quick`` is a smoke run of every step (explicit options still win).
 ``--profile`` adds a cProfile of the load in-process on SQLite. PostgreSQL:
 KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin URL that may CREATE DATABASE);
 every database is dropped at the end.
@@ -54,6 +59,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import auth
 import common
 import ingest
 import load
@@ -61,8 +67,8 @@ import read
 import rest
 import search
 
-STEPS = ("ingest", "load", "read", "search", "rest")
-SCALED = ("load", "read", "search")  # the steps that use the --scale data
+STEPS = ("ingest", "load", "read", "search", "rest", "auth")
+SCALED = ("load", "read", "search")  # the steps that use the --scale data (and auth, in its own database)
 
 # --quick: a smoke run of every step (options given explicitly still win)
 QUICK = {
@@ -76,6 +82,8 @@ QUICK = {
     "ingest_runs": 1,
     "bundles": 6,
     "rest_copies": 1,
+    "auth_runs": 1,
+    "auth_bundles": 3,
 }
 
 
@@ -116,6 +124,20 @@ def run_backend(
             budget=args.search_budget,
             healthz_n=args.reads,
             seed=args.seed,
+        )
+    if "auth" in args.only:
+        res["auth"] = auth.run_backend(
+            backend,
+            admin,
+            folder,
+            rows,
+            runs=args.auth_runs,
+            reads=args.reads,
+            clients=max(args.clients),
+            bundles=args.auth_bundles,
+            search_n=args.search_n,
+            seed=args.seed,
+            analyze=args.analyze,
         )
 
 
@@ -477,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=2000, help="synthetic patients (default 2000, ~56k resources)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(STEPS), help="steps: ingest,load,read,search,rest (default all)")
+    parser.add_argument(
+        "--only", default=",".join(STEPS), help="steps: ingest,load,read,search,rest,auth (default all)"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -529,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
         default=11,
         help="rest, synthea: copies of the Synthea set, ids remapped per copy (default 11: ~189k resources)",
     )
+    parser.add_argument("--auth-runs", type=int, default=3, help="auth: rounds of auth off and on (default 3); median")
+    parser.add_argument("--auth-bundles", type=int, default=20, help="auth: 100-entry Bundles per side and round")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -573,8 +599,8 @@ def main(argv: list[str] | None = None) -> int:
         except ingest.MissingData as exc:
             _log(f"rest step skipped: {exc}")
     rows: list[tuple[str, str]] = []
-    data_line = "not used (no load, read or search step)"
-    if set(args.only) & set(SCALED):
+    data_line = "not used (no load, read, search or auth step)"
+    if set(args.only) & {*SCALED, "auth"}:
         common.demo_data(args.scale, args.seed, folder)
         rows = load.raw_rows(folder)
         counts: dict[str, int] = {}
@@ -616,9 +642,15 @@ def main(argv: list[str] | None = None) -> int:
     if rest_line:
         print(f"{'rest:':9} {rest_line}")
     print(f"{'elapsed:':9} {time.perf_counter() - started:,.0f} s\n")
-    print(build_table(out, args.backends, args))
-    print()
-    print("\n".join(notes(out, args.backends, args)))
+    if set(args.only) - {"auth"}:
+        print(build_table(out, args.backends, args))
+        print()
+        print("\n".join(notes(out, args.backends, args)))
+    if "auth" in args.only:
+        print("\nCost of authorization (bench/auth.py): the same requests, auth off and on, one server after the other")
+        print(auth.table(out, args.backends))
+        print()
+        print("\n".join(auth.notes(out, args.backends)))
     missed = {
         p["query"] for b in args.backends for p in out.get(b, {}).get("rest", {}).get("explain", []) if p["over_target"]
     }
@@ -657,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = any(r["failed"] for b in out.values() for r in b.get("load", []))
     failed = failed or any(b.get("ingest", {}).get("failures", {}).get("count") for b in out.values())
     failed = failed or any(b.get("rest", {}).get("failures", {}).get("count") for b in out.values())
+    failed = failed or any(b.get("auth", {}).get("failures", {}).get("count") for b in out.values())
     return 1 if failed else 0
 
 
