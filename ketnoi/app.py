@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from ketnoi import operations, runtime
 from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError
-from ketnoi.interactions import search_parameters
+from ketnoi.interactions import audit, organizations, search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
 from ketnoi.operations import bulk_import, reindex
@@ -52,6 +52,10 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     )
     # Custom SearchParameters: activated by the write hook, loaded from the database now.
     registry = search_parameters.install(services)
+    # The Organization hierarchy (partOf) for access rules, cached, dropped when an Organization changes.
+    organizations.install(services)
+    # An AuditEvent for every interaction, in the hash-chained audit log (Settings.audit; ADR 0015).
+    audit.install(services)
     # Background jobs: the runner thread starts with the server (create_app) or on the first job.
     runner = JobRunner(services.store)
     runner.idle_tasks.append(lambda: registry.sync(services.store))
@@ -59,6 +63,17 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     keeper = StatisticsKeeper(services.store)
     runner.idle_tasks.append(keeper)
     services.extras["statistics"] = keeper
+    if settings.audit_checkpoint_s > 0:
+        # Signed checkpoints of the audit log while it grows. Imported here: joserfc is not needed
+        # by the commands that only open a store through this module.
+        from ketnoi.security.audit import CheckpointKeeper
+        from ketnoi.security.keystore import KeyStore
+
+        checkpoints = CheckpointKeeper(
+            services.store, KeyStore(services.store), settings.issuer(), settings.audit_checkpoint_s
+        )
+        runner.idle_tasks.append(checkpoints)
+        services.extras["audit_checkpoints"] = checkpoints
     reindex.install(services, runner)
     bulk_import.install(services, runner)
     services.extras["jobs"] = runner

@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes that parse, validate and index NDJSON lines while the main one writes "
         "(default: one fewer than the CPUs from 4 CPUs up, else 0: on 2 cores it measured no gain)",
     )
+    load.add_argument(
+        "--organization",
+        metavar="Organization/ID",
+        help="the organization the data is loaded for: every version records it as its owner, and "
+        "resources another organization wrote are not changed (default: none, the national level)",
+    )
     load.set_defaults(func=_load)
 
     reindex = sub.add_parser(
@@ -77,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ketnoi.security.commands import register as register_security
 
     register_security(sub, _open_store)
+    from ketnoi.security.audit_commands import register as register_audit
+
+    register_audit(sub, _open_store)
 
     try:
         from ketnoi.demo.commands import register as register_demo
@@ -121,7 +130,12 @@ def _migrate(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from ketnoi.app import build_services, check_schema, open_store
     from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths
+    from ketnoi.interactions.organizations import is_reference
 
+    if args.organization is not None and not is_reference(args.organization):
+        what = f"--organization takes a reference such as Organization/123, not {args.organization!r}"
+        print(f"error: {what}", file=sys.stderr)
+        return 2
     settings = _settings(args)
     store = open_store(settings.database)
     try:
@@ -145,6 +159,7 @@ def _load(args: argparse.Namespace) -> int:
             batch_size=args.batch_size or BATCH_SIZE,
             workers=workers,
             progress=progress if sys.stderr.isatty() else None,
+            organization=args.organization,
         )
     finally:
         store.close()

@@ -32,6 +32,12 @@ class Settings:
     sign_in_per_s: float = 1.0
     # External OpenID Connect providers whose access tokens are trusted beside ours (ketnoi.security.oidc)
     oidc_issuers: tuple[str, ...] = ()
+    # A signed checkpoint of the audit log at most this often while it grows (ketnoi.security.audit); 0: none
+    audit_checkpoint_s: float = 300.0
+    # Record an AuditEvent for every FHIR interaction (ketnoi.interactions.audit, ADR 0015): "on" | "off"
+    audit: str = "on"
+    # How long a read waits for its AuditEvent to be durable before it answers 503 instead
+    audit_wait_s: float = 5.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -72,4 +78,5 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
         oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
+        audit=env.get("KETNOI_AUDIT"),
     )

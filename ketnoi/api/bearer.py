@@ -87,6 +87,7 @@ class Authenticator:
             scopes=caller.scopes,
             organization=caller.organization,
             patient=caller.patient,
+            token_id=caller.token_id,
         )
 
     def _caller(self, token: str, now: float) -> Caller:
@@ -115,6 +116,7 @@ class Authenticator:
             fhir_user=_str(extra.get("fhirUser")),
             organization=_str(extra.get("organization")),
             patient=_str(extra.get("patient")),
+            token_id=claims.jti,
         )
 
     def _verify(self, token: str, ring: KeyRing, now: float) -> AccessClaims:

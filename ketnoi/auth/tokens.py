@@ -34,6 +34,7 @@ from ketnoi.auth.keys import SUPPORTED_ALGORITHMS, KeyObject, KeyRing
 
 __all__ = ["MAX_LIFETIME", "MAX_TOKEN_BYTES", "AccessClaims", "TokenError", "VerifiedTokenCache"]
 __all__ += ["issue_access_token", "issue_id_token", "verify_access_token"]
+__all__ += ["sign_statement", "verify_statement"]
 
 MAX_LIFETIME = 3600  # seconds; short-lived bearer tokens limit the damage of a leak
 MAX_TOKEN_BYTES = 8 * 1024  # ours are < 1 KiB; refusing early bounds the work an attacker can cause
@@ -149,6 +150,32 @@ def issue_id_token(
     return _sign(ring, "JWT", claims)
 
 
+_TOKEN_TYPES = ACCESS_TOKEN_TYPES | {"jwt"}
+
+
+def sign_statement(ring: KeyRing, typ: str, claims: Mapping[str, Any]) -> str:
+    """A compact JWS of ``claims`` from the ring's active key, for signed statements that are not
+    tokens (an audit checkpoint). Each kind has its own header ``typ``, never a token's, so that no
+    statement can pass for a token (``at+jwt`` is required there) nor one kind for another."""
+    if typ.lower() in _TOKEN_TYPES:
+        raise ValueError(f"typ {typ!r} is a token type; a statement needs its own")
+    return _sign(ring, typ, dict(claims))
+
+
+def verify_statement(statement: str, ring: KeyRing, *, typ: str, now: float) -> dict[str, Any]:
+    """The claims of a statement made by :func:`sign_statement` with header ``typ``, verified with
+    the ring's key named by its ``kid`` and published at ``now``; else TokenError. The same checks
+    as an access token's signature (algorithm allowlist, the key decides the algorithm); the
+    claims' meaning is the caller's."""
+    if not isinstance(statement, str) or len(statement) > MAX_TOKEN_BYTES:
+        raise TokenError("malformed", "not a string, or too long")
+    try:
+        raw = statement.encode("ascii")
+    except UnicodeEncodeError:
+        raise TokenError("malformed", "not ASCII") from None
+    return _verified_payload(raw, ring, now, frozenset({typ.lower()}))[2]
+
+
 class _Entry(NamedTuple):
     kid: str
     key: KeyObject  # the very object that verified the signature
@@ -245,6 +272,15 @@ def verify_access_token(
 
 def _verify_signature(raw: bytes, ring: KeyRing, now: float, token_types: frozenset[str]) -> _Entry:
     """The expensive, time-independent part: structure, header, key, signature, claim types."""
+    kid, key, payload, typ = _verified_payload(raw, ring, now, token_types)
+    return _Entry(kid, key, _parse_claims(payload), typ)
+
+
+def _verified_payload(
+    raw: bytes, ring: KeyRing, now: float, token_types: frozenset[str]
+) -> tuple[str, KeyObject, dict[str, Any], str]:
+    """Structure, header, key and signature of a compact JWS signed with ``ring``: (kid, key,
+    JSON object payload, lower-case ``typ``), else TokenError."""
     try:
         obj = jws.extract_compact(raw, registry=_REGISTRY)
         header = obj.headers()
@@ -258,7 +294,7 @@ def _verify_signature(raw: bytes, ring: KeyRing, now: float, token_types: frozen
         raise TokenError("algorithm", f"alg {alg!r} not allowed")
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in token_types:
-        raise TokenError("type", f"typ {typ!r} is not an access token")
+        raise TokenError("type", f"typ {typ!r} is not one of {sorted(token_types)}")
     kid = header.get("kid")
     if not isinstance(kid, str):
         raise TokenError("unknown-key", "no kid")
@@ -280,7 +316,7 @@ def _verify_signature(raw: bytes, ring: KeyRing, now: float, token_types: frozen
         raise TokenError("malformed", "payload is not JSON") from None
     if not isinstance(payload, dict):
         raise TokenError("malformed", "payload is not a JSON object")
-    return _Entry(kid, key, _parse_claims(payload), typ.lower())
+    return kid, key, payload, typ.lower()
 
 
 def _is_number(value: Any) -> bool:

@@ -21,7 +21,9 @@ from typing import Any, TypeVar
 from ketnoi import runtime
 from ketnoi.bulk.prepare import PreparedItem, changes_extraction, parse_line, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.organizations import is_reference
 from ketnoi.interactions.repository import Repository, unit_of_work
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
@@ -82,13 +84,24 @@ def load_paths(
     progress: Progress | None = None,
     workers: int = 0,
     context: RequestContext | None = None,
+    organization: str | None = None,
 ) -> LoadReport:
     """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
     that many worker processes while this one writes. Every write is made for ``context`` (by
-    default the operator running ``ketnoi load``)."""
-    ctx = context or RequestContext.operator("load")
+    default the operator running ``ketnoi load``, for ``organization``: ``Organization/ID``, which
+    every version written records as its owner; ``ketnoi load --organization``)."""
+    ctx = _operator(organization) if context is None else context
+    if organization is not None and context is not None:
+        raise ValueError("load_paths takes a context or an organization, not both")
     with runtime.bulk_mode():  # fewer GC passes, quicker GIL hand-over (ketnoi.runtime)
         return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers, context=ctx)
+
+
+def _operator(organization: str | None) -> RequestContext:
+    """The context of ``ketnoi load``: the operator, writing for ``organization`` when given."""
+    if organization is not None and not is_reference(organization):
+        raise ValueError(f"--organization takes a reference such as Organization/123, not {organization!r}")
+    return RequestContext.operator("load", organization)
 
 
 def _load_paths(
@@ -321,6 +334,7 @@ def _write_once(services: Services, batch: list[PreparedItem], report: LoadRepor
                 report.written += 1
             else:
                 report.unchanged += 1
+        audit.record_bulk(repo, "ketnoi load")  # one AuditEvent per batch, in it, last
 
 
 def prefetch_current(repo: Repository, resources: Iterable[Any]) -> None:

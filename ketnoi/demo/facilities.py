@@ -18,6 +18,8 @@ from ketnoi.demo import ids, names, people, places
 
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 LEVEL_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/facility-level"
+# The administrative level the access policy reads (ketnoi.interactions.organizations, ADR 0014).
+ORG_LEVEL_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/org-level"
 QUALIFICATION_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/practitioner-qualification"
 ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/practitioner-role"
 
@@ -262,11 +264,11 @@ class _Builder:
 def build(seed: int) -> HealthSystem:
     """The health system for a seed; independent of the number of patients."""
     b = _Builder(seed)
-    govt = [{"coding": [_coding(ORG_TYPE, "govt", "Government")]}]
+    govt = {"coding": [_coding(ORG_TYPE, "govt", "Government")]}
     ministry = b.org(
         "BYT",
         "Bộ Y tế",
-        govt,
+        [govt, {"coding": [_coding(ORG_LEVEL_SYSTEM, "national", "Trung ương")]}],
         {"system": ids.ORG_SYSTEM, "value": "BYT"},
         None,
         _address("01", "Phường Giảng Võ", "138A Giảng Võ"),
@@ -297,7 +299,7 @@ def build(seed: int) -> HealthSystem:
         dept = b.org(
             f"SYT{p.code}",
             f"Sở Y tế {p.name}",
-            govt,
+            [govt, {"coding": [_coding(ORG_LEVEL_SYSTEM, "province", "Tỉnh, thành phố")]}],
             {"system": ids.ORG_SYSTEM, "value": f"SYT{p.code}"},
             ministry,
             _address(p.code, p.communes[0]),

@@ -5,6 +5,10 @@ updates and references resolved first, ``urn:uuid:`` references rewritten, then 
 the spec's order (DELETE, POST, PUT/PATCH, GET) through the same handlers as REST calls. Any
 failure rolls everything back and the answer names the entry. A batch runs each entry in its own
 transaction and answers per entry.
+
+Each entry leaves its AuditEvents as a REST call would (``interactions.audit``), and the Bundle one
+of its own: a transaction appends them all in its transaction, last; a batch entry that writes, in
+its own; the rest wait for the group commit before the Bundle is answered.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request
 from ketnoi.interactions import responses
+from ketnoi.interactions.audit import Trail, append
 from ketnoi.interactions.repository import Repository, conflict, unit_of_work
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import find_ids
@@ -42,13 +47,13 @@ _REASON = {
 }
 
 
-def process(services: Services, request: FhirRequest, dispatch: Dispatch) -> FhirResponse:
+def process(services: Services, request: FhirRequest, dispatch: Dispatch, trail: Trail) -> FhirResponse:
     bundle = request.body
     kind = _check_bundle(bundle, services.settings.max_bundle_entries)
     entries: list[dict[str, Any]] = bundle.get("entry", [])
     if kind == "batch":
-        return _batch(services, request, entries, dispatch)
-    return _transaction(services, request, entries, dispatch)
+        return _batch(services, request, entries, dispatch, trail)
+    return _transaction(services, request, entries, dispatch, trail)
 
 
 def _check_bundle(bundle: Any, max_entries: int) -> str:
@@ -159,23 +164,32 @@ def _response_entry(resp: FhirResponse) -> dict[str, Any]:
     return entry
 
 
-def _batch(services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch) -> FhirResponse:
+def _batch(
+    services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch, trail: Trail
+) -> FhirResponse:
     results: list[dict[str, Any]] = []
     for entry in entries:
+        sub = request  # until the entry's own request is read (a malformed entry is the Bundle's failure)
         try:
             sub = _entry_request(request, entry)
-            with unit_of_work(services, sub.context, write=sub.method not in ("GET", "HEAD")) as repo:
+            write = sub.method not in ("GET", "HEAD")
+            with unit_of_work(services, sub.context, write=write) as repo:
                 resp = dispatch(repo, sub)
+                trail.record(repo, sub, resp, write=write)  # last, before the entry's commit
         except FhirError as exc:
             resp = FhirResponse(exc.status, resource=exc.outcome())
+            trail.later(sub, resp)
         except VersionConflict as exc:
             resp = FhirResponse(409, resource=conflict(exc).outcome())
+            trail.later(sub, resp)
         results.append(_response_entry(resp))
-    return FhirResponse(200, resource={"resourceType": "Bundle", "type": "batch-response", "entry": results})
+    response = FhirResponse(200, resource={"resourceType": "Bundle", "type": "batch-response", "entry": results})
+    trail.later(request, response)  # the Bundle itself
+    return response
 
 
 def _transaction(
-    services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch
+    services: Services, request: FhirRequest, entries: list[dict[str, Any]], dispatch: Dispatch, trail: Trail
 ) -> FhirResponse:
     subs = [_step(i, _entry_request, request, e) for i, e in enumerate(entries)]
     results: list[dict[str, Any] | None] = [None] * len(entries)
@@ -184,12 +198,15 @@ def _transaction(
     others = [i for i in order if subs[i].method != "DELETE"]
     with unit_of_work(services, request.context, write=True) as repo:
         plan = _Plan(repo, request, entries, subs)
+        events = []  # every entry's, appended together at the end: the log's lock is held briefly
 
         def run(index: int) -> None:
+            before = len(repo.written)
             resp = _step(index, plan.run, index, dispatch)
             if resp.status >= 400:
                 raise _at(index, FhirError(resp.status, [Issue("error", "processing", "entry failed", "mục thất bại")]))
             results[index] = _response_entry(resp)
+            events.extend(trail.events(repo, subs[index], resp, repo.written[before:]))
 
         # Deletions first, so that conditional creates and references below no longer see them.
         for index in deletes:
@@ -202,7 +219,12 @@ def _transaction(
             _step(index, plan.rewrite, index)
         for index in others:
             run(index)
-    return FhirResponse(200, resource={"resourceType": "Bundle", "type": "transaction-response", "entry": results})
+        response = FhirResponse(
+            200, resource={"resourceType": "Bundle", "type": "transaction-response", "entry": results}
+        )
+        append(repo, [*events, *trail.events(repo, request, response, ())])  # last, before the commit
+    trail.settle()
+    return response
 
 
 def _step(index: int, action: Callable[..., Any], *args: Any) -> Any:

@@ -93,6 +93,9 @@ def _build(extractor: ExtractorProtocol) -> dict[str, Any]:
             if code in unsupported or code in COMMON:
                 continue  # not searchable (e.g. near, _query): do not advertise it
             params.append({"name": code, "type": str(sp.get("type")), "definition": str(sp.get("url", ""))})
+        if rtype == "AuditEvent":
+            resources.append(_audit_event())
+            continue
         resources.append(
             {
                 "type": rtype,
@@ -128,6 +131,27 @@ def _build(extractor: ExtractorProtocol) -> dict[str, Any]:
                     {"code": "history-system"},
                 ],
             }
+        ],
+    }
+
+
+def _audit_event() -> dict[str, Any]:
+    """AuditEvent is the audit log, read-only (``interactions.audit_api``): read and search by
+    patient and date; the server alone writes it."""
+    return {
+        "type": "AuditEvent",
+        "documentation": "The audit trail: written by the server only; administrators read all, a patient their own",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {"name": "patient", "type": "reference"},
+            {"name": "date", "type": "date"},
         ],
     }
 

@@ -25,19 +25,24 @@ class RequestContext:
     authenticated: bool = False  # whether a verified credential stands behind the fields below
     user: str | None = None  # the signed-in user (local account name or the identity provider's sub)
     fhir_user: str | None = None  # the user's FHIR resource, e.g. "Practitioner/123"
-    roles: frozenset[str] = frozenset()  # admin | clinician | provincial | patient
+    roles: frozenset[str] = frozenset()  # admin | facility-admin | clinician | provincial | patient
     client_id: str | None = None  # the OAuth client (app or backend system)
     scopes: ScopeSet | None = None  # granted scopes; None = not scope-limited (auth off, operator, internal)
-    organization: str | None = None  # the facility the user acts for, "Organization/ID"
+    # The organization the caller acts for, "Organization/ID": every version it writes records it,
+    # and it may change only what that organization wrote (policy.Access.may_change). None: the
+    # national level, an operator, the server itself.
+    organization: str | None = None
     patient: str | None = None  # the patient in context (SMART launch), a Patient id
     purpose_of_use: str | None = None  # e.g. TREAT, ETREAT (break-the-glass), HPAYMT
     remote_addr: str | None = None  # the network address the request came from
+    token_id: str | None = None  # the access token's jti, for the audit trail (AuditEvent.agent.policy)
 
     @classmethod
-    def operator(cls, command: str) -> RequestContext:
+    def operator(cls, command: str, organization: str | None = None) -> RequestContext:
         """An operator's command on the server machine (``ketnoi load``): the operator holds the
-        database credentials, so the command is not scope-limited."""
-        return cls(source="cli", user=f"operator:{command}")
+        database credentials, so the command is not scope-limited. ``organization``: the one it
+        writes for (``ketnoi load --organization``), recorded on every version like a user's."""
+        return cls(source="cli", user=f"operator:{command}", organization=organization)
 
     @classmethod
     def internal(cls, task: str) -> RequestContext:

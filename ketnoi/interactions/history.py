@@ -43,7 +43,8 @@ def history(repo: Repository, request: FhirRequest, rtype: str | None = None, id
     if not has_next and before is None:
         bundle["total"] = len(versions)
     bundle["entry"] = [_entry(request.base_url, v) for v in versions]
-    return FhirResponse(200, resource=bundle)
+    # For the audit trail; a deletion carries no content, and no one's data.
+    return FhirResponse(200, resource=bundle, seen=[v.content for v in versions if v.content is not None])
 
 
 def _entry(base_url: str, v: StoredVersion) -> dict[str, Any]:

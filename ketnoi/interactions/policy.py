@@ -18,6 +18,14 @@ Otherwise (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html):
   like may carry anyone's data and are refused.
 - **Granular scopes** (``patient/Observation.rs?category=laboratory``) add their parameters as
   search criteria; a read of one resource is checked by the same search on its id.
+- **Ownership** (whatever the scopes): every version records the organization it was written for
+  (``StoredVersion.org``, from the context); a resource's owner is the organization of its latest
+  version that records one. A caller acting for an organization may update, patch or delete only
+  resources its own organization owns, or that no organization owns (written before the store
+  recorded owners, or only ever by callers without one): :meth:`Access.may_change`, applied by
+  ``ownership.check_owner``. A correction by another facility is a new resource that references
+  the old one. Callers without an organization (national administrators, operators, the server
+  itself, auth off) are not limited by it, and what they write leaves the owner as it was.
 """
 
 from __future__ import annotations
@@ -75,6 +83,18 @@ def insufficient_scope(what: str, rtype: str) -> FhirError:
     )
 
 
+def not_owner(rtype: str, id: str, owner: str) -> FhirError:
+    """403 for a change of another organization's resource (:meth:`Access.may_change`)."""
+    return FhirError.of(
+        403,
+        "forbidden",
+        f"{owner} wrote {rtype}/{id}; another facility may not change it: create a new resource of your own "
+        "that references it (e.g. with 'replaces')",
+        f"{owner} đã ghi {rtype}/{id}; cơ sở khác không được thay đổi: hãy tạo một tài nguyên mới của mình "
+        "tham chiếu đến nó (ví dụ bằng 'replaces')",
+    )
+
+
 _VERBS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 
 
@@ -122,6 +142,13 @@ class Access:
         if found is None:
             raise insufficient_scope(_VERBS.get(letter, letter), rtype)
         return found
+
+    def may_change(self, owner: str | None) -> bool:
+        """Whether the caller may change a resource that ``owner`` owns: always without an
+        organization of its own, or when no organization owns it; otherwise only its own
+        organization's. Exact match: a parent organization does not own its facilities' data."""
+        org = self.context.organization
+        return org is None or owner is None or owner == org
 
     def require_admin(self, what: str) -> None:
         """Server administration ($reindex, $import): a backend system with ``system/*.cruds``, or

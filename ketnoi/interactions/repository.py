@@ -22,6 +22,7 @@ from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
 from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.ownership import check_owner
 from ketnoi.interactions.policy import Access, Grant, compartment_params, in_compartment, insufficient_scope
 from ketnoi.interactions.services import Services, Validator, WriteHook
 from ketnoi.search import includes
@@ -30,6 +31,7 @@ from ketnoi.search.index import IndexRows
 from ketnoi.search.parse import parse
 from ketnoi.search.query import AllOf, Chain, Compartment, Criterion, Filter, Has, Include, SearchQuery
 from ketnoi.sql import SqlQuery
+from ketnoi.store.auditlog import AuditEntry, AuditRow
 from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
 from ketnoi.terminology.lookup import Terminology
 
@@ -180,6 +182,11 @@ class Repository:
         """Current versions in (type, id) order after ``after``: the walk of ``$reindex``."""
         return self.session.current_page(types, after, limit)
 
+    def latest_seq(self, resource_type: str) -> int:
+        """A stamp that moves on every write of the type (caches of server-wide directory data,
+        such as the Organization hierarchy, compare it to notice other processes' writes)."""
+        return self.session.latest_seq(resource_type)
+
     def replace_index(self, stored: StoredVersion, index: IndexRows) -> bool:
         """New index rows for the current version ``stored`` (``$reindex``); False if it moved on."""
         return self.session.replace_index(stored.resource_type, stored.id, stored.version, index)
@@ -195,6 +202,38 @@ class Repository:
     def lock(self, key: str) -> None:
         """Serialise with other transactions taking the same key until this one ends."""
         self.session.lock(key)
+
+    # ---- the audit log (ADR 0013, 0015): written by the server's recorder only ----------------
+    def audit_append(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append AuditEvents to the hash-chained log in this transaction (``interactions.audit``):
+        they commit or roll back with it. On PostgreSQL the log's head stays locked until the
+        commit, so a write transaction appends last, and its buffered writes go out first: a wait
+        on another transaction's rows (or a conflict) then happens before the lock, never under it."""
+        self.session.flush()
+        return self.session.audit_append(entries)
+
+    def audit_records(
+        self,
+        *,
+        patient: str | None,
+        after_seq: int | None,
+        before_seq: int | None,
+        since: float | None,
+        until: float | None,
+        limit: int,
+        newest_first: bool,
+    ) -> list[AuditRow]:
+        """Audit records for the AuditEvent API; who may see which is ``interactions.audit_api``'s
+        rule (administrators, and a patient their own), applied before it calls this."""
+        return self.session.audit_search(
+            patient=patient,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            since=since,
+            until=until,
+            limit=limit,
+            newest_first=newest_first,
+        )
 
     # ---- policy ------------------------------------------------------------------------------
     def _narrow(self, query: SearchQuery) -> SearchQuery:
@@ -337,7 +376,7 @@ class Repository:
         self.check_if_match(current, if_match, resource_type, id)
         version = current.version + 1 if current else 1
         created = current is None or current.deleted
-        return self._store(resource_type, id, version, resource, "PUT"), created
+        return self._store(resource_type, id, version, resource, "PUT", current=current), created
 
     def upsert(self, resource: Any, prepared: IndexRows | None = None) -> bool:
         """Bulk-load write: update-as-create at the resource's id, skipped (False) when the stored
@@ -356,7 +395,7 @@ class Repository:
         if current is not None and not current.deleted and _same_content(current.content, resource):
             return False
         version = current.version + 1 if current else 1
-        self._store(rtype, id, version, resource, "PUT", prepared)
+        self._store(rtype, id, version, resource, "PUT", prepared, current=current)
         return True
 
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> StoredVersion | None:
@@ -366,16 +405,20 @@ class Repository:
         current = self.session.current(resource_type, id, for_update=True)
         if self.access.limited:
             self._check_write(resource_type, id, None, "d")
+        if current is not None and not current.deleted:  # deleting a deletion changes nothing
+            check_owner(self, current)  # after the scope and visibility checks: 404 stays 404
         self.check_if_match(current, if_match, resource_type, id)
         if current is None or current.deleted:
             return None
-        record = StoredVersion(resource_type, id, current.version + 1, res.now(), True, None, "DELETE")
+        # The deletion records who deleted (the caller's organization), like any version.
+        org = self.context.organization
+        record = StoredVersion(resource_type, id, current.version + 1, res.now(), True, None, "DELETE", org=org)
         return self._write(record, None)
 
     def replace_with(self, current: StoredVersion, resource: dict[str, Any], method: str) -> StoredVersion:
         """Write a new version of ``current`` (used by patch after the patch is applied)."""
         resource["id"] = current.id
-        return self._store(current.resource_type, current.id, current.version + 1, resource, method)
+        return self._store(current.resource_type, current.id, current.version + 1, resource, method, current=current)
 
     # ---- internals ---------------------------------------------------------------------------
     def _check_body(self, resource: Any) -> str:
@@ -416,7 +459,10 @@ class Repository:
         resource: dict[str, Any],
         method: str,
         prepared: IndexRows | None = None,
+        *,
+        current: StoredVersion | None = None,
     ) -> StoredVersion:
+        """Write ``resource`` as ``version``; ``current``: the version it replaces (None for a create)."""
         if prepared is None:
             self.validate(resource)
         ts = res.now()
@@ -431,10 +477,18 @@ class Repository:
         index = prepared if prepared is not None else self.services.extractor.extract(body)
         if self.access.limited:
             self._check_write(rtype, id, body, "c" if method == "POST" else "u", index)
-        record = StoredVersion(rtype, id, version, ts, False, res.dumps(body), method)
+        if current is not None:
+            check_owner(self, current)  # another facility's resource: 403 (ownership.py)
+        # The owner is the caller's organization, never anything the body says (meta included).
+        org = self.context.organization
+        record = StoredVersion(rtype, id, version, ts, False, res.dumps(body), method, org=org)
         return self._write(record, body, index)
 
     def _write(self, record: StoredVersion, body: dict[str, Any] | None, index: Any = None) -> StoredVersion:
+        if record.resource_type == "AuditEvent":
+            # AuditEvents live in the audit log only, appended by the server (whatever the route:
+            # REST, a transaction's POST entry, a bulk load); never a version in the resource tables.
+            raise audit_write_refused()
         try:
             stored = self.session.write(record, index)
         except VersionConflict as exc:
@@ -481,6 +535,16 @@ def check_valid(validator: Validator | None, resource: dict[str, Any], strict: b
     if errors:
         raise FhirError(400, errors)
     return issues
+
+
+def audit_write_refused() -> FhirError:
+    """405 for any write of an AuditEvent: the audit trail is written by the server only."""
+    return FhirError.of(
+        405,
+        "not-supported",
+        "AuditEvent cannot be created, changed or deleted: the audit trail is written by the server only",
+        "Không thể tạo, sửa hoặc xoá AuditEvent: nhật ký kiểm toán chỉ do máy chủ ghi",
+    )
 
 
 def conflict(exc: VersionConflict) -> FhirError:

@@ -49,3 +49,6 @@ class FhirResponse:
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     last_updated: float | None = None  # of the version the response is about (Bundle lastModified)
+    # The stored contents whose data the answer carries (search matches and includes, history
+    # versions), for the audit trail: the body itself may show less of them (_elements, _summary).
+    seen: list[bytes] | None = None

@@ -2,6 +2,10 @@
 
 ``handle`` opens the transaction; ``dispatch`` runs a handler inside a transaction the caller
 already holds (Bundle entries use it, so an entry takes exactly the route a REST call takes).
+Every request leaves AuditEvents (``interactions.audit``): ``handle`` records each interaction in
+its transaction (writes) or before answering (everything else), and ``bundle`` each entry; a
+request that fails is recorded as a failure. ``AuditEvent`` URLs read the audit log
+(``interactions.audit_api``), never the resource tables.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 from collections.abc import Callable
 
 from ketnoi.fhir.outcome import FhirError
-from ketnoi.interactions import bundle, capabilities, crud, history, search
+from ketnoi.interactions import audit, audit_api, bundle, capabilities, crud, history, search
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.policy import Access
 from ketnoi.interactions.repository import Repository, check_type, conflict, unit_of_work
@@ -26,25 +30,38 @@ READ_METHODS = {"GET", "HEAD"}
 
 
 def handle(services: Services, request: FhirRequest) -> FhirResponse:
-    """Run one interaction in its own transaction; errors become OperationOutcome responses."""
+    """Run one interaction in its own transaction; errors become OperationOutcome responses. The
+    answer goes out only once its AuditEvents are durable (else 503: ``audit.Trail.finish``)."""
+    trail = audit.trail(services, request)
     try:
-        if request.path.strip("/") == "" and request.method == "POST":
-            return bundle.process(services, request, dispatch)
-        operation = find_operation(services, request)
-        if operation is not None:
-            op, op_args = operation
-            authorize_operation(Access(request.context), op, *op_args)
-            with unit_of_work(services, request.context, write=op.write) as repo:
-                return op.handler(repo, request, *op_args)
-        handler, args = route(request)
-        authorize(Access(request.context), request)
-        write = request.method not in READ_METHODS and not request.path.endswith("_search")
-        with unit_of_work(services, request.context, write=write) as repo:
-            return handler(repo, request, *args)
+        response = _handle(services, request, trail)
     except FhirError as exc:
-        return error_response(exc)
+        response = error_response(exc)
     except VersionConflict as exc:  # raised when buffered writes reach the database at commit
-        return error_response(conflict(exc))
+        response = error_response(conflict(exc))
+    return trail.finish(request, response)
+
+
+def _handle(services: Services, request: FhirRequest, trail: audit.Trail) -> FhirResponse:
+    if request.path.strip("/") == "" and request.method == "POST":
+        return bundle.process(services, request, dispatch, trail)
+    operation = find_operation(services, request)
+    if operation is not None:
+        op, op_args = operation
+        authorize_operation(Access(request.context), op, *op_args)
+        with unit_of_work(services, request.context, write=op.write) as repo:
+            response = op.handler(repo, request, *op_args)
+            trail.record(repo, request, response, write=op.write)  # last, before the commit
+        trail.settle()
+        return response
+    handler, args = route(request)
+    authorize(Access(request.context), request)
+    write = request.method not in READ_METHODS and not request.path.endswith("_search")
+    with unit_of_work(services, request.context, write=write) as repo:
+        response = handler(repo, request, *args)
+        trail.record(repo, request, response, write=write)  # last, before the commit
+    trail.settle()
+    return response
 
 
 def dispatch(repo: Repository, request: FhirRequest) -> FhirResponse:
@@ -176,6 +193,8 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
     if not _TYPE.fullmatch(head):
         return None
     check_type(head)
+    if head == audit_api.TYPE:  # the audit log, read-only; never the resource tables
+        return audit_api.routes(parts)
     if n == 1:
         return {
             "GET": search.search_type,
@@ -192,6 +211,8 @@ def _routes(parts: list[str]) -> tuple[dict[str, Handler], tuple[str, ...]] | No
         return {"GET": crud.read, "PUT": crud.update, "DELETE": crud.delete, "PATCH": crud.patch}, (head, parts[1])
     if n == 3 and parts[2] == "_history":
         return {"GET": history.history}, (head, parts[1])
+    if n == 3 and parts[2] == audit_api.TYPE:
+        return {"GET": audit_api.search_compartment}, (head, parts[1], parts[2])
     if n == 3 and _TYPE.fullmatch(parts[2]):
         from ketnoi.interactions import compartment
 

@@ -134,7 +134,7 @@ def run_search(
     if query.summary == "count":
         bundle["total"] = repo.search_count(query, request.base_url)
         bundle["link"] = [{"relation": "self", "url": _url(self_base, request.query)}]
-        return FhirResponse(200, resource=bundle)
+        return FhirResponse(200, resource=bundle, seen=[])
     rows = repo.search_page(query, request.base_url, position) if query.count > 0 else []
     more = len(rows) > query.count  # another page beyond this one, in the direction of travel
     rows = rows[: query.count]
@@ -171,10 +171,12 @@ def run_search(
         links.append({"relation": "next", "url": page(_edge(rows[-1], len(query.sort), before=False))})
     bundle["link"] = links
     entries = [_entry(request.base_url, row, query, "match") for row in rows]
+    seen = [row[2] for row in rows]  # for the audit trail: whose data this page carries
     notes = _notes(query)
     if query.includes and rows:
         included, capped = repo.included(query.includes, [(r[0], r[1]) for r in rows])
         entries.extend(_entry(request.base_url, row, query, "include") for row in included)
+        seen.extend(row[2] for row in included)
         if capped:
             notes.append(
                 Issue(
@@ -187,7 +189,7 @@ def run_search(
     if notes:
         entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
     bundle["entry"] = entries
-    return FhirResponse(200, resource=bundle)
+    return FhirResponse(200, resource=bundle, seen=seen)
 
 
 def _edge(row: tuple[Any, ...], nkeys: int, *, before: bool) -> Position:

@@ -30,6 +30,7 @@ from ketnoi.bulk.prepare import parse_line
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
+from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
@@ -168,6 +169,7 @@ def import_step(services: Services, batch_size: int = BATCH_SIZE) -> JobStep:
         prefetch_current(repo, (r for _, r in parsed))
         for number, resource in parsed:
             _import_one(repo, current, number, resource, progress)
+        audit.record_bulk(repo, "$import", job.id)  # one AuditEvent per step, in its transaction, last
         current["offset"] = offset
         current["line"] += consumed
         if eof:

@@ -36,8 +36,12 @@ if TYPE_CHECKING:
     from ketnoi.store.base import Session, Store
 
 KIND: Final = "user"
-ROLES: Final = ("admin", "clinician", "provincial", "patient")
-NEEDS_ORGANIZATION: Final = frozenset({"clinician", "provincial"})
+# admin: a national administrator (no organization: tokens carry none, so the facility rule does
+# not limit them; an organization given to one is recorded but not used). facility-admin: the
+# administrator of one facility, limited like its clinicians to what the facility wrote.
+ROLES: Final = ("admin", "facility-admin", "clinician", "provincial", "patient")
+NEEDS_ORGANIZATION: Final = frozenset({"facility-admin", "clinician", "provincial"})
+ADMINISTRATORS: Final = frozenset({"admin", "facility-admin"})  # a TOTP second factor by default
 # What each role may be granted; a token's scope is the request narrowed by this
 # (ketnoi.auth.scopes.ScopeSet.narrow). Patients act on their own compartment only. Staff may
 # also take patient/ scopes: an app launched for one patient (SMART launch/patient) is confined
@@ -45,6 +49,7 @@ NEEDS_ORGANIZATION: Final = frozenset({"clinician", "provincial"})
 ROLE_SCOPES: Final[Mapping[str, str]] = MappingProxyType(
     {
         "admin": "user/*.cruds patient/*.cruds system/*.cruds",
+        "facility-admin": "user/*.cruds patient/*.cruds",  # as a clinician's, for now (issue 10)
         "clinician": "user/*.cruds patient/*.cruds",
         "provincial": "user/*.cruds patient/*.cruds",
         "patient": "patient/*.cruds",
@@ -129,8 +134,8 @@ def _check_reference(value: str | None, pattern: re.Pattern[str], example: str) 
 def _check_links(role: str, organization: str | None, patient: str | None, fhir_user: str | None) -> None:
     if role not in ROLES:
         raise AccountError(
-            f"Unknown role {role!r}: use admin, clinician, provincial or patient.",
-            f"Vai trò {role!r} không tồn tại: dùng admin, clinician, provincial hoặc patient.",
+            f"Unknown role {role!r}: use admin, facility-admin, clinician, provincial or patient.",
+            f"Vai trò {role!r} không tồn tại: dùng admin, facility-admin, clinician, provincial hoặc patient.",
         )
     _check_reference(organization, _ORGANIZATION, "Organization/123")
     _check_reference(patient, _PATIENT, "Patient/123")
@@ -196,7 +201,7 @@ class Accounts:
         now: float,
         totp: bool | None = None,
     ) -> tuple[User, str | None]:
-        """Create an account; returns it and its new TOTP secret (admins get one unless ``totp=False``).
+        """Create an account; returns it and its new TOTP secret (administrators get one unless ``totp=False``).
 
         ``fhir_user`` defaults to ``patient``. AccountError for a taken name, a weak password or
         links that do not fit the role.
@@ -204,7 +209,7 @@ class Accounts:
         name = normalize_username(username)
         _check_links(role, organization, patient, fhir_user)
         _check_password(password, name)
-        wants_totp = role == "admin" if totp is None else totp
+        wants_totp = role in ADMINISTRATORS if totp is None else totp
         secret = new_secret() if wants_totp else None
         password_hash = passwords.hash_password(password, self._hasher)
         user = User(

@@ -333,6 +333,6 @@ def context_of(user: User) -> RequestContext:
         fhir_user=user.fhir_user,
         roles=frozenset({user.role}),
         scopes=parse_scopes(ROLE_SCOPES[user.role], resource_types()),
-        organization=user.organization,
+        organization=claims.get("organization"),  # as in their tokens: none for a national admin
         patient=claims.get("patient"),
     )

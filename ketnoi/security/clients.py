@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -47,6 +48,7 @@ _ID_BYTES = 24
 _SECRET_BYTES = 32  # client secret: 256 random bits
 _MAX_NAME = 200
 _ANY_TIME = 0.0  # client records never expire, so the instant given to a read does not matter
+_ORGANIZATION = re.compile(r"Organization/[A-Za-z0-9\-.]{1,64}")  # the FHIR id datatype
 
 
 class ClientError(Refused):
@@ -65,6 +67,9 @@ class Client:
     scope: str  # what it may be granted, canonical SMART scopes
     revoked: bool
     created: float
+    # The organization it acts for with client_credentials ("Organization/ID"): in its tokens'
+    # ``organization`` claim, recorded on every version it writes; None: the national level.
+    organization: str | None = None
 
 
 def _check_name(name: str) -> None:
@@ -123,6 +128,23 @@ def _check_jwks(jwks: Mapping[str, Any]) -> None:
     kids = [key["kid"] for key in keys]
     if len(set(kids)) != len(kids):
         raise ClientError("Two keys share one kid.", "Hai khóa trùng kid.")
+
+
+def _check_organization(kind: str, organization: str | None) -> None:
+    if organization is None:
+        return
+    if _ORGANIZATION.fullmatch(organization) is None:
+        raise ClientError(
+            f"{organization!r} is not a reference such as Organization/123.",
+            f"{organization!r} không phải tham chiếu dạng Organization/123.",
+        )
+    if kind == "public":
+        # A public app has no token of its own (no client_credentials): it acts for its users,
+        # whose organization comes from their accounts.
+        raise ClientError(
+            "Only backend and confidential clients act for an organization of their own.",
+            "Chỉ ứng dụng backend và confidential mới hoạt động cho một cơ sở riêng.",
+        )
 
 
 def _check_credentials(kind: str, redirect_uris: tuple[str, ...], jwks: Any, jwks_url: str | None) -> None:
@@ -185,18 +207,22 @@ class Clients:
         redirect_uris: tuple[str, ...] | builtins.list[str] = (),
         jwks: Mapping[str, Any] | None = None,
         jwks_url: str | None = None,
+        organization: str | None = None,
         now: float,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and, for a confidential one, its secret (shown once, never stored)."""
         _check_name(name)
         uris = tuple(dict.fromkeys(redirect_uris))  # duplicates collapse, order kept
         _check_credentials(kind, uris, jwks, jwks_url)
+        _check_organization(kind, organization)
         canonical = _checked_scope(scope)
         secret = secrets.token_urlsafe(_SECRET_BYTES) if kind == "confidential" else None
         secret_hash = None if secret is None else passwords.hash_password(secret, self._hasher)
         stored_jwks = None if jwks is None else json.loads(json.dumps(jwks))  # a plain, detached copy
         client_id = secrets.token_hex(_ID_BYTES)
-        client = Client(client_id, name, kind, secret_hash, stored_jwks, jwks_url, uris, canonical, False, now)
+        client = Client(
+            client_id, name, kind, secret_hash, stored_jwks, jwks_url, uris, canonical, False, now, organization
+        )
         with self._store.session(write=True) as session:
             if not session.security_add(KIND, client_id, _to_json(client), None, now):
                 raise RuntimeError("client_id collision")  # 192 random bits: never, short of a broken RNG

@@ -143,6 +143,11 @@ def _users_add(args: argparse.Namespace, store: Store) -> int:
     )
     link = user.organization or user.patient or "-"
     _out(f"added user / đã thêm người dùng: {user.username} ({user.role}, {link}, fhirUser {user.fhir_user or '-'})")
+    if user.role == "admin" and user.organization:
+        _out(
+            "note: an admin is a national administrator and acts for no organization; a facility's "
+            "administrator is --role facility-admin / quản trị viên cơ sở: --role facility-admin"
+        )
     if secret is not None:
         _show_totp(user.username, secret)
     return 0
@@ -203,7 +208,11 @@ def _register_users(sub: SubParsers, open_store: OpenStore) -> None:
     add.add_argument("--username", required=True, help="1-64 characters: a-z 0-9 . _ -")
     add.add_argument("--role", required=True, choices=ROLES)
     link = add.add_mutually_exclusive_group()
-    link.add_argument("--organization", metavar="Organization/ID", help="required for clinician and provincial")
+    link.add_argument(
+        "--organization",
+        metavar="Organization/ID",
+        help="required for facility-admin, clinician and provincial (an admin is national: its tokens carry none)",
+    )
     link.add_argument("--patient", metavar="Patient/ID", help="required for patient")
     add.add_argument("--fhir-user", metavar="TYPE/ID", help="the fhirUser of the tokens (default: --patient)")
     add.add_argument("--totp", action="store_true", help="require a TOTP code at sign-in (always on for admin)")
@@ -241,6 +250,7 @@ def _clients_add(args: argparse.Namespace, store: Store) -> int:
         redirect_uris=args.redirect_uri,
         jwks=_read_jwks(args.jwks) if args.jwks else None,
         jwks_url=args.jwks_url,
+        organization=args.organization,
         now=time.time(),
     )
     _out(f"client_id: {client.client_id}")
@@ -280,6 +290,12 @@ def _register_clients(sub: SubParsers, open_store: OpenStore) -> None:
     how.add_argument("--secret", action="store_true", help="confidential app: make a client secret")
     how.add_argument("--public", action="store_true", help="public app (browser, phone): PKCE, no secret")
     add.add_argument("--redirect-uri", action="append", default=[], metavar="URI", help="exact redirect URI (repeat)")
+    add.add_argument(
+        "--organization",
+        metavar="Organization/ID",
+        help="backend or confidential client: the organization its client_credentials tokens act for "
+        "(recorded on what it writes; it may change only that organization's records)",
+    )
     _command(clients, "list", "list clients", _clients_list, open_store)
     revoke = _command(clients, "revoke", "revoke a client", _clients_revoke, open_store)
     revoke.add_argument("--client-id", required=True)
@@ -333,7 +349,8 @@ def _client_grant(store: Store, client_id: str) -> tuple[str, str, ScopeSet, dic
     client = Clients(store).get(client_id)
     if client is None or client.revoked:
         raise Refused(f"No active client {client_id!r}.", f"Không có ứng dụng {client_id!r} đang hoạt động.")
-    return client.client_id, client.client_id, parse_scopes(client.scope), {}
+    extra = {"organization": client.organization} if client.organization else {}
+    return client.client_id, client.client_id, parse_scopes(client.scope), extra
 
 
 def _granted(requested_text: str, allowed: ScopeSet, extra: dict[str, str]) -> ScopeSet:

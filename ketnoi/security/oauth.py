@@ -82,9 +82,11 @@ class TokenService:
         system = ScopeSet(tuple(s for s in granted.clinical if s.context == "system"))  # no user, no patient
         if not system.clinical:
             raise OAuthError("invalid_scope", "none of the requested system/ scopes is registered for this client")
+        # A client registered for an organization acts for it: every version it writes records it.
+        extra = {"organization": client.organization} if client.organization else None
         token = issue_access_token(
             self.keys.ring(now), issuer=self.issuer, audience=self.audience, subject=client.client_id,
-            client_id=client.client_id, scope=system.text(), lifetime=BACKEND_LIFETIME, now=now,
+            client_id=client.client_id, scope=system.text(), lifetime=BACKEND_LIFETIME, now=now, extra=extra,
         )  # fmt: skip
         return {"access_token": token, "token_type": "Bearer", "expires_in": BACKEND_LIFETIME, "scope": system.text()}
 

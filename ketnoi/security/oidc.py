@@ -308,6 +308,7 @@ class Caller:
     organization: str | None = None
     patient: str | None = None  # a Patient id (the SMART launch context)
     roles: frozenset[str] = frozenset()
+    token_id: str | None = None  # the token's jti (RFC 9068), for the audit trail
 
 
 class AccountCache:
@@ -373,6 +374,7 @@ def caller_of(user: User, claims: AccessClaims) -> Caller:
         organization=context.get("organization"),
         patient=context.get("patient"),
         roles=frozenset({user.role}),
+        token_id=claims.jti,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
+from ketnoi.store.auditlog import AuditCheckpoint, AuditEntry, AuditRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,10 @@ class StoredVersion:
     content: bytes | None
     method: str = "PUT"  # the interaction that produced it: POST, PUT, PATCH or DELETE
     seq: int = 0  # global, increasing order of writes (system history)
+    # The organization ("Organization/ID") on whose behalf this version was written, from the
+    # caller's context (never from the resource); None: no organization (national level, operator,
+    # the server itself) or written before the store recorded it (migration 9).
+    org: str | None = None
 
 
 class VersionConflict(Exception):
@@ -162,6 +167,45 @@ class Session(Protocol):
     ) -> bool:
         """Save a job's state and progress; with ``worker``, only while that worker still holds it
         (running, same worker): False when it lost the job (cancelled, or the lease was taken over)."""
+
+    # ---- the audit log: an append-only hash chain (ketnoi.store.auditlog, ADR 0013) -------------
+    def audit_append(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """Append records, chained onto the head, in this transaction (they commit or roll back with
+        the writes they record); their ``seq`` values. Appenders are serialised until their
+        transactions end, so the committed records are always 1..n, contiguous and chained.
+        ValueError for an entry the chain cannot hold (``auditlog.check_entry``)."""
+
+    def audit_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last record; (0, ``auditlog.GENESIS``) when the log is empty."""
+
+    def audit_rows(self, after_seq: int, limit: int) -> list[AuditRow]:
+        """Records after ``after_seq``, by ``seq``, at most ``limit`` (the verifier pages with it)."""
+
+    def audit_for_patient(self, patient: str, after_seq: int, limit: int) -> list[AuditRow]:
+        """Records concerning a Patient id (bare id, no "Patient/"), by ``seq``, after ``after_seq``."""
+
+    def audit_search(
+        self,
+        *,
+        patient: str | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[AuditRow]:
+        """Records by ``seq`` (oldest first, or newest first), at most ``limit``: those of one Patient
+        id, strictly between the seq bounds, and ``since <= recorded < until``, for each bound given
+        (the AuditEvent API, ``ketnoi.interactions.audit_api``)."""
+
+    def checkpoint_add(self, seq: int, hash: str, recorded: float, signature: str) -> bool:
+        """Keep a signed checkpoint of the head; False (nothing written) if one of ``seq`` exists."""
+
+    def checkpoints(self, after_seq: int = 0, limit: int = 1000) -> list[AuditCheckpoint]:
+        """Stored checkpoints after ``after_seq``, by ``seq``."""
+
+    def last_checkpoint(self) -> AuditCheckpoint | None: ...
 
 
 class Store(Protocol):

@@ -223,6 +223,89 @@ def _code_statistics(dialect: str) -> tuple[str, ...]:
     )
 
 
+_AUDIT_TABLES = ("audit_log", "audit_checkpoint")
+
+
+def _audit(dialect: str) -> tuple[str, ...]:
+    """``audit_log``: the hash-chained audit trail (ADR 0013, ``ketnoi.store.auditlog``). ``seq`` is
+    given by the appender (1, 2, 3... without gaps, not an identity: a gap must mean a deletion);
+    ``event`` holds the AuditEvent JSON as hashed; ``patient`` (a bare Patient id) serves the
+    patient's own view. ``audit_checkpoint``: signed statements of the head (compact JWS).
+
+    Both are append-only at the database: triggers refuse UPDATE and DELETE (and TRUNCATE on
+    PostgreSQL), and on PostgreSQL those privileges are revoked from everyone, the migrating role
+    included. The owner can undo both (``GRANT``, ``DISABLE TRIGGER``): they stop accidents and
+    casual tampering through the application's credentials; the hash chain and checkpoints kept
+    off the machine are what detect deliberate tampering. No "%" or "?" in the PostgreSQL
+    statements: they pass through the driver's placeholder handling."""
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "TEXT"
+    big = "BIGINT" if pg else "INTEGER"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    blob = "BYTEA" if pg else "BLOB"
+    statements = [
+        f"""CREATE TABLE audit_log (
+            seq {big} PRIMARY KEY,
+            recorded {real} NOT NULL,
+            request_id TEXT,
+            patient {text},
+            event {blob} NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL)""",
+        "CREATE INDEX audit_log_patient ON audit_log (patient, seq)",
+        f"""CREATE TABLE audit_checkpoint (
+            seq {big} PRIMARY KEY,
+            hash TEXT NOT NULL,
+            recorded {real} NOT NULL,
+            signature TEXT NOT NULL)""",
+        # The row PostgreSQL appenders lock to take turns (ketnoi.store.audit_sql); unused by SQLite.
+        "INSERT INTO store_state (name, value) VALUES ('audit_head', '')",
+    ]
+    if not pg:
+        for table in _AUDIT_TABLES:
+            for action in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+                )
+        return tuple(statements)
+    statements.append(
+        """CREATE FUNCTION ketnoi_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only';
+        END $$"""
+    )
+    for table in _AUDIT_TABLES:
+        statements += [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION ketnoi_audit_append_only()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION ketnoi_audit_append_only()",
+        ]
+    tables = ", ".join(_AUDIT_TABLES)
+    statements += [
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {tables} FROM PUBLIC",
+        # The application's own role owns the tables: its privileges go too, until someone re-grants them.
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {tables} FROM CURRENT_USER",
+    ]
+    return tuple(statements)
+
+
+def _owner_org(dialect: str) -> tuple[str, ...]:
+    """``org``: the organization ("Organization/ID") on whose behalf each version was written, set
+    by the server from the caller's context, never from the resource (NULL: no organization, i.e.
+    national administrators, operators, the server itself, or a version older than this migration).
+    On the history row: whom each version was written for. On the current pointer: the owner of
+    the resource, the organization of its latest version that records one (a version written for
+    none leaves it), one column of ``resource`` for the policy's queries (ADR 0014). Adding a
+    nullable column without a default rewrites nothing on either dialect."""
+    text = 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
+    return (
+        f"ALTER TABLE resource_history ADD COLUMN org {text}",
+        f"ALTER TABLE resource ADD COLUMN org {text}",
+    )
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
@@ -233,6 +316,8 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(5, "store_state: facts the store keeps about itself (planner statistics)", _store_state(dialect)),
         Migration(6, "security_record: accounts, clients, keys, codes and tokens", _security(dialect)),
         Migration(7, "PostgreSQL: 500 most-common values for token codes", _code_statistics(dialect)),
+        Migration(8, "audit_log: the hash-chained audit trail", _audit(dialect)),
+        Migration(9, "owner organization of each version: resource_history.org, resource.org", _owner_org(dialect)),
     ]
 
 

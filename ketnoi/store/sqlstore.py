@@ -14,10 +14,11 @@ from typing import Any
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
 from ketnoi.store import statistics
+from ketnoi.store.audit_sql import AuditSql
 from ketnoi.store.base import JobRecord, StoredVersion, VersionConflict, chunks
 from ketnoi.store.schema import INDEX_COLUMNS
 
-_HISTORY_COLUMNS = "seq, resource_type, id, version, last_updated, deleted, content, method"
+_HISTORY_COLUMNS = "seq, resource_type, id, version, last_updated, deleted, content, method, org"
 
 
 def _insert_sql(kind: str) -> str:
@@ -27,11 +28,11 @@ def _insert_sql(kind: str) -> str:
 
 _INSERT_INDEX = {kind: _insert_sql(kind) for kind in INDEX_COLUMNS}
 _CURRENT = (
-    "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
+    "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method, h.org "
     "FROM resource r JOIN resource_history h ON h.seq = r.seq"
 )
-_HISTORY_TYPES = ("text", "text", "int4", "float8", "text", "bool", "bytea")
-_POINTER_TYPES = ("text", "text", "int4", "int8", "float8", "bool")
+_HISTORY_TYPES = ("text", "text", "int4", "float8", "text", "bool", "bytea", "text")
+_POINTER_TYPES = ("text", "text", "int4", "int8", "float8", "bool", "text")
 _KEY_TYPES = ("text", "text")
 _COPY_AT = 20  # versions in one flush from which PostgreSQL gets COPY instead of INSERT
 _RESERVE_SEQ = "SELECT nextval(pg_get_serial_sequence('resource_history', 'seq')) FROM generate_series(1, ?)"
@@ -48,8 +49,9 @@ _LIVE = "(expires IS NULL OR expires > ?)"  # a security record not yet expired
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
-class SqlSession:
-    """A ``Session`` over one open DB-API connection (the backend owns begin/commit/rollback)."""
+class SqlSession(AuditSql):
+    """A ``Session`` over one open DB-API connection (the backend owns begin/commit/rollback).
+    The audit log's SQL is in the ``AuditSql`` mixin (``ketnoi.store.audit_sql``)."""
 
     def __init__(self, conn: Any, dialect: str) -> None:
         self.conn = conn
@@ -214,9 +216,11 @@ class SqlSession:
             return
         # ON CONFLICT DO NOTHING instead of catching the unique violation: PostgreSQL would
         # otherwise abort the whole transaction; a missing RETURNING row means a conflict.
-        rows = [(r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content) for r in records]
+        rows = [
+            (r.resource_type, r.id, r.version, r.last_updated, r.method, r.deleted, r.content, r.org) for r in records
+        ]
         returned = self.execute(
-            "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content) "
+            "INSERT INTO resource_history (resource_type, id, version, last_updated, method, deleted, content, org) "
             f"{self._rows_source(rows, _HISTORY_TYPES)} "
             "ON CONFLICT (resource_type, id, version) DO NOTHING RETURNING resource_type, id, version, seq",
             self._rows_params(rows),
@@ -239,7 +243,7 @@ class SqlSession:
         try:
             with self.conn.cursor().copy(f"COPY resource_history ({_HISTORY_COLUMNS}) FROM STDIN") as copy:
                 for seq, r in zip(seqs, records, strict=True):
-                    row = (seq, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content, r.method)
+                    row = (seq, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.content, r.method, r.org)
                     copy.write_row(row)
         except Exception as exc:
             if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
@@ -249,15 +253,20 @@ class SqlSession:
         self._point([replace(r, seq=seq) for seq, r in zip(seqs, records, strict=True)])
 
     def _point(self, records: list[StoredVersion]) -> None:
-        """Point ``resource`` at the last of ``records`` (whose history ``seq`` is known) per key."""
+        """Point ``resource`` at the last of ``records`` (whose history ``seq`` is known) per key.
+
+        ``resource.org`` is the owner: the organization of the latest version that records one (a
+        version written for none, e.g. a national correction, leaves it), hence the COALESCEs."""
         last = {(r.resource_type, r.id): r for r in records}
-        rows = [(r.resource_type, r.id, r.version, r.seq, r.last_updated, r.deleted) for r in last.values()]
+        owner = {(r.resource_type, r.id): r.org for r in records if r.org is not None}
+        rows = [(*key, r.version, r.seq, r.last_updated, r.deleted, owner.get(key)) for key, r in last.items()]
         self.execute(
-            f"WITH v(t, i, n, s, u, d) AS ({self._rows_source(rows, _POINTER_TYPES)}) "
-            "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted) "
-            "SELECT v.t, v.i, v.n, v.s, v.u, v.d FROM v "
+            f"WITH v(t, i, n, s, u, d, o) AS ({self._rows_source(rows, _POINTER_TYPES)}) "
+            "INSERT INTO resource (resource_type, id, version, seq, last_updated, deleted, org) "
+            "SELECT v.t, v.i, v.n, v.s, v.u, v.d, v.o FROM v "
             "WHERE true ON CONFLICT (resource_type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq, "
-            "last_updated = excluded.last_updated, deleted = excluded.deleted",
+            "last_updated = excluded.last_updated, deleted = excluded.deleted, "
+            "org = COALESCE(excluded.org, resource.org)",
             self._rows_params(rows),
         )
 
@@ -361,11 +370,7 @@ class SqlSession:
         if after is not None:
             where.append("(r.resource_type, r.id) > (?, ?)")
             params.extend(after)
-        sql = (
-            "SELECT h.seq, h.resource_type, h.id, h.version, h.last_updated, h.deleted, h.content, h.method "
-            f"FROM resource r JOIN resource_history h ON h.seq = r.seq WHERE {' AND '.join(where)} "
-            "ORDER BY r.resource_type, r.id LIMIT ?"
-        )
+        sql = f"{_CURRENT} WHERE {' AND '.join(where)} ORDER BY r.resource_type, r.id LIMIT ?"
         params.append(limit)
         return [_record(row) for row in self.execute(sql, params).fetchall()]
 
@@ -463,8 +468,8 @@ def _job(row: tuple[Any, ...]) -> JobRecord:
 
 
 def _record(row: tuple[Any, ...]) -> StoredVersion:
-    seq, rtype, id_, version, updated, deleted, content, method = row
-    return StoredVersion(rtype, id_, version, updated, bool(deleted), _bytes(content), method, seq)
+    seq, rtype, id_, version, updated, deleted, content, method, org = row
+    return StoredVersion(rtype, id_, version, updated, bool(deleted), _bytes(content), method, seq, org)
 
 
 def _bytes(content: Any) -> bytes | None:

@@ -257,3 +257,23 @@ def test_a_concurrent_write_during_a_batch_is_retried_not_lost(postgres_url: str
         assert current is not None and current.version == 2
         assert orjson.loads(current.content or b"{}")["gender"] == "female"
     store.close()
+
+
+def test_the_load_command_loads_for_an_organization(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ketnoi load --organization``: every version written records it (issue 10)."""
+    from ketnoi.app import open_store
+    from ketnoi.cli import main
+
+    database, data = f"sqlite:///{tmp_path}/k.db", tmp_path / "p.ndjson"
+    data.write_bytes(orjson.dumps({"resourceType": "Patient", "id": "p1"}))
+    assert main(["load", "--database", database, "--organization", "bv-1", str(data)]) == 2
+    assert "Organization/123" in capsys.readouterr().err
+    assert main(["migrate", "--database", database]) == 0
+    assert main(["load", "--database", database, "--organization", "Organization/bv-1", str(data)]) == 0
+    store = open_store(database)
+    try:
+        with store.session(write=False) as s:
+            current = s.current("Patient", "p1")
+    finally:
+        store.close()
+    assert current is not None and current.org == "Organization/bv-1"

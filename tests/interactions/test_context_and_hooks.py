@@ -133,20 +133,19 @@ def test_a_job_runs_with_the_context_of_whoever_started_it(hooked: tuple[httpx.C
     assert ("imp", "job", "Patient/imp-1") in seen.writes
 
 
-def _audit_event(patient: str | None, target: str) -> dict[str, Any]:
+def _provenance(patient: str | None, target: str) -> dict[str, Any]:
     return {
-        "resourceType": "AuditEvent",
-        "type": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110110"},
+        "resourceType": "Provenance",
+        "target": [{"reference": target}],
         "recorded": "2026-11-30T08:00:00+07:00",
-        "agent": [{"requestor": True, "who": {"reference": f"Patient/{patient}"}}],
-        "source": {"observer": {"display": "ketnoi"}},
-        "entity": [{"what": {"reference": target}}],
+        "agent": [{"who": {"reference": f"Patient/{patient}"}}],
     }
 
 
 def test_a_hook_records_what_the_caller_may_not_write(fresh_services: Services) -> None:
-    """An audit hook writes an AuditEvent for a patient's own change, which that patient's scopes
-    could not write: through Repository.privileged, in the same transaction, once."""
+    """A hook writes a Provenance for a patient's own change, which that patient's scopes could
+    not write: through Repository.privileged, in the same transaction, once. (AuditEvents are not
+    resources here: the server appends them to the audit log, ketnoi.interactions.audit.)"""
     from ketnoi.auth.scopes import parse_scopes
     from ketnoi.fhir.outcome import FhirError
     from ketnoi.interactions.repository import unit_of_work
@@ -154,10 +153,10 @@ def test_a_hook_records_what_the_caller_may_not_write(fresh_services: Services) 
     audited: list[str] = []
 
     def audit(repo: Repository, stored: StoredVersion, body: dict[str, Any] | None) -> None:
-        if stored.resource_type == "AuditEvent":
+        if stored.resource_type == "Provenance":
             audited.append("re-entered")  # must not happen: the hook's own write does not call it again
             return
-        event = _audit_event(repo.context.patient, f"{stored.resource_type}/{stored.id}")
+        event = _provenance(repo.context.patient, f"{stored.resource_type}/{stored.id}")
         audited.append(repo.privileged("audit").create(event).id)
 
     committed: list[list[str]] = []
@@ -170,10 +169,10 @@ def test_a_hook_records_what_the_caller_may_not_write(fresh_services: Services) 
     with unit_of_work(fresh_services, patient, write=True) as repo:
         obs = repo.create({**observation, "subject": {"reference": f"Patient/{pid}"}})
     assert len(audited) == 1 and audited[0] != "re-entered"
-    assert committed == [["Observation", "AuditEvent"]]
+    assert committed == [["Observation", "Provenance"]]
     with unit_of_work(fresh_services, RequestContext.internal("check"), write=False) as repo:
-        assert repo.read("AuditEvent", audited[0]).resource_type == "AuditEvent"
+        assert repo.read("Provenance", audited[0]).resource_type == "Provenance"
     fresh_services.after_write.remove(audit)
     with pytest.raises(FhirError) as refused, unit_of_work(fresh_services, patient, write=True) as repo:
-        repo.create(_audit_event(pid, f"Observation/{obs.id}"))  # the same event, by the patient: refused
+        repo.create(_provenance(pid, f"Observation/{obs.id}"))  # the same record, by the patient: refused
     assert refused.value.status == 403

@@ -12,7 +12,7 @@ from ketnoi.auth import passwords
 from ketnoi.auth.passwords import CONTAINS_USERNAME, TOO_SHORT, make_hasher
 from ketnoi.auth.totp import current_code
 from ketnoi.interactions.services import Services
-from ketnoi.security.accounts import KIND, AccountError, Accounts, User
+from ketnoi.security.accounts import KIND, ROLE_SCOPES, AccountError, Accounts, User
 
 CHEAP = make_hasher(time_cost=1, memory_kib=8, parallelism=1)  # behaviour, not strength
 GOOD = "Cây đa, giếng nước, sân đình"
@@ -304,3 +304,16 @@ def test_context_claims(accounts: Accounts) -> None:
     assert doctor.context_claims() == {"fhirUser": "Practitioner/pr-9", "organization": "Organization/tram-1"}
     admin, _ = accounts.add("root", GOOD, "admin", organization="Organization/so-y-te", now=NOW)
     assert admin.context_claims() == {}
+
+
+def test_a_facility_admin_belongs_to_a_facility(accounts: Accounts) -> None:
+    """A facility's administrator: needs an organization, gets a second factor like every
+    administrator, acts for the facility (the claim) with a clinician's scopes (issue 10)."""
+    with pytest.raises(AccountError, match="must belong to an organization"):
+        accounts.add("qt.bv1", GOOD, "facility-admin", now=NOW)
+    admin, secret = accounts.add("qt.bv1", GOOD, "facility-admin", organization="Organization/bv-1", now=NOW)
+    assert secret is not None and admin.totp_secret == secret
+    assert admin.context_claims() == {"organization": "Organization/bv-1"}
+    assert ROLE_SCOPES["facility-admin"] == ROLE_SCOPES["clinician"]
+    with pytest.raises(AccountError, match="facility-admin"):
+        accounts.add("ai.do", GOOD, "superuser", now=NOW)

@@ -169,3 +169,21 @@ def test_list_and_revoke(clients: Clients) -> None:
     )
     with pytest.raises(ClientError, match="No client with id 'nope'"):
         clients.revoke("nope", now=NOW)
+
+
+def test_a_client_may_act_for_an_organization(clients: Clients, fresh_services: Services) -> None:
+    """Backend and confidential clients registered for an organization: their client_credentials
+    tokens act for it (issue 10). A public app acts for its users, never for one of its own."""
+    backend, _ = clients.add(
+        "LIS", "system/*.cruds", kind="backend", jwks={"keys": [_public_jwk("k")]}, organization="Organization/bv-1",
+        now=NOW,
+    )  # fmt: skip
+    assert backend.organization == "Organization/bv-1"
+    assert clients.get(backend.client_id) == backend
+    assert json.loads(_stored(fresh_services, backend.client_id))["organization"] == "Organization/bv-1"
+    plain, _ = clients.add("EMR", "user/*.rs", kind="confidential", redirect_uris=[APP], now=NOW)
+    assert plain.organization is None
+    with pytest.raises(ClientError, match="Only backend and confidential"):
+        clients.add("SPA", "user/*.rs", kind="public", redirect_uris=[APP], organization="Organization/bv-1", now=NOW)
+    with pytest.raises(ClientError, match="Organization/123"):
+        clients.add("EMR", "user/*.rs", kind="confidential", redirect_uris=[APP], organization="bv-1", now=NOW)

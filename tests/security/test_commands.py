@@ -390,3 +390,27 @@ def test_fhir_base_and_issuer_rule() -> None:
     assert issuer_for("https://a.vn/fhir") == "https://a.vn/auth"
     assert issuer_for("https://a.vn/fhir/") == "https://a.vn/auth"
     assert issuer_for("https://a.vn/r4") == "https://a.vn/r4/auth"
+
+
+# ---- organizations (issue 10) ------------------------------------------------------------------------
+
+
+def test_a_client_for_an_organization_gets_it_in_its_tokens(cli: Cli, url: str) -> None:
+    add = ("clients", "add", "--database", url, "--name", "LIS", "--scope", "system/*.cruds")
+    out = cli(*add, "--jwks-url", "https://lis.example/jwks", "--organization", "Organization/bv-1").ok()
+    token = cli("token", "issue", "--database", url, "--client", _client_id(out), "--scope", "system/*.rs").ok()
+    assert dict(_verify(url, token).extra) == {"organization": "Organization/bv-1"}
+    public = ("--public", "--redirect-uri", "http://localhost:3000/cb", "--organization", "Organization/bv-1")
+    _one_error_line(cli(*add, *public), "Only backend and confidential")
+
+
+def test_facility_and_national_administrators(cli: Cli, url: str) -> None:
+    out = _add_user(cli, url, "qt.bv1", "facility-admin", "--organization", "Organization/bv-1")
+    assert "TOTP secret" in out  # an administrator: a second factor
+    token = cli("token", "issue", "--database", url, "--user", "qt.bv1", "--scope", "user/*.rs").ok()
+    assert _verify(url, token).extra["organization"] == "Organization/bv-1"
+    # An admin is national: an organization given to one is noted as unused, and not in its tokens.
+    out = _add_user(cli, url, "root", "admin", "--organization", "Organization/bv-1")
+    assert "national administrator" in out
+    token = cli("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.rs").ok()
+    assert "organization" not in _verify(url, token).extra

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -11,6 +12,7 @@ from ketnoi.search.index import IndexRows, TokenRow
 from ketnoi.sql import SqlQuery
 from ketnoi.store.base import StoredVersion, VersionConflict
 from ketnoi.store.schema import SCHEMA_VERSION
+from ketnoi.store.sqlstore import _COPY_AT
 
 
 def _version(id: str, version: int, content: bytes | None = b"{}", deleted: bool = False) -> StoredVersion:
@@ -135,6 +137,55 @@ def test_reads_see_own_writes_inside_a_session(services: Services) -> None:
         current = s.current("Patient", id, for_update=True)
         assert current is not None
         assert current.version == 1
+
+
+def _org(found: StoredVersion | None) -> str | None:
+    assert found is not None
+    return found.org
+
+
+def _owners(services: Services, ids: list[str]) -> dict[str, str | None]:
+    """``resource.org`` (the current pointer's copy) of each id."""
+    marks = ", ".join("?" * len(ids))
+    sql = SqlQuery(f"SELECT id, org FROM resource WHERE resource_type = 'Patient' AND id IN ({marks})", tuple(ids))
+    with services.store.session(write=False) as s:
+        return {row[0]: row[1] for row in s.query(sql)}
+
+
+def test_owner_organization_round_trips_on_every_write_path(services: Services) -> None:
+    """``org`` is written by the multi-row insert (a few versions), by PostgreSQL's COPY (a flush
+    of _COPY_AT or more) and by the pointer upsert, and read back by every read. The pointer keeps
+    the owner: the organization of the latest version that records one."""
+    f1, f2 = "Organization/F1", "Organization/F2"
+    few = [uuid.uuid4().hex for _ in range(3)]
+    many = [uuid.uuid4().hex for _ in range(_COPY_AT + 5)]
+    with services.store.session(write=True) as s:
+        for id in few:
+            s.write(replace(_version(id, 1), org=f1), None)
+        s.write(_version(few[2], 2), None)  # no organization: None, not the previous version's
+    with services.store.session(write=True) as s:
+        for id in many:
+            s.write(replace(_version(id, 1), org=f1), None)
+        s.write(replace(_version(many[0], 2, None, deleted=True), org=f2), None)  # who deleted
+    with services.store.session(write=False) as s:
+        assert [_org(s.current("Patient", id)) for id in few] == [f1, f1, None]
+        assert _org(s.version("Patient", few[2], 1)) == f1
+        history = s.history("Patient", many[0], since=None, at=None, before_seq=None, limit=10)
+        assert [(v.version, v.org) for v in history] == [(2, f2), (1, f1)]
+        assert {v.org for v in s.current_page(["Patient"], None, 100_000) if v.id in many} == {f1}
+    with services.store.session(write=True) as s:
+        s.prefetch([("Patient", id) for id in many])
+        assert _org(s.current("Patient", many[0])) == f2
+        assert _org(s.current("Patient", many[1])) == f1
+    assert _owners(services, few + many) == {**dict.fromkeys(few + many[1:], f1), many[0]: f2}
+    with services.store.session(write=True) as s:  # a later version for no organization, alone
+        s.write(_version(many[1], 2), None)
+        s.write(replace(_version(many[2], 2), org=f2), None)
+    assert _owners(services, many[1:3]) == {many[1]: f1, many[2]: f2}
+    unowned = uuid.uuid4().hex
+    with services.store.session(write=True) as s:
+        s.write(_version(unowned, 1), None)
+    assert _owners(services, [unowned]) == {unowned: None}
 
 
 # ---- security records ----------------------------------------------------------------------------

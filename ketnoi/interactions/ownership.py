@@ -1,0 +1,46 @@
+"""Who owns a record, for the facility write rule (issue 10; ADR 0014).
+
+Every version records the organization it was written for (``StoredVersion.org``, stamped by the
+Repository from the caller's context). A resource's owner is the organization of its latest
+version that records one: a version written for none (a national administrator's correction, an
+operator's load without ``--organization``, the server's own write) leaves the owner as it was, so
+it does not open a facility's record to every other facility. The store keeps the same owner on
+the current pointer (``resource.org``) for queries.
+
+The rule itself is ``policy.Access.may_change``; :func:`check_owner` applies it to a write, from
+the Repository, after the scope and visibility checks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from ketnoi.interactions.policy import not_owner
+from ketnoi.store.base import StoredVersion
+
+if TYPE_CHECKING:
+    from ketnoi.interactions.repository import Repository
+
+LOOKBACK: Final = 100  # versions searched back for the owner when the current one records none
+
+
+def owner(repo: Repository, current: StoredVersion) -> str | None:
+    """The organization that owns the resource whose current version is ``current``. Usually
+    ``current``'s own; only when that records none is the history read (the rare path), with the
+    server's rights: ownership does not depend on what the caller may read."""
+    if current.org is not None:
+        return current.org
+    versions = repo.privileged("ownership").history(
+        current.resource_type, current.id, since=None, at=None, before_seq=None, limit=LOOKBACK
+    )
+    return next((v.org for v in versions if v.org is not None), None)
+
+
+def check_owner(repo: Repository, current: StoredVersion) -> None:
+    """403 when the caller acts for an organization and another one owns the resource; nothing
+    at all (no lookup) for callers without an organization."""
+    if repo.context.organization is None:
+        return
+    found = owner(repo, current)
+    if found is not None and not repo.access.may_change(found):
+        raise not_owner(current.resource_type, current.id, found)

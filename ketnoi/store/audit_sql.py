@@ -1,0 +1,151 @@
+"""The audit log's SQL, a mixin of ``SqlSession`` for both dialects (ADR 0013).
+
+Appending reads the head (last ``seq`` and ``hash``) and writes the next records in the caller's
+transaction, so a write and its audit record commit or roll back together. Appenders must be
+serialised, or two transactions would both chain onto the same head: SQLite's single writer
+already serialises them; on PostgreSQL each append first locks the ``store_state`` row
+``audit_head`` (``SELECT ... FOR UPDATE``) and holds it until its transaction ends. The head is
+then read by a new statement, which under READ COMMITTED sees every append committed before the
+lock was granted; the committed records are therefore always the contiguous prefix 1..n.
+
+The tables refuse UPDATE and DELETE (triggers on both dialects; revoked privileges on PostgreSQL:
+migration 8), so nothing here ever changes a record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ketnoi.store.auditlog import GENESIS, AuditCheckpoint, AuditEntry, AuditRow, chain_hash, check_entry
+from ketnoi.store.base import chunks
+
+HEAD_LOCK = "audit_head"  # the store_state row that PostgreSQL appenders lock
+_ROW_COLUMNS = "seq, recorded, request_id, patient, event, prev_hash, hash"
+_ROW_TYPES = ("int8", "float8", "text", "text", "bytea", "text", "text")
+_CHECKPOINT_COLUMNS = "seq, hash, recorded, signature"
+_CHUNK = 500  # records per INSERT (SQLite: 3,500 parameters, well below its limit)
+
+
+class AuditSql:
+    """``audit_*`` and ``checkpoint*`` of ``Session``, over the session's connection."""
+
+    _pg: bool
+
+    if TYPE_CHECKING:  # provided by SqlSession
+
+        def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any: ...
+
+        def _rows_source(self, rows: Sequence[tuple[Any, ...]], types: tuple[str, ...]) -> str: ...
+
+        def _rows_params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]: ...
+
+    def audit_append(self, entries: Sequence[AuditEntry]) -> list[int]:
+        if not entries:
+            return []
+        for entry in entries:
+            check_entry(entry)  # before taking the lock: a bad entry costs other appenders nothing
+        self._lock_audit_head()
+        seq, prev = self.audit_head()
+        rows: list[tuple[Any, ...]] = []
+        for entry in entries:
+            seq += 1
+            digest = chain_hash(prev, seq, entry.recorded, entry.request_id, entry.patient, entry.event)
+            rows.append((seq, float(entry.recorded), entry.request_id, entry.patient, entry.event, prev, digest))
+            prev = digest
+        for chunk in chunks(rows, _CHUNK):
+            self.execute(
+                f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}",
+                self._rows_params(chunk),
+            )
+        return [row[0] for row in rows]
+
+    def _lock_audit_head(self) -> None:
+        if not self._pg:
+            return  # the write transaction is SQLite's single writer
+        sql = "SELECT value FROM store_state WHERE name = ? FOR UPDATE"
+        if self.execute(sql, (HEAD_LOCK,)).fetchone() is None:
+            # Migration 8 inserts the row; should it be gone, put it back rather than append unlocked.
+            self.execute(
+                "INSERT INTO store_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (HEAD_LOCK, "")
+            )
+            self.execute(sql, (HEAD_LOCK,)).fetchone()
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    def audit_rows(self, after_seq: int, limit: int) -> list[AuditRow]:
+        rows = self.execute(
+            f"SELECT {_ROW_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def audit_for_patient(self, patient: str, after_seq: int, limit: int) -> list[AuditRow]:
+        rows = self.execute(
+            f"SELECT {_ROW_COLUMNS} FROM audit_log WHERE patient = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (patient, after_seq, limit),
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def audit_search(
+        self,
+        *,
+        patient: str | None = None,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int,
+        newest_first: bool = False,
+    ) -> list[AuditRow]:
+        # The patient and seq bounds ride the indexes (audit_log_patient, the primary key); the time
+        # bounds are a residual filter (no index on recorded: records are in time order by seq,
+        # give or take the moments concurrent appenders waited for each other).
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (
+            ("patient = ?", patient),
+            ("seq > ?", after_seq),
+            ("seq < ?", before_seq),
+            ("recorded >= ?", since),
+            ("recorded < ?", until),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        order = "DESC" if newest_first else "ASC"
+        rows = self.execute(
+            f"SELECT {_ROW_COLUMNS} FROM audit_log {condition}ORDER BY seq {order} LIMIT ?", (*params, limit)
+        ).fetchall()
+        return [_row(row) for row in rows]
+
+    def checkpoint_add(self, seq: int, hash: str, recorded: float, signature: str) -> bool:
+        row = self.execute(
+            f"INSERT INTO audit_checkpoint ({_CHECKPOINT_COLUMNS}) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (seq) DO NOTHING RETURNING seq",
+            (seq, hash, recorded, signature),
+        ).fetchone()
+        return row is not None
+
+    def checkpoints(self, after_seq: int = 0, limit: int = 1000) -> list[AuditCheckpoint]:
+        rows = self.execute(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoint WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [_checkpoint(row) for row in rows]
+
+    def last_checkpoint(self) -> AuditCheckpoint | None:
+        row = self.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoint ORDER BY seq DESC LIMIT 1").fetchone()
+        return None if row is None else _checkpoint(row)
+
+
+def _row(row: tuple[Any, ...]) -> AuditRow:
+    seq, recorded, request_id, patient, event, prev_hash, digest = row
+    return AuditRow(int(seq), float(recorded), request_id, patient, bytes(event), str(prev_hash), str(digest))
+
+
+def _checkpoint(row: tuple[Any, ...]) -> AuditCheckpoint:
+    seq, digest, recorded, signature = row
+    return AuditCheckpoint(int(seq), str(digest), float(recorded), str(signature))
