@@ -23,6 +23,7 @@ from ketnoi.config import Settings
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions.context import RequestContext
+from ketnoi.security.accounts import ROLES
 from ketnoi.security.grants import Revocations
 from ketnoi.security.keystore import KeyStore
 from ketnoi.security.oidc import Caller, ExternalIssuers, ProviderUnavailable
@@ -117,6 +118,7 @@ class Authenticator:
             organization=_str(extra.get("organization")),
             patient=_str(extra.get("patient")),
             token_id=claims.jti,
+            roles=_roles(extra.get("role")),
         )
 
     def _verify(self, token: str, ring: KeyRing, now: float) -> AccessClaims:
@@ -137,6 +139,11 @@ def _scopes(text: str) -> ScopeSet:
     """Parsed once per distinct scope string: every request of a token carries the same one, and
     the verified-token cache already spares the signature check (ScopeSet is immutable)."""
     return parse_scopes(text, resource_types())
+
+
+@lru_cache(maxsize=64)
+def _roles(role: object) -> frozenset[str]:
+    return frozenset({role}) if isinstance(role, str) and role in ROLES else frozenset()
 
 
 def _str(value: object) -> str | None:

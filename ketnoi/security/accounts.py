@@ -89,8 +89,10 @@ class User:
         return LockoutState(self.failures, self.locked_until)
 
     def context_claims(self) -> dict[str, str]:
-        """The SMART context claims of this user's tokens: fhirUser, patient (an id), organization."""
-        claims: dict[str, str] = {}
+        """The context claims of this user's tokens: fhirUser, patient (an id), organization (SMART),
+        and ``role``, which the policy reads (e.g. only an administrator's ``user/*.cruds`` may run
+        ``$import``). Our own signature vouches for it; no client can add or change it."""
+        claims: dict[str, str] = {"role": self.role}
         if self.fhir_user:
             claims["fhirUser"] = self.fhir_user
         if self.role == "patient" and self.patient:

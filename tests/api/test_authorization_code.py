@@ -507,3 +507,20 @@ def test_revoking_another_clients_token_does_nothing(site: Site) -> None:
     other = httpx.post(f"{site.root}/auth/revoke", data={"token": access, "client_id": site.other_app})
     assert other.status_code == 200  # RFC 7009: the same answer ...
     assert fhir(site, "Patient", access).status_code == 200  # ... but nothing revoked
+
+
+def test_an_administrators_token_carries_the_role(site: Site) -> None:
+    """The role is in our own signed token, so an administrator's user/ token may do what only
+    administrators may (read the audit trail), and a clinician's same scope may not."""
+    # An administrator of its own: a TOTP code is accepted once, and another test used this step's.
+    _, totp = Accounts(site.services.store, hasher=CHEAP).add("quantri2", PASSWORD, "admin", now=time.time())
+    assert totp is not None
+    browser = Browser(site)
+    verifier, challenge = _pkce()
+    page = browser.authorize(**_request(site, site.app, challenge, "user/*.rs"))
+    consent = browser.sign_in(page, "quantri2", totp=current_code(totp, time.time()))
+    admin = exchange(site, _code(browser.consent(consent))["code"][0], verifier).json()["access_token"]
+    code, verifier = get_code(site, "bacsi", "user/*.rs")
+    clinician = exchange(site, code, verifier).json()["access_token"]
+    assert fhir(site, "AuditEvent?_count=1", admin).status_code == 200
+    assert fhir(site, "AuditEvent?_count=1", clinician).status_code == 403

@@ -299,11 +299,15 @@ def test_set_totp_adds_a_second_factor(accounts: Accounts) -> None:
 
 def test_context_claims(accounts: Accounts) -> None:
     patient, _ = accounts.add("benh.nhan", GOOD, "patient", patient="Patient/p-1", now=NOW)
-    assert patient.context_claims() == {"fhirUser": "Patient/p-1", "patient": "p-1"}
+    assert patient.context_claims() == {"fhirUser": "Patient/p-1", "patient": "p-1", "role": "patient"}
     doctor = _clinician(accounts, "bs.lan", fhir_user="Practitioner/pr-9")
-    assert doctor.context_claims() == {"fhirUser": "Practitioner/pr-9", "organization": "Organization/tram-1"}
+    assert doctor.context_claims() == {
+        "fhirUser": "Practitioner/pr-9",
+        "organization": "Organization/tram-1",
+        "role": "clinician",
+    }
     admin, _ = accounts.add("root", GOOD, "admin", organization="Organization/so-y-te", now=NOW)
-    assert admin.context_claims() == {}
+    assert admin.context_claims() == {"role": "admin"}
 
 
 def test_a_facility_admin_belongs_to_a_facility(accounts: Accounts) -> None:
@@ -313,7 +317,7 @@ def test_a_facility_admin_belongs_to_a_facility(accounts: Accounts) -> None:
         accounts.add("qt.bv1", GOOD, "facility-admin", now=NOW)
     admin, secret = accounts.add("qt.bv1", GOOD, "facility-admin", organization="Organization/bv-1", now=NOW)
     assert secret is not None and admin.totp_secret == secret
-    assert admin.context_claims() == {"organization": "Organization/bv-1"}
+    assert admin.context_claims() == {"organization": "Organization/bv-1", "role": "facility-admin"}
     assert ROLE_SCOPES["facility-admin"] == ROLE_SCOPES["clinician"]
     with pytest.raises(AccountError, match="facility-admin"):
         accounts.add("ai.do", GOOD, "superuser", now=NOW)

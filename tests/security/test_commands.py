@@ -306,7 +306,11 @@ def test_token_for_a_clinician(cli: Cli, url: str) -> None:
     assert token.count("\n") == 1 and token.count(".") == 2  # the token alone
     claims = _verify(url, token)
     assert (claims.sub, claims.client_id, claims.scope) == ("lan", "ketnoi-cli", "user/Patient.rs")
-    assert dict(claims.extra) == {"fhirUser": "Practitioner/pr-1", "organization": "Organization/tram-1"}
+    assert dict(claims.extra) == {
+        "fhirUser": "Practitioner/pr-1",
+        "organization": "Organization/tram-1",
+        "role": "clinician",
+    }
     assert claims.exp - claims.iat == 300
 
 
@@ -315,7 +319,7 @@ def test_a_patient_token_carries_the_patient(cli: Cli, url: str) -> None:
     token = _ok("token", "issue", "--database", url, "--user", "benh.nhan", "--scope", "patient/*.rs user/*.rs")
     claims = _verify(url, token)
     assert claims.scope == "patient/*.rs"
-    assert dict(claims.extra) == {"fhirUser": "Patient/p1", "patient": "p1"}
+    assert dict(claims.extra) == {"fhirUser": "Patient/p1", "patient": "p1", "role": "patient"}
 
 
 def test_a_token_for_a_client(cli: Cli, url: str) -> None:
