@@ -38,6 +38,9 @@ class Settings:
     audit: str = "on"
     # How long a read waits for its AuditEvent to be durable before it answers 503 instead
     audit_wait_s: float = 5.0
+    # Read events: flush each group commit to disk (True) or let the database sync it (False:
+    # kept through a server crash at once, through power loss within the next sync; ADR 0016).
+    audit_reads_fsync: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -79,4 +82,10 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
         oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
         audit=env.get("KETNOI_AUDIT"),
+        audit_reads_fsync=_flag(env.get("KETNOI_AUDIT_READS_FSYNC")),
     )
+
+
+def _flag(text: str | None) -> bool | None:
+    """A yes/no environment variable (None when unset, so that ``with_`` keeps the default)."""
+    return None if not text else text.lower() not in ("0", "false", "no", "off")

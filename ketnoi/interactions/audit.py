@@ -160,7 +160,12 @@ class Recorder:
         self._extractor: object = None  # the extractor the cached plans come from
 
     def _append(self, entries: list[AuditEntry]) -> None:
-        with unit_of_work(self.services, RequestContext.internal("audit"), write=True) as repo:
+        # Events of reads and refusals: the answer waits for this commit, which survives a crash
+        # of the server at once and power loss at the database's next sync, unless
+        # audit_reads_fsync asks for a disk flush per group (ADR 0016). Writes' events are in the
+        # write's own, fully durable, transaction.
+        durable = self.services.settings.audit_reads_fsync
+        with unit_of_work(self.services, RequestContext.internal("audit"), write=True, durable=durable) as repo:
             repo.audit_append(entries)
 
     # ---- what an interaction did -------------------------------------------------------------

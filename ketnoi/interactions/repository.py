@@ -58,10 +58,13 @@ def check_id(id: str) -> None:
 
 
 @contextmanager
-def unit_of_work(services: Services, context: RequestContext, *, write: bool) -> Iterator[Repository]:
+def unit_of_work(
+    services: Services, context: RequestContext, *, write: bool, durable: bool = True
+) -> Iterator[Repository]:
     """A Repository in its own transaction; after the commit, the after-commit hooks get what it
-    wrote (never on a rollback: an exception leaves here before them)."""
-    with services.store.session(write=write) as session:
+    wrote (never on a rollback: an exception leaves here before them). ``durable``: see
+    ``Store.session`` (only the read-audit group commit passes False)."""
+    with services.store.session(write=write, durable=durable) as session:
         repo = Repository(services, session, context)
         yield repo
     if repo.written:

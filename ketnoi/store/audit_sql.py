@@ -45,31 +45,42 @@ class AuditSql:
             return []
         for entry in entries:
             check_entry(entry)  # before taking the lock: a bad entry costs other appenders nothing
-        self._lock_audit_head()
-        seq, prev = self.audit_head()
+        seq, prev = self._locked_head()
         rows: list[tuple[Any, ...]] = []
         for entry in entries:
             seq += 1
             digest = chain_hash(prev, seq, entry.recorded, entry.request_id, entry.patient, entry.event)
             rows.append((seq, float(entry.recorded), entry.request_id, entry.patient, entry.event, prev, digest))
             prev = digest
-        for chunk in chunks(rows, _CHUNK):
-            self.execute(
-                f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}",
-                self._rows_params(chunk),
-            )
+        parts = list(chunks(rows, _CHUNK))
+        for i, chunk in enumerate(parts):
+            insert = f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}"
+            params = self._rows_params(chunk)
+            if self._pg and i == len(parts) - 1:
+                # The new head rides on the last insert: one round trip, not two.
+                insert = f"WITH appended AS ({insert}) UPDATE store_state SET value = ? WHERE name = ?"
+                params = [*params, f"{seq} {prev}", HEAD_LOCK]
+            self.execute(insert, params)
         return [row[0] for row in rows]
 
-    def _lock_audit_head(self) -> None:
+    def _locked_head(self) -> tuple[int, str]:
+        """The head, after taking the appenders' lock (PostgreSQL: the ``audit_head`` row, whose
+        value caches "seq hash", so that locking and reading it are one round trip; SQLite's
+        single writer needs no lock)."""
         if not self._pg:
-            return  # the write transaction is SQLite's single writer
+            return self.audit_head()
         sql = "SELECT value FROM store_state WHERE name = ? FOR UPDATE"
-        if self.execute(sql, (HEAD_LOCK,)).fetchone() is None:
+        row = self.execute(sql, (HEAD_LOCK,)).fetchone()
+        if row is None:
             # Migration 8 inserts the row; should it be gone, put it back rather than append unlocked.
             self.execute(
                 "INSERT INTO store_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (HEAD_LOCK, "")
             )
-            self.execute(sql, (HEAD_LOCK,)).fetchone()
+            row = self.execute(sql, (HEAD_LOCK,)).fetchone()
+        seq, _, digest = str(row[0]).partition(" ")
+        if not seq:  # not cached yet: the log's own last record
+            return self.audit_head()
+        return int(seq), digest
 
     def audit_head(self) -> tuple[int, str]:
         row = self.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()

@@ -213,7 +213,12 @@ class Store(Protocol):
 
     dialect: str  # "sqlite" or "postgresql"
 
-    def session(self, *, write: bool) -> AbstractContextManager[Session]: ...
+    def session(self, *, write: bool, durable: bool = True) -> AbstractContextManager[Session]:
+        """One transaction. ``durable=False`` (a write session only): its commit survives a crash
+        of this process at once, and power loss once the database next syncs (SQLite: the next
+        durable commit or checkpoint; PostgreSQL: the WAL writer, within about 0.6 s) — for
+        records whose cost of a disk flush each would exceed their value (read audit events,
+        ADR 0016)."""
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""

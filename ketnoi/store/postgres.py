@@ -36,10 +36,14 @@ class PostgresStore:
         return cls(url)
 
     @contextmanager
-    def session(self, *, write: bool) -> Iterator[SqlSession]:
+    def session(self, *, write: bool, durable: bool = True) -> Iterator[SqlSession]:
         del write  # every session is a transaction; PostgreSQL needs no writer queue
         with self.pool.connection() as conn:
             # pool.connection() commits on normal exit and rolls back on an exception.
+            if not durable:
+                # The commit returns before its WAL is flushed (the WAL writer does it within
+                # about 3 x wal_writer_delay); other transactions keep synchronous_commit.
+                conn.execute("SET LOCAL synchronous_commit TO off")
             session = SqlSession(conn, self.dialect)
             yield session
             session.flush()  # buffered writes go out before the commit

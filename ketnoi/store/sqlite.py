@@ -67,8 +67,18 @@ class SqliteStore:
         return conn
 
     @contextmanager
-    def session(self, *, write: bool) -> Iterator[SqlSession]:
-        if write:
+    def session(self, *, write: bool, durable: bool = True) -> Iterator[SqlSession]:
+        if write and not durable:
+            with self._write_lock:
+                # WAL + NORMAL: the commit reaches the WAL file (a crash of this process keeps it)
+                # but is fsynced only with the next FULL commit or checkpoint. The level can only
+                # change between transactions, so it is set around this one.
+                self._writer.execute("PRAGMA synchronous=NORMAL")
+                try:
+                    yield from self._transaction(self._writer, "BEGIN IMMEDIATE")
+                finally:
+                    self._writer.execute("PRAGMA synchronous=FULL")
+        elif write:
             with self._write_lock:
                 yield from self._transaction(self._writer, "BEGIN IMMEDIATE")
         else:

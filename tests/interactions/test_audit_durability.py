@@ -1,0 +1,95 @@
+"""An acknowledged read's AuditEvent survives a crash of the server (THREATS.md AUD-04, reads):
+a real ``ketnoi serve`` process answers reads with unique request ids and is killed with SIGKILL
+right after the last answer; every request id answered 200 is then in the audit log, and the
+chain verifies. Reads' events are committed without a disk flush each by default (ADR 0016): this
+is the guarantee that choice keeps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ketnoi.app import open_store
+from ketnoi.security.audit import verify
+from ketnoi.security.keystore import KeyStore
+from ketnoi.store.base import Store
+from tests.conftest import BACKENDS, _free_port, throwaway_url
+
+
+def _ketnoi(*args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "ketnoi", *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def _request_ids(store: Store) -> set[str]:
+    found: set[str] = set()
+    after = 0
+    while True:
+        with store.session(write=False) as session:
+            rows = session.audit_rows(after, 1000)
+        if not rows:
+            return found
+        found.update(r.request_id for r in rows if r.request_id)
+        after = rows[-1].seq
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_acknowledged_reads_keep_their_audit_events_through_kill_9(backend: str, tmp_path: Path) -> None:
+    with throwaway_url(backend, tmp_path, "ketnoi_crash") as url:
+        _ketnoi("migrate", "--database", url)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}/fhir"
+        _ketnoi("users", "add", "--database", url, "--username", "root", "--role", "admin", "--password-stdin",
+                stdin="a long enough passphrase 42\n")  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ},
+        )
+        try:
+            token = _ketnoi("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.cruds",
+                            "--audience", base)  # fmt: skip
+            auth = {"Authorization": f"Bearer {token}"}
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/metadata", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.2)
+            pid = httpx.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=auth).json()["id"]
+
+            def read(_: int) -> str | None:
+                rid = uuid.uuid4().hex
+                with httpx.Client(timeout=30) as http:
+                    r = http.get(f"{base}/Patient/{pid}", headers={**auth, "X-Request-Id": rid})
+                return rid if r.status_code == 200 else None
+
+            with ThreadPoolExecutor(8) as pool:
+                answered = {rid for rid in pool.map(read, range(200)) if rid}
+        finally:
+            proc.send_signal(signal.SIGKILL)  # right after the last answer: no shutdown, no flush
+            proc.wait(timeout=30)
+        assert len(answered) == 200
+        store = open_store(url)
+        try:
+            missing = answered - _request_ids(store)
+            assert not missing, f"{len(missing)} acknowledged reads have no AuditEvent"
+            report = verify(store, None, KeyStore(store).ring(time.time()))
+            assert report.ok, report
+        finally:
+            store.close()
