@@ -53,7 +53,8 @@ def routes(services: Services, keys: KeyStore, revocations: Revocations, context
         try:
             form = await read_form(request)
             auth = request.headers.get("authorization")
-            answer = await run_in_threadpool(tokens.token, form, time.time(), auth)
+            address = request.client.host if request.client is not None else None
+            answer = await run_in_threadpool(tokens.token, form, time.time(), auth, address)
         except _Throttled as exc:
             return _error(OAuthError("slow_down", "too many token requests; retry later", 429), exc.wait)
         except OAuthError as exc:

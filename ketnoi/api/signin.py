@@ -103,7 +103,10 @@ def routes(services: Services, authorizer: Authorizer, context_of: ContextOf) ->
             page = pages.sign_in_page(lang, pending.id, app, pages.sign_in_message(lang, "slow", wait), 429)
             page.headers["Retry-After"] = str(math.ceil(wait))
             return page
-        args = (pending, form.get("username", ""), form.get("password", ""), form.get("totp"), time.time())
+        args = (
+            pending, form.get("username", ""), form.get("password", ""), form.get("totp"), time.time(),
+            _client_address(request),
+        )  # fmt: skip
         signed, reason, retry = await run_in_threadpool(authorizer.sign_in, *args)
         if reason is not None:
             status = 429 if reason == "locked" else 200  # 401 would need a WWW-Authenticate scheme

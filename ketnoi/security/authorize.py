@@ -35,7 +35,7 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import unit_of_work
 from ketnoi.interactions.services import Services
-from ketnoi.security import grants
+from ketnoi.security import auth_events, grants
 from ketnoi.security.accounts import ROLE_SCOPES, Accounts, User
 from ketnoi.security.clients import Client, Clients
 from ketnoi.security.errors import Refused
@@ -222,10 +222,17 @@ class Authorizer:
         return pending
 
     def sign_in(
-        self, pending: Pending, username: str, password: str, totp: str | None, now: float
+        self, pending: Pending, username: str, password: str, totp: str | None, now: float, address: str | None = None
     ) -> tuple[Pending, str | None, float]:
-        """The pending sign-in with its user, or a reason (accounts.REASONS) and seconds to wait."""
+        """The pending sign-in with its user, or a reason (accounts.REASONS) and seconds to wait.
+        Either way an AuditEvent records the attempt (who tried, from where, for which app)."""
         outcome = self.accounts.sign_in(username, password, totp or None, now)
+        who = RequestContext(
+            user=outcome.user.username if outcome.user else username[:64], client_id=pending.request.client_id,
+            remote_addr=address, fhir_user=outcome.user.fhir_user if outcome.user else None,
+        )  # fmt: skip
+        status = 200 if outcome.user is not None else 429 if outcome.reason == "locked" else 401
+        auth_events.record(self.store, who, "login", status, outcome.reason, self.issuer)
         if outcome.user is None:
             return pending, outcome.reason, outcome.retry_after
         signed = replace(pending, username=outcome.user.username, auth_time=now)

@@ -24,10 +24,11 @@ from typing import Any, Final
 
 from ketnoi.auth.pkce import verify_pkce
 from ketnoi.auth.scopes import ScopeSet, parse_scopes
-from ketnoi.auth.tokens import issue_access_token, issue_id_token
+from ketnoi.auth.tokens import issue_access_token, issue_id_token, unverified
 from ketnoi.config import Settings
 from ketnoi.fhir.definitions import resource_types
-from ketnoi.security import grants
+from ketnoi.interactions.context import RequestContext
+from ketnoi.security import auth_events, grants
 from ketnoi.security.accounts import Accounts
 from ketnoi.security.client_auth import ASSERTION_TYPE, ClientAuthenticator, OAuthError
 from ketnoi.security.clients import Client, Clients
@@ -61,8 +62,25 @@ class TokenService:
         self.client_auth = ClientAuthenticator(store, self.clients, self.token_url)
         self.revocations = revocations or grants.Revocations(store)
 
-    def token(self, form: dict[str, str], now: float, authorization: str | None = None) -> dict[str, Any]:
-        """The token response for a form-encoded token request."""
+    def token(
+        self, form: dict[str, str], now: float, authorization: str | None = None, address: str | None = None
+    ) -> dict[str, Any]:
+        """The token response for a form-encoded token request; an AuditEvent records it, issued or refused."""
+        try:
+            answer = self._token(form, now, authorization)
+        except OAuthError as exc:
+            who = RequestContext(client_id=form.get("client_id") or None, remote_addr=address)
+            auth_events.record(self.store, who, "token", exc.status, f"{exc.error}: {exc.description}", self.issuer)
+            raise
+        claims = unverified(answer["access_token"], 1)
+        who = RequestContext(
+            user=None if claims.get("sub") == claims.get("client_id") else claims.get("sub"),
+            client_id=claims.get("client_id"), fhir_user=claims.get("fhirUser"), remote_addr=address,
+        )  # fmt: skip
+        auth_events.record(self.store, who, "token", 200, None, self.issuer, claims.get("patient"))
+        return answer
+
+    def _token(self, form: dict[str, str], now: float, authorization: str | None) -> dict[str, Any]:
         grant = form.get("grant_type", "")
         if grant not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type", f"grant_type {grant[:40]!r} is not supported here")

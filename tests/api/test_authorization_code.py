@@ -524,3 +524,34 @@ def test_an_administrators_token_carries_the_role(site: Site) -> None:
     clinician = exchange(site, code, verifier).json()["access_token"]
     assert fhir(site, "AuditEvent?_count=1", admin).status_code == 200
     assert fhir(site, "AuditEvent?_count=1", clinician).status_code == 403
+
+
+def _auth_events(site: Site) -> list[dict[str, Any]]:
+    import json
+
+    with site.services.store.session(write=False) as session:
+        rows = session.audit_rows(0, 100_000)
+    events = [json.loads(r.event) for r in rows]
+    return [e for e in events if e["type"]["code"] == "110114"]
+
+
+def test_sign_ins_and_token_requests_are_audited(site: Site) -> None:
+    before = len(_auth_events(site))
+    browser = Browser(site)
+    _, challenge = _pkce()
+    page = browser.authorize(**_request(site, site.app, challenge, "patient/*.rs"))
+    browser.sign_in(page, "benhnhan", "not the password at all")  # refused
+    code, verifier = get_code(site, "benhnhan", "patient/*.rs")  # signed in
+    exchange(site, code, verifier)  # issued
+    exchange(site, code, verifier)  # refused: the code was used
+    new = _auth_events(site)[before:]
+    logins = [e for e in new if e["subtype"][0]["code"] == "110122"]
+    tokens = [e for e in new if e["subtype"][0]["code"] == "token"]
+    assert [e["outcome"] for e in logins] == ["4", "0"]
+    assert logins[0]["outcomeDesc"] == "bad-password"
+    assert [e["outcome"] for e in tokens] == ["0", "4"] and "invalid_grant" in tokens[1]["outcomeDesc"]
+    for e in logins + tokens:
+        client = next(a for a in e["agent"] if a["type"]["coding"][0]["code"] == "110153")
+        assert client["network"]["address"] == "127.0.0.1" and client["who"]["identifier"]["value"] == site.app
+    user = next(a for a in tokens[0]["agent"] if a.get("requestor") and "name" in a)
+    assert user["name"] == "benhnhan"
