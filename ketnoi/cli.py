@@ -266,6 +266,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if settings.auth == "off":
         print("warning: --auth off: anyone who can reach the port can read and change every record", file=sys.stderr)
+        if settings.oidc_issuers:
+            print("warning: --oidc-issuer has no effect with --auth off (no token is checked)", file=sys.stderr)
     store = open_store(settings.database)
     if args.migrate:
         store.migrate()
@@ -279,7 +281,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(
         f"ketnoi serving {settings.database}\n  FHIR base: http://{settings.host}:{settings.port}/fhir"
         f"\n  authorization: {settings.auth}"
-        + (" (open server on loopback: for local experiments only)" if settings.auth == "off" else ""),
+        + (" (open server on loopback: for local experiments only)" if settings.auth == "off" else "")
+        + "".join(f"\n  trusted identity provider: {issuer}" for issuer in settings.oidc_issuers),
         flush=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

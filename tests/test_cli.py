@@ -103,3 +103,26 @@ def test_auth_off_is_refused_off_loopback(tmp_path: Path) -> None:
     result = _ketnoi("serve", "--database", url, "--host", "0.0.0.0", "--port", str(_free_port()), "--auth", "off")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "loopback" in result.stderr
+
+
+def test_serve_names_trusted_identity_providers_and_warns_when_they_cannot_apply(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/k.db"
+    assert _ketnoi("migrate", "--database", url).returncode == 0
+    issuer = "http://127.0.0.1:9/auth"
+    for auth, expected in (("on", f"trusted identity provider: {issuer}"), ("off", "--oidc-issuer has no effect")):
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port),
+             "--auth", auth, "--oidc-issuer", issuer],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+        assert expected in output, output
