@@ -10,6 +10,12 @@ from ketnoi.interactions.operation import Operation
 
 
 def builtin() -> list[Operation]:
-    from ketnoi.operations import bulk_import, reindex, validate
+    from ketnoi.operations import bulk_import, everything, reindex, validate
 
-    return [validate.OPERATION, reindex.OPERATION, reindex.STATUS_OPERATION, *bulk_import.OPERATIONS]
+    return [
+        validate.OPERATION,
+        reindex.OPERATION,
+        reindex.STATUS_OPERATION,
+        *bulk_import.OPERATIONS,
+        everything.OPERATION,
+    ]

@@ -64,6 +64,7 @@ CASES: dict[str, Case] = {
     "search-system": lambda i: ("GET", f"?_id={i['obs_b']}", None),
     "history-system": lambda i: ("GET", "_history", None),
     # operations
+    "$everything": lambda i: ("GET", f"Patient/{i['b']}/$everything", None),  # 404, like a missing Patient
     "$validate": lambda i: ("POST", f"Observation/{i['obs_b']}/$validate", None),  # validates the stored one
     "$reindex": lambda i: ("POST", "$reindex", None),
     "$reindex-status": lambda i: ("GET", "$reindex-status?job=1", None),
