@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -49,37 +50,29 @@ def routes(services: Services, keys: KeyStore, revocations: Revocations, context
             raise OAuthError("invalid_request", "send application/x-www-form-urlencoded, under 64 KiB")
         return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
-    async def token(request: Request) -> Response:
+    async def answer(request: Request, work: Callable[[dict[str, str], str | None, str | None], Any]) -> Response:
+        """Run ``work(form, authorization, address)`` in a worker thread: its JSON answer (None: an
+        empty 200), or the RFC's error; throttled callers get 429 ``slow_down`` first."""
         try:
             form = await read_form(request)
-            auth = request.headers.get("authorization")
             address = request.client.host if request.client is not None else None
-            answer = await run_in_threadpool(tokens.token, form, time.time(), auth, address)
+            result = await run_in_threadpool(work, form, request.headers.get("authorization"), address)
         except _Throttled as exc:
-            return _error(OAuthError("slow_down", "too many token requests; retry later", 429), exc.wait)
+            return _error(OAuthError("slow_down", "too many requests; retry later", 429), exc.wait)
         except OAuthError as exc:
             return _error(exc)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+        if result is None:
+            return Response(status_code=200, headers={"Cache-Control": "no-store"})
+        return JSONResponse(result, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    async def token(request: Request) -> Response:
+        return await answer(request, lambda form, auth, address: tokens.token(form, time.time(), auth, address))
 
     async def revoke(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-            await run_in_threadpool(status.revoke, form, request.headers.get("authorization"), time.time())
-        except _Throttled as exc:
-            return _error(OAuthError("slow_down", "too many requests; retry later", 429), exc.wait)
-        except OAuthError as exc:
-            return _error(exc)
-        return Response(status_code=200, headers={"Cache-Control": "no-store"})
+        return await answer(request, lambda form, auth, _: status.revoke(form, auth, time.time()))
 
     async def introspect(request: Request) -> Response:
-        try:
-            form = await read_form(request)
-            answer = await run_in_threadpool(_introspect, status, form, request.headers.get("authorization"))
-        except _Throttled as exc:
-            return _error(OAuthError("slow_down", "too many requests; retry later", 429), exc.wait)
-        except OAuthError as exc:
-            return _error(exc)
-        return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+        return await answer(request, lambda form, auth, _: _introspect(status, form, auth))
 
     async def jwks(request: Request) -> Response:
         keys = await run_in_threadpool(tokens.jwks, time.time())
