@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ketnoi.search.compile import Frag, cat, join, val
+from ketnoi.search.frag import Frag, cat, join, val
 from ketnoi.search.query import Include
 from ketnoi.sql import SqlQuery
 
