@@ -3,10 +3,12 @@
 Appending reads the head (last ``seq`` and ``hash``) and writes the next records in the caller's
 transaction, so a write and its audit record commit or roll back together. Appenders must be
 serialised, or two transactions would both chain onto the same head: SQLite's single writer
-already serialises them; on PostgreSQL each append first locks the ``store_state`` row
-``audit_head`` (``SELECT ... FOR UPDATE``) and holds it until its transaction ends. The head is
-then read by a new statement, which under READ COMMITTED sees every append committed before the
-lock was granted; the committed records are therefore always the contiguous prefix 1..n.
+already serialises them; on PostgreSQL one statement, ``ketnoi_audit_append`` (migration 10),
+locks the ``store_state`` row ``audit_head`` (``SELECT ... FOR UPDATE``, held until the
+transaction ends), reads the head cached in it ("seq hash"; after waiting for the lock, PL/pgSQL
+re-reads the row's latest version), chains and inserts the records and moves the head. The
+committed records are therefore always the contiguous prefix 1..n, and an append is one round
+trip. A missing ``audit_head`` row fails the append (fail closed: migration 8 creates it).
 
 The tables refuse UPDATE and DELETE (triggers on both dialects; revoked privileges on PostgreSQL:
 migration 8), so nothing here ever changes a record.
@@ -20,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from ketnoi.store.auditlog import GENESIS, AuditCheckpoint, AuditEntry, AuditRow, chain_hash, check_entry
 from ketnoi.store.base import chunks
 
-HEAD_LOCK = "audit_head"  # the store_state row that PostgreSQL appenders lock
 _ROW_COLUMNS = "seq, recorded, request_id, patient, event, prev_hash, hash"
 _ROW_TYPES = ("int8", "float8", "text", "text", "bytea", "text", "text")
 _CHECKPOINT_COLUMNS = "seq, hash, recorded, signature"
@@ -45,42 +46,32 @@ class AuditSql:
             return []
         for entry in entries:
             check_entry(entry)  # before taking the lock: a bad entry costs other appenders nothing
-        seq, prev = self._locked_head()
+        if self._pg:
+            return self._append_in_one_statement(entries)
+        seq, prev = self.audit_head()  # SQLite: this write transaction is the single writer
         rows: list[tuple[Any, ...]] = []
         for entry in entries:
             seq += 1
             digest = chain_hash(prev, seq, entry.recorded, entry.request_id, entry.patient, entry.event)
             rows.append((seq, float(entry.recorded), entry.request_id, entry.patient, entry.event, prev, digest))
             prev = digest
-        parts = list(chunks(rows, _CHUNK))
-        for i, chunk in enumerate(parts):
-            insert = f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}"
-            params = self._rows_params(chunk)
-            if self._pg and i == len(parts) - 1:
-                # The new head rides on the last insert: one round trip, not two.
-                insert = f"WITH appended AS ({insert}) UPDATE store_state SET value = ? WHERE name = ?"
-                params = [*params, f"{seq} {prev}", HEAD_LOCK]
-            self.execute(insert, params)
+        for chunk in chunks(rows, _CHUNK):
+            self.execute(
+                f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}",
+                self._rows_params(chunk),
+            )
         return [row[0] for row in rows]
 
-    def _locked_head(self) -> tuple[int, str]:
-        """The head, after taking the appenders' lock (PostgreSQL: the ``audit_head`` row, whose
-        value caches "seq hash", so that locking and reading it are one round trip; SQLite's
-        single writer needs no lock)."""
-        if not self._pg:
-            return self.audit_head()
-        sql = "SELECT value FROM store_state WHERE name = ? FOR UPDATE"
-        row = self.execute(sql, (HEAD_LOCK,)).fetchone()
-        if row is None:
-            # Migration 8 inserts the row; should it be gone, put it back rather than append unlocked.
-            self.execute(
-                "INSERT INTO store_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (HEAD_LOCK, "")
-            )
-            row = self.execute(sql, (HEAD_LOCK,)).fetchone()
-        seq, _, digest = str(row[0]).partition(" ")
-        if not seq:  # not cached yet: the log's own last record
-            return self.audit_head()
-        return int(seq), digest
+    def _append_in_one_statement(self, entries: Sequence[AuditEntry]) -> list[int]:
+        """PostgreSQL: lock, chain, insert and move the head server-side (migration 10), one round
+        trip; the database computes the same hashes ``chain_hash`` does (``verify`` checks them)."""
+        recorded = [repr(float(e.recorded)) for e in entries]
+        row = self.execute(
+            "SELECT ketnoi_audit_append(?::text[], ?::text[], ?::text[], ?::bytea[])",
+            (recorded, [e.request_id for e in entries], [e.patient for e in entries], [e.event for e in entries]),
+        ).fetchone()
+        last = int(row[0])
+        return list(range(last - len(entries) + 1, last + 1))
 
     def audit_head(self) -> tuple[int, str]:
         row = self.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
