@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ketnoi.api import signin
+from ketnoi.api import remote, signin
 from ketnoi.auth.throttle import RateLimiter
 from ketnoi.interactions.services import Services
 from ketnoi.security.authorize import Authorizer
@@ -41,8 +41,7 @@ def routes(services: Services, keys: KeyStore, revocations: Revocations, context
 
     async def read_form(request: Request) -> dict[str, str]:
         """The form of an OAuth request, or OAuthError (throttled, not a form, too large)."""
-        client = request.client.host if request.client is not None else "?"
-        wait = limiter.take(client, time.monotonic())
+        wait = limiter.take(remote.throttle_key(request), time.monotonic())
         if wait > 0:
             raise _Throttled(math.ceil(wait))
         body = await request.body()
@@ -55,8 +54,7 @@ def routes(services: Services, keys: KeyStore, revocations: Revocations, context
         empty 200), or the RFC's error; throttled callers get 429 ``slow_down`` first."""
         try:
             form = await read_form(request)
-            address = request.client.host if request.client is not None else None
-            result = await run_in_threadpool(work, form, request.headers.get("authorization"), address)
+            result = await run_in_threadpool(work, form, request.headers.get("authorization"), remote.address(request))
         except _Throttled as exc:
             return _error(OAuthError("slow_down", "too many requests; retry later", 429), exc.wait)
         except OAuthError as exc:

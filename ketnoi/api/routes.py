@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ketnoi.api import auth_routes, negotiation
+from ketnoi.api import auth_routes, negotiation, remote
 from ketnoi.api.bearer import REALM, Authenticator, Unauthorized
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
@@ -179,15 +179,14 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def request_context(request: Request) -> RequestContext:
-    """Who is calling. Until sign-in lands every caller is anonymous; the request id is the
-    client's ``X-Request-Id`` when it is a plain token (it ties the client's logs to the audit
-    trail), else a new one."""
+    """The context every request starts with: its address and request id (the client's
+    ``X-Request-Id`` when it is a plain token: it ties the client's logs to the audit trail, else a
+    new one). The bearer check then adds who is calling (ketnoi.api.bearer)."""
     given = request.headers.get("x-request-id", "")
-    client = request.client
     return RequestContext(
         request_id=given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex,
         source="rest",
-        remote_addr=client.host if client is not None else None,
+        remote_addr=remote.address(request),
     )
 
 

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.api import pages
+from ketnoi.api import pages, remote
 from ketnoi.api.bearer import Unauthorized
 from ketnoi.auth.throttle import RateLimiter
 from ketnoi.fhir.outcome import FhirError
@@ -59,10 +59,6 @@ def _lang(request: Request) -> str:
     return language(None, request.headers.get("accept-language"))
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client is not None else "?"
-
-
 def routes(services: Services, authorizer: Authorizer, context_of: ContextOf) -> list[Route]:
     secure = services.settings.issuer().startswith("https://")
     limiter = RateLimiter(rate_per_s=services.settings.sign_in_per_s, burst=services.settings.sign_in_burst)
@@ -73,13 +69,12 @@ def routes(services: Services, authorizer: Authorizer, context_of: ContextOf) ->
             pending, cookie = await run_in_threadpool(
                 authorizer.begin, params, request.headers.get("accept-language"), time.time()
             )
-            client = await run_in_threadpool(authorizer.clients.get, pending.request.client_id)
         except PageError as exc:
             return pages.error_page(_lang(request), exc.en, exc.vi)
         except RedirectError as exc:
             target = {"error": exc.error, "error_description": exc.description, "state": exc.state}
             return RedirectResponse(redirect_to(exc.redirect_uri, target), status_code=303)
-        response = pages.sign_in_page(pending.request.lang, pending.id, client.name if client else "?")
+        response = pages.sign_in_page(pending.request.lang, pending.id, pending.request.client_name)
         response.set_cookie(
             _cookie_name(pending.id), cookie, max_age=600, path=_COOKIE_PATH,
             secure=secure, httponly=True, samesite="strict",
@@ -97,15 +92,15 @@ def routes(services: Services, authorizer: Authorizer, context_of: ContextOf) ->
             pending = await pending_of(request, form)
         except PageError as exc:
             return pages.error_page(_lang(request), exc.en, exc.vi)
-        lang, app = pending.request.lang, await run_in_threadpool(_app_name, authorizer, pending)
-        wait = limiter.take(_client_address(request), time.monotonic())
+        lang, app = pending.request.lang, pending.request.client_name
+        wait = limiter.take(remote.throttle_key(request), time.monotonic())
         if wait > 0:
             page = pages.sign_in_page(lang, pending.id, app, pages.sign_in_message(lang, "slow", wait), 429)
             page.headers["Retry-After"] = str(math.ceil(wait))
             return page
         args = (
             pending, form.get("username", ""), form.get("password", ""), form.get("totp"), time.time(),
-            _client_address(request),
+            remote.address(request),
         )  # fmt: skip
         signed, reason, retry = await run_in_threadpool(authorizer.sign_in, *args)
         if reason is not None:
@@ -160,11 +155,6 @@ def routes(services: Services, authorizer: Authorizer, context_of: ContextOf) ->
         Route("/auth/authorize/consent", consent, methods=["POST"]),
         Route("/auth/launch", launch, methods=["POST"]),
     ]
-
-
-def _app_name(authorizer: Authorizer, pending: Pending) -> str:
-    client = authorizer.clients.get(pending.request.client_id)
-    return client.name if client is not None else "?"
 
 
 def _check_readable(services: Services, context: RequestContext, pid: str) -> None:

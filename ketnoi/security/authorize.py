@@ -78,6 +78,7 @@ class AuthRequest:
     nonce: str | None
     launch_patient: str | None  # from an EHR launch
     lang: str  # "vi" | "en", for the pages
+    client_name: str = ""  # what the pages call the app (read once, with the client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ class Authorizer:
         launch_patient = self._launch(params.get("launch"), requested, fail, now)
         return AuthRequest(
             client.client_id, redirect_uri, requested.text(), state, params["code_challenge"],
-            params.get("nonce"), launch_patient, lang,
+            params.get("nonce"), launch_patient, lang, client.name,
         )  # fmt: skip
 
     def _client(self, client_id: str) -> Client:
