@@ -114,7 +114,12 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """Services over a migrated store of each backend (shared by the whole session)."""
     store = make_store(request.param, request, tmp_path_factory)
     # auth off: the FHIR suites test FHIR; tests/api/test_bearer.py and the policy tests turn it on.
-    yield build_services(Settings(database="test", auth="off"), store)
+    services = build_services(Settings(database="test", auth="off"), store)
+    yield services
+    # The job runner thread (started by the first job a test queued) may be inside a query:
+    # closing the store under it crashed the worker (SQLite segfaults on a connection closed by
+    # another thread). Stop it first, as the server's lifespan does.
+    services.extras["jobs"].stop()
     store.close()
 
 
