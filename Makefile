@@ -55,7 +55,9 @@ run: migrate
 	@echo '    TOKEN=$$($(TOKEN_ENV)$(BIN)/ketnoi token issue --database $(DATABASE) --user clinician --scope "user/*.rs")'
 	@echo '    curl -H "Authorization: Bearer $$TOKEN" "http://$(HOST):$(PORT)/fhir/Patient?_count=2"'
 	@echo ""
-	$(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth on
+	@# The demo data end on 2026-06-30: a care window of ten years lets the demo clinician see the
+	@# patients of their facility (ADR 0017). Production keeps the default (30 days).
+	KETNOI_CARE_WINDOW_DAYS=$${KETNOI_CARE_WINDOW_DAYS:-3650} $(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth on
 
 ## make lint: style and formatting (ruff) and the architecture contracts (import-linter).
 lint: install

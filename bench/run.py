@@ -36,11 +36,19 @@ Locations). Per backend, each in fresh throwaway databases:
    authorization: reads (1 and ``max(--clients)`` clients), 100-entry transaction Bundles and a
    common search against ``ketnoi serve --auth off`` and ``--auth on`` (a real token from
    ``ketnoi token issue`` on every request), one server after the other, ``--auth-runs`` rounds;
-   printed as its own table (auth off, auth on, cost, target: at most 10 % lower throughput).
+   printed as its own table (auth off, auth on, cost, target: at most 10 % lower throughput);
+6. **policy** (bench/policy.py, on the --scale data, in its own loaded database): the cost of
+   authorization + access policy + audit together: reads of one facility's patients' resources,
+   100-entry transaction Bundles and the clinician query mix against an open server (``--auth off``,
+   ``KETNOI_AUDIT=off``) and a full one (``--auth on``, ``KETNOI_AUDIT=on``,
+   ``KETNOI_CARE_WINDOW_DAYS=36500``: every Encounter of the demo data counts as a care relation),
+   with the token of a backend client registered for that facility (``ketnoi clients add
+   --organization``), ``--auth-runs`` rounds, then paired reads and searches with both servers up;
+   printed as its own table (target: at most 20 % lower throughput; searches p95 < 10 ms and < 50 ms).
 
 Prints the machine, date, commit and command, then one table: operation × backend, the figure,
 the raw limit measured in the same run and the ratio. ``--only`` picks steps (ingest,load,read,
-search,rest,auth; default all); ``--quick`` is a smoke run of every step (explicit options still win).
+search,rest,auth,policy; default all); ``--quick`` is a smoke run of every step (explicit options still win).
 ``--profile`` adds a cProfile of the load in-process on SQLite. PostgreSQL:
 KETNOI_BENCH_POSTGRES_URL or scripts/pg-test-setup.sh (an admin URL that may CREATE DATABASE);
 every database is dropped at the end.
@@ -63,12 +71,13 @@ import auth
 import common
 import ingest
 import load
+import policy
 import read
 import rest
 import search
 
-STEPS = ("ingest", "load", "read", "search", "rest", "auth")
-SCALED = ("load", "read", "search")  # the steps that use the --scale data (and auth, in its own database)
+STEPS = ("ingest", "load", "read", "search", "rest", "auth", "policy")
+SCALED = ("load", "read", "search")  # the steps that use the --scale data (and auth, policy: their own databases)
 
 # --quick: a smoke run of every step (options given explicitly still win)
 QUICK = {
@@ -138,6 +147,21 @@ def run_backend(
             search_n=args.search_n,
             seed=args.seed,
             analyze=args.analyze,
+        )
+    if "policy" in args.only:
+        res["policy"] = policy.run_backend(
+            backend,
+            admin,
+            folder,
+            rows,
+            runs=args.auth_runs,
+            reads=args.reads,
+            bundles=args.auth_bundles,
+            search_n=args.search_n,
+            budget=args.search_budget,
+            seed=args.seed,
+            analyze=args.analyze,
+            database=dict(d.split("=", 1) for d in args.policy_database).get(backend),
         )
 
 
@@ -500,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument(
-        "--only", default=",".join(STEPS), help="steps: ingest,load,read,search,rest,auth (default all)"
+        "--only", default=",".join(STEPS), help="steps: ingest,load,read,search,rest,auth,policy (default all)"
     )
     parser.add_argument(
         "--quick",
@@ -553,8 +577,20 @@ def main(argv: list[str] | None = None) -> int:
         default=11,
         help="rest, synthea: copies of the Synthea set, ids remapped per copy (default 11: ~189k resources)",
     )
-    parser.add_argument("--auth-runs", type=int, default=3, help="auth: rounds of auth off and on (default 3); median")
-    parser.add_argument("--auth-bundles", type=int, default=20, help="auth: 100-entry Bundles per side and round")
+    parser.add_argument(
+        "--auth-runs", type=int, default=3, help="auth, policy: rounds of off and on (default 3); median"
+    )
+    parser.add_argument(
+        "--auth-bundles", type=int, default=20, help="auth, policy: 100-entry Bundles per side and round"
+    )
+    parser.add_argument(
+        "--policy-database",
+        action="append",
+        default=[],
+        metavar="BACKEND=URL",
+        help="policy: use this database, already loaded with the --scale data (e.g. a million resources "
+        "loaded once), instead of loading a fresh one; the step adds its Bundles to it",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.quick:
@@ -599,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         except ingest.MissingData as exc:
             _log(f"rest step skipped: {exc}")
     rows: list[tuple[str, str]] = []
-    data_line = "not used (no load, read, search or auth step)"
-    if set(args.only) & {*SCALED, "auth"}:
+    data_line = "not used (no load, read, search, auth or policy step)"
+    if set(args.only) & {*SCALED, "auth", "policy"}:
         common.demo_data(args.scale, args.seed, folder)
         rows = load.raw_rows(folder)
         counts: dict[str, int] = {}
@@ -642,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest_line:
         print(f"{'rest:':9} {rest_line}")
     print(f"{'elapsed:':9} {time.perf_counter() - started:,.0f} s\n")
-    if set(args.only) - {"auth"}:
+    if set(args.only) - {"auth", "policy"}:
         print(build_table(out, args.backends, args))
         print()
         print("\n".join(notes(out, args.backends, args)))
@@ -651,6 +687,14 @@ def main(argv: list[str] | None = None) -> int:
         print(auth.table(out, args.backends))
         print()
         print("\n".join(auth.notes(out, args.backends)))
+    if "policy" in args.only:
+        print(
+            "\nCost of authorization + access policy + audit (bench/policy.py): an open server beside the full one, "
+            "one after the other, then both at once"
+        )
+        print(policy.table(out, args.backends))
+        print()
+        print("\n".join(policy.notes(out, args.backends)))
     missed = {
         p["query"] for b in args.backends for p in out.get(b, {}).get("rest", {}).get("explain", []) if p["over_target"]
     }
@@ -690,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = failed or any(b.get("ingest", {}).get("failures", {}).get("count") for b in out.values())
     failed = failed or any(b.get("rest", {}).get("failures", {}).get("count") for b in out.values())
     failed = failed or any(b.get("auth", {}).get("failures", {}).get("count") for b in out.values())
+    failed = failed or any(b.get("policy", {}).get("failures", {}).get("count") for b in out.values())
     return 1 if failed else 0
 
 

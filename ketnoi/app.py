@@ -102,8 +102,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     return app
 
 
-class SchemaOutdated(Exception):
-    pass
+class SchemaOutdated(ConfigError):
+    """The database needs ``ketnoi migrate`` first: one line on the command line, like any setting."""
 
 
 def check_schema(store: Store) -> None:

@@ -41,6 +41,11 @@ class Settings:
     # Read events: flush each group commit to disk (True) or let the database sync it (False:
     # kept through a server crash at once, through power loss within the next sync; ADR 0016).
     audit_reads_fsync: bool = False
+    # A clinician reads another facility's data of a patient whose Encounter or EpisodeOfCare at
+    # the clinician's facility ended at most this many days ago (ADR 0017)
+    care_window_days: float = 30.0
+    # How long a break-the-glass opening of a patient's record lasts
+    break_glass_minutes: float = 60.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -83,7 +88,22 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
         audit=env.get("KETNOI_AUDIT"),
         audit_reads_fsync=_flag(env.get("KETNOI_AUDIT_READS_FSYNC")),
+        care_window_days=_number(env.get("KETNOI_CARE_WINDOW_DAYS"), "KETNOI_CARE_WINDOW_DAYS"),
+        break_glass_minutes=_number(env.get("KETNOI_BREAK_GLASS_MINUTES"), "KETNOI_BREAK_GLASS_MINUTES"),
     )
+
+
+def _number(text: str | None, name: str) -> float | None:
+    """A positive number from the environment (None when unset)."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number, not {text!r}")
+    return value
 
 
 def _flag(text: str | None) -> bool | None:

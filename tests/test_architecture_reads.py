@@ -27,6 +27,7 @@ ALLOWED = {
     "store": "the storage layer",
     "search": "the search compiler builds SQL (run by the Repository)",
     "interactions/repository.py": "the one path for reads and writes",
+    "interactions/visibility.py": "the Repository's policy half (a base class of Repository, same object)",
     "interactions/search_parameters.py": "loads active SearchParameters for the whole server, not for a caller",
     "jobs/runner.py": "the job queue's own table",
 }

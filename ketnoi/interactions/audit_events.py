@@ -350,7 +350,10 @@ def narrative(event: dict[str, Any]) -> str:
     vi_verb, en_verb = _VERBS.get(subtype, ("đã gửi yêu cầu", "requested"))
     if event.get("action") == "R" and subtype in ("create", "update", "patch", "delete"):
         vi_verb, en_verb = _VERBS["read"]  # a write that wrote nothing and answered what exists
-    why = _code((event.get("purposeOfEvent") or [{}])[0])
+    purpose = (event.get("purposeOfEvent") or [{}])[0]
+    why = _code(purpose)
+    if why and isinstance(purpose, dict) and purpose.get("text"):
+        why = f"{why}: {purpose['text']}"  # break-the-glass: the clinician's stated reason
     vi = f"{who}{f' ({org})' if org else ''} {vi_verb} {_what(event)} lúc {event.get('recorded', '?')}"
     en = f"{who}{f' at {org}' if org else ''} {en_verb} {_what(event)} at {event.get('recorded', '?')}"
     if why:

@@ -39,6 +39,7 @@ log = logging.getLogger("ketnoi.organizations")
 LEVEL_SYSTEM: Final = "https://fhir.ketnoi.vn/CodeSystem/org-level"
 NATIONAL: Final = "national"  # Bộ Y tế, the Ministry of Health
 PROVINCE: Final = "province"  # Sở Y tế, a provincial health department
+MAX_ORGANIZATIONS: Final = 100_000  # organizations below one at most (Vietnam has ~13,000 facilities)
 MAX_DEPTH: Final = 16  # partOf levels followed at most (ministry → province → hospital → station is 4)
 RECHECK_S: Final = 15.0  # how stale the cache may be after another process changed an Organization
 TYPE: Final = "Organization"
@@ -94,6 +95,7 @@ class Hierarchy:
         self.services = services
         self._lock = threading.Lock()
         self._nodes: dict[str, Node] = {}
+        self._children: dict[str, tuple[str, ...]] | None = None  # parent → children (within)
         self._generation = 0  # bumped by every invalidation: a read begun before it is not cached
         self._stamp: int | None = None  # Organizations' write stamp when the cache was last checked
         self._checked = 0.0  # time.monotonic() of that check
@@ -130,6 +132,19 @@ class Hierarchy:
                 return candidate
         return None
 
+    def within(self, org: str, repo: Repository | None = None) -> frozenset[str]:
+        """``org`` and every organization below it (a province's hospitals and commune stations),
+        from the ``partof`` references of all Organizations, read in one query and cached."""
+        with self._reader(repo) as read:
+            children = read.children()
+        found = {org}
+        frontier = [org]
+        while frontier and len(found) < MAX_ORGANIZATIONS:
+            below = [c for parent in frontier for c in children.get(parent, ()) if c not in found]
+            found.update(below)
+            frontier = below
+        return frozenset(found)
+
     def node(self, org: str, repo: Repository | None = None) -> Node:
         """What is known of one Organization (:data:`MISSING` if it does not exist)."""
         with self._reader(repo) as read:
@@ -147,6 +162,7 @@ class Hierarchy:
     def invalidate(self) -> None:
         with self._lock:
             self._nodes.clear()
+            self._children = None
             self._generation += 1
             self._stamp = None
 
@@ -157,7 +173,7 @@ class Hierarchy:
             self.invalidate()
 
     @contextmanager
-    def _reader(self, caller: Repository | None) -> Iterator[Callable[[str], Node]]:
+    def _reader(self, caller: Repository | None) -> Iterator[_Reader]:
         """Reads nodes for one question: from the cache, else through ``caller``'s transaction or
         one read transaction opened on the first miss (a cold walk up four levels costs one
         transaction, not four). Nothing read in a transaction that itself wrote an Organization is
@@ -174,17 +190,7 @@ class Hierarchy:
             generation: int | None = self._checked_generation(opened)
             if caller is not None and any(v.resource_type == TYPE for v in caller.written):
                 generation = None
-
-            def read(org: str) -> Node:
-                cached = self._cached(org) if generation is not None else None
-                if cached is not None:
-                    return cached
-                node = _read(opened(), org)
-                if generation is not None:
-                    self._keep(org, node, generation)
-                return node
-
-            yield read
+            yield _Reader(self, opened, generation)
 
     def _checked_generation(self, opened: Callable[[], Repository]) -> int:
         """The cache generation this question may fill: the current one, once the cache is dropped
@@ -200,6 +206,7 @@ class Hierarchy:
                 return generation  # invalidated meanwhile: what this question reads is not kept
             if stamp != self._stamp:
                 self._nodes.clear()
+                self._children = None
                 self._generation += 1
             self._stamp, self._checked = stamp, now
             return self._generation
@@ -208,10 +215,48 @@ class Hierarchy:
         with self._lock:
             return self._nodes.get(org)
 
+    def _children_of(self, generation: int | None) -> dict[str, tuple[str, ...]] | None:
+        with self._lock:
+            return self._children if generation is not None and generation == self._generation else None
+
+    def _keep_children(self, children: dict[str, tuple[str, ...]], generation: int | None) -> None:
+        with self._lock:
+            if generation is not None and generation == self._generation:
+                self._children = children
+
     def _keep(self, org: str, node: Node, generation: int) -> None:
         with self._lock:
             if generation == self._generation:
                 self._nodes[org] = node
+
+
+class _Reader:
+    """One question's access to the hierarchy: cached nodes and links, else read and (when the
+    generation allows) kept."""
+
+    def __init__(self, owner: Hierarchy, opened: Callable[[], Repository], generation: int | None) -> None:
+        self.owner, self.opened, self.generation = owner, opened, generation
+
+    def __call__(self, org: str) -> Node:
+        cached = self.owner._cached(org) if self.generation is not None else None
+        if cached is not None:
+            return cached
+        node = _read(self.opened(), org)
+        if self.generation is not None:
+            self.owner._keep(org, node, self.generation)
+        return node
+
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """parent → its direct children, every one ``Organization/ID``."""
+        cached = self.owner._children_of(self.generation)
+        if cached is not None:
+            return cached
+        grouped: dict[str, list[str]] = {}
+        for child, parent in self.opened().organization_links():
+            grouped.setdefault(_PREFIX + parent, []).append(_PREFIX + child)
+        found = {parent: tuple(sorted(kids)) for parent, kids in grouped.items()}
+        self.owner._keep_children(found, self.generation)
+        return found
 
 
 def _read(repo: Repository, org: str) -> Node:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ketnoi.interactions.policy import not_owner
+from ketnoi.interactions.policy import REGISTRY_TYPES, not_owner
 from ketnoi.store.base import StoredVersion
 
 if TYPE_CHECKING:
@@ -42,5 +42,16 @@ def check_owner(repo: Repository, current: StoredVersion) -> None:
     if repo.context.organization is None:
         return
     found = owner(repo, current)
-    if found is not None and not repo.access.may_change(found):
-        raise not_owner(current.resource_type, current.id, found)
+    if found is None or repo.access.may_change(found) or _province_registry(repo, current.resource_type, found):
+        return
+    raise not_owner(current.resource_type, current.id, found)
+
+
+def _province_registry(repo: Repository, rtype: str, owner: str) -> bool:
+    """A provincial manager keeps the registries of the organizations within the province."""
+    from ketnoi.interactions.organizations import hierarchy  # organizations → repository → here
+
+    org = repo.context.organization
+    if repo.access.level != "region" or rtype not in REGISTRY_TYPES or org is None:
+        return False
+    return owner in hierarchy(repo.services).within(org, repo)

@@ -18,6 +18,10 @@ Otherwise (http://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html):
   like may carry anyone's data and are refused.
 - **Granular scopes** (``patient/Observation.rs?category=laboratory``) add their parameters as
   search criteria; a read of one resource is checked by the same search on its id.
+- **Reach by organization** (ADR 0017, ``interactions.reach``): a caller acting for a facility
+  sees, beyond directory data, what its facility owns and the records of the patients open to it
+  (care relation, Consent, break-the-glass); a provincial manager the province's registries and
+  counts of its data. Added to every query as criteria, like the patient compartment.
 - **Ownership** (whatever the scopes): every version records the organization it was written for
   (``StoredVersion.org``, from the context); a resource's owner is the organization of its latest
   version that records one. A caller acting for an organization may update, patch or delete only
@@ -49,6 +53,13 @@ SHARED_TYPES = frozenset(
         "ValueSet", "CodeSystem", "ConceptMap", "NamingSystem", "StructureDefinition", "SearchParameter",
         "OperationDefinition", "CapabilityStatement", "Questionnaire", "ActivityDefinition", "PlanDefinition",
         "Library", "ObservationDefinition", "SpecimenDefinition",
+    }
+)  # fmt: skip
+# What provincial managers maintain for their province (issue 10): the directory, plus Device.
+REGISTRY_TYPES = frozenset(
+    {
+        "Organization", "OrganizationAffiliation", "Location", "Practitioner", "PractitionerRole",
+        "HealthcareService", "Endpoint", "Device", "Medication", "MedicationKnowledge", "Substance", "InsurancePlan",
     }
 )  # fmt: skip
 WIDE = ("user", "system")
@@ -109,6 +120,16 @@ class Access:
     @property
     def limited(self) -> bool:
         return self.context.scopes is not None
+
+    @property
+    def level(self) -> str:
+        """The organizational level the caller reads at (ADR 0017; ``interactions.reach``):
+        ``open`` (not scope-limited, no organization, a national administrator, or a patient, whom
+        the patient/ scopes confine), ``region`` (a provincial manager) or ``facility``."""
+        c = self.context
+        if c.scopes is None or c.organization is None or "admin" in c.roles or "patient" in c.roles:
+            return "open"
+        return "region" if "provincial" in c.roles else "facility"
 
     def grant(self, rtype: str, letter: str) -> Grant | None:
         """How ``letter`` on ``rtype`` is allowed, or None when it is not."""

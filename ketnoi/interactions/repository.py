@@ -23,20 +23,24 @@ from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.ownership import check_owner
-from ketnoi.interactions.policy import Access, Grant, compartment_params, in_compartment, insufficient_scope
+from ketnoi.interactions.policy import (
+    Access,
+    insufficient_scope,
+)
 from ketnoi.interactions.services import Services, Validator, WriteHook
+from ketnoi.interactions.visibility import Row, Visibility
 from ketnoi.search import includes
 from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.index import IndexRows
-from ketnoi.search.parse import parse
-from ketnoi.search.query import AllOf, Chain, Compartment, Criterion, Filter, Has, Include, SearchQuery
+from ketnoi.search.query import Include, SearchQuery
+from ketnoi.search.reach import ORG_PREFIX, patient_facts, patient_facts_call
 from ketnoi.sql import SqlQuery
 from ketnoi.store.auditlog import AuditEntry, AuditRow
 from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
 from ketnoi.terminology.lookup import Terminology
 
 log = logging.getLogger("ketnoi")
-Row = tuple[Any, ...]
+GLASS_KIND = "glass:"  # security_record kind of break-the-glass openings: "glass:<user>", key a Patient id
 
 
 def check_type(resource_type: str) -> None:
@@ -75,7 +79,7 @@ def unit_of_work(
                 log.exception("after-commit hook %r failed", hook)
 
 
-class Repository:
+class Repository(Visibility):
     """FHIR persistence semantics over one store Session (one database transaction), for one caller."""
 
     def __init__(self, services: Services, session: Session, context: RequestContext) -> None:
@@ -84,6 +88,7 @@ class Repository:
         self.context = context
         self.access = Access(context)
         self.written: list[StoredVersion] = []  # in this transaction, for the after-commit hooks
+        self.extras: dict[str, object] = {}  # facts read once per request (interactions.reach)
         self._hooks_running: set[int] = set()  # a hook's own writes do not call it again
 
     # ---- reads -------------------------------------------------------------------------------
@@ -91,7 +96,7 @@ class Repository:
         """The current version; 404 if it never existed, 410 if deleted."""
         check_type(resource_type)
         current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
-        if current is None or not self._visible(current, "r"):
+        if current is None or not self._visible(current, "r", current=True):
             raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
         if current.deleted:
             raise FhirError.of(410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá")
@@ -119,7 +124,7 @@ class Repository:
     def exists(self, resource_type: str, id: str) -> bool:
         """Whether ``resource_type/id`` was ever written (deleted or not): instance history."""
         current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
-        return current is not None and self._visible(current, "r")
+        return current is not None and self._visible(current, "r", current=True)
 
     def history(
         self,
@@ -133,6 +138,15 @@ class Repository:
     ) -> list[StoredVersion]:
         """Versions at instance, type or system level, newest first. A caller confined to a patient
         sees the versions of that patient's resources only, and no type or system history."""
+        if self.access.level != "open" and id is None:
+            raise FhirError.of(
+                403,
+                "forbidden",
+                "Type and system history are open to national administrators only; read the history of "
+                "one resource instead",
+                "Lịch sử theo loại và toàn hệ thống chỉ dành cho quản trị viên quốc gia; hãy xem lịch sử "
+                "của từng tài nguyên",
+            )
         if self.access.limited and id is None:
             for rtype in (resource_type,) if resource_type else ("*",):
                 if self.access.require(rtype, "s").patient is not None or (rtype == "*" and _confined(self.access)):
@@ -143,10 +157,6 @@ class Repository:
     def search_page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
         """One page of matches plus one row beyond it: ``(type, id, content, sort keys...)``."""
         return self._page(self._narrow(query), base_url, position)
-
-    def _page(self, query: SearchQuery, base_url: str, position: Position | None = None) -> list[Row]:
-        page, _ = compile_search(query, base_url, position, dialect=self.services.store.dialect)
-        return self.session.query(page)
 
     def search_count(self, query: SearchQuery, base_url: str) -> int:
         _, count = compile_search(self._narrow(query), base_url, dialect=self.services.store.dialect)
@@ -189,6 +199,36 @@ class Repository:
         """A stamp that moves on every write of the type (caches of server-wide directory data,
         such as the Organization hierarchy, compare it to notice other processes' writes)."""
         return self.session.latest_seq(resource_type)
+
+    def grant_glass(self, user: str, patient: str, value: str, until: float) -> None:
+        """Record a break-the-glass opening of ``patient``'s record for ``user`` (ketnoi.operations.break_glass)."""
+        self.session.security_put(GLASS_KIND + user, patient, value, until, res.now())
+
+    def glass_patients(self, user: str) -> tuple[str, ...]:
+        """The patients ``user`` opened by break-the-glass whose opening has not run out."""
+        return tuple(key for key, _ in self.session.security_list(GLASS_KIND + user, res.now()))
+
+    def patient_facts(self, org: str, patient: str, cutoff: float) -> list[tuple[str, str, str, str]]:
+        """What decides whether ``patient``'s record is open to ``org`` for this caller, in one
+        round trip (``search.reach.patient_facts``; decided by ``interactions.reach``)."""
+        user = self.context.user
+        kind = GLASS_KIND + user if user else None
+        compile_facts = patient_facts_call if self.services.store.dialect == "postgresql" else patient_facts
+        query = compile_facts(patient, org.removeprefix(ORG_PREFIX), cutoff, kind, res.now())
+        rows = self.session.query(SqlQuery(query.text, query.params))
+        return [(str(a), "" if b is None else str(b), str(c or ""), str(d or "")) for a, b, c, d in rows]
+
+    def organization_links(self) -> list[tuple[str, str]]:
+        """(child id, parent id) of every current Organization with a relative ``partOf``
+        (``interactions.organizations``: the organizations within a province)."""
+        rows = self.session.query(
+            SqlQuery(
+                "SELECT resource_id, target_id FROM idx_reference WHERE resource_type = 'Organization' "
+                "AND param = 'partof' AND target_type = 'Organization'",
+                (),
+            )
+        )
+        return [(str(child), str(parent)) for child, parent in rows]
 
     def replace_index(self, stored: StoredVersion, index: IndexRows) -> bool:
         """New index rows for the current version ``stored`` (``$reindex``); False if it moved on."""
@@ -237,114 +277,6 @@ class Repository:
             limit=limit,
             newest_first=newest_first,
         )
-
-    # ---- policy ------------------------------------------------------------------------------
-    def _narrow(self, query: SearchQuery) -> SearchQuery:
-        """The query limited to what the caller may search: the patient's compartment, granular criteria."""
-        if not self.access.limited:
-            return query
-        types = query.resource_types or ("*",)
-        grants = [self.access.require(t, "s") for t in types]
-        extra = [c for t, g in zip(types, grants, strict=True) for c in self._criteria(t, g)]
-        if extra and len(types) != 1:
-            raise insufficient_scope("a search over several types", "this token (confined to one patient)")
-        filters = [self._confine(c) for c in query.filters]
-        if not extra and filters == query.filters:
-            return query
-        return replace(query, filters=[*filters, *extra])
-
-    def _confine(self, crit: Criterion) -> Criterion:
-        """``crit`` with every chain target and ``_has`` source limited to what the caller may search.
-
-        Chains and ``_has`` test *other* resources than the matches: unlimited, they would answer
-        questions about hidden data (``Observation?has-member.code=X`` through A's panel into B's
-        Observation, ``Practitioner?_has:Observation:performer:code=X`` over every patient's
-        Observations: THREATS.md AZ-04, HAPI #6065, Medplum #9973). A chain target type the caller
-        may not search matches nothing (403 if no target is left); a ``_has`` source type likewise
-        needs ``s``. Both depend on the scopes only, never on data."""
-        if isinstance(crit, Chain):
-            branches: list[tuple[tuple[str, ...], Criterion]] = []
-            for targets, inner in crit.branches:
-                confined = self._confine(inner)
-                free: list[str] = []  # targets searchable without limits keep one branch
-                for target in targets:
-                    grant = self.access.grant(target, "s")
-                    if grant is None:
-                        continue
-                    limits = self._criteria(target, grant)
-                    if limits:
-                        branches.append(((target,), AllOf((confined, *limits))))
-                    else:
-                        free.append(target)
-                if free:
-                    branches.append((tuple(free), confined))
-            if not branches:
-                names = ", ".join(sorted({t for targets, _ in crit.branches for t in targets}))
-                raise insufficient_scope(f"a chained search through {crit.param}", names)
-            return Chain(crit.param, tuple(branches))
-        if isinstance(crit, Has):
-            grant = self.access.require(crit.source_type, "s")
-            confined = self._confine(crit.inner)
-            limits = self._criteria(crit.source_type, grant)
-            return Has(crit.source_type, crit.param, AllOf((confined, *limits)) if limits else confined)
-        return crit
-
-    def _criteria(self, rtype: str, grant: Grant) -> list[Criterion]:
-        out: list[Criterion] = []
-        if grant.patient is not None:
-            params = compartment_params(rtype)
-            if rtype == "Patient" or params is None:
-                out.append(Filter("_id", "token", None, (grant.patient if rtype == "Patient" else "-",)))
-            else:
-                out.append(Compartment(params, "Patient", grant.patient))
-        if grant.filters:
-            params_for = self.services.extractor.params_for
-            out.extend(parse((rtype,), list(grant.filters), params_for, strict=True).filters)
-        return out
-
-    def _visible(self, stored: StoredVersion, letter: str) -> bool:
-        """Whether the caller may see (``r``) or change (``u``/``d``) this version of a resource."""
-        if not self.access.limited:
-            return True
-        grant = self.access.grant(stored.resource_type, letter)
-        if grant is None:
-            return False
-        if grant.patient is not None:
-            body = self._body_of(stored)
-            extract = self.services.extractor.extract
-            if not in_compartment(stored.resource_type, stored.id, body, grant.patient, extract):
-                return False
-        return not grant.filters or self._matches(stored.resource_type, stored.id, grant)
-
-    def _body_of(self, stored: StoredVersion) -> dict[str, Any] | None:
-        """The content that decides membership: a deletion is judged by the version before it."""
-        if stored.content is not None:
-            body: dict[str, Any] = res.loads(stored.content)
-            return body
-        before = self.session.version(stored.resource_type, stored.id, stored.version - 1)
-        return res.loads(before.content) if before is not None and before.content is not None else None
-
-    def _matches(self, rtype: str, id: str, grant: Grant) -> bool:
-        """A granular scope's criteria hold for this resource (the same search, on its id)."""
-        params = self.services.extractor.params_for
-        return bool(self._page(parse((rtype,), [("_id", id), *grant.filters], params, strict=True), ""))
-
-    def _row_visible(self, row: Row) -> bool:
-        stored = StoredVersion(row[0], row[1], 0, 0.0, False, row[2])
-        return self._visible(stored, "r") or self._visible(stored, "s")
-
-    def _check_write(
-        self, rtype: str, id: str, body: dict[str, Any] | None, letter: str, index: IndexRows | None = None
-    ) -> None:
-        """A confined caller may change only its patient's resources, and only into its compartment."""
-        grant = self.access.require(rtype, letter)
-        current = self.session.current(rtype, id)
-        if current is not None and not current.deleted and not self._visible(current, letter):
-            raise not_found(f"{rtype}/{id} not found", f"Không tìm thấy {rtype}/{id}")
-        if grant.patient is not None and body is not None:
-            extract = self.services.extractor.extract if index is None else (lambda _: index)
-            if not in_compartment(rtype, id, body, grant.patient, extract):
-                raise insufficient_scope("writing outside the patient's compartment", rtype)
 
     # ---- writes ------------------------------------------------------------------------------
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredVersion:

@@ -10,7 +10,7 @@ from ketnoi.interactions.operation import Operation
 
 
 def builtin() -> list[Operation]:
-    from ketnoi.operations import bulk_import, everything, reindex, validate
+    from ketnoi.operations import break_glass, bulk_import, everything, reindex, validate
 
     return [
         validate.OPERATION,
@@ -18,4 +18,5 @@ def builtin() -> list[Operation]:
         reindex.STATUS_OPERATION,
         *bulk_import.OPERATIONS,
         everything.OPERATION,
+        break_glass.OPERATION,
     ]

@@ -35,9 +35,10 @@ from ketnoi.fhir.definitions import patient_compartment, resource_types
 from ketnoi.fhir.outcome import Issue, bad_request, operation_outcome
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.policy import SHARED_TYPES
-from ketnoi.interactions.repository import Repository, Row, check_id
+from ketnoi.interactions.repository import Repository, check_id
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import cursor_secret
+from ketnoi.interactions.visibility import Row
 from ketnoi.search.compile import Position
 from ketnoi.search.includes import MAX_INCLUDED
 from ketnoi.search.paging import decode_cursor, encode_cursor

@@ -34,12 +34,16 @@ from ketnoi.search.query import (
     Criterion,
     Filter,
     Has,
+    OwnedBy,
+    Reach,
     SearchQuery,
     SortKey,
     TextSearch,
+    Withheld,
     split_pipe,
     unescape,
 )
+from ketnoi.search.reach import owned_by, reach_condition, withheld
 from ketnoi.sql import SqlQuery
 
 
@@ -146,7 +150,7 @@ def where_clause(query: SearchQuery, base_url: str, *, owner_index: bool = False
         if crit in plain and driver is not None and crit is not driver:
             clauses.append(_probe(crit, query.resource_types, "r", base_url, owner_index))
         else:
-            clauses.append(condition(crit, query.resource_types, "r", base_url))
+            clauses.append(condition(crit, query.resource_types, "r", base_url, owner_index=owner_index))
     return join(" AND ", clauses)
 
 
@@ -258,9 +262,16 @@ def _beyond(column: str, desc: bool, value: Any, before: bool) -> Frag | None:
 # ------------------------------------------------------------------------------------------ criteria
 
 
-def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str) -> Frag:
-    """A boolean condition on the resource row ``alias`` (``alias.resource_type``, ``alias.id``)."""
+def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str, *, owner_index: bool = False) -> Frag:
+    """A boolean condition on the resource row ``alias`` (``alias.resource_type``, ``alias.id``).
+    ``owner_index``: SQLite hints for the policy's probes (:func:`owner_rows`)."""
     owner = f"({alias}.resource_type, {alias}.id)"
+    if isinstance(crit, Reach):
+        return reach_condition(crit, alias, owner_index)
+    if isinstance(crit, OwnedBy):
+        return owned_by(crit, alias)
+    if isinstance(crit, Withheld):
+        return withheld(crit, alias, owner_index)
     if isinstance(crit, Filter):
         if crit.param == "_id":
             op = "NOT IN" if crit.modifier == "not" else "IN"
@@ -277,7 +288,8 @@ def condition(crit: Criterion, types: tuple[str, ...], alias: str, base_url: str
     if isinstance(crit, Has):
         return has_exists(crit, f"{alias}.resource_type", f"{alias}.id", base_url)
     if isinstance(crit, AllOf):
-        return cat("(", join(" AND ", (condition(c, types, alias, base_url) for c in crit.criteria)), ")")
+        parts = (condition(c, types, alias, base_url, owner_index=owner_index) for c in crit.criteria)
+        return cat("(", join(" AND ", parts), ")")
     return cat(f"{owner} IN (", positive_set(crit, types, base_url), ")")
 
 
@@ -309,7 +321,7 @@ def has_exists(crit: Has, type_col: str, id_col: str, base_url: str, depth: int 
 
 def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
     """``SELECT resource_type, id`` of the current resources of ``types`` that satisfy ``crit``."""
-    on_resource = isinstance(crit, AllOf) or (
+    on_resource = isinstance(crit, (AllOf, Reach, OwnedBy, Withheld)) or (
         isinstance(crit, Filter) and (crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not"))
     )
     if on_resource:
@@ -371,7 +383,7 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
             " AND target_type = ",
             val(crit.target_type),
         )
-    if isinstance(crit, AllOf):
+    if isinstance(crit, (AllOf, Reach, OwnedBy, Withheld)):
         return match_set(crit, types, base_url)
     if isinstance(crit, Composite):
         return _composite_set(crit, types)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from ketnoi.fhir import definitions
 from ketnoi.search.composite import CompositeExtractor, KeysMemo, components
+from ketnoi.search.extract_consent import consent_rows
 from ketnoi.search.extract_model import TypeModel, r4_model
 from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
 from ketnoi.search.extract_text import TEXT_SOURCES
@@ -144,6 +145,8 @@ class Extractor:
                 continue
             if body:
                 rows.text.append(TextRow(code, body))
+        if resource_type == "Consent":
+            consent_rows(resource, rows)  # the rules the access policy reads (ADR 0017)
         return rows
 
     def plans(self, resource_type: str) -> list[ParamPlan]:

@@ -72,7 +72,42 @@ class AllOf:
     criteria: tuple[Criterion, ...]
 
 
-Criterion = Filter | Chain | Has | Composite | Compartment | TextSearch | AllOf
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What a caller acting for a facility may see of one resource type (access policy, never
+    parsed; ``ketnoi.interactions.policy``, compiled by ``ketnoi.search.reach``, ADR 0017).
+
+    A resource is in reach when ``org`` owns it, or when it is in the record of a patient the
+    facility may see: one with a care relation (an Encounter or EpisodeOfCare of that patient at
+    ``org`` whose period reaches ``cutoff`` or later) or a Consent that permits ``org``, and no
+    Consent that denies ``org`` the whole record or this resource's code, security label or type;
+    or a patient opened by break-the-glass (``glass``), whatever the Consents say."""
+
+    org: str  # "Organization/ID": the caller's facility
+    subject: tuple[str, ...]  # reference parameters naming the resource's patient (empty: own data only)
+    patient_self: bool  # the type is Patient: each resource is its own patient
+    cutoff: float  # epoch seconds: a care relation's period must end on or after this
+    glass: tuple[str, ...] = ()  # Patient ids under break-the-glass for this caller
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedBy:
+    """Resources owned by one of ``orgs`` (access policy: a province's data for its managers)."""
+
+    orgs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """Not the parts of a patient's record their Consent withholds from ``org`` (rule keys of
+    ``search.extract_consent``: ``system|code`` of a code or security label, ``type:X``), unless
+    ``org`` owns them: the access policy's criterion for a search pinned to one open patient."""
+
+    org: str
+    keys: tuple[str, ...]
+
+
+Criterion = Filter | Chain | Has | Composite | Compartment | TextSearch | AllOf | Reach | OwnedBy | Withheld
 
 
 @dataclass(frozen=True, slots=True)

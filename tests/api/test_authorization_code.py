@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -86,6 +87,15 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
                 obs = {"resourceType": "Observation", "status": "final", "code": {"text": "mạch"}}
                 made = http.post("/Observation", json={**obs, "subject": {"reference": f"Patient/{pid}"}}, headers=auth)
                 observations[pid] = made.json()["id"]
+                care = {  # a current Encounter at the clinician's facility (bv1): its patients are open to it
+                    "resourceType": "Encounter",
+                    "status": "in-progress",
+                    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                    "subject": {"reference": f"Patient/{pid}"},
+                    "period": {"start": date.today().isoformat()},
+                    "serviceProvider": {"reference": "Organization/bv1"},  # written for no one: the provider counts
+                }
+                assert http.post("/Encounter", json=care, headers=auth).status_code == 201
             accounts.add("bacsi", PASSWORD, "clinician", organization="Organization/bv1", now=now)
             accounts.add("guessed", PASSWORD, "clinician", organization="Organization/bv1", now=now)
             accounts.add("benhnhan", PASSWORD, "patient", patient=f"Patient/{ids[0]}", now=now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import httpx
@@ -58,12 +59,26 @@ def world(fresh_services: Services) -> dict[str, Any]:
     s = fresh_services
     a, b = create(s, {"resourceType": "Patient"}), create(s, {"resourceType": "Patient"})
     obs_a, obs_b = create(s, observation(a)), create(s, observation(b))
+    assert call(s, as_(CLINICIAN, "w0"), "GET", f"Observation/{obs_a}").status == 404  # no care relation yet
+    for patient in (a, b):  # the clinician's facility treats both (ADR 0017: reach by organization)
+        create(s, _encounter(patient), replace(OPEN, organization=CLINICIAN.organization))
     assert call(s, as_(CLINICIAN, "w1"), "GET", f"Observation/{obs_a}").status == 200
     btg = as_(CLINICIAN, "w2", purpose_of_use="ETREAT")  # break-the-glass
     assert call(s, btg, "GET", f"Patient/{a}").status == 200
     assert call(s, as_(CLINICIAN, "w3"), "GET", f"Observation/{obs_b}").status == 200
     log = records(s)
     return {"s": s, "a": a, "b": b, "obs_a": obs_a, "seq_a": _seq(log, "w1"), "seq_b": _seq(log, "w3")}
+
+
+def _encounter(patient: str) -> dict[str, Any]:
+    """A current ambulatory Encounter of ``patient``: a care relation with whoever it is written for."""
+    return {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "period": {"start": date.today().isoformat()},
+    }
 
 
 def _seq(log: list[Any], request_id: str) -> int:

@@ -2,7 +2,8 @@
 a real ``ketnoi serve`` process answers reads with unique request ids and is killed with SIGKILL
 right after the last answer; every request id answered 200 is then in the audit log, and the
 chain verifies. Reads' events are committed without a disk flush each by default (ADR 0016): this
-is the guarantee that choice keeps."""
+is the guarantee that choice keeps. Writes (AUD-04 proper): a write and its AuditEvent commit in
+one transaction, so a kill mid-flight leaves both or neither."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from ketnoi.app import open_store
@@ -89,6 +91,94 @@ def test_acknowledged_reads_keep_their_audit_events_through_kill_9(backend: str,
         try:
             missing = answered - _request_ids(store)
             assert not missing, f"{len(missing)} acknowledged reads have no AuditEvent"
+            report = verify(store, None, KeyStore(store).ring(time.time()))
+            assert report.ok, report
+        finally:
+            store.close()
+
+
+def _events(store: Store) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    after = 0
+    while True:
+        with store.session(write=False) as session:
+            rows = session.audit_rows(after, 1000)
+        if not rows:
+            return found
+        found.extend({"request_id": r.request_id, **orjson.loads(r.event)} for r in rows)
+        after = rows[-1].seq
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_writes_and_their_audit_events_commit_together_through_kill_9(backend: str, tmp_path: Path) -> None:
+    """THREATS.md AUD-04, writes: 8 clients create Patients while the server is killed with SIGKILL
+    mid-flight. Every acknowledged create is stored with its AuditEvent, and every AuditEvent of a
+    successful create names a Patient that is stored (none for a write that rolled back)."""
+    with throwaway_url(backend, tmp_path, "ketnoi_crash_w") as url:
+        _ketnoi("migrate", "--database", url)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}/fhir"
+        _ketnoi("users", "add", "--database", url, "--username", "root", "--role", "admin", "--password-stdin",
+                stdin="a long enough passphrase 42\n")  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        acknowledged: dict[str, str] = {}  # request id -> Patient id
+        try:
+            token = _ketnoi("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.cruds",
+                            "--audience", base)  # fmt: skip
+            auth = {"Authorization": f"Bearer {token}"}
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/metadata", timeout=2)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.2)
+            stop = time.monotonic() + 1.5
+
+            def create(_: int) -> None:
+                with httpx.Client(timeout=30) as http:
+                    while time.monotonic() < stop + 5:
+                        rid = uuid.uuid4().hex
+                        try:
+                            r = http.post(f"{base}/Patient", json={"resourceType": "Patient"},
+                                          headers={**auth, "X-Request-Id": rid})  # fmt: skip
+                        except httpx.TransportError:
+                            return  # the server is gone
+                        if r.status_code == 201:
+                            acknowledged[rid] = r.json()["id"]
+
+            with ThreadPoolExecutor(8) as pool:
+                running = [pool.submit(create, i) for i in range(8)]
+                time.sleep(max(0.0, stop - time.monotonic()))
+                proc.send_signal(signal.SIGKILL)  # mid-flight: requests are being written right now
+                for future in running:
+                    future.result()
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        assert len(acknowledged) > 20, "too few writes before the kill to show anything"
+        store = open_store(url)
+        try:
+            events = _events(store)
+            audited = {str(e["request_id"]) for e in events}
+            missing = set(acknowledged) - audited
+            assert not missing, f"{len(missing)} acknowledged creates have no AuditEvent"
+            with store.session(write=False) as session:
+                for rid, pid in acknowledged.items():
+                    assert session.current("Patient", pid) is not None, (rid, pid)
+                for event in events:
+                    if event.get("action") != "C" or event.get("outcome") != "0":
+                        continue
+                    for entity in event.get("entity", []):  # type: ignore[union-attr]
+                        ref = str((entity.get("what") or {}).get("reference") or "")
+                        if ref.startswith("Patient/"):
+                            stored = session.current("Patient", ref.split("/")[1])
+                            assert stored is not None, f"an AuditEvent of a create that rolled back: {ref}"
             report = verify(store, None, KeyStore(store).ring(time.time()))
             assert report.ok, report
         finally:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import orjson
@@ -40,6 +42,19 @@ from tests.interactions.audit_helpers import (
 )
 
 CODE = "http://loinc.org|8867-4"
+
+
+def _in_care(s: Services, patient: str) -> None:
+    """A current Encounter of ``patient`` at the clinician's facility: a care relation that opens
+    the patient's record to it (written by an operator for that organization)."""
+    encounter = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "period": {"start": date.today().isoformat()},
+    }
+    create(s, encounter, replace(OPEN, organization=CLINICIAN.organization))
 
 
 def _script(s: Services, a: str, b: str, obs_b: str, obs_b2: str) -> dict[str, str]:
@@ -81,6 +96,8 @@ def test_a_scripted_session_leaves_exactly_the_expected_audit_events(fresh_servi
     s = fresh_services
     a, b = create(s, {"resourceType": "Patient"}), create(s, {"resourceType": "Patient"})
     obs_b, obs_b2 = create(s, observation(b)), create(s, observation(b, "1-1"))
+    for patient in (a, b):  # the clinician's facility treats both: their records are open to it (ADR 0017)
+        _in_care(s, patient)
     start = head(s)
     ids = _script(s, a, b, obs_b, obs_b2)
     o1, new = ids["o1"], ids["new"]
@@ -175,6 +192,7 @@ def test_a_read_answers_only_once_its_record_is_committed(fresh_services: Servic
     s = fresh_services
     a = create(s, {"resourceType": "Patient"})
     obs = create(s, observation(a))
+    _in_care(s, a)
     barrier = threading.Barrier(8)
     missing: list[str] = []
     statuses: list[int] = []

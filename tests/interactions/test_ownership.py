@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -69,11 +70,34 @@ def _owner(services: Services, rtype: str, id: str) -> tuple[int, str | None]:
     return current.version, current.org
 
 
-def _obs(code: str, identifier: str | None = None) -> dict[str, Any]:
+def _obs(code: str, identifier: str | None = None, subject: str | None = None) -> dict[str, Any]:
     obs: dict[str, Any] = {"resourceType": "Observation", "status": "final", "code": {"text": code}}
     if identifier:
         obs["identifier"] = [{"system": "urn:test", "value": identifier}]
+    if subject:
+        obs["subject"] = {"reference": f"Patient/{subject}"}
     return obs
+
+
+def _in_care(services: Services, patient: str, *orgs: str) -> None:
+    """A current Encounter of ``patient`` at each of ``orgs`` (written for it): a care relation that
+    lets the facility see the patient's record, whoever wrote it (ADR 0017, reach by organization)."""
+    for org in orgs:
+        encounter = {
+            "resourceType": "Encounter",
+            "status": "in-progress",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": f"Patient/{patient}"},
+            "period": {"start": date.today().isoformat()},
+        }
+        _create(services, RequestContext.operator("test", org), encounter)
+
+
+def _patient(services: Services, *orgs: str) -> str:
+    """A new Patient (written by the operator), in the care of each of ``orgs``."""
+    id = _create(services, OPERATOR, {"resourceType": "Patient"})
+    _in_care(services, id, *orgs)
+    return id
 
 
 def _create(services: Services, ctx: RequestContext, resource: dict[str, Any]) -> str:
@@ -101,7 +125,7 @@ def test_every_version_records_the_callers_organization(fresh_services: Services
 def test_a_forged_meta_cannot_claim_another_organization(fresh_services: Services) -> None:
     s = fresh_services
     forged = {"source": F1, "tag": [{"system": LEVEL_SYSTEM, "code": "national"}], "security": [{"code": F1}]}
-    id = _create(s, F2_CLINICIAN, {**_obs("mạch"), "meta": forged})
+    id = _create(s, F2_CLINICIAN, {**_obs("mạch", subject=_patient(s, F1)), "meta": forged})  # F1 sees it
     assert _owner(s, "Observation", id) == (1, F2)
     # The body keeps what the client sent (it is data), the record keeps who wrote it.
     assert _body(_call(s, F2_CLINICIAN, "GET", f"Observation/{id}"))["meta"]["source"] == F1
@@ -134,10 +158,15 @@ def test_a_load_records_the_organization_it_loads_for(fresh_services: Services, 
 
 def test_another_facility_may_not_change_it(fresh_services: Services) -> None:
     s = fresh_services
-    id = _create(s, F1_CLINICIAN, _obs("mạch", identifier="f1-obs"))
+    patient = _patient(s)
+    id = _create(s, F1_CLINICIAN, _obs("mạch", identifier="f1-obs", subject=patient))
     before = _body(_call(s, F1_CLINICIAN, "GET", f"Observation/{id}"))
     patch = [{"op": "replace", "path": "/status", "value": "amended"}]
     json_patch = {"content-type": "application/json-patch+json"}
+    # Out of F2's reach (no care relation with the patient), it is not found at all.
+    assert _call(s, F2_CLINICIAN, "DELETE", f"Observation/{id}").status == 404
+    assert _call(s, F2_CLINICIAN, "PUT", f"Observation/{id}", {**before, "status": "amended"}).status == 404
+    _in_care(s, patient, F2)  # F2 now treats the patient: it sees F1's record, and still may not change it
     attempts = [
         _call(s, F2_CLINICIAN, "PUT", f"Observation/{id}", {**before, "status": "amended"}),
         _call(s, F2_CLINICIAN, "PATCH", f"Observation/{id}", patch, **json_patch),
@@ -178,7 +207,7 @@ def test_callers_without_an_organization_change_anything_and_keep_the_owner(fres
     """A national administrator (or an operator) may correct a facility's record; the record stays
     the facility's: another facility still may not change it."""
     s = fresh_services
-    id = _create(s, F1_CLINICIAN, _obs("mạch"))
+    id = _create(s, F1_CLINICIAN, _obs("mạch", subject=_patient(s, F2)))  # F2 sees it (care relation)
     current = _body(_call(s, F1_CLINICIAN, "GET", f"Observation/{id}"))
     assert _call(s, NATIONAL_ADMIN, "PUT", f"Observation/{id}", {**current, "status": "amended"}).status == 200
     assert _owner(s, "Observation", id) == (2, None)  # this version: written for no organization
@@ -190,9 +219,13 @@ def test_callers_without_an_organization_change_anything_and_keep_the_owner(fres
 
 
 def test_records_without_an_owner_are_open_to_what_the_scopes_allow(fresh_services: Services) -> None:
-    """Versions written before the store recorded owners (like the operator's here) have none."""
+    """Versions written before the store recorded owners (like the operator's here) have none: any
+    facility that sees the record (a care relation with its patient) may change it, and then owns it."""
     s = fresh_services
-    id = _create(s, OPERATOR, _obs("mạch"))
+    patient = _patient(s)
+    id = _create(s, OPERATOR, _obs("mạch", subject=patient))
+    assert _call(s, F2_CLINICIAN, "GET", f"Observation/{id}").status == 404  # out of F2's reach, owner or not
+    _in_care(s, patient, F1, F2)  # both facilities treat the patient
     current = _body(_call(s, F2_CLINICIAN, "GET", f"Observation/{id}"))
     assert _call(s, F2_CLINICIAN, "PUT", f"Observation/{id}", {**current, "status": "amended"}).status == 200
     assert _owner(s, "Observation", id) == (2, F2)  # and now it is F2's
@@ -202,7 +235,7 @@ def test_records_without_an_owner_are_open_to_what_the_scopes_allow(fresh_servic
 
 def test_one_refused_entry_fails_the_whole_transaction(fresh_services: Services) -> None:
     s = fresh_services
-    theirs = _create(s, F1_CLINICIAN, _obs("mạch"))
+    theirs = _create(s, F1_CLINICIAN, _obs("mạch", subject=_patient(s, F2)))  # F2 sees it (care relation)
     tag = uuid.uuid4().hex
     entries = [
         {"resource": _obs("mới", identifier=tag), "request": {"method": "POST", "url": "Observation"}},
@@ -246,7 +279,7 @@ def test_over_http_the_tokens_organization_owns_what_it_writes(
 ) -> None:
     http, services, _ = http_server
     f1, f2 = _bearer(services, F1), _bearer(services, F2)
-    made = http.post("/Observation", json=_obs("mạch"), headers=f1)
+    made = http.post("/Observation", json=_obs("mạch", subject=_patient(services, F2)), headers=f1)  # F2 sees it
     assert made.status_code == 201, made.text
     id = made.json()["id"]
     assert _owner(services, "Observation", id) == (1, F1)

@@ -31,6 +31,8 @@ def _obs(patient: str) -> dict[str, Any]:
     }
 
 
+GLASS = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "test"}]}
+
 CASES: dict[str, Case] = {
     # type-level and instance-level interactions, aimed at B
     "read": lambda i: ("GET", f"Observation/{i['obs_b']}", None),
@@ -71,6 +73,7 @@ CASES: dict[str, Case] = {
     "$import": lambda i: ("POST", "$import", {"resourceType": "Parameters", "parameter": []}),
     "$import-status": lambda i: ("GET", "$import-status?job=1", None),
     "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
+    "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
 }
 
 
@@ -123,3 +126,46 @@ def test_a_patient_token_cannot_reach_another_patient(fresh_services: Services, 
         assert not [x for x in leaked if x.encode() in text], (name, text[:300])
     after = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
     assert after == before, name  # B's data is unchanged, whatever the answer
+
+
+def test_a_patient_token_cannot_break_the_glass(fresh_services: Services, ids: dict[str, str]) -> None:
+    """Break-the-glass opens a record to a facility's signed-in user: a patient is refused outright."""
+    ctx = RequestContext(
+        authenticated=True,
+        user="bn-a",
+        scopes=parse_scopes("patient/*.cruds"),
+        patient=ids["a"],
+        roles=frozenset({"patient"}),
+    )
+    for patient in (ids["b"], ids["a"]):  # another patient's record, and even their own
+        method, url, body = CASES["$break-the-glass"]({**ids, "b": patient})
+        r = _call(fresh_services, ctx, method, url, body)
+        assert r.status == 403, (patient, r.status, r.resource)
+        issue = r.resource["issue"][0] if r.resource is not None else {}
+        assert issue.get("code") == "forbidden" and "Break-the-glass" in issue.get("diagnostics", ""), issue
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - {"$break-the-glass"}))
+def test_a_clinician_without_a_relation_cannot_reach_the_patient(
+    fresh_services: Services, ids: dict[str, str], name: str
+) -> None:
+    """The same matrix for a clinician of facility F1 with the widest user scopes and no care
+    relation with B, whose data no facility owns (AZ-06 at the facility level, ADR 0017).
+    Break-the-glass is left out: opening B's record, audited, is what it is for (test_reach.py)."""
+    ctx = RequestContext(
+        authenticated=True,
+        user="bs-f1",
+        scopes=parse_scopes("user/*.cruds"),
+        organization="Organization/F1",
+        roles=frozenset({"clinician"}),
+    )
+    before = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
+    method, url, body = CASES[name](ids)
+    r = _call(fresh_services, ctx, method, url, body)
+    text = orjson.dumps(r.resource) if r.resource is not None else (r.raw or b"")
+    if r.status not in (403, 404):
+        assert r.status in (200, 201), (name, r.status, text[:300])
+        leaked = (f'"id":"{ids["obs_b"]}"', f'"id":"{ids["b"]}"')
+        assert not [x for x in leaked if x.encode() in text], (name, text[:300])
+    after = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
+    assert after == before, name

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from tests.conftest import LiveServer, _free_port
 KETNOI = str(Path(sys.executable).with_name("ketnoi"))  # .venv/bin/ketnoi
 GOOD = "Cây đa, giếng nước, sân đình"
 CHEAP = make_hasher(time_cost=1, memory_kib=8, parallelism=1)  # local accounts: behaviour, not strength
+CLINIC = "Organization/bv-bachmai"  # the local clinician account's facility
 OURS = "http://127.0.0.1:8080/fhir"  # the FHIR base of fresh_services' settings: the tokens' audience
 
 
@@ -143,6 +145,9 @@ def ours(fresh_services: Services, providers: tuple[Idp, str]) -> Iterator[Ours]
         obs = {"resourceType": "Observation", "status": "final", "code": {"text": "mạch"}}
         mine = http.post("/Observation", json={**obs, "subject": {"reference": f"Patient/{a}"}}, headers=auth)
         other = http.post("/Observation", json={**obs, "subject": {"reference": f"Patient/{b}"}}, headers=auth)
+        for patient in (a, b):  # both in the care of the local clinician's facility (_clinician): ADR 0017
+            made = http.post("/Encounter", json=_encounter(patient, CLINIC), headers=auth)
+            assert made.status_code == 201, made.text
         accounts = Accounts(services.store, hasher=CHEAP)
         yield Ours(
             services, http, app.state.authenticator, accounts, idp, dead, a, mine.json()["id"], other.json()["id"]
@@ -164,7 +169,20 @@ def _refused(response: httpx.Response, reason: str | None = None) -> None:
 
 
 def _clinician(ours: Ours, name: str = "lan") -> None:
-    ours.accounts.add(name, GOOD, "clinician", organization="Organization/bv-bachmai", now=time.time())
+    ours.accounts.add(name, GOOD, "clinician", organization=CLINIC, now=time.time())
+
+
+def _encounter(patient: str, provider: str) -> dict[str, Any]:
+    """A current Encounter of ``patient`` at ``provider``: a care relation that opens the patient's
+    record to that facility (written here with no owner, so the serviceProvider names the facility)."""
+    return {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": f"Patient/{patient}"},
+        "period": {"start": date.today().isoformat()},
+        "serviceProvider": {"reference": provider},
+    }
 
 
 def _b64(data: bytes) -> str:
@@ -181,7 +199,8 @@ def test_a_local_clinician_reads_with_the_providers_token(ours: Ours) -> None:
     _clinician(ours)
     found = _get(ours, ours.idp.token)
     assert found.status_code == 200, found.text
-    assert {e["resource"]["id"] for e in found.json()["entry"]} >= {ours.mine, ours.other}  # user/: everyone's
+    # user/: every patient's in the facility's care (the local account's organization, not the provider's)
+    assert {e["resource"]["id"] for e in found.json()["entry"]} >= {ours.mine, ours.other}
     created = ours.http.post(
         "/Observation",
         json={"resourceType": "Observation", "status": "final", "code": {"text": "huyết áp"}},

@@ -1,0 +1,231 @@
+"""The access policy's criteria (:class:`~ketnoi.search.query.Reach`, :class:`OwnedBy`) as SQL
+conditions on a ``resource`` row (ADR 0017).
+
+They are ordinary parts of the search's WHERE clause, so paging, ``Bundle.total``, chains and
+``_has`` only ever consider what the caller may see, and nothing is fetched to be discarded. Every
+test is a probe correlated on the row (its owner column, or its own index rows through the owner
+index) or a lookup of one patient's Encounters and Consents by the reference index's
+``(resource_type, param, target_id, target_type)`` prefix: bounded work per candidate row,
+whatever the size of the database.
+
+A row of resource type T is in reach of facility F when::
+
+    r.org = F                                   -- F wrote it (its owner)
+    OR some patient P of the row (P = r.id for a Patient; else a reference of one of T's
+       compartment parameters to Patient/P) is open to F:
+         P under break-the-glass by this caller
+         OR ((care(P, F) OR consent(P, permit, F, whole))
+             AND NOT denied(P, F, whole) AND NOT denied(P, F, a code/label/type of the row))
+
+``care(P, F)``: a current Encounter or EpisodeOfCare of P, owned by F (or owned by nobody, i.e.
+loaded by an operator, with F as its serviceProvider / managingOrganization), not cancelled nor
+entered-in-error, whose period reaches the cutoff. ``denied``: a deny rule naming F, or a deny rule
+naming anyone that no permit rule naming F with the same key overrides (the nested exception
+"deny everyone but F"). Rules come from ``ketnoi.search.extract_consent``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ketnoi.search.extract_consent import ANYONE, DENY, PERMIT, TYPE_PREFIX, WHOLE
+from ketnoi.search.frag import Frag, cat, join, val
+from ketnoi.search.query import OwnedBy, Reach, Withheld
+
+CARE_TYPES: Final = ("Encounter", "EpisodeOfCare")
+CARE_PROVIDER_PARAMS: Final = ("service-provider", "organization")  # Encounter, EpisodeOfCare
+NOT_CARE: Final = ("cancelled", "entered-in-error")
+DENIABLE_PARAMS: Final = ("code", "_security")  # what a Consent's code and securityLabel rules match
+ORG_PREFIX = "Organization/"
+
+
+def owned_by(crit: OwnedBy, alias: str) -> Frag:
+    if not crit.orgs:
+        return Frag("1 = 0")
+    return cat(f"{alias}.org IN (", val(*crit.orgs), ")")
+
+
+def reach_condition(crit: Reach, alias: str, owner_index: bool = False) -> Frag:
+    """``crit`` as a condition on the resource row ``alias``."""
+    own = cat(f"{alias}.org = ", val(crit.org))
+    if crit.patient_self:
+        return cat("(", own, " OR ", _open(crit, f"{alias}.id", alias, False), ")")
+    if not crit.subject:
+        return own
+    refs = "idx_reference pm INDEXED BY idx_reference_owner" if owner_index else "idx_reference pm"
+    return cat(
+        "(",
+        own,
+        f" OR EXISTS (SELECT 1 FROM {refs} WHERE pm.resource_type = {alias}.resource_type AND pm.resource_id = "
+        f"{alias}.id AND pm.param IN (",
+        val(*crit.subject),
+        ") AND pm.target_type = 'Patient' AND ",
+        _open(crit, "pm.target_id", alias, True, owner_index),
+        "))",
+    )
+
+
+def withheld(crit: Withheld, alias: str, owner_index: bool = False) -> Frag:
+    """``crit`` as a condition on the resource row ``alias``: owned by ``crit.org``, or of none of
+    the withheld types and with none of the withheld codes or security labels."""
+    types = [k.removeprefix(TYPE_PREFIX) for k in crit.keys if k.startswith(TYPE_PREFIX)]
+    codes = [k for k in crit.keys if not k.startswith(TYPE_PREFIX)]
+    parts: list[Frag] = []
+    if types:
+        parts.append(cat(f"{alias}.resource_type NOT IN (", val(*types), ")"))
+    if codes:
+        tokens = "idx_token t INDEXED BY idx_token_owner" if owner_index else "idx_token t"
+        parts.append(
+            cat(
+                f"NOT EXISTS (SELECT 1 FROM {tokens} WHERE t.resource_type = {alias}.resource_type AND "
+                f"t.resource_id = {alias}.id AND t.param IN (",
+                val(*DENIABLE_PARAMS),
+                ") AND t.system || '|' || t.code IN (",
+                val(*codes),
+                "))",
+            )
+        )
+    return cat("(", f"{alias}.org = ", val(crit.org), " OR (", join(" AND ", parts), "))")
+
+
+def patient_facts_call(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
+    """:func:`patient_facts` on PostgreSQL: the same query in ``ketnoi_patient_facts`` (migration
+    12), whose plan is made once per connection instead of at every run."""
+    return cat(
+        "SELECT f_kind, f_a, f_b, f_c FROM ketnoi_patient_facts(CAST(",
+        val(patient),
+        " AS TEXT), CAST(",
+        val(org_id),
+        " AS TEXT), CAST(",
+        val(cutoff),
+        " AS DOUBLE PRECISION), CAST(",
+        val(glass_kind),
+        " AS TEXT), CAST(",
+        val(now),
+        " AS DOUBLE PRECISION))",
+    )
+
+
+def patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
+    """What decides whether ``patient``'s record is open to ``Organization/org_id``, in one round
+    trip of flat queries (cheap to plan), as rows of four texts for ``interactions.reach.decide``:
+
+    - ``('care', owner, 'live' or '', 'names' or '')`` per Encounter and EpisodeOfCare of the
+      patient: its owner, whether its period reaches ``cutoff`` and it is neither cancelled nor
+      entered in error, whether it names the organization as its provider;
+    - ``(PERMIT or DENY, actor, key, '')`` per rule row of the patient's active privacy Consents;
+    - ``('glass', patient, '', '')`` when ``glass_kind`` (the caller's break-the-glass record kind)
+      holds an opening of this patient that has not run out."""
+    care = cat(
+        "SELECT 'care', er.org, CASE WHEN EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = "
+        "ce.resource_type AND cd.resource_id = ce.resource_id AND cd.param = 'date' AND cd.high >= ",
+        val(cutoff),
+        ") AND NOT EXISTS (SELECT 1 FROM idx_token cs WHERE cs.resource_type = ce.resource_type AND "
+        "cs.resource_id = ce.resource_id AND cs.param = 'status' AND cs.code IN (",
+        val(*NOT_CARE),
+        ")) THEN 'live' ELSE '' END, CASE WHEN EXISTS (SELECT 1 FROM idx_reference sp WHERE sp.resource_type = "
+        "ce.resource_type AND sp.resource_id = ce.resource_id AND sp.param IN (",
+        val(*CARE_PROVIDER_PARAMS),
+        ") AND sp.target_id = ",
+        val(org_id),
+        " AND sp.target_type = 'Organization') THEN 'names' ELSE '' END FROM idx_reference ce JOIN resource er "
+        "ON er.resource_type = ce.resource_type AND er.id = ce.resource_id WHERE ce.resource_type IN (",
+        val(*CARE_TYPES),
+        ") AND ce.param = 'patient' AND ce.target_id = ",
+        val(patient),
+        " AND ce.target_type = 'Patient'",
+    )
+    rules = cat(
+        " UNION ALL SELECT ct.param, ct.system, ct.code, '' FROM idx_reference cp JOIN idx_token ct ON "
+        "ct.resource_type = cp.resource_type AND ct.resource_id = cp.resource_id WHERE cp.resource_type = "
+        "'Consent' AND cp.param = 'patient' AND cp.target_id = ",
+        val(patient),
+        " AND cp.target_type = 'Patient' AND ct.param IN (",
+        val(PERMIT, DENY),
+        ")",
+    )
+    if glass_kind is None:
+        return cat(care, rules)
+    glass = cat(
+        " UNION ALL SELECT 'glass', key, '', '' FROM security_record WHERE kind = ",
+        val(glass_kind),
+        " AND key = ",
+        val(patient),
+        " AND (expires IS NULL OR expires > ",
+        val(now),
+        ")",
+    )
+    return cat(care, rules, glass)
+
+
+def _open(crit: Reach, patient: str, alias: str, by_code: bool, owner_index: bool = False) -> Frag:
+    """Whether the patient whose id is the SQL expression ``patient`` is open to ``crit.org``."""
+    glass = cat(f"{patient} IN (", val(*crit.glass), ") OR ") if crit.glass else Frag("")
+    whole = Frag(f"ct.code = '{WHOLE}'")
+    permitted = _rule(patient, PERMIT, (crit.org, ANYONE), whole)
+    allowed = cat("(", _care(crit, patient), " OR ", permitted, ")")
+    parts = [allowed, cat(" AND NOT ", _denied(crit, patient, whole))]
+    if by_code:
+        parts.append(cat(" AND NOT ", _denied(crit, patient, _row_keys(alias, owner_index))))
+    return cat("(", glass, "(", *parts, "))")
+
+
+def _care(crit: Reach, patient: str) -> Frag:
+    org_id = crit.org.removeprefix(ORG_PREFIX)
+    return cat(
+        "EXISTS (SELECT 1 FROM idx_reference ce JOIN resource er ON er.resource_type = ce.resource_type "
+        "AND er.id = ce.resource_id WHERE ce.resource_type IN (",
+        val(*CARE_TYPES),
+        f") AND ce.param = 'patient' AND ce.target_id = {patient} AND ce.target_type = 'Patient' AND (er.org = ",
+        val(crit.org),
+        " OR (er.org IS NULL AND EXISTS (SELECT 1 FROM idx_reference sp WHERE sp.resource_type = ce.resource_type "
+        "AND sp.resource_id = ce.resource_id AND sp.param IN (",
+        val(*CARE_PROVIDER_PARAMS),
+        ") AND sp.target_id = ",
+        val(org_id),
+        " AND sp.target_type = 'Organization'))) AND EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = "
+        "ce.resource_type AND cd.resource_id = ce.resource_id AND cd.param = 'date' AND cd.high >= ",
+        val(crit.cutoff),
+        ") AND NOT EXISTS (SELECT 1 FROM idx_token cs WHERE cs.resource_type = ce.resource_type AND "
+        "cs.resource_id = ce.resource_id AND cs.param = 'status' AND cs.code IN (",
+        val(*NOT_CARE),
+        ")))",
+    )
+
+
+def _rule(patient: str, effect: str, actors: tuple[str, ...], key: Frag, alias: str = "ct") -> Frag:
+    """Some active Consent of the patient states an ``effect`` rule about one of ``actors`` whose
+    key (``{alias}.code``) satisfies ``key``."""
+    cp = f"{alias}p"
+    return cat(
+        f"EXISTS (SELECT 1 FROM idx_reference {cp} JOIN idx_token {alias} ON {alias}.resource_type = "
+        f"{cp}.resource_type AND {alias}.resource_id = {cp}.resource_id WHERE {cp}.resource_type = 'Consent' AND "
+        f"{cp}.param = 'patient' AND {cp}.target_id = {patient} AND {cp}.target_type = 'Patient' AND "
+        f"{alias}.param = ",
+        val(effect),
+        f" AND {alias}.system IN (",
+        val(*actors),
+        ") AND ",
+        key,
+        ")",
+    )
+
+
+def _denied(crit: Reach, patient: str, key: Frag) -> Frag:
+    """A deny rule about ``crit.org`` with a key satisfying ``key``, or one about anyone that no
+    permit rule about ``crit.org`` with the same key overrides."""
+    named = _rule(patient, DENY, (crit.org,), key)
+    override = _rule(patient, PERMIT, (crit.org,), Frag("cq.code = ct.code"), alias="cq")
+    anyone = _rule(patient, DENY, (ANYONE,), cat(key, " AND NOT ", override))
+    return cat("(", named, " OR ", anyone, ")")
+
+
+def _row_keys(alias: str, owner_index: bool) -> Frag:
+    """A rule key (``ct.code``) that names the row's type, or one of its codes or security labels."""
+    tokens = "idx_token t INDEXED BY idx_token_owner" if owner_index else "idx_token t"
+    return cat(
+        f"(ct.code = '{TYPE_PREFIX}' || {alias}.resource_type OR ct.code IN (SELECT t.system || '|' || t.code "
+        f"FROM {tokens} WHERE t.resource_type = {alias}.resource_type AND t.resource_id = {alias}.id AND t.param IN (",
+        val(*DENIABLE_PARAMS),
+        ") AND t.system IS NOT NULL))",
+    )
