@@ -34,12 +34,10 @@ from ketnoi.config import ConfigError
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit_events as ae
-from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.policy import compartment_params
-from ketnoi.interactions.repository import Repository, unit_of_work
+from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
-from ketnoi.search.extract import Extractor
 from ketnoi.search.index import IndexRows
 from ketnoi.store.auditlog import AuditEntry
 from ketnoi.store.base import StoredVersion
@@ -164,9 +162,9 @@ class Recorder:
         # of the server at once and power loss at the database's next sync, unless
         # audit_reads_fsync asks for a disk flush per group (ADR 0016). Writes' events are in the
         # write's own, fully durable, transaction.
-        durable = self.services.settings.audit_reads_fsync
-        with unit_of_work(self.services, RequestContext.internal("audit"), write=True, durable=durable) as repo:
-            repo.audit_append(entries)
+        # The store's own append (one round trip on PostgreSQL): these are the server's records,
+        # not a caller's data, so no policy applies and no hook runs.
+        self.services.store.audit_append_alone(entries, durable=self.services.settings.audit_reads_fsync)
 
     # ---- what an interaction did -------------------------------------------------------------
     def events(
@@ -228,27 +226,12 @@ class Recorder:
 
 
 def _compartment_extractor(extractor: Any, rtype: str) -> Extract | None:
-    params = compartment_params(rtype)
+    params = frozenset(compartment_params(rtype) or ())
     if not params:
         return None
-    if not isinstance(extractor, Extractor):
-        full: Extract = extractor.extract
-        return full
-    plans = [
-        (p.code, tuple(access for _, access in p.parts), p.writer)
-        for p in extractor.plans(rtype)
-        if p.code in params and p.status == "supported" and p.writer is not None and p.parts
-    ]
 
     def run(resource: dict[str, Any]) -> IndexRows:
-        rows = IndexRows()
-        for code, accessors, writer in plans:
-            for access in accessors:
-                try:
-                    for value, fhir_type in access(resource):
-                        writer(code, value, fhir_type, rows)
-                except Exception:  # as the extractor does: a part that fails is skipped, not fatal
-                    log.warning("compartment extraction of %s.%s failed", rtype, code, exc_info=True)
+        rows: IndexRows = extractor.extract_some(resource, params)
         return rows
 
     return run

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Final
 
 from ketnoi.fhir import resource as res
@@ -96,11 +97,17 @@ def _patients_open(repo: Repository, current: StoredVersion) -> bool:
     params = compartment_params(rtype)
     if not params:
         return False
-    rows = repo.services.extractor.extract(res.loads(current.content or b"{}"))
+    rows = repo.services.extractor.extract_some(res.loads(current.content or b"{}"), _wanted(rtype))
     patients = sorted({r.target_id or "" for r in rows.reference if r.param in params and r.target_type == "Patient"})
     codes = {f"{t.system}|{t.code}" for t in rows.token if t.param in DENIABLE_PARAMS and t.system}
     keys = codes | {TYPE_PREFIX + rtype}
     return any(_shows(openness(repo, p), keys) for p in patients if p)
+
+
+@cache
+def _wanted(rtype: str) -> frozenset[str]:
+    """The parameters a read's reach depends on: the compartment's, and the deniable codes."""
+    return frozenset(compartment_params(rtype) or ()) | frozenset(DENIABLE_PARAMS)
 
 
 def _shows(found: Openness, keys: set[str]) -> bool:

@@ -163,8 +163,8 @@ class Visibility:
         return self._patients(stored) <= self._patients(latest)
 
     def _patients(self, stored: StoredVersion) -> set[str]:
-        params = compartment_params(stored.resource_type) or ()
-        rows = self.services.extractor.extract(res.loads(stored.content or b"{}")).reference
+        params = frozenset(compartment_params(stored.resource_type) or ())
+        rows = self.services.extractor.extract_some(res.loads(stored.content or b"{}"), params).reference
         return {r.target_id for r in rows if r.param in params and r.target_type == "Patient" and r.target_id}
 
     def _body_of(self, stored: StoredVersion) -> dict[str, Any] | None:

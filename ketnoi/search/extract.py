@@ -82,6 +82,7 @@ class Extractor:
         self._params: dict[str, dict[str, dict[str, Any]]] = {}
         self._plans: dict[str, list[ParamPlan]] = {}
         self._runnable: dict[str, tuple[tuple[str, tuple[Accessor, ...], Writer], ...]] = {}
+        self._some: dict[tuple[str, frozenset[str]], tuple[tuple[str, tuple[Accessor, ...], Writer], ...]] = {}
         self._composites: dict[str, tuple[CompositeExtractor, ...]] = {}
         self._text_codes: dict[str, tuple[str, ...]] = {}
 
@@ -112,15 +113,7 @@ class Extractor:
         runnable = self._runnable.get(resource_type)
         if runnable is None:
             runnable = self._build_runnable(resource_type)
-        for code, accessors, writer in runnable:
-            for access in accessors:
-                try:
-                    for value, fhir_type in access(resource):
-                        writer(code, value, fhir_type, rows)
-                except Exception:
-                    if self._strict:
-                        raise
-                    log.warning("search extraction of %s.%s failed", resource_type, code, exc_info=True)
+        self._run(resource, runnable, rows)
         composites = self._composites.get(resource_type)
         if composites is None:
             composites = self._build_composites(resource_type)
@@ -148,6 +141,35 @@ class Extractor:
         if resource_type == "Consent":
             consent_rows(resource, rows)  # the rules the access policy reads (ADR 0017)
         return rows
+
+    def extract_some(self, resource: dict[str, Any], codes: frozenset[str]) -> IndexRows:
+        """Index rows of the parameters ``codes`` only (no composite or text rows): the few that
+        the access policy and the audit trail read of a resource (its patients, codes, labels),
+        a handful of accessors instead of every parameter of the type."""
+        rows = IndexRows()
+        resource_type = resource.get("resourceType")
+        if type(resource_type) is not str:
+            return rows
+        key = (resource_type, codes)
+        runnable = self._some.get(key)
+        if runnable is None:
+            every = self._runnable.get(resource_type) or self._build_runnable(resource_type)
+            runnable = self._some[key] = tuple(r for r in every if r[0] in codes)
+        self._run(resource, runnable, rows)
+        return rows
+
+    def _run(
+        self, resource: dict[str, Any], runnable: tuple[tuple[str, tuple[Accessor, ...], Writer], ...], rows: IndexRows
+    ) -> None:
+        for code, accessors, writer in runnable:
+            for access in accessors:
+                try:
+                    for value, fhir_type in access(resource):
+                        writer(code, value, fhir_type, rows)
+                except Exception:
+                    if self._strict:
+                        raise
+                    log.warning("search extraction of %s.%s failed", resource["resourceType"], code, exc_info=True)
 
     def plans(self, resource_type: str) -> list[ParamPlan]:
         """The plan of every parameter of ``resource_type`` (for reports and tests)."""

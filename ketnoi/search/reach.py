@@ -26,6 +26,7 @@ naming anyone that no permit rule naming F with the same key overrides (the nest
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Final
 
 from ketnoi.search.extract_consent import ANYONE, DENY, PERMIT, TYPE_PREFIX, WHOLE
@@ -107,6 +108,24 @@ def patient_facts_call(patient: str, org_id: str, cutoff: float, glass_kind: str
 
 
 def patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
+    """See :func:`_patient_facts`; the text is composed once per shape (it is asked on every read
+    of a facility's user), and only the values change."""
+    text, slots = _facts_template(glass_kind is not None)
+    values = {_PATIENT: patient, _ORG: org_id, _CUTOFF: cutoff, _GLASS: glass_kind, _NOW: now}
+    return Frag(text, tuple(values.get(v, v) if isinstance(v, str) else v for v in slots))
+
+
+_PATIENT, _ORG, _CUTOFF, _GLASS, _NOW = ("\x00patient", "\x00org", "\x00cutoff", "\x00glass", "\x00now")
+
+
+@cache
+def _facts_template(glass: bool) -> tuple[str, tuple[object, ...]]:
+    """The query of :func:`_patient_facts` with placeholders standing for the values, in order."""
+    frag = _patient_facts(_PATIENT, _ORG, _CUTOFF, _GLASS if glass else None, _NOW)  # type: ignore[arg-type]
+    return frag.text, frag.params
+
+
+def _patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
     """What decides whether ``patient``'s record is open to ``Organization/org_id``, in one round
     trip of flat queries (cheap to plan), as rows of four texts for ``interactions.reach.decide``:
 

@@ -41,13 +41,15 @@ class AuditSql:
 
         def _rows_params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
-    def audit_append(self, entries: Sequence[AuditEntry]) -> list[int]:
+    def audit_append(self, entries: Sequence[AuditEntry], *, asynchronous: bool = False) -> list[int]:
+        """``asynchronous`` (PostgreSQL, a statement that is its own transaction): its commit does
+        not wait for the WAL flush (``synchronous_commit`` off for that transaction, ADR 0016)."""
         if not entries:
             return []
         for entry in entries:
             check_entry(entry)  # before taking the lock: a bad entry costs other appenders nothing
         if self._pg:
-            return self._append_in_one_statement(entries)
+            return self._append_in_one_statement(entries, asynchronous)
         seq, prev = self.audit_head()  # SQLite: this write transaction is the single writer
         rows: list[tuple[Any, ...]] = []
         for entry in entries:
@@ -62,15 +64,18 @@ class AuditSql:
             )
         return [row[0] for row in rows]
 
-    def _append_in_one_statement(self, entries: Sequence[AuditEntry]) -> list[int]:
+    def _append_in_one_statement(self, entries: Sequence[AuditEntry], asynchronous: bool = False) -> list[int]:
         """PostgreSQL: lock, chain, insert and move the head server-side (migration 10), one round
-        trip; the database computes the same hashes ``chain_hash`` does (``verify`` checks them)."""
+        trip; the database computes the same hashes ``chain_hash`` does (``verify`` checks them).
+        ``set_config(..., true)`` is SET LOCAL in the same statement: the setting is read at the
+        commit, whatever the order the select list is evaluated in."""
         recorded = [repr(float(e.recorded)) for e in entries]
+        quick = "set_config('synchronous_commit', 'off', true), " if asynchronous else ""
         row = self.execute(
-            "SELECT ketnoi_audit_append(?::text[], ?::text[], ?::text[], ?::bytea[])",
+            f"SELECT {quick}ketnoi_audit_append(?::text[], ?::text[], ?::text[], ?::bytea[])",
             (recorded, [e.request_id for e in entries], [e.patient for e in entries], [e.event for e in entries]),
         ).fetchone()
-        last = int(row[0])
+        last = int(row[-1])
         return list(range(last - len(entries) + 1, last + 1))
 
     def audit_head(self) -> tuple[int, str]:

@@ -220,6 +220,10 @@ class Store(Protocol):
         records whose cost of a disk flush each would exceed their value (read audit events,
         ADR 0016)."""
 
+    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
+        """Append audit records in a transaction of their own (the read-audit group commit,
+        ADR 0016), as cheaply as the backend allows; ``durable`` as for :meth:`session`."""
+
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""
 

@@ -7,13 +7,14 @@ version are caught by the history table's unique key (see ``SqlSession._append``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from psycopg_pool import ConnectionPool
 
 from ketnoi.store import migrate
+from ketnoi.store.auditlog import AuditEntry
 from ketnoi.store.sqlstore import SqlSession
 
 
@@ -47,6 +48,16 @@ class PostgresStore:
             session = SqlSession(conn, self.dialect)
             yield session
             session.flush()  # buffered writes go out before the commit
+
+    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
+        """One round trip: the append statement in autocommit, its own transaction. A session would
+        cost four (BEGIN, SET LOCAL, the append, COMMIT), and a read waits for this one."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                return SqlSession(conn, self.dialect).audit_append(entries, asynchronous=not durable)
+            finally:
+                conn.autocommit = False
 
     def _run(self, fn: Any) -> Any:
         with self.pool.connection() as conn:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ketnoi.store import migrate
+from ketnoi.store.auditlog import AuditEntry
 from ketnoi.store.sqlstore import SqlSession
 
 _PRAGMAS = (
@@ -83,6 +84,10 @@ class SqliteStore:
                 yield from self._transaction(self._writer, "BEGIN IMMEDIATE")
         else:
             yield from self._transaction(self._reader(), "BEGIN")
+
+    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
+        with self.session(write=True, durable=durable) as session:
+            return session.audit_append(entries)
 
     def _transaction(self, conn: sqlite3.Connection, begin: str) -> Iterator[SqlSession]:
         conn.execute(begin)
