@@ -26,7 +26,9 @@ class Operation:
     methods: frozenset[str] = frozenset({"POST"})
     write: bool = True  # needs a write transaction
     # Who may call it (ketnoi.interactions.policy): "admin" (server administration: system/*.cruds,
-    # or an administrator's user/*.cruds) or "read" (read permission on the instance's type). The
-    # default is the strict one, so an operation that forgets to say is not open to everyone.
+    # or an administrator's user/*.cruds, never for an organization), "own-data" (the same scopes,
+    # also for a backend acting for an organization: bulk work on data it then owns, $import) or
+    # "read" (read permission on the instance's type). The default is the strict one, so an
+    # operation that forgets to say is not open to everyone.
     access: str = "admin"
     definition: dict[str, Any] = field(default_factory=dict)  # OperationDefinition, for /metadata

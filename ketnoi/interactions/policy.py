@@ -171,12 +171,16 @@ class Access:
         org = self.context.organization
         return org is None or owner is None or owner == org
 
-    def require_admin(self, what: str) -> None:
+    def require_admin(self, what: str, *, own_data: bool = False) -> None:
         """Server administration ($reindex, $import): a backend system with ``system/*.cruds``, or
-        an administrator's ``user/*.cruds``; never a patient's or a clinician's token."""
+        an administrator's ``user/*.cruds``; never a patient's or a clinician's token. Work on the
+        whole server ($reindex) is national: not for a caller acting for an organization;
+        ``own_data`` work ($import, whose resources the caller's organization then owns) is."""
         scopes = self.context.scopes
         if scopes is None:
             return
+        if not own_data and self.level != "open":
+            raise insufficient_scope(what, "the server (its administration is national, not a facility's)")
         full = frozenset("cruds")
         roles = self.context.roles
         if not any(

@@ -90,7 +90,7 @@ def authorize_operation(access: Access, op: Operation, rtype: str | None, id: st
         if rtype is not None and id is not None:
             access.require(rtype, "r")
         return
-    access.require_admin(f"${op.name}")
+    access.require_admin(f"${op.name}", own_data=op.access == "own-data")
 
 
 _CONDITIONAL = {"POST": "c", "PUT": "u", "DELETE": "d", "PATCH": "u"}

@@ -236,9 +236,13 @@ def _job(repo: Repository, request: FhirRequest) -> Job:
     if value is None or not value.isdigit():
         raise bad_request("Give the job number: ?job=N", "Cần số tác vụ: ?job=N", code="required")
     record = repo.job(int(value))
-    if record is None or record.kind != KIND or record.state == "cancelled":
+    job = Job.of(record) if record is not None and record.kind == KIND and record.state != "cancelled" else None
+    # A facility's backend sees its own organization's imports only (job numbers are sequential).
+    if job is not None and repo.access.level != "open":
+        job = job if RequestContext.of_job(job.owner).organization == repo.context.organization else None
+    if job is None:
         raise not_found(f"Import job {value} not found", f"Không tìm thấy tác vụ nhập {value}")
-    return Job.of(record)
+    return job
 
 
 def handle_status(repo: Repository, request: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
@@ -315,6 +319,7 @@ OPERATIONS = [
         levels=frozenset({"system"}),
         methods=frozenset({"POST"}),
         write=False,
+        access="own-data",  # a facility's backend may import what its organization will own
         definition={"name": "import", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import"},
     ),
     Operation(
@@ -323,6 +328,7 @@ OPERATIONS = [
         levels=frozenset({"system"}),
         methods=frozenset({"GET", "DELETE"}),
         write=False,
+        access="own-data",
         definition={"name": "import-status", "definition": "urn:ketnoi:operation:import-status"},
     ),
     Operation(
@@ -331,6 +337,7 @@ OPERATIONS = [
         levels=frozenset({"system"}),
         methods=frozenset({"GET"}),
         write=False,
+        access="own-data",
         definition={"name": "import-errors", "definition": "urn:ketnoi:operation:import-errors"},
     ),
 ]

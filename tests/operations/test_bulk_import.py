@@ -130,3 +130,41 @@ def test_import_resumes_after_a_crash_without_duplicates(services: Services, imp
     with services.store.session(write=False) as session:
         versions = [len(session.history("Patient", i, since=None, at=None, before_seq=None, limit=5)) for i in ids]
     assert versions == [1] * 23  # each resource written exactly once
+
+
+def test_a_facility_backend_sees_only_its_own_organizations_import_jobs(services: Services, tag: str) -> None:
+    """$import is bulk work on data the caller's organization will own, so a facility's backend may
+    start one and read its status; job numbers are sequential, so it must not read another
+    organization's (404, like a job that does not exist). $reindex is the whole server's: refused."""
+    from urllib.parse import parse_qsl
+
+    from ketnoi.auth.scopes import parse_scopes
+    from ketnoi.interactions.context import RequestContext
+    from ketnoi.interactions.request import FhirRequest
+    from ketnoi.interactions.router import handle
+
+    def backend(org: str) -> RequestContext:
+        return RequestContext(
+            authenticated=True, client_id=f"his-{tag}", scopes=parse_scopes("system/*.cruds"), organization=org
+        )
+
+    f1, f2 = backend("Organization/F1"), backend("Organization/F2")
+    runner = JobRunner(services.store, worker="idle")  # queued only: nobody runs it here
+    job = runner.submit(
+        bulk_import.KIND,
+        {"request": tag},
+        {"inputs": [], "current": 0, "errors": [], "since": None},
+        owner=f1.to_json(),
+    )
+
+    def call(ctx: RequestContext, url: str) -> int:
+        path, _, qs = url.partition("?")
+        return handle(services, FhirRequest("GET", path, parse_qsl(qs), {}, None, "http://x/fhir", ctx)).status
+
+    assert call(f1, f"$import-status?job={job.id}") in (200, 202)
+    assert call(f2, f"$import-status?job={job.id}") == 404
+    assert call(f2, f"$import-errors?job={job.id}") == 404
+    assert call(RequestContext.operator("test"), f"$import-status?job={job.id}") in (200, 202)
+    post = FhirRequest("POST", "$reindex", [], {}, None, "http://x/fhir", f1)
+    assert handle(services, post).status == 403
+    runner.cancel(job.id)
