@@ -53,6 +53,9 @@ def criteria(
     if level == "region":
         return _region(repo, org, rtype, count_only)
     if rtype == "Patient":
+        ids = [f.values for f in filters if isinstance(f, Filter) and f.param == "_id" and f.modifier is None]
+        if ids and len(ids[0]) == 1 and res.is_valid_id(ids[0][0]) and openness(repo, ids[0][0]).open:
+            return []  # Patient?_id=p (a conditional write's or an app's lookup) of an open patient
         return [Reach(org, (), True, cutoff(repo), glass_patients(repo))]
     params = compartment_params(rtype) or ()
     pinned = pinned_patient(rtype, filters)

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -47,32 +49,42 @@ def _request_ids(store: Store) -> set[str]:
         after = rows[-1].seq
 
 
+@contextmanager
+def _serving(url: str) -> Iterator[tuple[subprocess.Popen[bytes], str, dict[str, str]]]:
+    """A real ``ketnoi serve`` on a migrated database with an administrator's token: (process,
+    FHIR base, auth headers). The caller kills it (SIGKILL is the point); it is killed here too."""
+    _ketnoi("migrate", "--database", url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    _ketnoi("users", "add", "--database", url, "--username", "root", "--role", "admin", "--password-stdin",
+            stdin="a long enough passphrase 42\n")  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    try:
+        token = _ketnoi("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.cruds",
+                        "--audience", base)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/metadata", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        yield proc, base, {"Authorization": f"Bearer {token}"}
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_acknowledged_reads_keep_their_audit_events_through_kill_9(backend: str, tmp_path: Path) -> None:
     with throwaway_url(backend, tmp_path, "ketnoi_crash") as url:
-        _ketnoi("migrate", "--database", url)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}/fhir"
-        _ketnoi("users", "add", "--database", url, "--username", "root", "--role", "admin", "--password-stdin",
-                stdin="a long enough passphrase 42\n")  # fmt: skip
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ},
-        )
-        try:
-            token = _ketnoi("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.cruds",
-                            "--audience", base)  # fmt: skip
-            auth = {"Authorization": f"Bearer {token}"}
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/metadata", timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.2)
+        with _serving(url) as (proc, base, auth):
             pid = httpx.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=auth).json()["id"]
 
             def read(_: int) -> str | None:
@@ -83,9 +95,7 @@ def test_acknowledged_reads_keep_their_audit_events_through_kill_9(backend: str,
 
             with ThreadPoolExecutor(8) as pool:
                 answered = {rid for rid in pool.map(read, range(200)) if rid}
-        finally:
             proc.send_signal(signal.SIGKILL)  # right after the last answer: no shutdown, no flush
-            proc.wait(timeout=30)
         assert len(answered) == 200
         store = open_store(url)
         try:
@@ -115,29 +125,8 @@ def test_writes_and_their_audit_events_commit_together_through_kill_9(backend: s
     mid-flight. Every acknowledged create is stored with its AuditEvent, and every AuditEvent of a
     successful create names a Patient that is stored (none for a write that rolled back)."""
     with throwaway_url(backend, tmp_path, "ketnoi_crash_w") as url:
-        _ketnoi("migrate", "--database", url)
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}/fhir"
-        _ketnoi("users", "add", "--database", url, "--username", "root", "--role", "admin", "--password-stdin",
-                stdin="a long enough passphrase 42\n")  # fmt: skip
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ketnoi", "serve", "--database", url, "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         acknowledged: dict[str, str] = {}  # request id -> Patient id
-        try:
-            token = _ketnoi("token", "issue", "--database", url, "--user", "root", "--scope", "user/*.cruds",
-                            "--audience", base)  # fmt: skip
-            auth = {"Authorization": f"Bearer {token}"}
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/metadata", timeout=2)
-                    break
-                except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-                    time.sleep(0.2)
+        with _serving(url) as (proc, base, auth):
             stop = time.monotonic() + 1.5
 
             def create(_: int) -> None:
@@ -158,9 +147,6 @@ def test_writes_and_their_audit_events_commit_together_through_kill_9(backend: s
                 proc.send_signal(signal.SIGKILL)  # mid-flight: requests are being written right now
                 for future in running:
                     future.result()
-        finally:
-            proc.kill()
-            proc.wait(timeout=30)
         assert len(acknowledged) > 20, "too few writes before the kill to show anything"
         store = open_store(url)
         try:
