@@ -156,7 +156,9 @@ def openness(repo: Repository, patient: str) -> Openness:
     EpisodeOfCares, their Consent rules, the caller's break-the-glass opening): the rule as one
     correlated SQL condition costs PostgreSQL ~20 ms to plan, for a read that runs in 1 ms.
     Asked once per patient per request."""
-    key = f"open:{patient}"
+    # Per request, until it writes: a Bundle entry that admits the patient (an Encounter) or
+    # records a Consent changes the answer for the entries after it.
+    key = f"open:{patient}:{len(repo.written)}"
     found = repo.extras.get(key)
     if isinstance(found, Openness):
         return found

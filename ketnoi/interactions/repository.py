@@ -203,6 +203,7 @@ class Repository(Visibility):
     def grant_glass(self, user: str, patient: str, value: str, until: float) -> None:
         """Record a break-the-glass opening of ``patient``'s record for ``user`` (ketnoi.operations.break_glass)."""
         self.session.security_put(GLASS_KIND + user, patient, value, until, res.now())
+        self.extras.clear()  # what this request learnt of its reach no longer holds
 
     def glass_patients(self, user: str) -> tuple[str, ...]:
         """The patients ``user`` opened by break-the-glass whose opening has not run out."""

@@ -611,3 +611,27 @@ def test_patient_facts_say_what_decides_and_postgresqls_function_says_the_same(w
             for glass in ("glass:p1", None):
                 args = (patient, "F1", cutoff, glass, now)
                 assert rows(patient_facts(*args)) == rows(patient_facts_call(*args)), (patient, glass)
+
+
+def test_an_admission_in_a_transaction_opens_the_record_to_the_entries_after_it(world: Services) -> None:
+    """One transaction: a conditional create that searches A's record (A not yet open: nothing
+    found), the Encounter that admits A at F1, then a read of A's data held by F2. What the
+    request learnt of A's openness before the admission must not outlive it."""
+    s = world
+    now = time.time()
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": obs("x", "A", code={"system": "http://loinc.org", "code": "29463-7"}),
+                "request": {"method": "POST", "url": "Observation", "ifNoneExist": "patient=A&code=29463-7"},
+            },
+            {"resource": encounter("admit", "A", now), "request": {"method": "PUT", "url": "Encounter/admit"}},
+            {"request": {"method": "GET", "url": "Observation/a-f2"}},
+        ],
+    }
+    r = call(s, CLINICIAN, "POST", "", bundle)
+    assert r.status == 200, text(r)[:400]
+    statuses = [e["response"]["status"] for e in body(r)["entry"]]
+    assert statuses[2].startswith("200"), statuses
