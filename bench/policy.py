@@ -30,7 +30,8 @@ Against each, the same series with the same draws:
    reads), ids drawn among the loaded resources in the compartments of the facility's patients
    (the Patients themselves, and the resources whose ``subject``, ``patient`` or ``beneficiary`` is
    one of them): every answer must be 200 with the resource asked for on both sides (a 404 on the
-   full side means the policy hid what it should show; the ids that fail are then listed);
+   full side means the policy hid what it should show; the ids that fail are then listed); then
+   ``--reads`` reads shared by 4 concurrent clients (auth.py's ``concurrent_reads``): reads/s;
 2. ``--auth-bundles`` transaction Bundles of 100 ``PUT`` entries, one client, after one warm-up
    Bundle (auth.py's ``post_bundles``): clinical resources of the facility's patients under fresh
    ids, new for every round and side (on the full side they are written for the organization);
@@ -107,6 +108,7 @@ ENV = {
 }
 CLIENT_NAME = "bench policy"
 TARGET = 0.20  # at most 20 % lower throughput with auth + policy + audit (reads, Bundles)
+CLIENTS = 4  # concurrent clients of the second read series (the audit's group commit shares a commit)
 SEARCH_TARGETS_MS = (10.0, 50.0)  # clinician searches with the policy on: p95
 NOT_CARE = frozenset({"cancelled", "entered-in-error"})  # Encounters that make no care relation
 PATIENT_FIELDS = ("subject", "patient", "beneficiary")  # what puts the demo data in a Patient compartment
@@ -328,6 +330,8 @@ def measure(
         for key, status in out["unreadable"][:3]:
             failures.add(f"{side}: GET /fhir/{key} (a resource of the facility's patients)", status, b"", 1)
     out["reads"] = {**common.percentiles(samples), "rate": len(samples) / sum(samples), "failed": failed}
+    rate, failed = auth.concurrent_reads(base, fac.keys, reads, CLIENTS, random.Random(seed + 5), headers(), failures)
+    out["reads_concurrent"] = {"rate": rate, "clients": CLIENTS, "failed": failed}
     posted = auth.fresh_bundles(fac.material((bundles + 1) * ingest.CHUNK, random.Random(seed + 1)), tag)
     rate, stored, failed = auth.post_bundles(base, posted, headers(), failures)
     out["bundles"] = {"rate": rate, "stored": stored, "failed": failed}
@@ -595,9 +599,11 @@ def run_backend(
 
 def _line(m: dict[str, Any]) -> str:
     searches = ", ".join(f"{s['name']} {common.fmt_ms(s['latency_ms'].get('p95'))}" for s in m["search"])
-    failed = m["reads"]["failed"] + m["bundles"]["failed"] + sum(_search_failed(s) for s in m["search"])
+    failed = m["reads"]["failed"] + m["reads_concurrent"]["failed"] + m["bundles"]["failed"]
+    failed += sum(_search_failed(s) for s in m["search"])
     return (
-        f"reads {common.fmt_rate(m['reads']['rate'])}/s (p50 {common.fmt_ms(m['reads']['p50'])} ms), Bundles "
+        f"reads {common.fmt_rate(m['reads']['rate'])}/s (p50 {common.fmt_ms(m['reads']['p50'])} ms), "
+        f"{CLIENTS} clients {common.fmt_rate(m['reads_concurrent']['rate'])}/s, Bundles "
         f"{common.fmt_rate(m['bundles']['rate'])} resources/s; search p95 (ms): {searches}; without a token "
         f"{m['probes']['no_token']}, outside the facility {m['probes']['outside']}; {m['audit_rows']:,} "
         f"AuditEvents; {failed} failed"
@@ -618,10 +624,12 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         out[side] = {
             "reads_rate": common.median([m["reads"]["rate"] for m in ms]),
             "reads_ms": common.median_pcts([m["reads"] for m in ms]),
+            "reads_concurrent_rate": common.median([m["reads_concurrent"]["rate"] for m in ms]),
             "bundles_rate": common.median([m["bundles"]["rate"] for m in ms]),
             "search_ms": [common.median_pcts([m["search"][q]["latency_ms"] for m in ms]) for q in range(queries)],
             "failed": {
                 "reads": sum(m["reads"]["failed"] for m in ms),
+                "reads_concurrent": sum(m["reads_concurrent"]["failed"] for m in ms),
                 "bundles": sum(m["bundles"]["failed"] for m in ms),
                 "search": [sum(_search_failed(m["search"][q]) for m in ms) for q in range(queries)],
                 "probes": probes_failed + audit_failed,
@@ -684,6 +692,23 @@ def rows(out: dict[str, Any], backends: list[str]) -> list[list[str]]:
                     "",
                 ],
             ]
+        label = f"the same reads, {CLIENTS} concurrent clients, reads/s ({n} x {a['reads']})"
+        failed = open_["failed"]["reads_concurrent"] + full["failed"]["reads_concurrent"] + probe_failed
+        if failed:
+            table.append(_failed_row(label, b, failed, probe_failed))
+        else:
+            rate_open, rate_full = open_["reads_concurrent_rate"], full["reads_concurrent_rate"]
+            table.append(
+                [
+                    label,
+                    b,
+                    common.fmt_rate(rate_open),
+                    common.fmt_rate(rate_full),
+                    auth._lower(rate_open, rate_full),
+                    "ok",
+                    f"<= 20% lower: {'met' if 1 - rate_full / rate_open <= TARGET else 'not met'}",
+                ]
+            )
         label = f"transaction Bundles, 100 PUT entries, 1 client, resources/s ({n} x {a['bundles']})"
         failed = open_["failed"]["bundles"] + full["failed"]["bundles"] + probe_failed
         if failed:
