@@ -178,18 +178,21 @@ def run_search(
         entries.extend(_entry(request.base_url, row, query, "include") for row in included)
         seen.extend(row[2] for row in included)
         if capped:
-            notes.append(
-                Issue(
-                    "warning",
-                    "too-costly",
-                    f"Only the first {MAX_INCLUDED} included resources are returned",
-                    f"Chỉ trả về {MAX_INCLUDED} tài nguyên kèm theo đầu tiên",
-                )
-            )
+            notes.append(include_cap_warning())
     if notes:
         entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
     bundle["entry"] = entries
     return FhirResponse(200, resource=bundle, seen=seen)
+
+
+def include_cap_warning() -> Issue:
+    """The warning of a page whose included resources reached the cap (search, ``$everything``)."""
+    return Issue(
+        "warning",
+        "too-costly",
+        f"Only the first {MAX_INCLUDED} included resources are returned",
+        f"Chỉ trả về {MAX_INCLUDED} tài nguyên kèm theo đầu tiên",
+    )
 
 
 def _edge(row: tuple[Any, ...], nkeys: int, *, before: bool) -> Position:

@@ -37,10 +37,9 @@ from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.policy import SHARED_TYPES
 from ketnoi.interactions.repository import Repository, check_id
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.interactions.search import cursor_secret
+from ketnoi.interactions.search import cursor_secret, include_cap_warning
 from ketnoi.interactions.visibility import Row
 from ketnoi.search.compile import Position
-from ketnoi.search.includes import MAX_INCLUDED
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Compartment, Include, SearchQuery
@@ -233,14 +232,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         entries.extend(_entry(base, row, "include") for row in included)
         seen.extend(row[2] for row in included)
         if capped:
-            notes.append(
-                Issue(
-                    "warning",
-                    "too-costly",
-                    f"Only the first {MAX_INCLUDED} referenced resources are returned",
-                    f"Chỉ trả về {MAX_INCLUDED} tài nguyên được tham chiếu đầu tiên",
-                )
-            )
+            notes.append(include_cap_warning())
     if notes:
         entries.append({"resource": operation_outcome(notes), "search": {"mode": "outcome"}})
     bundle["entry"] = entries
