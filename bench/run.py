@@ -589,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="BACKEND=URL",
         help="policy: use this database, already loaded with the --scale data (e.g. a million resources "
-        "loaded once), instead of loading a fresh one; the step adds its Bundles to it",
+        "loaded once), instead of loading a fresh one; the step adds its Bundles to it, so a second run on "
+        "the same database finds more entries than its checks expect",
     )
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
