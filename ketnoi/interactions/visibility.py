@@ -53,7 +53,9 @@ class Visibility:
         return self.session.query(page)
 
     def _narrow(self, query: SearchQuery) -> SearchQuery:
-        """The query limited to what the caller may search: the patient's compartment, granular criteria."""
+        """The query limited to what the caller may search: the patient's compartment, granular
+        criteria, the organization's reach (a search of every type, ``GET [base]?…``, then sees
+        only what the organization owns; several named types at once are refused)."""
         if not self.access.limited:
             return query
         types = query.resource_types or ("*",)
@@ -108,7 +110,7 @@ class Visibility:
     ) -> list[Criterion]:
         """The criteria that limit a query on ``rtype`` to what the caller may see: the patient's
         compartment, granular scope criteria, and the organization's reach (interactions.reach)."""
-        from ketnoi.interactions import reach  # reach → organizations → this module
+        from ketnoi.interactions import reach  # reach → organizations → repository → this module
 
         out: list[Criterion] = reach.criteria(cast("Repository", self), rtype, count_only=count_only, filters=filters)
         if grant.patient is not None:

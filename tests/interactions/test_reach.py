@@ -635,3 +635,10 @@ def test_an_admission_in_a_transaction_opens_the_record_to_the_entries_after_it(
     assert r.status == 200, text(r)[:400]
     statuses = [e["response"]["status"] for e in body(r)["entry"]]
     assert statuses[2].startswith("200"), statuses
+
+
+def test_a_search_of_every_type_shows_a_facility_only_its_own_and_several_types_are_refused(world: Services) -> None:
+    s = world
+    give_care(s)
+    assert ids_of(call(s, CLINICIAN, "GET", "?_id=a-f1,a-f2,b-obs")) == {"Observation/a-f1"}
+    assert call(s, CLINICIAN, "GET", "?_type=Observation,Condition").status == 403
