@@ -54,4 +54,4 @@ def _province_registry(repo: Repository, rtype: str, owner: str) -> bool:
     org = repo.context.organization
     if repo.access.level != "region" or rtype not in REGISTRY_TYPES or org is None:
         return False
-    return owner in hierarchy(repo.services).within(org, repo)
+    return hierarchy(repo.services).is_within(owner, org, repo)

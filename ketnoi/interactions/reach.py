@@ -79,10 +79,10 @@ def in_reach(repo: Repository, current: StoredVersion) -> bool:
     if level == "region":
         if rtype not in REGISTRY_TYPES or org is None:
             return False
-        if NATIONAL in hierarchy(repo.services).node(org, repo).levels:
+        if _national(repo, org):
             return True
         holder = current.org if current.org is not None else owner(repo, current)
-        return holder is not None and holder in hierarchy(repo.services).within(org, repo)
+        return holder is not None and hierarchy(repo.services).is_within(holder, org, repo)
     if current.org is not None and current.org == org:
         return True
     if not current.deleted and current.content is not None and _patients_open(repo, current):
@@ -198,10 +198,14 @@ def decide(org: str, care: bool, rules: Collection[tuple[str, str, str]]) -> Ope
 
 
 def _region(repo: Repository, org: str, rtype: str, count_only: bool) -> list[Criterion]:
-    national = NATIONAL in hierarchy(repo.services).node(org, repo).levels
     if rtype not in REGISTRY_TYPES and not count_only:
         raise aggregates_only(rtype)
-    return [] if national else [OwnedBy(tuple(sorted(hierarchy(repo.services).within(org, repo))))]
+    return [] if _national(repo, org) else [OwnedBy(tuple(sorted(hierarchy(repo.services).within(org, repo))))]
+
+
+def _national(repo: Repository, org: str) -> bool:
+    """Whether ``org`` is the Ministry (its managers see the whole country as a province's see theirs)."""
+    return NATIONAL in hierarchy(repo.services).node(org, repo).levels
 
 
 def cutoff(repo: Repository) -> float:

@@ -151,11 +151,11 @@ class Visibility:
         current = stored if is_current else self.session.current(stored.resource_type, stored.id)
         if current is None or not reach.in_reach(cast("Repository", self), current):
             return False
-        return is_current or self._same_patients(stored)
+        return is_current or self._same_patients(stored, current)
 
-    def _same_patients(self, stored: StoredVersion) -> bool:
-        current = self.session.current(stored.resource_type, stored.id)
-        if current is None or current.version == stored.version or stored.content is None:
+    def _same_patients(self, stored: StoredVersion, current: StoredVersion) -> bool:
+        """Whether the older version ``stored`` belongs to no patient its current version does not."""
+        if current.version == stored.version or stored.content is None:
             return True
         latest = current
         if current.content is None:  # a deletion: compare with the last version that had content

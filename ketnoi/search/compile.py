@@ -319,9 +319,13 @@ def has_exists(crit: Has, type_col: str, id_col: str, base_url: str, depth: int 
     )
 
 
+# Criteria that are conditions on the resource row itself, not sets of index rows.
+_ON_RESOURCE = (AllOf, Reach, OwnedBy, Withheld)
+
+
 def match_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag:
     """``SELECT resource_type, id`` of the current resources of ``types`` that satisfy ``crit``."""
-    on_resource = isinstance(crit, (AllOf, Reach, OwnedBy, Withheld)) or (
+    on_resource = isinstance(crit, _ON_RESOURCE) or (
         isinstance(crit, Filter) and (crit.param in ("_id", "_lastUpdated") or crit.modifier in ("missing", "not"))
     )
     if on_resource:
@@ -383,7 +387,7 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
             " AND target_type = ",
             val(crit.target_type),
         )
-    if isinstance(crit, (AllOf, Reach, OwnedBy, Withheld)):
+    if isinstance(crit, _ON_RESOURCE):
         return match_set(crit, types, base_url)
     if isinstance(crit, Composite):
         return _composite_set(crit, types)

@@ -136,19 +136,12 @@ def _patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | N
     - ``('glass', patient, '', '')`` when ``glass_kind`` (the caller's break-the-glass record kind)
       holds an opening of this patient that has not run out."""
     care = cat(
-        "SELECT 'care', er.org, CASE WHEN EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = "
-        "ce.resource_type AND cd.resource_id = ce.resource_id AND cd.param = 'date' AND cd.high >= ",
-        val(cutoff),
-        ") AND NOT EXISTS (SELECT 1 FROM idx_token cs WHERE cs.resource_type = ce.resource_type AND "
-        "cs.resource_id = ce.resource_id AND cs.param = 'status' AND cs.code IN (",
-        val(*NOT_CARE),
-        ")) THEN 'live' ELSE '' END, CASE WHEN EXISTS (SELECT 1 FROM idx_reference sp WHERE sp.resource_type = "
-        "ce.resource_type AND sp.resource_id = ce.resource_id AND sp.param IN (",
-        val(*CARE_PROVIDER_PARAMS),
-        ") AND sp.target_id = ",
-        val(org_id),
-        " AND sp.target_type = 'Organization') THEN 'names' ELSE '' END FROM idx_reference ce JOIN resource er "
-        "ON er.resource_type = ce.resource_type AND er.id = ce.resource_id WHERE ce.resource_type IN (",
+        "SELECT 'care', er.org, CASE WHEN ",
+        _live(cutoff),
+        " THEN 'live' ELSE '' END, CASE WHEN ",
+        _names(org_id),
+        " THEN 'names' ELSE '' END ",
+        _CARE_FROM,
         val(*CARE_TYPES),
         ") AND ce.param = 'patient' AND ce.target_id = ",
         val(patient),
@@ -190,25 +183,49 @@ def _open(crit: Reach, patient: str, alias: str, by_code: bool, owner_index: boo
 
 
 def _care(crit: Reach, patient: str) -> Frag:
-    org_id = crit.org.removeprefix(ORG_PREFIX)
     return cat(
-        "EXISTS (SELECT 1 FROM idx_reference ce JOIN resource er ON er.resource_type = ce.resource_type "
-        "AND er.id = ce.resource_id WHERE ce.resource_type IN (",
+        "EXISTS (SELECT 1 ",
+        _CARE_FROM,
         val(*CARE_TYPES),
         f") AND ce.param = 'patient' AND ce.target_id = {patient} AND ce.target_type = 'Patient' AND (er.org = ",
         val(crit.org),
-        " OR (er.org IS NULL AND EXISTS (SELECT 1 FROM idx_reference sp WHERE sp.resource_type = ce.resource_type "
-        "AND sp.resource_id = ce.resource_id AND sp.param IN (",
-        val(*CARE_PROVIDER_PARAMS),
-        ") AND sp.target_id = ",
-        val(org_id),
-        " AND sp.target_type = 'Organization'))) AND EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = "
-        "ce.resource_type AND cd.resource_id = ce.resource_id AND cd.param = 'date' AND cd.high >= ",
-        val(crit.cutoff),
+        " OR (er.org IS NULL AND ",
+        _names(crit.org.removeprefix(ORG_PREFIX)),
+        ")) AND ",
+        _live(crit.cutoff),
+        ")",
+    )
+
+
+# An Encounter or EpisodeOfCare (ce: its reference rows, er: its resource row), before the types.
+_CARE_FROM = (
+    "FROM idx_reference ce JOIN resource er ON er.resource_type = ce.resource_type AND er.id = ce.resource_id "
+    "WHERE ce.resource_type IN ("
+)
+
+
+def _live(cutoff: float) -> Frag:
+    """The care row ``ce``'s period reaches ``cutoff``, and it is neither cancelled nor entered in error."""
+    return cat(
+        "EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = ce.resource_type AND cd.resource_id = "
+        "ce.resource_id AND cd.param = 'date' AND cd.high >= ",
+        val(cutoff),
         ") AND NOT EXISTS (SELECT 1 FROM idx_token cs WHERE cs.resource_type = ce.resource_type AND "
         "cs.resource_id = ce.resource_id AND cs.param = 'status' AND cs.code IN (",
         val(*NOT_CARE),
-        ")))",
+        "))",
+    )
+
+
+def _names(org_id: str) -> Frag:
+    """The care row ``ce`` names ``Organization/org_id`` as its provider."""
+    return cat(
+        "EXISTS (SELECT 1 FROM idx_reference sp WHERE sp.resource_type = ce.resource_type AND sp.resource_id = "
+        "ce.resource_id AND sp.param IN (",
+        val(*CARE_PROVIDER_PARAMS),
+        ") AND sp.target_id = ",
+        val(org_id),
+        " AND sp.target_type = 'Organization')",
     )
 
 
