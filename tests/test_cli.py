@@ -90,6 +90,14 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     assert "ketnoi migrate" in result.stderr
 
 
+def test_load_into_an_unmigrated_database_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "p.ndjson").write_text('{"resourceType": "Patient", "id": "p1"}\n')
+    result = _ketnoi("load", "--database", f"sqlite:///{tmp_path}/new.db", str(tmp_path / "p.ndjson"))
+    assert result.returncode == 2
+    assert "ketnoi migrate" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_bad_database_url_is_a_clear_error(tmp_path: Path) -> None:
     result = _ketnoi("migrate", "--database", "mysql://nope")
     assert result.returncode == 2

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from ketnoi.config import from_env
+from ketnoi.config import ConfigError, from_env
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest
@@ -73,3 +73,12 @@ def test_settings_from_environment() -> None:
     assert settings.strict is False
     with pytest.raises(ValueError):
         from_env({"KETNOI_PORT": "eighty"})
+
+
+def test_care_window_and_break_glass_settings_from_environment() -> None:
+    settings = from_env({"KETNOI_CARE_WINDOW_DAYS": "3650", "KETNOI_BREAK_GLASS_MINUTES": "15"})
+    assert (settings.care_window_days, settings.break_glass_minutes) == (3650.0, 15.0)
+    assert from_env({}).care_window_days == 30.0
+    for bad in ("0", "-3", "thirty"):
+        with pytest.raises(ConfigError, match="KETNOI_CARE_WINDOW_DAYS must be a positive number"):
+            from_env({"KETNOI_CARE_WINDOW_DAYS": bad})
