@@ -15,6 +15,7 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit, organizations, search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
+from ketnoi.jobs.runner import Throttled
 from ketnoi.operations import bulk_import, reindex
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
@@ -74,6 +75,11 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         )
         runner.idle_tasks.append(checkpoints)
         services.extras["audit_checkpoints"] = checkpoints
+    recorder = audit.recorder_of(services)
+    if (
+        recorder is not None and recorder.spool is not None
+    ):  # a sibling process may die and leave its journal: drained within a minute
+        runner.idle_tasks.append(Throttled(recorder.spool.recover, 60.0))
     reindex.install(services, runner)
     bulk_import.install(services, runner)
     services.extras["jobs"] = runner
@@ -97,6 +103,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 yield state
             finally:
                 await run_in_threadpool(runner.stop)  # a job in progress goes back to the queue
+                await run_in_threadpool(audit.close, services)  # the journal drained into the log
 
     app.router.lifespan_context = lifespan
     return app

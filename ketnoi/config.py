@@ -41,6 +41,9 @@ class Settings:
     # Read events: flush each group commit to disk (True) or let the database sync it (False:
     # kept through a server crash at once, through power loss within the next sync; ADR 0016).
     audit_reads_fsync: bool = False
+    # Where read events wait on local disk for the log (ketnoi.store.audit_spool, ADR 0018): ""
+    # beside the SQLite file or under var/audit-spool; "off": each read commits its own (ADR 0016)
+    audit_spool: str = ""
     # A clinician reads another facility's data of a patient whose Encounter or EpisodeOfCare at
     # the clinician's facility ended at most this many days ago (ADR 0017)
     care_window_days: float = 30.0
@@ -88,6 +91,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
         audit=env.get("KETNOI_AUDIT"),
         audit_reads_fsync=_flag(env.get("KETNOI_AUDIT_READS_FSYNC")),
+        audit_spool=env.get("KETNOI_AUDIT_SPOOL"),
         care_window_days=_number(env.get("KETNOI_CARE_WINDOW_DAYS"), "KETNOI_CARE_WINDOW_DAYS"),
         break_glass_minutes=_number(env.get("KETNOI_BREAK_GLASS_MINUTES"), "KETNOI_BREAK_GLASS_MINUTES"),
     )

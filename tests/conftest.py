@@ -25,6 +25,7 @@ import uvicorn
 
 from ketnoi.app import build_services, open_store
 from ketnoi.config import Settings
+from ketnoi.interactions import audit
 from ketnoi.interactions.services import Services
 from ketnoi.store.base import Store
 
@@ -96,6 +97,7 @@ def fresh_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
             yield services
         finally:
             services.extras["jobs"].stop()
+            audit.close(services)
             store.close()
 
 
@@ -120,6 +122,7 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     # closing the store under it crashed the worker (SQLite segfaults on a connection closed by
     # another thread). Stop it first, as the server's lifespan does.
     services.extras["jobs"].stop()
+    audit.close(services)
     store.close()
 
 

@@ -12,9 +12,13 @@ root (``Settings.audit``, on by default) and does nothing when absent. What an e
   appending last keeps that short). A rolled-back write leaves no event of a write; the failed
   request is then recorded as a failure, like any refused one.
 - **Everything else** (reads, searches, history, read-only operations, refusals and errors): the
-  events go through :class:`GroupCommit`, which appends those of concurrent requests in one
-  write transaction; each request waits until its events are committed before it answers, or
-  answers 503 ("audit unavailable") after ``Settings.audit_wait_s``: never an unaudited answer.
+  events are written to the audit journal on local disk (``ketnoi.store.audit_spool``, ADR 0018)
+  before the answer, and moved into the log in batches by the journal's own thread. Without a
+  journal (``KETNOI_AUDIT_SPOOL=off``, ``:memory:``, or ``KETNOI_AUDIT_READS_FSYNC``, which wants
+  a disk flush per group) they go through :class:`GroupCommit`, which appends those of concurrent
+  requests in one write transaction; each request waits until its events are committed. Either
+  way a request whose events cannot be kept answers 503 ("audit unavailable"): never an
+  unaudited answer.
 - **Bulk writes** (``ketnoi load``, ``$import``): one event per transaction batch, with the
   counts by type and the job or request id (:func:`record_bulk`), appended in that batch.
 
@@ -28,9 +32,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from ketnoi.config import ConfigError
+from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit_events as ae
@@ -39,8 +44,9 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
 from ketnoi.search.index import IndexRows
+from ketnoi.store.audit_spool import Drain, Forget, Mark, Spool, SpoolError, default_directory
 from ketnoi.store.auditlog import AuditEntry
-from ketnoi.store.base import StoredVersion
+from ketnoi.store.base import Store, StoredVersion
 
 log = logging.getLogger("ketnoi.audit")
 KEY = "audit"  # Services.extras key of the installed Recorder
@@ -58,6 +64,23 @@ def install(services: Services) -> None:
         raise ConfigError(f"KETNOI_AUDIT must be 'on' or 'off', not {mode!r}")
     if mode == "on":
         services.extras[KEY] = Recorder(services)
+
+
+def flush(services: Services) -> bool:
+    """Wait until the events this process recorded so far are in the log, so that a reader of the
+    log sees them; False if that took longer than ``Settings.audit_wait_s`` (they stay in the
+    journal, on their way)."""
+    recorder = recorder_of(services)
+    if recorder is None or recorder.spool is None:
+        return True
+    return recorder.spool.flush(services.settings.audit_wait_s)
+
+
+def close(services: Services) -> None:
+    """At shutdown: the journal drained into the log and its files deleted."""
+    recorder = recorder_of(services)
+    if recorder is not None and recorder.spool is not None:
+        recorder.spool.close()
 
 
 def recorder_of(services: Services) -> Recorder | None:
@@ -154,6 +177,7 @@ class Recorder:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.group = GroupCommit(self._append, services.settings.audit_wait_s)
+        self.spool = open_spool(services.store, services.settings)
         self._extract: dict[str, Extract | None] = {}
         self._extractor: object = None  # the extractor the cached plans come from
 
@@ -165,6 +189,17 @@ class Recorder:
         # The store's own append (one round trip on PostgreSQL): these are the server's records,
         # not a caller's data, so no policy applies and no hook runs.
         self.services.store.audit_append_alone(entries, durable=self.services.settings.audit_reads_fsync)
+
+    def commit(self, entries: list[AuditEntry]) -> None:
+        """Return once ``entries`` would survive a crash of the server; AuditUnavailable if not."""
+        if self.spool is None:
+            self.group.append(entries)
+            return
+        try:
+            self.spool.append(entries)
+        except SpoolError as exc:
+            log.error("audit journal: %s", exc)
+            raise AuditUnavailable(str(exc)) from exc
 
     # ---- what an interaction did -------------------------------------------------------------
     def events(
@@ -223,6 +258,60 @@ class Recorder:
         if rtype not in self._extract:
             self._extract[rtype] = _compartment_extractor(extractor, rtype)
         return self._extract[rtype]
+
+
+def open_spool(store: Store, settings: Settings) -> Spool | None:
+    """The audit journal of this process (ADR 0018), after draining what stopped processes left
+    in it; None when read events are committed one group at a time instead."""
+    directory = journal_directory(store, settings)
+    if directory is None:
+        return None
+    spool = Spool(directory, *journal_log(store))
+    try:
+        spool.recover()
+    except Exception:  # the server still starts; the job runner's idle task tries again
+        log.exception("draining the audit journal left in %s failed", directory)
+    return None if settings.audit_reads_fsync else spool
+
+
+def recover_journal(store: Store, settings: Settings) -> int:
+    """Drain into the log what stopped processes left in the journal (``ketnoi audit verify``
+    does it first); the records moved."""
+    directory = journal_directory(store, settings)
+    if directory is None:
+        return 0
+    spool = Spool(directory, *journal_log(store))
+    try:
+        return spool.recover()
+    finally:
+        spool.close()
+
+
+def journal_directory(store: Store, settings: Settings) -> Path | None:
+    if settings.audit_spool == "off":
+        return None
+    return Path(settings.audit_spool) if settings.audit_spool else default_directory(store.dialect, store.location)
+
+
+def journal_log(store: Store) -> tuple[Drain, Mark, Forget]:
+    """How the journal reaches the log: a batch and its segment's mark in one transaction."""
+
+    def drain(entries: Sequence[AuditEntry], segment: str, offset: int) -> None:
+        # Read events: kept through a server crash at once, through power loss at the
+        # database's next sync (ADR 0016); they were on disk in the journal meanwhile.
+        with store.session(write=True, durable=False) as session:
+            session.audit_append(entries)
+            session.set_spool_mark(segment, offset)
+
+    def mark(segment: str) -> int | None:
+        with store.session(write=False) as session:
+            return session.spool_mark(segment)
+
+    def forget(segment: str) -> None:
+        with store.session(write=True, durable=False) as session:
+            session.forget_spool_mark(segment)
+
+    return drain, mark, forget
 
 
 def _compartment_extractor(extractor: Any, rtype: str) -> Extract | None:
@@ -321,7 +410,7 @@ class Trail:
         pending, self._pending = self._pending, []
         if pending:
             try:
-                self._recorder.group.append(pending)
+                self._recorder.commit(pending)
             except AuditUnavailable:
                 return unavailable()
         return response

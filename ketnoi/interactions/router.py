@@ -57,6 +57,8 @@ def _handle(services: Services, request: FhirRequest, trail: audit.Trail) -> Fhi
     handler, args = route(request)
     authorize(Access(request.context), request)
     write = request.method not in READ_METHODS and not request.path.endswith("_search")
+    if not write and audit_api.TYPE in request.path.strip("/").split("/")[:3]:
+        audit.flush(services)  # a reader of the log sees the reads this process answered (ADR 0018)
     with unit_of_work(services, request.context, write=write) as repo:
         response = handler(repo, request, *args)
         trail.record(repo, request, response, write=write)  # last, before the commit

@@ -1,6 +1,7 @@
 """``ketnoi audit verify|checkpoint``: check the audit trail, and sign its head to copy off the machine.
 
-``verify`` walks the whole log and its checkpoints (``ketnoi.security.audit.verify``): it prints
+``verify`` first moves into the log the read records a stopped server left in the audit journal
+(ADR 0018), then walks the whole log and its checkpoints (``ketnoi.security.audit.verify``): it prints
 ``ok: N records, head seq S hash H`` and exits 0, or prints ``error: audit record S: why`` (the
 first bad record) and exits 1. ``checkpoint`` signs the head and prints the checkpoint, or writes
 it to ``--out FILE``: a file meant to be kept elsewhere, and given back to ``verify --checkpoint``
@@ -37,8 +38,12 @@ def _read(path: str) -> str:
 def _verify(args: argparse.Namespace, store: Store) -> int:
     # Imported on use, like the token commands: joserfc is not needed by `ketnoi --help`.
     from ketnoi.auth.keys import KeyRing
+    from ketnoi.interactions.audit import recover_journal
     from ketnoi.security.audit import stored_ring, verify
 
+    moved = recover_journal(store, config.from_env())
+    if moved:  # a server stopped before moving them: they belong in the log being checked
+        _out(f"moved {moved} audit records left in the journal by a stopped server into the log")
     now = time.time()
     checkpoint = _read(args.checkpoint) if args.checkpoint else None
     keys = KeyRing.from_public_jwks(json.loads(_read(args.jwks)), now=now) if args.jwks else stored_ring(store, now)

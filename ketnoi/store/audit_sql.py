@@ -25,6 +25,7 @@ from ketnoi.store.base import chunks
 _ROW_COLUMNS = "seq, recorded, request_id, patient, event, prev_hash, hash"
 _ROW_TYPES = ("int8", "float8", "text", "text", "bytea", "text", "text")
 _CHECKPOINT_COLUMNS = "seq, hash, recorded, signature"
+_SPOOL_MARK = "audit_spool "  # store_state: a journal segment's offset that the log holds up to
 _CHUNK = 500  # records per INSERT (SQLite: 3,500 parameters, well below its limit)
 
 
@@ -146,6 +147,21 @@ class AuditSql:
     def last_checkpoint(self) -> AuditCheckpoint | None:
         row = self.execute(f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoint ORDER BY seq DESC LIMIT 1").fetchone()
         return None if row is None else _checkpoint(row)
+
+    # ---- the audit journal's marks (ketnoi.store.audit_spool, ADR 0018) ---------------------------
+    def spool_mark(self, segment: str) -> int | None:
+        row = self.execute("SELECT value FROM store_state WHERE name = ?", (_SPOOL_MARK + segment,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_spool_mark(self, segment: str, offset: int) -> None:
+        self.execute(
+            "INSERT INTO store_state (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (_SPOOL_MARK + segment, str(offset)),
+        )
+
+    def forget_spool_mark(self, segment: str) -> None:
+        self.execute("DELETE FROM store_state WHERE name = ?", (_SPOOL_MARK + segment,))
 
 
 def _row(row: tuple[Any, ...]) -> AuditRow:

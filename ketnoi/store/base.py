@@ -207,11 +207,22 @@ class Session(Protocol):
 
     def last_checkpoint(self) -> AuditCheckpoint | None: ...
 
+    # ---- the audit journal (ketnoi.store.audit_spool, ADR 0018) -----------------------------------
+    def spool_mark(self, segment: str) -> int | None:
+        """The offset in a journal segment up to which its records are in the log (None: none are)."""
+
+    def set_spool_mark(self, segment: str, offset: int) -> None:
+        """Record, in this transaction (the one appending those records), how far a segment is in the log."""
+
+    def forget_spool_mark(self, segment: str) -> None:
+        """The segment's file is deleted: its mark is no longer needed."""
+
 
 class Store(Protocol):
     """A database holding resources: opens sessions and manages its schema."""
 
     dialect: str  # "sqlite" or "postgresql"
+    location: str  # where the data lives: the SQLite file (or ":memory:"); PostgreSQL's URL without credentials
 
     def session(self, *, write: bool, durable: bool = True) -> AbstractContextManager[Session]:
         """One transaction. ``durable=False`` (a write session only): its commit survives a crash

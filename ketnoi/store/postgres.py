@@ -23,6 +23,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
+        self.location = "postgresql://" + url.split("@", 1)[-1]  # Store.location: no credentials
         # psycopg prepares a statement server-side after a few runs, and PostgreSQL may then switch
         # to a generic plan made without the parameter values: for searches that turned a 2 ms
         # query into 3 s at a million resources. Custom plans always (the planning cost is small).

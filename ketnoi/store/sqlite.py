@@ -42,6 +42,7 @@ class SqliteStore:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self.location = path  # where the data lives (Store.location)
         self._write_lock = threading.Lock()
         self._writer = self._connect()
         self._local = threading.local()

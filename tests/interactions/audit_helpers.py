@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ketnoi.auth.scopes import parse_scopes
+from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import unit_of_work
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -97,7 +98,9 @@ class Record:
 
 
 def records(services: Services, after: int = 0) -> list[Record]:
-    """Every record after ``after``, in order, read straight from the log (not through the API)."""
+    """Every record after ``after``, in order, read straight from the log (not through the API),
+    once the reads' records still in the journal are in it (ADR 0018)."""
+    assert audit.flush(services)
     with unit_of_work(services, RequestContext.internal("test"), write=False) as repo:
         rows = repo.audit_records(
             patient=None, after_seq=after, before_seq=None, since=None, until=None, limit=100_000, newest_first=False
