@@ -24,6 +24,7 @@ TRANSPORT = "FHIR logic is transport-agnostic: no web framework below the edge"
 DRIVERS = "Only the storage layer imports a database driver"
 DEMO = "The demo data generator stands alone: no server layer"
 AUTH = "Auth is pure: standard library, crypto libraries and the bottom layer only"
+VN = "Vietnamese data rules are pure: standard library only"
 
 # (package the probe is written into, module it imports, contract that must break)
 BAD_IMPORTS = [
@@ -47,6 +48,9 @@ BAD_IMPORTS = [
     ("operations", "sqlite3", DRIVERS),
     ("app", "psycopg", DRIVERS),
     ("bulk", "psycopg_pool", DRIVERS),
+    ("vn", "ketnoi.fhir.resource", VN),
+    ("vn", "orjson", VN),
+    ("vn", "re", None),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Vietnamese data rules for the validator, claims importer and patient index; pure: stdlib, plus ketnoi.fhir."""
