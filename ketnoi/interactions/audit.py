@@ -39,6 +39,7 @@ from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit_events as ae
+from ketnoi.interactions import reach
 from ketnoi.interactions.policy import compartment_params
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -238,9 +239,17 @@ class Recorder:
             # One resource: a read, or a write that wrote nothing and returned what exists.
             action = "R" if it.action in ("C", "U", "D") else None
             what = _version_ref(body) or named
-            patients = ae.patients_of(body, self.extractor_for)
+            patients = self._patients(repo, response.raw, body)
             return [ae.Target(what, p, action) for p in patients] or [ae.Target(what, it.patient, action)]
         return [ae.Target(named, it.patient)]
+
+    def _patients(self, repo: Repository | None, raw: bytes | None, body: dict[str, Any]) -> list[str]:
+        """The Patients of the one resource answered: those the access policy already found in the
+        same bytes (a facility's read, ``reach.patients_found``), else extracted here."""
+        known = reach.patients_found(repo, raw) if repo is not None and raw is not None else None
+        if known is None or body.get("resourceType") == "Patient":
+            return ae.patients_of(body, self.extractor_for)
+        return sorted(p for p in known if res.is_valid_id(p))
 
     def _written(self, repo: Repository | None, v: StoredVersion) -> list[ae.Target]:
         what = f"{v.resource_type}/{v.id}/_history/{v.version}"

@@ -22,7 +22,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
@@ -92,6 +92,18 @@ def in_reach(repo: Repository, current: StoredVersion) -> bool:
     return current.org is None and owner(repo, current) == org
 
 
+PATIENTS_OF_CONTENT = "patients-of-content"  # Repository.extras: (content bytes, their Patient ids)
+
+
+def patients_found(repo: Repository, content: bytes) -> list[str] | None:
+    """The Patient ids :func:`in_reach` found in ``content`` (the very bytes object) during this
+    request, if it looked; the audit recorder reuses them instead of extracting again."""
+    found = repo.extras.get(PATIENTS_OF_CONTENT)
+    if isinstance(found, tuple) and found[0] is content:
+        return list(found[1])
+    return None
+
+
 def _patients_open(repo: Repository, current: StoredVersion) -> bool:
     """Whether one of the resource's patients is open, with nothing of this resource withheld."""
     rtype = current.resource_type
@@ -100,21 +112,32 @@ def _patients_open(repo: Repository, current: StoredVersion) -> bool:
     params = compartment_params(rtype)
     if not params:
         return False
-    rows = repo.services.extractor.extract_some(res.loads(current.content or b"{}"), _wanted(rtype))
+    resource = res.loads(current.content or b"{}")
+    rows = repo.services.extractor.extract_some(resource, _compartment(rtype))
     patients = sorted({r.target_id or "" for r in rows.reference if r.param in params and r.target_type == "Patient"})
-    codes = {f"{t.system}|{t.code}" for t in rows.token if t.param in DENIABLE_PARAMS and t.system}
-    keys = codes | {TYPE_PREFIX + rtype}
-    return any(_shows(openness(repo, p), keys) for p in patients if p)
+    if current.content is not None:  # the audit record of this read names them: found once
+        repo.extras[PATIENTS_OF_CONTENT] = (current.content, patients)
+    keys: set[str] | None = None  # only a Consent that withholds parts makes the codes matter
+    for patient in filter(None, patients):
+        found = openness(repo, patient)
+        if found.open and found.withheld and keys is None:
+            keys = _deniable_keys(repo, resource, rtype)
+        if found.open and not found.withheld & (keys or set()):
+            return True
+    return False
 
 
 @cache
-def _wanted(rtype: str) -> frozenset[str]:
-    """The parameters a read's reach depends on: the compartment's, and the deniable codes."""
-    return frozenset(compartment_params(rtype) or ()) | frozenset(DENIABLE_PARAMS)
+def _compartment(rtype: str) -> frozenset[str]:
+    return frozenset(compartment_params(rtype) or ())
 
 
-def _shows(found: Openness, keys: set[str]) -> bool:
-    return found.open and not found.withheld & keys
+def _deniable_keys(repo: Repository, resource: dict[str, Any], rtype: str) -> set[str]:
+    """What a Consent's rule may withhold a resource by: its codes and security labels, its type."""
+    rows = repo.services.extractor.extract_some(resource, frozenset(DENIABLE_PARAMS))
+    return {f"{t.system}|{t.code}" for t in rows.token if t.param in DENIABLE_PARAMS and t.system} | {
+        TYPE_PREFIX + rtype
+    }
 
 
 def pinned_patient(rtype: str, filters: Sequence[Criterion]) -> str | None:
@@ -163,17 +186,17 @@ def openness(repo: Repository, patient: str) -> Openness:
     if isinstance(found, Openness):
         return found
     org = repo.context.organization or ""
-    facts = repo.patient_facts(org, patient, cutoff(repo))
-    if any(kind == "glass" for kind, *_ in facts):
-        found = Openness(True)
-    else:
-        care = any(
-            kind == "care" and live == "live" and (owner == org or (owner == "" and names == "names"))
-            for kind, owner, live, names in facts
-        )
-        found = decide(org, care, [(kind, actor, key) for kind, actor, key, _ in facts if kind in (PERMIT, DENY)])
+    found = _from_facts(org, repo.patient_facts(org, patient, cutoff(repo)))
     repo.extras[key] = found
     return found
+
+
+def _from_facts(org: str, facts: Sequence[tuple[str, str, str, str]]) -> Openness:
+    """Openness from ``Repository.patient_facts``'s rows (``search.reach.patient_facts``)."""
+    if any(kind == "glass" for kind, *_ in facts):
+        return Openness(True)
+    care = any(kind == "care" for kind, *_ in facts)  # at most one row: the relation exists
+    return decide(org, care, [(kind, actor, key) for kind, actor, key, _ in facts if kind in (PERMIT, DENY)])
 
 
 def decide(org: str, care: bool, rules: Collection[tuple[str, str, str]]) -> Openness:

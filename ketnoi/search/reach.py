@@ -129,23 +129,17 @@ def _patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | N
     """What decides whether ``patient``'s record is open to ``Organization/org_id``, in one round
     trip of flat queries (cheap to plan), as rows of four texts for ``interactions.reach.decide``:
 
-    - ``('care', owner, 'live' or '', 'names' or '')`` per Encounter and EpisodeOfCare of the
-      patient: its owner, whether its period reaches ``cutoff`` and it is neither cancelled nor
-      entered in error, whether it names the organization as its provider;
+    - ``('care', 'Organization/org_id', 'live', 'names')`` once when the patient has a care
+      relation with the organization (the test stops at the first Encounter or EpisodeOfCare
+      that makes one);
     - ``(PERMIT or DENY, actor, key, '')`` per rule row of the patient's active privacy Consents;
     - ``('glass', patient, '', '')`` when ``glass_kind`` (the caller's break-the-glass record kind)
       holds an opening of this patient that has not run out."""
     care = cat(
-        "SELECT 'care', er.org, CASE WHEN ",
-        _live(cutoff),
-        " THEN 'live' ELSE '' END, CASE WHEN ",
-        _names(org_id),
-        " THEN 'names' ELSE '' END ",
-        _CARE_FROM,
-        val(*CARE_TYPES),
-        ") AND ce.param = 'patient' AND ce.target_id = ",
-        val(patient),
-        " AND ce.target_type = 'Patient'",
+        "SELECT 'care', 'Organization/' || ",
+        val(org_id),
+        ", 'live', 'names' WHERE ",
+        _care_relation(cat("'Organization/' || ", val(org_id)), org_id, cutoff, val(patient)),
     )
     rules = cat(
         " UNION ALL SELECT ct.param, ct.system, ct.code, '' FROM idx_reference cp JOIN idx_token ct ON "
@@ -183,16 +177,24 @@ def _open(crit: Reach, patient: str, alias: str, by_code: bool, owner_index: boo
 
 
 def _care(crit: Reach, patient: str) -> Frag:
+    return _care_relation(val(crit.org), crit.org.removeprefix(ORG_PREFIX), crit.cutoff, Frag(patient))
+
+
+def _care_relation(org: Frag, org_id: str, cutoff: float, patient: Frag) -> Frag:
+    """``patient`` (SQL) has a current Encounter or EpisodeOfCare owned by ``org`` (SQL, the
+    ``Organization/ID`` reference), or owned by nobody and naming ``Organization/org_id``."""
     return cat(
         "EXISTS (SELECT 1 ",
         _CARE_FROM,
         val(*CARE_TYPES),
-        f") AND ce.param = 'patient' AND ce.target_id = {patient} AND ce.target_type = 'Patient' AND (er.org = ",
-        val(crit.org),
+        ") AND ce.param = 'patient' AND ce.target_id = ",
+        patient,
+        " AND ce.target_type = 'Patient' AND (er.org = ",
+        org,
         " OR (er.org IS NULL AND ",
-        _names(crit.org.removeprefix(ORG_PREFIX)),
+        _names(org_id),
         ")) AND ",
-        _live(crit.cutoff),
+        _live(cutoff),
         ")",
     )
 

@@ -359,6 +359,49 @@ def _patient_facts_function(dialect: str) -> tuple[str, ...]:
     )
 
 
+def _patient_facts_exists(dialect: str) -> tuple[str, ...]:
+    """PostgreSQL: ``ketnoi_patient_facts`` answers the care relation with one row when some
+    Encounter or EpisodeOfCare makes one (stopping at the first), instead of a row with three
+    probes for every Encounter of the patient (``ketnoi.search.reach._patient_facts``, as SQLite)."""
+    if dialect != "postgresql":
+        return ()
+    return (
+        """CREATE OR REPLACE FUNCTION ketnoi_patient_facts(
+            p_patient TEXT, p_org TEXT, p_cutoff DOUBLE PRECISION, p_glass TEXT, p_now DOUBLE PRECISION)
+        RETURNS TABLE (f_kind TEXT, f_a TEXT, f_b TEXT, f_c TEXT) LANGUAGE plpgsql STABLE
+        SET plan_cache_mode = force_generic_plan AS $$
+        BEGIN
+            RETURN QUERY
+            SELECT 'care'::TEXT, ('Organization/' || p_org)::TEXT, 'live'::TEXT, 'names'::TEXT
+            WHERE EXISTS (
+                SELECT 1 FROM idx_reference ce
+                JOIN resource er ON er.resource_type = ce.resource_type AND er.id = ce.resource_id
+                WHERE ce.resource_type IN ('Encounter', 'EpisodeOfCare') AND ce.param = 'patient'
+                    AND ce.target_id = p_patient AND ce.target_type = 'Patient'
+                    AND (er.org = 'Organization/' || p_org OR (er.org IS NULL AND EXISTS (
+                        SELECT 1 FROM idx_reference sp WHERE sp.resource_type = ce.resource_type
+                            AND sp.resource_id = ce.resource_id AND sp.param IN ('service-provider', 'organization')
+                            AND sp.target_id = p_org AND sp.target_type = 'Organization')))
+                    AND EXISTS (SELECT 1 FROM idx_date cd WHERE cd.resource_type = ce.resource_type
+                        AND cd.resource_id = ce.resource_id AND cd.param = 'date' AND cd.high >= p_cutoff)
+                    AND NOT EXISTS (SELECT 1 FROM idx_token cs WHERE cs.resource_type = ce.resource_type
+                        AND cs.resource_id = ce.resource_id AND cs.param = 'status'
+                        AND cs.code IN ('cancelled', 'entered-in-error')))
+            UNION ALL
+            SELECT ct.param::TEXT, ct.system::TEXT, ct.code::TEXT, ''::TEXT
+            FROM idx_reference cp JOIN idx_token ct ON ct.resource_type = cp.resource_type
+                AND ct.resource_id = cp.resource_id
+            WHERE cp.resource_type = 'Consent' AND cp.param = 'patient' AND cp.target_id = p_patient
+                AND cp.target_type = 'Patient' AND ct.param IN ('~consent-permit', '~consent-deny')
+            UNION ALL
+            SELECT 'glass'::TEXT, s.key::TEXT, ''::TEXT, ''::TEXT FROM security_record s
+            WHERE p_glass IS NOT NULL AND s.kind = p_glass AND s.key = p_patient
+                AND (s.expires IS NULL OR s.expires > p_now);
+        END
+        $$""",
+    )
+
+
 def _audit_append_function(dialect: str) -> tuple[str, ...]:
     """PostgreSQL: ``ketnoi_audit_append`` locks the log's head, chains and inserts the records and
     moves the head, in one statement (ketnoi.store.audit_sql). Each statement is a round trip of
@@ -423,6 +466,7 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(
             12, "PostgreSQL: the access policy's patient facts with a cached plan", _patient_facts_function(dialect)
         ),
+        Migration(13, "PostgreSQL: the patient facts stop at the first care relation", _patient_facts_exists(dialect)),
     ]
 
 

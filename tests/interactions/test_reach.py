@@ -579,8 +579,8 @@ def test_reads_pinned_searches_and_searches_across_patients_agree(world: Service
 
 def test_patient_facts_say_what_decides_and_postgresqls_function_says_the_same(world: Services) -> None:
     """``search.reach.patient_facts`` gives the care, Consent and break-the-glass facts of one
-    patient; on PostgreSQL ``ketnoi_patient_facts`` (migration 12, a cached plan) is a copy of it
-    frozen in a migration, and must give the same rows whatever the data."""
+    patient; on PostgreSQL ``ketnoi_patient_facts`` (migrations 12 and 13, a cached plan) is a copy
+    of it frozen in a migration, and must give the same rows whatever the data."""
     from ketnoi.search.reach import patient_facts, patient_facts_call
     from ketnoi.sql import SqlQuery
 
@@ -598,16 +598,26 @@ def test_patient_facts_say_what_decides_and_postgresqls_function_says_the_same(w
             found = session.query(SqlQuery(query.text, query.params))
         return sorted(tuple("" if v is None else str(v) for v in r) for r in found)
 
+    # C: only a cancelled Encounter naming F1; D: a loaded one (no owner) naming F1; E: F2's own.
+    put(
+        s, OPERATOR, {**encounter("void-c", "C", time.time(), status="cancelled"), "serviceProvider": {"reference": F1}}
+    )
+    put(s, OPERATOR, {**encounter("named-d", "D", time.time() - DAY), "serviceProvider": {"reference": F1}})
+    give_care(s, "E", by=F2_CLINICIAN)
+    care = ("care", F1, "live", "names")  # one row when a relation exists, whichever Encounter makes it
+
     facts_a = rows(patient_facts("A", "F1", cutoff, "glass:p1", now))
-    assert ("care", F1, "live", "") in facts_a  # F1's own Encounter, recent
-    assert ("care", "", "", "names") in facts_a  # loaded, names F1, but cancelled
+    assert care in facts_a  # F1's own Encounter, recent (the cancelled one beside it changes nothing)
     assert ("~consent-deny", "*", "http://snomed.info/sct|86406008", "") in facts_a
     facts_b = rows(patient_facts("B", "F1", cutoff, "glass:p1", now))
-    assert ("care", F1, "", "") in facts_b  # ended 40 days ago: not live
+    assert not [f for f in facts_b if f[0] == "care"]  # ended 40 days ago: no care relation
     assert ("glass", "B", "", "") in facts_b and ("~consent-permit", F1, "*", "") in facts_b
     assert ("glass", "B", "", "") not in rows(patient_facts("B", "F1", cutoff, None, now))
+    assert rows(patient_facts("C", "F1", cutoff, None, now)) == []  # cancelled: no relation
+    assert rows(patient_facts("D", "F1", cutoff, None, now)) == [care]  # loaded, names F1
+    assert rows(patient_facts("E", "F1", cutoff, None, now)) == []  # another facility's
     if s.store.dialect == "postgresql":
-        for patient in ("A", "B", "nobody"):
+        for patient in ("A", "B", "C", "D", "E", "nobody"):
             for glass in ("glass:p1", None):
                 args = (patient, "F1", cutoff, glass, now)
                 assert rows(patient_facts(*args)) == rows(patient_facts_call(*args)), (patient, glass)
