@@ -334,7 +334,7 @@ def profile_in_process(backend: str, data: Dataset, admin: str | None) -> None:
     import cProfile
     import pstats
 
-    from ketnoi.app import build_services, open_store
+    from ketnoi.app import build_services, close_services, open_store
     from ketnoi.config import Settings
     from ketnoi.interactions.request import FhirRequest
     from ketnoi.interactions.router import handle
@@ -372,7 +372,7 @@ def profile_in_process(backend: str, data: Dataset, admin: str | None) -> None:
             stored = load(services, data.patients)
             profiler.disable()
             elapsed = time.perf_counter() - start
-            store.close()
+            close_services(services)
         label = "under cProfile" if profiled else "in-process, 1 thread, no HTTP"
         print(f"[{backend}] {label}: {stored / elapsed:,.0f} resources/s ({stored} in {elapsed:.1f} s)")
     stats = pstats.Stats(profiler)

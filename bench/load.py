@@ -207,7 +207,7 @@ def profile_load(backend: str, url: str, folder: Path, top: int = 10) -> dict[st
     import cProfile
     import pstats
 
-    from ketnoi.app import build_services, open_store
+    from ketnoi.app import build_services, close_services, open_store
     from ketnoi.bulk.load import load_paths
     from ketnoi.config import Settings
 
@@ -218,7 +218,7 @@ def profile_load(backend: str, url: str, folder: Path, top: int = 10) -> dict[st
     profiler.enable()
     report = load_paths(services, [folder])
     profiler.disable()
-    store.close()
+    close_services(services)
     stats = pstats.Stats(profiler)
     raw_stats: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
     total = max(report.seconds, 1e-9)

@@ -516,7 +516,7 @@ def describe_statistics(backend: str, stats: dict[str, Any]) -> str:
 
 def explain_sqlite(url: str, rtype: str, params: Params, statements: int = 2) -> dict[str, Any]:
     """Run one search in-process (no HTTP) with its SQL recorded; EXPLAIN QUERY PLAN of the slowest."""
-    from ketnoi.app import build_services, open_store
+    from ketnoi.app import build_services, close_services, open_store
     from ketnoi.config import Settings
     from ketnoi.interactions.request import FhirRequest
     from ketnoi.interactions.router import handle
@@ -543,7 +543,7 @@ def explain_sqlite(url: str, rtype: str, params: Params, statements: int = 2) ->
             runs.append(time.perf_counter() - start)
     finally:
         SqlSession.execute = original  # type: ignore[method-assign]
-        store.close()
+        close_services(services)
     out: dict[str, Any] = {
         "request": f"{rtype}?{'&'.join(f'{k}={v}' for k, v in params)}",
         "status": response.status,

@@ -326,7 +326,7 @@ def explain(url: str, rtype: str, params: Params, statements: int = 2) -> dict[s
     """Run one search in-process with its SQL recorded; EXPLAIN (ANALYZE, BUFFERS) the slowest ones."""
     import psycopg
 
-    from ketnoi.app import build_services
+    from ketnoi.app import build_services, close_services
     from ketnoi.config import Settings
     from ketnoi.interactions.request import FhirRequest
     from ketnoi.interactions.router import handle
@@ -360,7 +360,7 @@ def explain(url: str, rtype: str, params: Params, statements: int = 2) -> dict[s
         total = runs[-1]
     finally:
         SqlSession.execute = original  # type: ignore[method-assign]
-        store.close()
+        close_services(services)
     out: dict[str, Any] = {
         "request": f"{rtype}?{'&'.join(f'{k}={v}' for k, v in params)}",
         "status": response.status,

@@ -86,6 +86,14 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     return services
 
 
+def close_services(services: Services) -> None:
+    """Stop what :func:`build_services` started, in order: the job runner, then the audit journal
+    (what it holds is moved into the log), then the store they both write to."""
+    services.extras["jobs"].stop()
+    audit.close(services)
+    services.store.close()
+
+
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     from ketnoi.api.routes import create_app as create_http_app
 

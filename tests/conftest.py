@@ -23,9 +23,8 @@ import psycopg
 import pytest
 import uvicorn
 
-from ketnoi.app import build_services, open_store
+from ketnoi.app import build_services, close_services, open_store
 from ketnoi.config import Settings
-from ketnoi.interactions import audit
 from ketnoi.interactions.services import Services
 from ketnoi.store.base import Store
 
@@ -96,9 +95,7 @@ def fresh_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
         try:
             yield services
         finally:
-            services.extras["jobs"].stop()
-            audit.close(services)
-            store.close()
+            close_services(services)
 
 
 def make_store(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Store:
@@ -121,9 +118,7 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     # The job runner thread (started by the first job a test queued) may be inside a query:
     # closing the store under it crashed the worker (SQLite segfaults on a connection closed by
     # another thread). Stop it first, as the server's lifespan does.
-    services.extras["jobs"].stop()
-    audit.close(services)
-    store.close()
+    close_services(services)
 
 
 def _free_port() -> int:
