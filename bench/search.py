@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-CCCD = "https://fhir.ketnoi.vn/sid/cccd"
+CCCD = "http://fhir.ehealth.gov.vn/core/sid/national_id"
 HEART_RATE = "http://loinc.org|8867-4"
 SINCE = "2024-01-01"
 

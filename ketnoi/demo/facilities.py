@@ -99,6 +99,8 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
 def _address(province: str, commune: str | None, line: str | None = None) -> Resource:
     p = places.PROVINCE_BY_CODE[province]
     addr: Resource = {"use": "work", "type": "physical"}
+    index = p.communes.index(commune) if commune in p.communes else None
+    addr["extension"] = [people.admin_address(province, index)]
     parts = [x for x in (line, commune, f"{p.kind} {p.name}") if x]
     addr["text"] = ", ".join(parts)
     if line:

@@ -16,14 +16,13 @@ import re
 import uuid
 from typing import NamedTuple
 
-# Identifier systems (documented in docs/demo-data.md).
-CCCD_SYSTEM = "https://fhir.ketnoi.vn/sid/cccd"
-BHYT_SYSTEM = "https://fhir.ketnoi.vn/sid/bhyt"
-BHXH_SYSTEM = "https://fhir.ketnoi.vn/sid/bhxh"
-FACILITY_SYSTEM = "https://fhir.ketnoi.vn/sid/ma-cskcb"
+from ketnoi.vn.identifier_rules import BHXH_SYSTEM, BHYT_SYSTEM, CCCD_SYSTEM, FACILITY_SYSTEM, LICENCE_SYSTEM
+
+# Identifier systems (documented in docs/demo-data.md): those of the VN Core IG where it has one
+# (CCCD, BHYT card, facility code: ketnoi.vn.identifier_rules), ketnoi's own for the rest.
+__all__ = ["BHXH_SYSTEM", "BHYT_SYSTEM", "CCCD_SYSTEM", "FACILITY_SYSTEM", "LICENCE_SYSTEM"]
 ORG_SYSTEM = "https://fhir.ketnoi.vn/sid/org"
 DEPARTMENT_SYSTEM = "https://fhir.ketnoi.vn/sid/khoa"
-LICENCE_SYSTEM = "https://fhir.ketnoi.vn/sid/cchn"
 
 CCCD_RE = re.compile(r"^(\d{3})(\d)(\d{2})(\d{6})$")
 BHYT_RE = re.compile(r"^([A-Z]{2})([1-5])(\d{2})(\d{10})$")

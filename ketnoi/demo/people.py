@@ -13,8 +13,13 @@ Resource = dict[str, Any]
 
 AS_OF = date(2026, 6, 30)  # "today" of the data set: all dates are on or before it
 AS_OF_ISO = AS_OF.isoformat()
-ETHNICITY_URL = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
-ETHNICITY_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/ethnic-group"
+# VN Core (http://fhir.ehealth.gov.vn/core): the ethnic group ("race" in the IG's naming) and the
+# administrative units of an address, coded. The IG's own address CodeSystem is empty and has the
+# district level the 2025 reform abolished: the codes are those of ketnoi's vn-admin-unit-2025.
+ETHNICITY_URL = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-race"
+ETHNICITY_SYSTEM = "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-race"
+ADMIN_ADDRESS_URL = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-administrative-address"
+ADMIN_UNIT_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-2025"
 BIRTHPLACE_URL = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 
 # Age pyramid (approximate, shape of GSO 2019 census projected to ~2025):
@@ -304,10 +309,31 @@ _LANG = [
 _ETH_EXT = {
     code: {
         "url": ETHNICITY_URL,
-        "valueCoding": {"system": ETHNICITY_SYSTEM, "code": code, "display": e.display},
+        "valueCodeableConcept": {"coding": [{"system": ETHNICITY_SYSTEM, "code": code, "display": e.display}]},
     }
     for code, e in names.ETHNICITIES.items()
 }
+
+
+def admin_address(province: str, commune: int | None) -> Resource:
+    """VN Core's administrative-address extension: the province (``state``) and, when known, the
+    commune (``ward``), coded."""
+    prov = places.PROVINCE_BY_CODE[province]
+    parts = [("state", province, f"{prov.kind} {prov.name}")]
+    if commune is not None:
+        parts.append(("ward", prov.commune_codes[commune], prov.communes[commune]))
+    return {
+        "url": ADMIN_ADDRESS_URL,
+        "extension": [
+            {
+                "url": part,
+                "valueCodeableConcept": {"coding": [{"system": ADMIN_UNIT_SYSTEM, "code": code, "display": shown}]},
+            }
+            for part, code, shown in parts
+        ],
+    }
+
+
 _PARENT_REL = {
     True: [
         {
@@ -338,6 +364,7 @@ def address(p: Person) -> Resource:
     prov = places.PROVINCE_BY_CODE[p.province]
     commune = prov.communes[p.commune]
     return {
+        "extension": [admin_address(p.province, p.commune)],
         "use": "home",
         "type": "physical",
         "text": f"{p.address_line}, {commune}, {prov.kind} {prov.name}",

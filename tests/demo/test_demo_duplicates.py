@@ -12,7 +12,7 @@ from ketnoi.demo import names
 from ketnoi.demo.duplicates import ERROR_KINDS, typo
 from ketnoi.demo.generate import Summary, iter_blocks, read_duplicates
 
-CCCD_SYSTEM = "https://fhir.ketnoi.vn/sid/cccd"
+CCCD_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/national_id"
 
 
 def read_ndjson(path: Path) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@ from typing import Any
 from ketnoi.demo import ids, places
 from ketnoi.demo.generate import iter_blocks
 
-CCCD_SYSTEM = "https://fhir.ketnoi.vn/sid/cccd"
-BHYT_SYSTEM = "https://fhir.ketnoi.vn/sid/bhyt"
+CCCD_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/national_id"
+BHYT_SYSTEM = "http://fhir.ehealth.gov.vn/core/sid/insurance_number"
 BIRTHPLACE = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 # Categories this generator may issue, with their benefit level (docs/demo-data.md).
 KNOWN_CATEGORIES = {

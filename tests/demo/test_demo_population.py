@@ -11,7 +11,7 @@ import pytest
 from ketnoi.demo import names, places
 from ketnoi.demo.generate import iter_blocks
 
-ETHNICITY = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
+ETHNICITY = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-race"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_names_are_nfc_and_consistent(patients: list[dict[str, Any]]) -> None:
     assert not any(
         p["name"][0]["given"][0] == "Thị"
         for p in males
-        if len(p["name"][0]["given"]) > 1 and p["extension"][0]["valueCoding"]["code"] == "01"
+        if len(p["name"][0]["given"]) > 1 and p["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "01"
     )
 
 
@@ -71,7 +71,10 @@ def test_age_pyramid_and_sex_ratio(patients: list[dict[str, Any]]) -> None:
 
 @pytest.mark.slow
 def test_ethnicity_and_address(patients: list[dict[str, Any]]) -> None:
-    eth = Counter(next(e["valueCoding"]["code"] for e in p["extension"] if e["url"] == ETHNICITY) for p in patients)
+    eth = Counter(
+        next(e["valueCodeableConcept"]["coding"][0]["code"] for e in p["extension"] if e["url"] == ETHNICITY)
+        for p in patients
+    )
     kinh = eth["01"] / len(patients)
     assert 0.82 < kinh < 0.90
     assert {"02", "03", "05", "06", "08"} <= set(eth)

@@ -83,7 +83,7 @@ def test_clinical_content(ndjson_resources: list[dict[str, Any]]) -> None:
     atc = Counter(m["medicationCodeableConcept"]["coding"][0]["code"] for m in by_type["MedicationRequest"])
     assert {"C08CA01", "A10BA02", "N02BE01"} <= set(atc) or {"N02BE01", "J01CA04"} <= set(atc)
     orgs = by_type["Organization"]
-    codes = [i["value"] for o in orgs for i in o.get("identifier", []) if i["system"].endswith("/ma-cskcb")]
+    codes = [i["value"] for o in orgs for i in o.get("identifier", []) if i["system"].endswith("/provider-code")]
     assert codes and all(re.fullmatch(r"\d{5}", c) for c in codes)
     assert len(codes) == len(set(codes))
     assert sum(1 for o in orgs if "partOf" not in o) == 2  # the Ministry of Health and the payer
