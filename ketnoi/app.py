@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -11,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ketnoi import operations, runtime
 from ketnoi.config import ConfigError, Settings
-from ketnoi.fhir.outcome import FhirError
+from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions import audit, organizations, search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
@@ -20,7 +21,7 @@ from ketnoi.operations import bulk_import, reindex
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
 from ketnoi.store.statistics import StatisticsKeeper
-from ketnoi.validation.structure import validate
+from ketnoi.validation import validate
 
 
 def open_store(url: str) -> Store:
@@ -36,11 +37,29 @@ def open_store(url: str) -> Store:
     raise ConfigError(f"Unsupported database URL '{url}': use sqlite:///path.db or postgresql://user:pass@host/db")
 
 
-def _validator(resource: dict[str, Any], strict: bool) -> list[Any]:
-    issues = validate(resource, strict=strict)
-    if resource.get("resourceType") == "SearchParameter":
-        issues.extend(search_parameters.check(resource))  # refuse one the server cannot run
-    return issues
+VALIDATION_LEVELS = ("strict", "lenient", "off")
+
+
+@dataclass(frozen=True)
+class WriteValidator:
+    """What a write must pass (``Settings.validation``, ADR 0020): the structural gate always (a
+    resource that is not valid FHIR JSON is never stored); the base definitions' invariants as
+    errors (``strict``), as warnings returned with the stored resource (``lenient``), or not at
+    all (``off``). A class, not a closure: ``ketnoi load --workers`` sends it to its processes."""
+
+    level: str
+
+    def __post_init__(self) -> None:
+        if self.level not in VALIDATION_LEVELS:
+            raise ConfigError(f"KETNOI_VALIDATION must be one of {', '.join(VALIDATION_LEVELS)}, not {self.level!r}")
+
+    def __call__(self, resource: dict[str, Any], strict: bool) -> list[Issue]:
+        issues = validate(resource, strict=strict, invariants=self.level != "off")
+        if self.level == "lenient":
+            issues = [replace(i, severity="warning") if i.code == "invariant" else i for i in issues]
+        if resource.get("resourceType") == "SearchParameter":
+            issues.extend(search_parameters.check(resource))  # refuse one the server cannot run
+        return issues
 
 
 def build_services(settings: Settings, store: Store | None = None) -> Services:
@@ -48,7 +67,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         store=store or open_store(settings.database),
         settings=settings,
         extractor=default_extractor(),
-        validator=_validator,
+        validator=WriteValidator(settings.validation),
         operations={op.name: op for op in operations.builtin()},
     )
     # Custom SearchParameters: activated by the write hook, loaded from the database now.

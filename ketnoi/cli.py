@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ketnoi import config
 
@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ketnoi.security.audit_commands import register as register_audit
 
     register_audit(sub, _open_store)
+    from ketnoi.terminology.commands import register as register_terminology
+
+    register_terminology(sub, _operator_interaction)
+    from ketnoi.ig.commands import register as register_ig
+
+    register_ig(sub, _open_store)
 
     try:
         from ketnoi.demo.commands import register as register_demo
@@ -101,6 +107,37 @@ def _open_store(url: str) -> Store:
     from ketnoi.app import open_store
 
     return open_store(url)
+
+
+def _operator_interaction(
+    database: str | None, command: str, method: str, path: str, query: list[tuple[str, str]], body: dict[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
+    """One FHIR interaction through the server's write path as the operator running ``command``
+    (for the commands of packages below ``ketnoi.interactions``: ``ketnoi terminology load``)."""
+    from ketnoi.app import build_services, check_schema, close_services, open_store
+    from ketnoi.interactions.context import RequestContext
+    from ketnoi.interactions.request import FhirRequest
+    from ketnoi.interactions.router import handle
+
+    settings = config.from_env().with_(database=database)
+    store = open_store(settings.database)
+    try:
+        check_schema(store)
+    except BaseException:
+        store.close()
+        raise
+    services = build_services(settings, store)
+    try:
+        headers = {"content-type": "application/fhir+json", "prefer": "return=representation"}
+        request = FhirRequest(method, path, query, headers, body, context=RequestContext.operator(command))
+        response = handle(services, request)
+        if response.resource is None and response.raw:
+            import orjson
+
+            return response.status, orjson.loads(response.raw)
+        return response.status, response.resource
+    finally:
+        close_services(services)
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:

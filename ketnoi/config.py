@@ -23,6 +23,9 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_json_depth: int = 100
     strict: bool = True  # reject unknown elements (400) instead of warning
+    # What a write must pass beyond the structural gate (ketnoi.app.WriteValidator, ADR 0020):
+    # "strict" (invariant errors refuse it), "lenient" (they come back as warnings), "off"
+    validation: str = "lenient"
     default_count: int = 20
     max_count: int = 1000
     max_bundle_entries: int = 10_000
@@ -90,6 +93,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
         oidc_issuers=_split(env.get("KETNOI_OIDC_ISSUER")),
         audit=env.get("KETNOI_AUDIT"),
+        validation=env.get("KETNOI_VALIDATION"),
         audit_reads_fsync=_flag(env.get("KETNOI_AUDIT_READS_FSYNC")),
         audit_spool=env.get("KETNOI_AUDIT_SPOOL"),
         care_window_days=_number(env.get("KETNOI_CARE_WINDOW_DAYS"), "KETNOI_CARE_WINDOW_DAYS"),

@@ -10,7 +10,18 @@ from ketnoi.interactions.operation import Operation
 
 
 def builtin() -> list[Operation]:
-    from ketnoi.operations import break_glass, bulk_import, everything, reindex, validate
+    from ketnoi.operations import (
+        break_glass,
+        bulk_import,
+        everything,
+        expand,
+        lookup,
+        reindex,
+        subsumes,
+        translate,
+        validate,
+        validate_code,
+    )
 
     return [
         validate.OPERATION,
@@ -19,4 +30,10 @@ def builtin() -> list[Operation]:
         *bulk_import.OPERATIONS,
         everything.OPERATION,
         break_glass.OPERATION,
+        # The terminology service (docs/terminology.md): read-only, over stored and packaged resources.
+        expand.OPERATION,
+        lookup.OPERATION,
+        validate_code.OPERATION,
+        subsumes.OPERATION,
+        translate.OPERATION,
     ]

@@ -59,6 +59,7 @@ SEGMENT_BYTES = 4 << 20
 MAX_PENDING = 100_000  # records waiting for the log before appends are refused
 LINGER_S = 0.02  # how long the drainer waits for more records before a batch
 RETRY_S = 1.0  # after a failed drain
+GIVE_UP_AFTER = 5  # failed drains in a row before the thread ends (the next append starts another)
 IDLE_EXIT_S = 5.0  # the drainer thread ends when idle this long (started again by the next append)
 
 
@@ -213,12 +214,20 @@ class Spool:
             self._cond.notify_all()
 
     def _run(self) -> None:
+        failures = 0
         while True:
             batches = self._next_batches()
             if batches is None:
                 return
-            if not self._move(batches):
-                time.sleep(RETRY_S)
+            if self._move(batches, loud=failures == 0):
+                failures = 0
+                continue
+            failures += 1
+            if failures >= GIVE_UP_AFTER:  # the records wait on disk; the next append tries again
+                with self._cond:
+                    self._thread = None
+                return
+            time.sleep(RETRY_S)
 
     def _next_batches(self) -> list[_Batch] | None:
         """The queued batches, after the linger; None when the thread should end."""
@@ -235,7 +244,7 @@ class Spool:
             batches, self._progress.queue = self._progress.queue, []
             return batches
 
-    def _move(self, batches: list[_Batch]) -> bool:
+    def _move(self, batches: list[_Batch], *, loud: bool = True) -> bool:
         """Drain ``batches`` in order, one transaction per segment they span; on failure the rest
         go back to the head of the queue (False)."""
         done = 0
@@ -246,7 +255,8 @@ class Spool:
                 done += len(run)
             return True
         except Exception:
-            log.exception("moving %d audit records from the journal into the log failed", len(batches))
+            report = log.exception if loud else log.warning
+            report("moving %d audit records from the journal into the log failed", len(batches))
             with self._cond:
                 self._progress.queue[:0] = batches[done:]
             return False

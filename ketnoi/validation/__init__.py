@@ -1,5 +1,31 @@
-"""Validation of FHIR R4 resources: ``structure.validate`` is the fast structural gate on every write."""
+"""Validation of FHIR R4 resources: structure (``structure.validate``), then, on request, the FHIRPath
+invariants of the base definitions (``invariants.check_invariants``) when the structure has no error."""
 
-from .structure import validate
+from __future__ import annotations
 
-__all__ = ["validate"]
+from ketnoi.fhir.outcome import Issue
+
+from . import structure
+from .invariants import check_invariants
+
+
+def validate(
+    resource: object, *, strict: bool = True, invariants: bool = False, invariant_warnings: bool = False
+) -> list[Issue]:
+    """Structural issues, then (``invariants=True``) invariant errors when the structure is sound.
+
+    Empty list = valid. With ``strict=False`` unknown elements are reported as warnings instead of
+    errors. Invariant warnings (``dom-6`` "should have narrative" fires on most minimal resources)
+    are only added with ``invariant_warnings=True`` as well.
+
+    Invariants are opt-in for now: turning them on by default changes the outcome of callers that
+    expect ``[]`` on data that breaks a base invariant (docs/validation.md lists them).
+    """
+    issues = structure.validate(resource, strict=strict)
+    if invariants and not any(issue.severity == "error" for issue in issues):
+        found = check_invariants(resource)
+        issues.extend(found if invariant_warnings else [i for i in found if i.severity == "error"])
+    return issues
+
+
+__all__ = ["check_invariants", "validate"]

@@ -33,6 +33,8 @@ def _obs(patient: str) -> dict[str, Any]:
 
 GLASS = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "test"}]}
 
+_COMMUNES = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-2025"
+_LEGACY_MAP = "https://fhir.ketnoi.vn/ConceptMap/vn-admin-unit-legacy-to-2025"
 CASES: dict[str, Case] = {
     # type-level and instance-level interactions, aimed at B
     "read": lambda i: ("GET", f"Observation/{i['obs_b']}", None),
@@ -74,6 +76,12 @@ CASES: dict[str, Case] = {
     "$import-status": lambda i: ("GET", "$import-status?job=1", None),
     "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
+    # terminology: shared code systems, nobody's data (docs/terminology.md)
+    "$expand": lambda i: ("GET", f"ValueSet/$expand?url={_COMMUNES}?vs&count=1", None),
+    "$lookup": lambda i: ("GET", f"CodeSystem/$lookup?system={_COMMUNES}&code=01", None),
+    "$validate-code": lambda i: ("GET", f"CodeSystem/$validate-code?url={_COMMUNES}&code=01", None),
+    "$subsumes": lambda i: ("GET", f"CodeSystem/$subsumes?system={_COMMUNES}&codeA=01&codeB=00004", None),
+    "$translate": lambda i: ("GET", f"ConceptMap/$translate?url={_LEGACY_MAP}&code=01", None),
 }
 
 
