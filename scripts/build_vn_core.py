@@ -170,6 +170,16 @@ def unslice(slice_id: str) -> Edit:
     return edit
 
 
+def not_a_modifier(res: Resource, _: Sequence[Resource]) -> int:
+    """The extension's root element declared no modifier (it was ``isModifier: true`` without a
+    reason, which R4's eld-18 forbids)."""
+    root = res["differential"]["element"][0]
+    if root.get("path") != "Extension" or root.get("isModifier") is not True or "isModifierReason" in root:
+        return 0
+    root["isModifier"] = False
+    return 1
+
+
 def drop_repeated_concepts(res: Resource, _: Sequence[Resource]) -> int:
     """Keep the first of each code listed more than once in one ValueSet.compose.include."""
     dropped = 0
@@ -459,6 +469,13 @@ FIXES = (
             [IG_FILE],
             drop_parameters("copyrightyear", "releaselabel", "find-other-resources", "excludettl", "excludemap"),
         ),
+    ),
+    Fix(
+        "extensions-not-modifiers",
+        "Extension isModifier (EducationLevel, Race)",
+        "isModifier true without isModifierReason breaks eld-18; an education level or an ethnic group "
+        "changes no meaning of the Patient: an ordinary extension, as the IG's other extensions are",
+        each(sds("Extension-EducationLevel Extension-Race"), not_a_modifier),
     ),
     Fix(
         "ig-definition-resources",
