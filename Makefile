@@ -88,6 +88,7 @@ serve: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/validate.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
