@@ -16,8 +16,8 @@ from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions import audit, organizations, search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
-from ketnoi.jobs.runner import Throttled
 from ketnoi.operations import bulk_import, reindex
+from ketnoi.runtime import Throttled
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
 from ketnoi.store.statistics import StatisticsKeeper

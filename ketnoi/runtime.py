@@ -1,4 +1,5 @@
-"""Interpreter settings for a long-running ketnoi process. Imports nothing of ketnoi.
+"""Interpreter settings for a long-running ketnoi process, and :class:`Throttled` for its periodic
+idle tasks. Imports nothing of ketnoi.
 
 Why the garbage collector is tuned: a FHIR write allocates thousands of short-lived, acyclic
 objects (the JSON of each resource, its index rows), which reference counting frees at once.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # A young collection every 10,000 net allocations; a full one after 100 middle ones, so that a
@@ -49,3 +52,25 @@ def bulk_mode() -> Iterator[None]:
         gc.set_threshold(*threshold)
         if not frozen_before:
             gc.unfreeze()
+
+
+class Throttled:
+    """An idle task that runs ``task`` at most once every ``interval_s`` (the runner polls far more
+    often), never twice at once."""
+
+    def __init__(
+        self, task: Callable[[], object], interval_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.task, self.interval_s, self.clock = task, interval_s, clock
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if now < self._next or not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._next = now + self.interval_s
+            self.task()
+        finally:
+            self._lock.release()

@@ -307,24 +307,3 @@ class JobRunner:
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
-
-class Throttled:
-    """An idle task that runs ``task`` at most once every ``interval_s`` (the runner polls far more
-    often), never twice at once."""
-
-    def __init__(
-        self, task: Callable[[], object], interval_s: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.task, self.interval_s, self.clock = task, interval_s, clock
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> None:
-        now = self.clock()
-        if now < self._next or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._next = now + self.interval_s
-            self.task()
-        finally:
-            self._lock.release()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ketnoi.auth.keys import KeyRing
 from ketnoi.auth.tokens import TokenError, sign_statement, unverified, verify_statement
+from ketnoi.runtime import Throttled
 from ketnoi.security import keystore
 from ketnoi.security.errors import Refused
 from ketnoi.store.auditlog import GENESIS, START, AuditCheckpoint, AuditRow, Break, Link, follow
@@ -271,19 +271,11 @@ class CheckpointKeeper:
     ) -> None:
         self.store, self.keys, self.issuer, self.every_s = store, keys, issuer, every_s
         self.interval_s, self.clock = min(interval_s, every_s), clock
-        self._next = 0.0
-        self._lock = threading.Lock()
+        self._throttle = Throttled(lambda: self.run(self.clock()), self.interval_s, clock)
         self.made = 0  # checkpoints made (tests and logs)
 
     def __call__(self) -> None:
-        now = self.clock()
-        if now < self._next or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._next = now + self.interval_s
-            self.run(now)
-        finally:
-            self._lock.release()
+        self._throttle()
 
     def due(self, now: float) -> bool:
         with self.store.session(write=False) as session:

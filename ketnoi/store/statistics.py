@@ -22,11 +22,11 @@ is analyzed about seven times, and a steady trickle of updates rarely.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ketnoi.runtime import Throttled
 from ketnoi.store.base import Store
 from ketnoi.store.schema import INDEX_COLUMNS
 
@@ -96,19 +96,11 @@ class StatisticsKeeper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.interval_s, self.spacing_s, self.clock = store, interval_s, spacing_s, clock
-        self._next = 0.0
-        self._lock = threading.Lock()
+        self._throttle = Throttled(self.refresh, interval_s, clock)
         self.analyzed = 0  # how many analyses it ran (tests and logs)
 
     def __call__(self) -> None:
-        now = self.clock()
-        if now < self._next or not self._lock.acquire(blocking=False):
-            return
-        try:
-            self._next = now + self.interval_s
-            self.refresh()
-        finally:
-            self._lock.release()
+        self._throttle()
 
     def refresh(self) -> list[str]:
         """Analyze what is due now, whatever the interval; returns the tables analyzed."""
