@@ -306,4 +306,3 @@ class JobRunner:
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-

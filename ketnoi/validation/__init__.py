@@ -1,5 +1,6 @@
 """Validation of FHIR R4 resources: structure (``structure.validate``), then, on request, the FHIRPath
-invariants of the base definitions (``invariants.check_invariants``) when the structure has no error."""
+invariants of the base definitions (``invariants.check_invariants``) and the specification's other
+rules (``resource_rules.check_resource_rules``) when the structure has no error."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from ketnoi.fhir.outcome import Issue
 
 from . import structure
 from .invariants import check_invariants
+from .resource_rules import check_resource_rules
 
 
 def validate(
@@ -25,7 +27,10 @@ def validate(
     if invariants and not any(issue.severity == "error" for issue in issues):
         found = check_invariants(resource)
         issues.extend(found if invariant_warnings else [i for i in found if i.severity == "error"])
+        # Rules of the specification text (Bundle fullUrl and references, absolute Extension.url):
+        # reported with the invariants, since they too are beyond the structural gate.
+        issues.extend(check_resource_rules(resource))
     return issues
 
 
-__all__ = ["check_invariants", "validate"]
+__all__ = ["check_invariants", "check_resource_rules", "validate"]
