@@ -1,6 +1,7 @@
 """Validation of FHIR R4 resources: structure (``structure.validate``), then, on request, the FHIRPath
 invariants of the base definitions (``invariants.check_invariants``) and the specification's other
-rules (``resource_rules.check_resource_rules``) when the structure has no error."""
+rules (``resource_rules.check_resource_rules``) and the Vietnamese identifier rules
+(``vn_identifiers.check_vn_identifiers``) when the structure has no error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ketnoi.fhir.outcome import Issue
 from . import structure
 from .invariants import check_invariants
 from .resource_rules import check_resource_rules
+from .vn_identifiers import check_vn_identifiers
 
 
 def validate(
@@ -30,7 +32,8 @@ def validate(
         # Rules of the specification text (Bundle fullUrl and references, absolute Extension.url):
         # reported with the invariants, since they too are beyond the structural gate.
         issues.extend(check_resource_rules(resource))
+        issues.extend(check_vn_identifiers(resource))  # VN Core's identifiers (ketnoi.vn)
     return issues
 
 
-__all__ = ["check_invariants", "check_resource_rules", "validate"]
+__all__ = ["check_invariants", "check_resource_rules", "check_vn_identifiers", "validate"]
