@@ -167,6 +167,87 @@ def _rng_2(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]
     return not same_unit or a <= b
 
 
+# --- the commonest fhirpathpy costs on clinical data (bench/validate.py): obs-7, con-*, drt-1, tim-*
+_VER_STATUS = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+_UCUM = "http://unitsofmeasure.org"
+_ABATED = frozenset({"resolved", "remission", "inactive"})
+_IN_ERROR = frozenset({"entered-in-error"})
+_NO_OFFSET_WHEN = frozenset({"C", "CM", "CD", "CV"})
+
+
+def _codings(concept: Any) -> list[Any]:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    return codings if isinstance(codings, list) else []
+
+
+def _has_code(concept: Any, system: str, codes: frozenset[str]) -> bool:
+    return any(isinstance(c, dict) and c.get("system") == system and c.get("code") in codes for c in _codings(concept))
+
+
+def _has_choice(focus: dict[str, Any], base: str) -> bool:
+    return any(key.startswith(base) and not key.startswith("_") for key in focus)
+
+
+def _obs_7(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    """No value when a component has the Observation's own code (codings compared whole, as ``intersect``)."""
+    if not _has_choice(focus, "value"):
+        return True
+    own = _codings(resource.get("code"))
+    found = focus.get("component")
+    components: list[Any] = found if isinstance(found, list) else []
+    return not any(c in own for comp in components if isinstance(comp, dict) for c in _codings(comp.get("code")))
+
+
+def _con_3(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    """A clinicalStatus unless entered in error; ``category.select($this='problem-list-item')``
+    compares a CodeableConcept with a string, which is false, so any category counts."""
+    if "clinicalStatus" in focus or _has_code(
+        focus.get("verificationStatus"), _VER_STATUS, frozenset({"entered-in-error"})
+    ):
+        return True
+    return not focus.get("category")
+
+
+def _con_4(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    return not _has_choice(focus, "abatement") or _has_code(focus.get("clinicalStatus"), _CLINICAL, _ABATED)
+
+
+def _con_5(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    entered_in_error = _has_code(focus.get("verificationStatus"), _VER_STATUS, _IN_ERROR)
+    return not entered_in_error or "clinicalStatus" not in focus
+
+
+def _drt_1(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    """``code.exists() implies ((system = %ucum) and value.exists())``, three-valued: an absent
+    system makes ``=`` empty, and an empty result passes."""
+    if "code" not in focus:
+        return True
+    if "value" not in focus:
+        return False
+    return "system" not in focus or focus["system"] == _UCUM
+
+
+def _non_negative(name: str) -> Check:
+    def check(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+        value = focus.get(name)
+        return not isinstance(value, int | float) or isinstance(value, bool) or value >= 0
+
+    return check
+
+
+def _tim_9(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    """An offset needs one ``when`` that is no meal (C, CM, CD, CV); several ``when`` make ``in``
+    ill-defined, which is not held against the data."""
+    if "offset" not in focus:
+        return True
+    found = focus.get("when")
+    when: list[Any] = found if isinstance(found, list) else []
+    if len(when) != 1:
+        return len(when) > 1
+    return when[0] not in _NO_OFFSET_WHEN
+
+
 PYTHON_CHECKS: dict[str, Check] = {
     "que-7": _que_7,
     "txt-2": _txt_2,
@@ -179,6 +260,14 @@ PYTHON_CHECKS: dict[str, Check] = {
     "dom-6": _dom_6,
     "ref-1": _ref_1,
     "per-1": _per_1,
+    "obs-7": _obs_7,
+    "con-3": _con_3,
+    "con-4": _con_4,
+    "con-5": _con_5,
+    "drt-1": _drt_1,
+    "tim-4": _non_negative("duration"),
+    "tim-5": _non_negative("period"),
+    "tim-9": _tim_9,
 }
 
 
