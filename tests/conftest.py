@@ -91,7 +91,8 @@ def fresh_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     with throwaway_url(request.param, tmp_path) as url:
         store = open_store(url)
         store.migrate()
-        services = build_services(Settings(database=url, auth="off"), store)
+        # The audit journal in the test's folder (PostgreSQL's default is var/audit-spool/).
+        services = build_services(Settings(database=url, auth="off", audit_spool=str(tmp_path / "journal")), store)
         try:
             yield services
         finally:
@@ -113,7 +114,8 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """Services over a migrated store of each backend (shared by the whole session)."""
     store = make_store(request.param, request, tmp_path_factory)
     # auth off: the FHIR suites test FHIR; tests/api/test_bearer.py and the policy tests turn it on.
-    services = build_services(Settings(database="test", auth="off"), store)
+    journal = str(tmp_path_factory.mktemp("journal"))
+    services = build_services(Settings(database="test", auth="off", audit_spool=journal), store)
     yield services
     # The job runner thread (started by the first job a test queued) may be inside a query:
     # closing the store under it crashed the worker (SQLite segfaults on a connection closed by
