@@ -8,6 +8,7 @@ from __future__ import annotations
 from ketnoi.fhir.outcome import Issue
 
 from . import structure
+from .content_rules import check_content_rules
 from .invariants import check_invariants
 from .resource_rules import check_resource_rules
 from .vn_identifiers import check_vn_identifiers
@@ -33,7 +34,8 @@ def validate(
         # reported with the invariants, since they too are beyond the structural gate.
         issues.extend(check_resource_rules(resource))
         issues.extend(check_vn_identifiers(resource))  # VN Core's identifiers (ketnoi.vn)
+        issues.extend(check_content_rules(resource))  # Attachment.size, the narrative's XHTML (txt-1)
     return issues
 
 
-__all__ = ["check_invariants", "check_resource_rules", "check_vn_identifiers", "validate"]
+__all__ = ["check_content_rules", "check_invariants", "check_resource_rules", "check_vn_identifiers", "validate"]
