@@ -46,7 +46,7 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-from ketnoi.fhir.definitions import load, resource_types, structure_definitions
+from ketnoi.fhir.definitions import element_type_code, load, resource_types, structure_definitions
 
 FHIR_NS = "http://hl7.org/fhir"
 XHTML_NS = "http://www.w3.org/1999/xhtml"
@@ -54,9 +54,6 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 # Every IG template (and the HL7 examples) carries xsi:schemaLocation on the root element for
 # editors; it is no FHIR content, and the reference validator ignores it there.
 _SCHEMA_LOCATION = "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation"
-_FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-_SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
-_SYSTEM_TYPES = {"Boolean": "boolean", "Integer": "integer", "Decimal": "decimal"}
 
 _INTEGER = re.compile(r"[+-]?(0|[1-9][0-9]{0,18})")
 _INT32 = range(-(2**31), 2**31)
@@ -160,17 +157,6 @@ class _Table:
     elements: dict[str, _Elem] = field(default_factory=dict)
 
 
-def _type_code(entry: dict[str, Any]) -> str:
-    code: str = entry["code"]
-    if not code.startswith(_SYSTEM_PREFIX):
-        return code
-    for ext in entry.get("extension", ()):
-        if ext.get("url") == _FHIR_TYPE_EXT:
-            value: str = ext["valueUrl"]
-            return value
-    return _SYSTEM_TYPES.get(code[len(_SYSTEM_PREFIX) :], "string")
-
-
 @cache
 def _primitive_types() -> frozenset[str]:
     return frozenset(name for name, sd in structure_definitions().items() if sd.get("kind") == "primitive-type")
@@ -208,12 +194,12 @@ def _elems(definition: dict[str, Any], has_children: bool, order: int) -> list[_
         return [_Elem(name, _Kind.BACKBONE, path, is_array, order)]
     types = definition["type"]
     if not name.endswith("[x]"):
-        code = _type_code(types[0])
+        code = element_type_code(types[0])
         return [_Elem(name, _kind(code), code, is_array, order, attribute)]
     base = name[:-3]
     return [
         _Elem(base + code[0].upper() + code[1:], _kind(code), code, is_array, order)
-        for code in (_type_code(t) for t in types)
+        for code in (element_type_code(t) for t in types)
     ]
 
 

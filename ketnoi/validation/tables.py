@@ -21,25 +21,11 @@ from enum import IntEnum
 from functools import cache
 from typing import Any
 
-from ketnoi.fhir.definitions import load, structure_definitions
+from ketnoi.fhir.definitions import element_type_code, load, structure_definitions
 
 from .bindings import Binding, element_binding
 from .messages import code_not_allowed
 from .primitives import RULES, PrimitiveRule, Problem
-
-_FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
-_SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
-# FHIRPath system types used for the ``id``/``url``/``value`` elements when the definition carries
-# no structuredefinition-fhir-type extension.
-_SYSTEM_TYPES = {
-    "String": "string",
-    "Boolean": "boolean",
-    "Integer": "integer",
-    "Decimal": "decimal",
-    "Date": "date",
-    "DateTime": "dateTime",
-    "Time": "time",
-}
 
 
 class Kind(IntEnum):
@@ -77,17 +63,6 @@ class Table:
     required: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)
     # choice base name ("value") → allowed JSON names, to explain a wrong type suffix
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-def _type_code(type_entry: dict[str, Any]) -> str:
-    code: str = type_entry["code"]
-    if not code.startswith(_SYSTEM_PREFIX):
-        return code
-    for ext in type_entry.get("extension", ()):
-        if ext.get("url") == _FHIR_TYPE_EXT:
-            value: str = ext["valueUrl"]
-            return value
-    return _SYSTEM_TYPES.get(code[len(_SYSTEM_PREFIX) :], "string")
 
 
 def _json_suffix(type_code: str) -> str:
@@ -144,7 +119,7 @@ class _Compiler:
             target = self.tables[ref[1:] if ref is not None else path]
             elems = [Elem(name, Kind.BACKBONE, "BackboneElement", is_array, max_count, table=target)]
         elif not name.endswith("[x]"):
-            code = _type_code(definition["type"][0])
+            code = element_type_code(definition["type"][0])
             if self.is_resource and path == f"{self.root}.id":
                 code = "id"  # Resource.id is declared System.String but its values are of the id type
             elems = _typed(name, code, is_array, max_count)
@@ -154,7 +129,9 @@ class _Compiler:
             elems = [
                 elem
                 for entry in definition["type"]
-                for elem in _typed(base + _json_suffix(_type_code(entry)), _type_code(entry), is_array, max_count)
+                for elem in _typed(
+                    base + _json_suffix(element_type_code(entry)), element_type_code(entry), is_array, max_count
+                )
             ]
             group = tuple(e.name for e in elems if e.kind is not Kind.PRIMITIVE_EXT)
             table.choices[base] = group

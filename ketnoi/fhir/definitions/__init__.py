@@ -65,3 +65,31 @@ def patient_compartment() -> dict[str, Any]:
 def terminology_resources() -> tuple[dict[str, Any], ...]:
     """The CodeSystems and ValueSets of the R4 specification (the valuesets.json bundle)."""
     return tuple(_bundle_resources("valuesets"))
+
+
+_FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
+_SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
+# FHIRPath system types used for the ``id``/``url``/``value`` elements when the definition carries
+# no structuredefinition-fhir-type extension.
+_SYSTEM_TYPES = {
+    "String": "string",
+    "Boolean": "boolean",
+    "Integer": "integer",
+    "Decimal": "decimal",
+    "Date": "date",
+    "DateTime": "dateTime",
+    "Time": "time",
+}
+
+
+def element_type_code(entry: dict[str, Any]) -> str:
+    """The FHIR type code of an ElementDefinition ``type`` entry: its own code, or for the FHIRPath
+    system types of ``id``/``url``/primitive ``value`` elements, the FHIR type they stand for."""
+    code: str = entry["code"]
+    if not code.startswith(_SYSTEM_PREFIX):
+        return code
+    for ext in entry.get("extension", ()):
+        if ext.get("url") == _FHIR_TYPE_EXT:
+            value: str = ext["valueUrl"]
+            return value
+    return _SYSTEM_TYPES.get(code[len(_SYSTEM_PREFIX) :], "string")
