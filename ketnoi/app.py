@@ -105,11 +105,16 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     return services
 
 
-def close_services(services: Services) -> None:
+def stop_services(services: Services) -> None:
     """Stop what :func:`build_services` started, in order: the job runner, then the audit journal
-    (what it holds is moved into the log), then the store they both write to."""
+    (what it holds is moved into the log); the store stays open (its opener closes it)."""
     services.extras["jobs"].stop()
     audit.close(services)
+
+
+def close_services(services: Services) -> None:
+    """:func:`stop_services`, then the store they both write to."""
+    stop_services(services)
     services.store.close()
 
 

@@ -41,11 +41,10 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from ketnoi import config
-from ketnoi.app import build_services, check_schema, open_store
+from ketnoi.app import build_services, check_schema, open_store, stop_services
 from ketnoi.auth import passwords
 from ketnoi.auth.totp import provisioning_uri
 from ketnoi.demo.ids import FACILITY_SYSTEM
-from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest
 from ketnoi.interactions.router import handle
@@ -335,8 +334,7 @@ def _make(args: argparse.Namespace) -> None:
                 out.discard()
             raise
         finally:
-            services.extras["jobs"].stop()
-            audit.close(services)  # the reads' records, out of the journal into the log
+            stop_services(services)  # the reads' records, out of the journal into the log
     finally:
         store.close()
     text = json.dumps(shown, indent=2, ensure_ascii=False) + "\n"

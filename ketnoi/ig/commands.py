@@ -39,18 +39,16 @@ def _operator() -> str:
 
 def _install(args: argparse.Namespace, store: Store) -> int:
     # Imported on use: the composition root loads the whole server, which `ketnoi --help` does not need.
-    from ketnoi.app import build_services
+    from ketnoi.app import build_services, stop_services
     from ketnoi.ig.install import install
     from ketnoi.ig.npm import read_package
-    from ketnoi.interactions import audit
 
     package = read_package(args.package)
     services = build_services(config.from_env().with_(database=args.database), store)
     try:
         report = install(services, package, by=_operator(), allow_missing=tuple(args.allow_missing or ()))
     finally:
-        services.extras["jobs"].stop()
-        audit.close(services)  # the store itself is closed by the caller
+        stop_services(services)  # the store itself is closed by the caller
     state = "already installed, " if report.already_installed and not report.written else ""
     _out(
         f"{report.package}: {state}{len(report.written)} resources written, {len(report.unchanged)} unchanged, "

@@ -14,6 +14,7 @@ from ketnoi.fhir.outcome import FhirError, bad_request, not_found
 from ketnoi.fhir.resource import loads
 from ketnoi.interactions.repository import Repository, check_id
 from ketnoi.interactions.request import FhirRequest
+from ketnoi.terminology.expand import require_codes
 
 _IGNORED = frozenset({"_format", "_pretty", "_summary", "_elements"})
 TRANSLATION_URL = "http://hl7.org/fhir/StructureDefinition/translation"
@@ -158,12 +159,7 @@ def code_system_or_404(terminology: Any, url: str, version: str | None) -> dict[
             f"CodeSystem '{label[:200]}' is not known to this server",
             f"Máy chủ này không biết CodeSystem '{label[:200]}'",
         )
-    if cs.get("content") in ("not-present", "supplement"):
-        raise bad_request(
-            f"CodeSystem '{label[:200]}' does not list its codes (content = {cs.get('content')})",
-            f"CodeSystem '{label[:200]}' không liệt kê các mã (content = {cs.get('content')})",
-            code="not-supported",
-        )
+    require_codes(cs, label)
     return dict(cs)
 
 

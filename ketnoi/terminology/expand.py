@@ -105,13 +105,18 @@ def code_system_hierarchy(source: Source, url: str, version: str | None = None) 
             f"Không tìm thấy CodeSystem '{label[:200]}': không có trên máy chủ này và không thuộc FHIR R4",
             code="not-supported",
         )
+    require_codes(cs, label)
+    return Hierarchy(cs)
+
+
+def require_codes(cs: dict[str, Any], label: str) -> None:
+    """400 for a CodeSystem that does not list its codes (``content`` not-present or supplement)."""
     if cs.get("content") in ("not-present", "supplement"):
         raise bad_request(
             f"CodeSystem '{label[:200]}' does not list its codes (content = {cs.get('content')})",
             f"CodeSystem '{label[:200]}' không liệt kê các mã (content = {cs.get('content')})",
             code="not-supported",
         )
-    return Hierarchy(cs)
 
 
 def subsumption(source: Source, system: str, code: str, direction: str) -> set[Code]:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from ketnoi.app import build_services, open_store
+from ketnoi.app import build_services, open_store, stop_services
 from ketnoi.auth.tokens import issue_access_token
 from ketnoi.auth.totp import current_code
 from ketnoi.config import Settings
@@ -108,7 +108,7 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             yield site
             for browser in site.browsers:
                 browser.close()
-        services.extras["jobs"].stop()
+        stop_services(services)
         store.close()
 
 

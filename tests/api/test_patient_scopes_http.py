@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ketnoi.app import build_services, open_store
+from ketnoi.app import build_services, open_store, stop_services
 from ketnoi.auth.keys import KeyRing
 from ketnoi.auth.tokens import issue_access_token
 from ketnoi.config import Settings
@@ -212,7 +212,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                 w.b_ids = frozenset(v for k, v in w.ids.items() if k == "B" or k.startswith("B_"))
                 yield w
         finally:
-            services.extras["jobs"].stop()
+            stop_services(services)
             store.close()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ketnoi.app import build_services, open_store
+from ketnoi.app import build_services, open_store, stop_services
 from ketnoi.auth import passwords
 from ketnoi.auth.scopes import parse_scopes
 from ketnoi.auth.totp import current_code
@@ -92,7 +92,7 @@ def _services(url: str, *, migrate: bool = False) -> Iterator[Services]:
     try:
         yield services
     finally:
-        services.extras["jobs"].stop()
+        stop_services(services)
         store.close()
 
 

@@ -307,7 +307,7 @@ def test_bulk_loads_leave_one_record_per_batch(fresh_services: Services, tmp_pat
 
 
 def test_auditing_can_be_turned_off(tmp_path: Path) -> None:
-    from ketnoi.app import build_services, open_store
+    from ketnoi.app import build_services, open_store, stop_services
     from ketnoi.config import ConfigError, Settings
 
     url = f"sqlite:///{tmp_path}/off.db"
@@ -320,5 +320,5 @@ def test_auditing_can_be_turned_off(tmp_path: Path) -> None:
         with pytest.raises(ConfigError):
             build_services(Settings(database=url, auth="off", audit="maybe"), store)
     finally:
-        services.extras["jobs"].stop()
+        stop_services(services)
         store.close()

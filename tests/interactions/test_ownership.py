@@ -20,7 +20,7 @@ import orjson
 import pytest
 from argon2 import PasswordHasher
 
-from ketnoi.app import build_services
+from ketnoi.app import build_services, stop_services
 from ketnoi.auth.scopes import parse_scopes
 from ketnoi.auth.tokens import issue_access_token
 from ketnoi.bulk.load import load_paths
@@ -387,7 +387,7 @@ def test_the_cache_follows_changes(tree: Hierarchy, fresh_services: Services, mo
         monkeypatch.setattr(organizations, "RECHECK_S", 0.0)
         assert tree.province_of(F1) == "Organization/syt-hn"
     finally:
-        other.extras["jobs"].stop()
+        stop_services(other)
 
 
 def test_asked_inside_a_callers_transaction(tree: Hierarchy, fresh_services: Services) -> None:
