@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ketnoi import operations, runtime
 from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError, Issue
-from ketnoi.interactions import audit, organizations, search_parameters
+from ketnoi.interactions import audit, conformance, organizations, search_parameters
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
 from ketnoi.operations import bulk_import, reindex
@@ -21,7 +21,10 @@ from ketnoi.runtime import Throttled
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
 from ketnoi.store.statistics import StatisticsKeeper
-from ketnoi.validation import validate
+from ketnoi.terminology import membership
+from ketnoi.validation import examine
+from ketnoi.validation.conformance import CodeCheck
+from ketnoi.validation.profiles import ProfileCache
 
 
 def open_store(url: str) -> Store:
@@ -42,21 +45,38 @@ VALIDATION_LEVELS = ("strict", "lenient", "off")
 
 @dataclass(frozen=True)
 class WriteValidator:
-    """What a write must pass (``Settings.validation``, ADR 0020): the structural gate always (a
-    resource that is not valid FHIR JSON is never stored); the base definitions' invariants as
-    errors (``strict``), as warnings returned with the stored resource (``lenient``), or not at
-    all (``off``). A class, not a closure: ``ketnoi load --workers`` sends it to its processes."""
+    """What a write must pass (``Settings.validation``, ADR 0020, ADR 0021): the structural gate
+    always (a resource that is not valid FHIR JSON is never stored); the base definitions'
+    invariants, the profiles the resource claims and its extensions' definitions as errors
+    (``strict``), as warnings returned with the stored resource (``lenient``), or not at all
+    (``off``). A class, not a closure: ``ketnoi load --workers`` sends it to its processes, without
+    the database-backed ``profiles`` and ``codes``: a worker checks against R4's and the shipped
+    packages' definitions and the packaged terminology."""
 
     level: str
+    profiles: ProfileCache | None = field(default=None, compare=False)
+    codes: CodeCheck | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.level not in VALIDATION_LEVELS:
             raise ConfigError(f"KETNOI_VALIDATION must be one of {', '.join(VALIDATION_LEVELS)}, not {self.level!r}")
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (WriteValidator, (self.level,))
+
     def __call__(self, resource: dict[str, Any], strict: bool) -> list[Issue]:
-        issues = validate(resource, strict=strict, invariants=self.level != "off")
+        found = examine(
+            resource,
+            strict=strict,
+            invariants=self.level != "off",
+            cache=self.profiles,  # None: R4's and the shipped packages' (ketnoi.validation.profiles)
+            codes=self.codes or membership.packaged(),
+        )
+        rules, profiles = found.rules, found.profiles
         if self.level == "lenient":
-            issues = [replace(i, severity="warning") if i.code == "invariant" else i for i in issues]
+            rules = [replace(i, severity="warning") if i.code == "invariant" else i for i in rules]
+            profiles = [replace(i, severity="warning") if i.severity in ("error", "fatal") else i for i in profiles]
+        issues = [*found.structure, *rules, *profiles]
         if resource.get("resourceType") == "SearchParameter":
             issues.extend(search_parameters.check(resource))  # refuse one the server cannot run
         return issues
@@ -67,9 +87,11 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         store=store or open_store(settings.database),
         settings=settings,
         extractor=default_extractor(),
-        validator=WriteValidator(settings.validation),
         operations={op.name: op for op in operations.builtin()},
     )
+    # Profiles and value sets for validation: R4's, the shipped packages', the database's (ADR 0021).
+    server = conformance.install(services)
+    services.validator = WriteValidator(settings.validation, server.profiles, server.codes)
     # Custom SearchParameters: activated by the write hook, loaded from the database now.
     registry = search_parameters.install(services)
     # The Organization hierarchy (partOf) for access rules, cached, dropped when an Organization changes.

@@ -2,11 +2,18 @@
 
 Everything is drawn from the patient's own RNG, so a patient's care never depends on the others. Episodes
 fall in a three-year window ending at ``people.AS_OF``; childhood immunisations are the full history.
+
+The resources follow the VN Core profiles (http://fhir.ehealth.gov.vn/core): every Encounter has one
+chief-complaint diagnosis (diagnosis-role ``CC``, no rank) and its other diagnoses are comorbidities
+(``CM``); every Condition has an ``encounter`` (a chronic problem-list item: the first encounter that
+lists it, the one where it was diagnosed when that falls in the window); every MedicationRequest has a
+``performer`` (the patient, or a nurse of the facility for inpatient and injected medicines).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -89,8 +96,22 @@ _CONFIRMED = {
     ]
 }
 _CAT = "http://terminology.hl7.org/CodeSystem/condition-category"
-_PROBLEM = [{"coding": [{"system": _CAT, "code": "problem-list-item", "display": "Problem List Item"}]}]
+# VN Core's problem-list profile fixes the whole category, text included.
+_PROBLEM = [
+    {
+        "coding": [{"system": _CAT, "code": "problem-list-item", "display": "Problem List Item"}],
+        "text": "Problem List Item",
+    }
+]
 _ENC_DX = [{"coding": [{"system": _CAT, "code": "encounter-diagnosis", "display": "Encounter Diagnosis"}]}]
+_ROLE = "http://terminology.hl7.org/CodeSystem/diagnosis-role"
+# Encounter.diagnosis.use of VN Core's slices ChiefComplaint_CDBenhChinh (bệnh chính, exactly one, no
+# rank) and ComorbidityDiagnosis-CDBenhPhu (bệnh kèm theo); their patterns, text included.
+_CHIEF = {"coding": [{"system": _ROLE, "code": "CC", "display": "Chief complaint"}], "text": "Chief complaint"}
+_COMORBIDITY = {
+    "coding": [{"system": _ROLE, "code": "CM", "display": "Comorbidity diagnosis"}],
+    "text": "Comorbidity diagnosis",
+}
 _OBS_CAT = "http://terminology.hl7.org/CodeSystem/observation-category"
 _VITAL_CAT = [{"coding": [{"system": _OBS_CAT, "code": "vital-signs", "display": "Vital Signs"}]}]
 _LAB_CAT = [{"coding": [{"system": _OBS_CAT, "code": "laboratory", "display": "Laboratory"}]}]
@@ -108,7 +129,8 @@ _ACUTE_WEIGHTS = tuple(tuple(a.weights[g] for a in catalog.ACUTE) for g in range
 _PRECISION = {"weight": 1, "height": 1, "bmi": 1, "temp": 1, "hr": 0}
 
 
-def _dt(day: date, minute_of_day: int) -> str:
+def local_time(day: date, minute_of_day: int) -> str:
+    """``day`` at ``minute_of_day`` (minutes after midnight), Vietnam time (+07:00)."""
     return f"{day.isoformat()}T{minute_of_day // 60:02d}:{minute_of_day % 60:02d}:00{_TZ}"
 
 
@@ -134,6 +156,21 @@ def _height_cm(age: float, female: bool, adult_height: float) -> float:
     return min(h * adult_height / (158 if female else 167), adult_height)
 
 
+@dataclass(slots=True)
+class Problem:
+    """A chronic condition of the patient: its problem-list Condition (``resource``, whose ``encounter``,
+    ``recordedDate`` and ``recorder`` are set by the first encounter that lists it) and its onset."""
+
+    chronic: catalog.Chronic
+    ref: dict[str, str]
+    resource: Resource
+    onset: int  # date ordinal
+
+    @property
+    def linked(self) -> bool:
+        return self.resource["encounter"] is not None
+
+
 class PatientCare:
     """Builds the resources of one patient into ``out``; ``urn`` chooses bundle-style references."""
 
@@ -152,7 +189,7 @@ class PatientCare:
         self.adult_height = rng.gauss(155.5 if female else 165.5, 5.5)
         self.bmi = max(16.0, rng.gauss(21.8, 2.8))
         self.measured_height = False
-        self.chronic: list[tuple[catalog.Chronic, dict[str, str]]] = []
+        self.chronic: list[Problem] = []
 
     def ref(self, rtype: str, rid: str) -> str:
         return f"urn:uuid:{rid}" if self.urn else f"{rtype}/{rid}"
@@ -190,8 +227,15 @@ class PatientCare:
                 if prevalence and rng.random() < prevalence:
                     self.add_chronic(c)
             if self.chronic:
-                for _ in range(_poisson(rng, FOLLOWUP_RATE * years * (1 + 0.3 * (len(self.chronic) - 1)))):
-                    plan.append((start + rng.randrange(_AS_OF_ORD - start), 1, None))
+                # Follow-ups from the first diagnosis on; a condition diagnosed in the window is
+                # diagnosed at a visit on its onset day.
+                first = max(start, min(pr.onset for pr in self.chronic))
+                if first < _AS_OF_ORD:
+                    fu_rate = FOLLOWUP_RATE * (_AS_OF_ORD - first) / 365.25 * (1 + 0.3 * (len(self.chronic) - 1))
+                    for _ in range(_poisson(rng, fu_rate)):
+                        plan.append((first + rng.randrange(_AS_OF_ORD - first), 1, None))
+                for onset in sorted({pr.onset for pr in self.chronic if pr.onset >= start}):
+                    plan.append((onset, 1, None))
         rate = next(r for limit, r in EPISODE_RATE if self.age_now < limit)
         group = 0 if self.age_now < 15 else 1 if self.age_now < 60 else 2
         weights = _ACUTE_WEIGHTS[group]
@@ -211,6 +255,11 @@ class PatientCare:
                 self.followup(day)
             else:
                 self.episode(day, spec, kinds)
+        for pr in self.chronic:  # diagnosed before the window and not seen in it (no follow-up drawn)
+            if not pr.linked:
+                first = max(start, pr.onset)
+                self.followup(date.fromordinal(first + rng.randrange(_AS_OF_ORD - first + 1)))
+            assert pr.linked
 
     def add_chronic(self, c: catalog.Chronic) -> None:
         rng, p = self.rng, self.p
@@ -220,20 +269,34 @@ class PatientCare:
         if onset.toordinal() > _AS_OF_ORD or onset <= p.birth:
             onset = people.AS_OF
         cid = self.new_id()
-        self.out.append(
-            {
-                "resourceType": "Condition",
-                "id": cid,
-                "clinicalStatus": _ACTIVE,
-                "verificationStatus": _CONFIRMED,
-                "category": _PROBLEM,
-                "code": c.concept,
-                "subject": self.patient_ref,
-                "onsetDateTime": onset.isoformat(),
-                "recordedDate": onset.isoformat(),
-            }
-        )
-        self.chronic.append((c, {"reference": self.ref("Condition", cid)}))
+        cond: Resource = {
+            "resourceType": "Condition",
+            "id": cid,
+            "clinicalStatus": _ACTIVE,
+            "verificationStatus": _CONFIRMED,
+            "category": _PROBLEM,
+            "code": c.concept,
+            "subject": self.patient_ref,
+            "encounter": None,  # these three: set by the first encounter that lists it (link())
+            "onsetDateTime": onset.isoformat(),
+            "recordedDate": None,
+            "recorder": None,
+        }
+        self.out.append(cond)
+        self.chronic.append(Problem(c, {"reference": self.ref("Condition", cid)}, cond, onset.toordinal()))
+
+    def link(self, problems: list[Problem], enc_ref: dict[str, str], start: str, doctor: str) -> None:
+        """Record the problems not yet recorded as created at this encounter."""
+        for pr in problems:
+            if not pr.linked:
+                pr.resource["encounter"] = enc_ref
+                pr.resource["recordedDate"] = start
+                pr.resource["recorder"] = {"reference": f"Practitioner/{doctor}"}
+
+    def known(self, day: date) -> list[Problem]:
+        """The chronic problems diagnosed on or before ``day``, those diagnosed that day first."""
+        d = day.toordinal()
+        return sorted((pr for pr in self.chronic if pr.onset <= d), key=lambda pr: pr.onset != d)
 
     # -- encounters ------------------------------------------------------------------------------------
     def encounter(
@@ -253,8 +316,10 @@ class PatientCare:
         enc["subject"] = self.patient_ref
         enc["participant"] = [{"type": _ATND, "individual": {"reference": f"Practitioner/{doctor}"}}]
         enc["period"] = {"start": start, "end": end}
-        if diagnoses:
-            enc["diagnosis"] = [{"condition": d, "rank": i + 1} for i, d in enumerate(diagnoses)]
+        chief, *others = diagnoses
+        enc["diagnosis"] = [{"condition": chief, "use": _CHIEF}] + [
+            {"condition": d, "use": _COMORBIDITY, "rank": i} for i, d in enumerate(others, 1)
+        ]
         if kind == "IMP":
             enc["hospitalization"] = {"admitSource": _ADMIT[emergency_admit], "dischargeDisposition": _HOME}
         if kind != "VR":
@@ -276,17 +341,19 @@ class PatientCare:
         if kind == "IMP":
             minute = rng.randrange(24 * 60)
             out_day = date.fromordinal(day.toordinal() + rng.randint(*acute.stay))
-            start, end = _dt(day, minute), _dt(out_day, rng.randrange(8 * 60, 11 * 60))
+            start, end = local_time(day, minute), local_time(out_day, rng.randrange(8 * 60, 11 * 60))
         elif kind == "EMER":
             minute = rng.randrange(24 * 60 - 360)
-            start, end = _dt(day, minute), _dt(day, minute + rng.randrange(60, 360))
+            start, end = local_time(day, minute), local_time(day, minute + rng.randrange(60, 360))
         else:
             minute = rng.randrange(7 * 60, 16 * 60 + 30)
-            start, end = _dt(day, minute), _dt(day, minute + rng.randrange(10, 60))
+            start, end = local_time(day, minute), local_time(day, minute + rng.randrange(10, 60))
         cid = self.new_id()
         cond_ref = {"reference": self.ref("Condition", cid)}
-        diagnoses = [cond_ref] + [ref for c, ref in self.chronic if kind == "IMP" and c.code in ("I10", "E11.9")]
+        comorbid = [pr for pr in self.known(day) if kind == "IMP" and pr.chronic.code in ("I10", "E11.9")]
+        diagnoses = [cond_ref] + [pr.ref for pr in comorbid]
         enc_ref = self.encounter(kind, fac, start, end, diagnoses, doctor, kind == "IMP" and rng.random() < 0.6)
+        self.link(comorbid, enc_ref, start, doctor)
         cond: Resource = {
             "resourceType": "Condition",
             "id": cid,
@@ -311,29 +378,62 @@ class PatientCare:
         if kind == "IMP":
             for lab in ("glucose", "creatinine"):
                 if lab not in acute.labs:
-                    self.lab(lab, enc_ref, start, codes | {c.code for c, _ in self.chronic})
+                    self.lab(lab, enc_ref, start, codes | {pr.chronic.code for pr in self.chronic})
         for key in acute.meds:
-            self.prescribe(rng.choice(key.split("|")), enc_ref, start, doctor, cond_ref, day)
+            self.prescribe(rng.choice(key.split("|")), enc_ref, start, doctor, cond_ref, day, fac, kind == "IMP")
 
     def followup(self, day: date) -> None:
-        """A chronic-disease follow-up visit (outpatient, sometimes telemedicine)."""
+        """A chronic-disease follow-up visit (outpatient, sometimes telemedicine) for the problems known
+        that day, the one diagnosed that day (in person) as the chief complaint; without any, a check-up."""
         rng = self.rng
-        kind = "VR" if rng.random() < 0.08 else "AMB"
+        problems = self.known(day)
+        kind = "VR" if rng.random() < 0.08 and problems and problems[0].onset != day.toordinal() else "AMB"
         fac = self.facility(kind) if kind == "VR" or rng.random() < 0.5 else self.station
         doctor = rng.choice(fac.doctors)
         minute = rng.randrange(7 * 60, 16 * 60 + 30)
-        start, end = _dt(day, minute), _dt(day, minute + rng.randrange(10, 40))
-        enc_ref = self.encounter(kind, fac, start, end, [ref for _, ref in self.chronic], doctor)
-        codes = {c.code for c, _ in self.chronic}
+        start, end = local_time(day, minute), local_time(day, minute + rng.randrange(10, 40))
+        if not problems:
+            self.checkup(fac, doctor, day, start, end)
+            return
+        enc_ref = self.encounter(kind, fac, start, end, [pr.ref for pr in problems], doctor)
+        self.link(problems, enc_ref, start, doctor)
+        codes = {pr.chronic.code for pr in self.chronic}
         if kind != "VR":
             self.vitals(enc_ref, start, day, fever=False)
-            for c, _ in self.chronic:
-                for lab, prob in c.labs:
+            for pr in problems:
+                for lab, prob in pr.chronic.labs:
                     if rng.random() < prob:
                         self.lab(lab, enc_ref, start, codes)
-        for c, ref in self.chronic:
-            for key in c.meds:
-                self.prescribe(rng.choice(key.split("|")), enc_ref, start, doctor, ref, day)
+        for pr in problems:
+            for key in pr.chronic.meds:
+                self.prescribe(rng.choice(key.split("|")), enc_ref, start, doctor, pr.ref, day, fac, False)
+
+    def checkup(self, fac: Facility, doctor: str, day: date, start: str, end: str) -> None:
+        """A general health check (khám sức khỏe): a Z00 reason and vital signs."""
+        concept = catalog.CHECKUP_CHILD if day.year - self.p.birth.year < 16 else catalog.CHECKUP_ADULT
+        enc_ref = self.visit(fac, doctor, start, end, concept)
+        self.vitals(enc_ref, start, day, fever=False)
+
+    def visit(self, fac: Facility, practitioner: str, start: str, end: str, reason: dict[str, Any]) -> dict[str, str]:
+        """An outpatient visit for a reason that is no disease (a check-up, a vaccination): its Encounter
+        and, as the chief complaint, an encounter-diagnosis Condition coded ``reason`` (ICD-10 Z)."""
+        cid = self.new_id()
+        enc_ref = self.encounter("AMB", fac, start, end, [{"reference": self.ref("Condition", cid)}], practitioner)
+        self.out.append(
+            {
+                "resourceType": "Condition",
+                "id": cid,
+                "clinicalStatus": _RESOLVED,
+                "verificationStatus": _CONFIRMED,
+                "category": _ENC_DX,
+                "code": reason,
+                "subject": self.patient_ref,
+                "encounter": enc_ref,
+                "recordedDate": start,
+                "recorder": {"reference": f"Practitioner/{practitioner}"},
+            }
+        )
+        return enc_ref
 
     # -- observations ----------------------------------------------------------------------------------
     def _obs(self, cat: list[Any], concept: dict[str, Any], enc_ref: dict[str, str], when: str) -> Resource:
@@ -363,7 +463,7 @@ class PatientCare:
     def vitals(self, enc_ref: dict[str, str], when: str, day: date, fever: bool) -> None:
         rng, p = self.rng, self.p
         age = (day.toordinal() - p.birth.toordinal()) / 365.25
-        codes = {c.code for c, _ in self.chronic}
+        codes = {pr.chronic.code for pr in self.chronic}
         if age >= 16:
             sys = 108 + 0.45 * max(0.0, age - 20) + rng.gauss(0, 9) + (22 if "I10" in codes else 0)
             dia = 0.55 * sys + 8 + rng.gauss(0, 5)
@@ -435,9 +535,23 @@ class PatientCare:
 
     # -- medications -----------------------------------------------------------------------------------
     def prescribe(
-        self, key: str, enc_ref: dict[str, str], when: str, doctor: str, reason: dict[str, str], day: date
+        self,
+        key: str,
+        enc_ref: dict[str, str],
+        when: str,
+        doctor: str,
+        reason: dict[str, str],
+        day: date,
+        fac: Facility,
+        inpatient: bool,
     ) -> None:
         med = catalog.MEDS[key]
+        # Who gives it (VN Core wants a performer): a nurse in hospital or for an injection, else the
+        # patient (or the child's parent) at home.
+        if inpatient or med.injected:
+            performer = {"reference": f"Practitioner/{self.rng.choice(fac.nurses)}"}
+        else:
+            performer = self.patient_ref
         dose = med.dose
         if self.age_now < 12 and key in catalog.CHILD_DOSE:
             dose = catalog.CHILD_DOSE[key]
@@ -464,6 +578,7 @@ class PatientCare:
                 "encounter": enc_ref,
                 "authoredOn": when,
                 "requester": {"reference": f"Practitioner/{doctor}"},
+                "performer": performer,
                 "reasonReference": [reason],
                 "dosageInstruction": [dosage],
                 "dispenseRequest": {

@@ -365,6 +365,10 @@ class Med(NamedTuple):
     as_needed: bool
     text: str
 
+    @property
+    def injected(self) -> bool:
+        return self.route is _IV
+
 
 def _med(
     atc: str,
@@ -416,3 +420,37 @@ MEDS: dict[str, Med] = {
     "ciprofloxacin": _med("J01MA02", "ciprofloxacin", "2551", "Ciprofloxacin 500 mg", 500, "mg", 2, 7),
 }
 CHILD_DOSE = {"paracetamol": 250.0, "amoxicillin": 250.0, "ibuprofen": 200.0}
+
+# Reasons for encounter without a disease (ICD-10 chapter XXI, Z00-Z99): the chief-complaint diagnosis
+# of a check-up and of a vaccination visit (VN Core wants one on every Encounter).
+CHECKUP_ADULT = concept(ICD10, "Z00.0", "General medical examination", "Khám sức khỏe tổng quát")
+CHECKUP_CHILD = concept(ICD10, "Z00.1", "Routine child health examination", "Khám sức khỏe định kỳ trẻ em")
+IMMUNIZATION_NEED: dict[str, Json] = {
+    code: concept(ICD10, code, en, vi)
+    for code, en, vi in (
+        ("Z23.2", "Need for immunization against tuberculosis [BCG]", "Cần tiêm chủng phòng bệnh lao [BCG]"),
+        ("Z24.0", "Need for immunization against poliomyelitis", "Cần tiêm chủng phòng bệnh bại liệt"),
+        (
+            "Z24.1",
+            "Need for immunization against arthropod-borne viral encephalitis",
+            "Cần tiêm chủng phòng viêm não do virus truyền qua côn trùng",
+        ),
+        ("Z24.4", "Need for immunization against measles alone", "Cần tiêm chủng phòng bệnh sởi đơn thuần"),
+        ("Z24.6", "Need for immunization against viral hepatitis", "Cần tiêm chủng phòng viêm gan virus"),
+        (
+            "Z27.1",
+            "Need for immunization against diphtheria-tetanus-pertussis, combined [DTP]",
+            "Cần tiêm chủng phối hợp phòng bạch hầu - ho gà - uốn ván [DTP]",
+        ),
+        (
+            "Z27.3",
+            "Need for immunization against diphtheria-tetanus-pertussis with poliomyelitis [DTP + polio]",
+            "Cần tiêm chủng phối hợp phòng bạch hầu - ho gà - uốn ván và bại liệt [DTP + bại liệt]",
+        ),
+        (
+            "Z27.8",
+            "Need for immunization against other combinations of infectious diseases",
+            "Cần tiêm chủng phối hợp phòng các bệnh nhiễm trùng khác",
+        ),
+    )
+}

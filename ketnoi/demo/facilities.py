@@ -6,6 +6,11 @@ centres (district level, "Trung tâm Y tế khu vực") → the commune health s
 departments are Organizations of type ``dept`` part of their hospital. Every facility has a 5-character
 facility code (2-digit province + 3 digits) and one Location. Ids are uuid5 of natural keys; names of
 staff come from the seeded RNG.
+
+Facilities follow VN Core's ``vn-core-provider`` profile, departments ``vn-core-healthcare-department``,
+Locations ``vn-core-location``, staff ``vn-core-practitioner`` and ``vn-core-practitioner-role``. The
+Ministry, the Sở Y tế and the payer are not care providers: no VN Core profile fits them (their types
+``govt`` / ``pay`` and ketnoi's ``org-level`` stay).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from typing import Any
 from ketnoi.demo import ids, names, people, places
 
 ORG_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
-LEVEL_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/facility-level"
 # The administrative level the access policy reads (ketnoi.interactions.organizations, ADR 0014).
 ORG_LEVEL_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/org-level"
 QUALIFICATION_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/practitioner-qualification"
@@ -51,12 +55,6 @@ LEVEL_DEPARTMENTS = {
     "central": ("KB", "CC", "NOI", "NGOAI", "NHI", "SAN", "XN"),
     "provincial": ("KB", "CC", "NOI", "NGOAI", "NHI", "SAN", "XN"),
     "regional": ("KB", "CC", "NOI", "SAN"),
-}
-LEVEL_DISPLAY = {
-    "central": "Tuyến trung ương",
-    "provincial": "Tuyến tỉnh",
-    "regional": "Tuyến khu vực (huyện)",
-    "commune": "Tuyến xã",
 }
 
 
@@ -94,6 +92,16 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
     if display:
         c["display"] = display
     return c
+
+
+# What VN Core fixes (vn-core-provider: Organization.type and identifier:MaCSKCB.type) or requires as
+# a pattern (vn-core-healthcare-department: Organization.type), text included.
+_PROVIDER_TYPE = {"coding": [_coding(ORG_TYPE, "prov", "Healthcare Provider")], "text": "Healthcare Provider"}
+_DEPARTMENT_TYPE = {"coding": [_coding(ORG_TYPE, "dept", "Hospital Department")], "text": "Hospital Department"}
+_PROVIDER_NUMBER = {
+    "coding": [_coding("http://terminology.hl7.org/CodeSystem/v2-0203", "PRN", "Provider number")],
+    "text": "Provider number",
+}
 
 
 def _address(province: str, commune: str | None, line: str | None = None) -> Resource:
@@ -142,11 +150,10 @@ class _Builder:
         return oid
 
     def facility(self, code: str, name: str, level: str, province: str, commune: str | None, part_of: str) -> Facility:
-        types = [
-            {"coding": [_coding(ORG_TYPE, "prov", "Healthcare Provider")]},
-            {"coding": [_coding(LEVEL_SYSTEM, level, LEVEL_DISPLAY[level])]},
-        ]
-        ident = {"use": "official", "system": ids.FACILITY_SYSTEM, "value": code}
+        # VN Core fixes the type (one, exactly this) and the facility code's use and type (slice MaCSKCB);
+        # the level (central ... commune) has no place there: the code, name and partOf tell it.
+        types = [_PROVIDER_TYPE]
+        ident = {"use": "secondary", "type": _PROVIDER_NUMBER, "system": ids.FACILITY_SYSTEM, "value": code}
         address = _address(province, commune)
         org_id = self.org(code, name, types, ident, part_of, address)
         loc_id = ids.stable_uuid("Location", code)
@@ -187,12 +194,7 @@ class _Builder:
                 did = self.org(
                     f"{code}.{dept}",
                     dname,
-                    [
-                        {
-                            "coding": [_coding(ORG_TYPE, "dept", "Hospital Department")],
-                            "text": DEPARTMENTS[dept],
-                        }
-                    ],
+                    [_DEPARTMENT_TYPE],
                     {"system": ids.DEPARTMENT_SYSTEM, "value": f"{code}.{dept}"},
                     org_id,
                     None,

@@ -254,14 +254,10 @@ def draw_person(rng: random.Random, pid: str) -> Person:
 
 
 _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
-_CCCD_TYPE = {
-    "coding": [{"system": _V2_0203, "code": "NI", "display": "National unique individual identifier"}],
-    "text": "Căn cước công dân",
-}
-_BHYT_TYPE = {
-    "coding": [{"system": _V2_0203, "code": "HC", "display": "Health Card Number"}],
-    "text": "Thẻ bảo hiểm y tế",
-}
+# VN Core fixes the whole type of these identifiers (Patient.identifier:TheCCCD / :TheBHYT): exactly
+# this coding and nothing else, so no Vietnamese ``text`` either; the BHYT card's ``use`` is official.
+_CCCD_TYPE = {"coding": [{"system": _V2_0203, "code": "NI", "display": "National unique individual identifier"}]}
+_BHYT_TYPE = {"coding": [{"system": _V2_0203, "code": "SB", "display": "Social Beneficiary Identifier"}]}
 _MARITAL = {
     "M": {
         "coding": [
@@ -395,7 +391,7 @@ def patient_resource(p: Person, gp_org: str) -> Resource:
     if p.cccd:
         identifier.append({"use": "official", "type": _CCCD_TYPE, "system": ids.CCCD_SYSTEM, "value": p.cccd})
     if p.bhyt:
-        identifier.append({"use": "secondary", "type": _BHYT_TYPE, "system": ids.BHYT_SYSTEM, "value": p.bhyt})
+        identifier.append({"use": "official", "type": _BHYT_TYPE, "system": ids.BHYT_SYSTEM, "value": p.bhyt})
     if identifier:
         res["identifier"] = identifier
     res["active"] = True

@@ -49,13 +49,13 @@ def create(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:
         if existing is not None:
             return responses.write_response(request, existing, 200)
     stored = repo.create(body)
-    return responses.write_response(request, stored, 201)
+    return responses.write_response(request, stored, 201, repo.last_warnings)
 
 
 def update(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirResponse:
     body = _body_of_type(request, rtype)
     stored, created = repo.update(rtype, id, body, if_match=request.header("if-match"))
-    return responses.write_response(request, stored, 201 if created else 200)
+    return responses.write_response(request, stored, 201 if created else 200, repo.last_warnings)
 
 
 def conditional_update(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:
@@ -70,7 +70,7 @@ def conditional_update(repo: Repository, request: FhirRequest, rtype: str) -> Fh
             stored, _ = repo.update(rtype, str(body["id"]), body)
         else:
             stored = repo.create(body)
-        return responses.write_response(request, stored, 201)
+        return responses.write_response(request, stored, 201, repo.last_warnings)
     if "id" in body and body["id"] != ids[0]:
         raise bad_request(
             f"Body id '{body['id']}' differs from the matching resource {rtype}/{ids[0]}",
@@ -78,7 +78,7 @@ def conditional_update(repo: Repository, request: FhirRequest, rtype: str) -> Fh
         )
     body = {**body, "id": ids[0]}
     stored, created = repo.update(rtype, ids[0], body, if_match=request.header("if-match"))
-    return responses.write_response(request, stored, 201 if created else 200)
+    return responses.write_response(request, stored, 201 if created else 200, repo.last_warnings)
 
 
 def delete(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirResponse:
@@ -120,7 +120,7 @@ def patch(repo: Repository, request: FhirRequest, rtype: str, id: str) -> FhirRe
             "Bản vá không được thay đổi resourceType hoặc id",
         )
     stored = repo.replace_with(current, patched, "PATCH")
-    return responses.write_response(request, stored, 200)
+    return responses.write_response(request, stored, 200, repo.last_warnings)
 
 
 def conditional_patch(repo: Repository, request: FhirRequest, rtype: str) -> FhirResponse:

@@ -87,6 +87,9 @@ class Repository(Visibility):
         self.session = session
         self.context = context
         self.access = Access(context)
+        # The warnings of the last resource validated for a write (KETNOI_VALIDATION=lenient turns
+        # invariant and profile errors into warnings): the write's answer carries them.
+        self.last_warnings: list[Issue] = []
         self.written: list[StoredVersion] = []  # in this transaction, for the after-commit hooks
         self.extras: dict[str, object] = {}  # facts read once per request (interactions.reach)
         self._hooks_running: set[int] = set()  # a hook's own writes do not call it again
@@ -458,8 +461,10 @@ class Repository(Visibility):
             self._hooks_running.discard(key)
 
     def validate(self, resource: dict[str, Any]) -> list[Issue]:
-        """Reject a structurally invalid resource (400); return its warnings."""
-        return check_valid(self.services.validator, resource, self.services.settings.strict)
+        """Reject a structurally invalid resource (400); return its warnings (kept in
+        :attr:`last_warnings` for the write's answer)."""
+        self.last_warnings = check_valid(self.services.validator, resource, self.services.settings.strict)
+        return self.last_warnings
 
 
 def check_valid(validator: Validator | None, resource: dict[str, Any], strict: bool) -> list[Issue]:

@@ -84,7 +84,13 @@ class SqliteStore:
             with self._write_lock:
                 yield from self._transaction(self._writer, "BEGIN IMMEDIATE")
         else:
-            yield from self._transaction(self._reader(), "BEGIN")
+            reader = self._reader()
+            if reader.in_transaction:
+                # A read inside a read of the same thread (validation looking up a profile while
+                # $validate reads): it shares that transaction, which its owner ends.
+                yield SqlSession(reader, self.dialect)
+                return
+            yield from self._transaction(reader, "BEGIN")
 
     def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
         with self.session(write=True, durable=durable) as session:

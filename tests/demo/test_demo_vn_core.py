@@ -1,13 +1,23 @@
 """The demo data speak VN Core: its identifier systems, its ethnic-group and administrative-address
 extensions, with codes that exist in the code systems ketnoi ships and identifiers that pass the
-Vietnamese identifier rules (issue 11)."""
+Vietnamese identifier rules (issue 11); and every resource conforms, with no error, to the VN Core
+profile of its kind (ketnoi's own BHYT profile for Coverage)."""
 
 from __future__ import annotations
 
+import copy
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from ketnoi.demo import people, places
+from ketnoi.fhir.outcome import FhirError
+from ketnoi.terminology.expand import expand
+from ketnoi.terminology.lookup import Terminology
 from ketnoi.terminology.vn import vn_resources
+from ketnoi.validation import check_profiles
 from ketnoi.vn.identifiers import rule_for
 
 NATIONAL_ID = "http://fhir.ehealth.gov.vn/core/sid/national_id"
@@ -74,3 +84,122 @@ def test_identifiers_use_vn_core_systems_and_pass_the_rules(ndjson_resources: li
             seen[system] = seen.get(system, 0) + 1
             assert rule.validate(identifier["value"]) == [], (system, identifier["value"])
     assert {NATIONAL_ID, INSURANCE, PROVIDER_CODE} <= set(seen), seen
+
+
+# ---- VN Core profiles: every demo resource conforms to the profile of its kind --------------------------
+
+VN_CORE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
+PROFILES = {
+    "Patient": VN_CORE + "vn-core-patient",
+    "Encounter": VN_CORE + "vn-core-encounter",
+    "MedicationRequest": VN_CORE + "vn-core-medication-request",
+    "Immunization": VN_CORE + "vn-core-immunization",
+    "Observation": VN_CORE + "vn-core-obervation-result-base",  # sic: the IG's id
+    "Practitioner": VN_CORE + "vn-core-practitioner",
+    "PractitionerRole": VN_CORE + "vn-core-practitioner-role",
+    "Location": VN_CORE + "vn-core-location",
+    "Coverage": "https://fhir.ketnoi.vn/StructureDefinition/ketnoi-coverage-bhyt",  # VN Core has none
+}
+CONDITION_PROFILES = {
+    "problem-list-item": VN_CORE + "vn-core-condition-problemlist",
+    "encounter-diagnosis": VN_CORE + "vn-core-condition-encounter-diagnosis",
+}
+ORGANIZATION_PROFILES = {
+    "prov": VN_CORE + "vn-core-provider",  # facilities
+    "dept": VN_CORE + "vn-core-healthcare-department",  # hospital departments
+    "govt": None,  # Bộ Y tế and the Sở Y tế: no VN Core profile fits a health authority
+    "pay": None,  # Bảo hiểm xã hội Việt Nam: nor a payer
+}
+_expansions: dict[str, tuple[frozenset[tuple[str, str]], frozenset[str]] | None] = {}
+
+
+def _codes(value_set: str, system: str | None, code: str) -> bool | None:
+    """Bindings decided by ketnoi's terminology (the shipped code systems); None where it cannot expand."""
+    if value_set not in _expansions:
+        try:
+            pairs = expand(Terminology(None), value_set)
+        except FhirError:
+            _expansions[value_set] = None
+        else:
+            _expansions[value_set] = (pairs, frozenset(c for _, c in pairs))
+    found = _expansions[value_set]
+    if found is None:
+        return None
+    return (system, code) in found[0] if system is not None else code in found[1]
+
+
+def _codes_of(concepts: list[dict[str, Any]]) -> list[str]:
+    return [c.get("code", "") for cc in concepts for c in cc.get("coding", [])]
+
+
+def profile_for(resource: dict[str, Any]) -> str | None:
+    rtype = resource["resourceType"]
+    if rtype == "Condition":
+        (category,) = _codes_of(resource["category"])
+        return CONDITION_PROFILES[category]
+    if rtype == "Organization":
+        (kind,) = [c for c in _codes_of(resource["type"]) if c in ORGANIZATION_PROFILES]
+        return ORGANIZATION_PROFILES[kind]
+    return PROFILES[rtype]
+
+
+def profile_errors(resource: dict[str, Any], profile: str | None) -> list[str]:
+    issues = check_profiles(resource, [profile] if profile else [], codes=_codes)
+    return [i.en for i in issues if i.severity in ("error", "fatal")]
+
+
+def test_every_resource_conforms_to_its_vn_core_profile(ndjson_resources: list[dict[str, Any]]) -> None:
+    checked: Counter[str] = Counter()
+    failures = []
+    for resource in ndjson_resources:
+        profile = profile_for(resource)
+        checked[profile or resource["resourceType"]] += 1
+        errors = profile_errors(resource, profile)
+        if errors:
+            failures.append((resource["resourceType"], resource["id"], errors[:3]))
+    assert not failures, (len(failures), failures[:5])
+    assert set(PROFILES.values()) | set(CONDITION_PROFILES.values()) | {VN_CORE + "vn-core-provider"} <= set(checked)
+    assert checked[VN_CORE + "vn-core-healthcare-department"] > 0
+    assert checked["Organization"] == 36  # only the Ministry, the 34 Sở Y tế and the payer have no profile
+
+
+@pytest.mark.parametrize(
+    ("rtype", "mutate", "expected"),
+    [
+        ("Encounter", lambda r: r.pop("diagnosis"), "Encounter.diagnosis:ChiefComplaint_CDBenhChinh"),
+        ("Encounter", lambda r: r["diagnosis"][0].update(rank=1), "rank"),
+        ("Immunization", lambda r: r.pop("encounter"), "Immunization.encounter"),
+        ("MedicationRequest", lambda r: r.pop("performer"), "MedicationRequest.performer"),
+        ("Patient", lambda r: r["identifier"][0]["type"].update(text="CCCD"), "Patient.identifier[0].type"),
+        ("Organization", lambda r: r["type"].append(r["type"][0]), "Organization.type"),
+    ],
+)
+def test_the_check_catches_a_broken_resource(
+    ndjson_resources: list[dict[str, Any]], rtype: str, mutate: Callable[[dict[str, Any]], object], expected: str
+) -> None:
+    """Negative control: the profile check above does fail, on one resource broken the way VN Core forbids."""
+    resource = copy.deepcopy(next(r for r in ndjson_resources if r["resourceType"] == rtype and profile_for(r)))
+    profile = profile_for(resource)
+    assert profile_errors(resource, profile) == []
+    mutate(resource)
+    errors = profile_errors(resource, profile)
+    assert errors and any(expected in e for e in errors), errors
+
+
+def test_encounters_and_their_conditions_point_at_each_other(ndjson_resources: list[dict[str, Any]]) -> None:
+    """Each Condition's encounter lists it; each Encounter has one chief complaint; a vaccination visit's
+    is the ICD-10 need for immunization (Z23-Z27)."""
+    by_ref = {f"{r['resourceType']}/{r['id']}": r for r in ndjson_resources}
+    listed: dict[str, set[str]] = {}
+    for encounter in (r for r in ndjson_resources if r["resourceType"] == "Encounter"):
+        uses = [_codes_of([d["use"]]) for d in encounter["diagnosis"]]
+        assert uses[0] == ["CC"] and all(u == ["CM"] for u in uses[1:])
+        listed[f"Encounter/{encounter['id']}"] = {d["condition"]["reference"] for d in encounter["diagnosis"]}
+    for condition in (r for r in ndjson_resources if r["resourceType"] == "Condition"):
+        assert f"Condition/{condition['id']}" in listed[condition["encounter"]["reference"]]
+    for immunization in (r for r in ndjson_resources if r["resourceType"] == "Immunization"):
+        encounter = by_ref[immunization["encounter"]["reference"]]
+        chief = by_ref[encounter["diagnosis"][0]["condition"]["reference"]]
+        assert chief["code"]["coding"][0]["code"][:3] in ("Z23", "Z24", "Z25", "Z26", "Z27")
+        assert encounter["period"]["start"][:10] == immunization["occurrenceDateTime"]
+        assert encounter["location"][0]["location"] == immunization["location"]

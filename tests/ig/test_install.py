@@ -254,8 +254,9 @@ def test_the_ig_commands(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert lines[0].startswith("hl7.fhir.vn.core#1.0.0  shipped (available in every database)  105 resources")
-    assert lines[1].startswith("example.fhir.needy#1.0.0  installed ") and lines[1].endswith(
+    assert lines[1].startswith("ketnoi.fhir.vn#0.1.0  shipped (available in every database)  8 resources")
+    assert lines[2].startswith("example.fhir.needy#1.0.0  installed ") and lines[2].endswith(
         "missing: example.fhir.gone#1.0.0"
     )
-    assert lines[2].startswith("example.fhir.test#1.0.0  installed ") and "5 resources" in lines[2]
-    assert len(lines) == 3
+    assert lines[3].startswith("example.fhir.test#1.0.0  installed ") and "5 resources" in lines[3]
+    assert len(lines) == 4

@@ -105,8 +105,8 @@ def test_not_an_archive_and_size_limits(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_the_registry_finds_shipped_resources() -> None:
-    assert [p.label for p in packages.shipped()] == ["hl7.fhir.vn.core#1.0.0"]
-    assert len(packages.shipped_resources()) == 105
+    assert [p.label for p in packages.shipped()] == ["hl7.fhir.vn.core#1.0.0", "ketnoi.fhir.vn#0.1.0"]
+    assert len(packages.shipped_resources()) == 105 + 8
     url = "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-administrative-address"
     found = packages.find("CodeSystem", url)
     assert found is not None and found["id"] == "vn-core-administrative-address"

@@ -41,6 +41,19 @@ def structure_definitions() -> dict[str, dict[str, Any]]:
 
 
 @cache
+def canonical_structure_definitions() -> dict[str, dict[str, Any]]:
+    """Every StructureDefinition of the R4 specification by canonical URL: the base types and
+    resources, their constrained types (SimpleQuantity, ...), the other profiles (vital signs, ...;
+    ``profiles-others``) and the extensions it defines (``extension-definitions``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for bundle in ("profiles-types", "profiles-resources", "profiles-others", "extension-definitions"):
+        for res in _bundle_resources(bundle):
+            if res.get("resourceType") == "StructureDefinition" and isinstance(res.get("url"), str):
+                out.setdefault(res["url"], res)
+    return out
+
+
+@cache
 def resource_types() -> frozenset[str]:
     """Names of the concrete R4 resource types (145), excluding the abstract Resource/DomainResource."""
     return frozenset(

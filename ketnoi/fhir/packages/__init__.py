@@ -7,6 +7,10 @@ byte, so a rebuild shows whether the shipped file is current:
 - ``hl7.fhir.vn.core-1.0.0.tgz``: the draft Vietnam Core implementation guide (CC0), converted from
   FHIR XML to JSON with the corrections listed in docs/vn-core-report.md, by
   ``scripts/build_vn_core.py``.
+- ``ketnoi.fhir.vn-0.1.0.tgz``: ketnoi's own package on top of VN Core (CC0): the BHYT card profile on
+  Coverage, the BHYT category and benefit-level CodeSystems and ValueSets, NamingSystems for the
+  social-insurance number and the practising licence (docs/ketnoi-package.md), defined in Python by
+  ``scripts/build_ketnoi_package.py``.
 
 The registry (:func:`shipped`, :func:`shipped_resources`, :func:`find`, :func:`terminology_resources`)
 lists every ``*.tgz`` here and loads each once, on first use, cached for the life of the process.
