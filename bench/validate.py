@@ -1,6 +1,6 @@
 """Validation throughput, one core, in-process: the structural gate alone, then with the base R4
 invariants and extension definitions (what ``KETNOI_VALIDATION`` strict/lenient run on every
-write), then also against the VN Core profile of each resource's type (``VN_CORE``, bindings decided
+write), then also against the VN Core profile of each resource (``ketnoi.demo.profiles``, bindings decided
 by the packaged terminology), on three sets of data: the 819 official R4 examples, the entries of
 the Synthea patient Bundles in ../shared/synthea, and a demo population (the data ``make run``
 loads). Issue 11's target: at least 3,000 resources per second per core with profiles and
@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from ketnoi.demo.generate import iter_blocks
+from ketnoi.demo.profiles import profile_for
 from ketnoi.terminology.membership import packaged
 from ketnoi.validation import validate
 
@@ -30,19 +31,6 @@ EXAMPLES = ROOT / "tests/data/fhir-r4-examples/json"
 SYNTHEA = ROOT.parent / "shared" / "synthea" / "dev"
 
 Resource = dict[str, Any]
-_VN = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
-VN_CORE = {
-    "Patient": _VN + "vn-core-patient",
-    "Encounter": _VN + "vn-core-encounter",
-    "Condition": _VN + "vn-core-condition-encounter-diagnosis",
-    "Observation": _VN + "vn-core-obervation-result-base",
-    "MedicationRequest": _VN + "vn-core-medication-request",
-    "Immunization": _VN + "vn-core-immunization",
-    "Procedure": _VN + "vn-core-procedure",
-    "Organization": _VN + "vn-core-provider",
-    "Practitioner": _VN + "vn-core-practitioner",
-    "Coverage": "https://fhir.ketnoi.vn/StructureDefinition/ketnoi-coverage-bhyt",
-}
 
 
 def examples() -> list[Resource]:
@@ -87,7 +75,7 @@ def main() -> None:
     codes = packaged()
 
     def with_vn_core(resource: Resource) -> object:
-        wanted = VN_CORE.get(resource["resourceType"])
+        wanted = profile_for(resource)
         return validate(resource, invariants=True, profiles=[wanted] if wanted else (), codes=codes)
 
     print("| data | resources | structure only, /s | + invariants, /s | + VN Core profile, /s | target ≥ 3,000/s |")

@@ -139,7 +139,8 @@ def _element_context(expression: str, host: Node) -> bool:
         if head in ("Resource", "DomainResource"):
             return is_resource
         return head in (host.type, host.path)
-    if expression == host.path:
+    # A contentReference element (PlanDefinition.action.action) is also the element it names.
+    if expression == host.path or (host.type == "BackboneElement" and host.table and expression == host.table.path):
         return True
     if head in ("Resource", "DomainResource"):  # DomainResource.text: that element of any resource
         return host.path.partition(".")[2] == rest

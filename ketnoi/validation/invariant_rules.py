@@ -11,6 +11,9 @@ Two ways to avoid fhirpathpy (tens of µs per call) on every write:
   ``empty()`` or ``hasValue()``. It answers True/False when it can decide from those parts alone
   and ``None`` otherwise; the caller then runs the full expression with fhirpathpy. Most base
   invariants are decided here without fhirpathpy (``obs-6``, ``qty-3``, ``pat-1`` …).
+
+Both also say which JSON names an invariant depends on (``PASSES_WITHOUT``, ``passes_without``): a
+focus with none of them passes, and the walk skips the call.
 """
 
 from __future__ import annotations
@@ -96,18 +99,23 @@ def _dom_3(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]
     contained = focus.get("contained")
     if not contained:
         return True
-    refs: set[str] = set()
-    for key, value in focus.items():
-        if key != "contained":
-            _local_refs(value, refs)
     inner = [set[str]() for _ in contained]
     for index, item in enumerate(contained):
         _local_refs(item, inner[index])
-        refs |= inner[index]
-    for index, item in enumerate(contained):
-        if type(item) is dict and f"#{item.get('id')}" not in refs and "#" not in inner[index]:
-            return False
-    return True
+    wanted = {
+        f"#{item.get('id')}" for index, item in enumerate(contained) if type(item) is dict and "#" not in inner[index]
+    }
+    wanted.difference_update(*inner)
+    # The rest is searched key by key, no further than the last target: an ExplanationOfBenefit
+    # refers to its contained resources before its long list of items.
+    for key, value in focus.items():
+        if not wanted:
+            return True
+        if key != "contained":
+            found: set[str] = set()
+            _local_refs(value, found)
+            wanted -= found
+    return not wanted
 
 
 def _ref_1(focus: dict[str, Any], resource: dict[str, Any], root: dict[str, Any]) -> bool:
@@ -268,6 +276,21 @@ PYTHON_CHECKS: dict[str, Check] = {
     "tim-4": _non_negative("duration"),
     "tim-5": _non_negative("period"),
     "tim-9": _tim_9,
+}
+
+# Checks that pass whenever the focus has none of these JSON names (read from the checks above):
+# the walk tests the names instead of calling the check. Listed only where the names are usually
+# absent; a Reference without ``reference`` or a Period without ``end`` is too rare to be worth it.
+PASSES_WITHOUT: dict[str, tuple[str, ...]] = {
+    "dom-2": ("contained",),
+    "dom-3": ("contained",),
+    "dom-4": ("contained",),
+    "dom-5": ("contained",),
+    "con-5": ("verificationStatus",),
+    "que-7": ("operator",),
+    "tim-4": ("duration",),
+    "tim-5": ("period",),
+    "tim-9": ("offset",),
 }
 
 
@@ -443,3 +466,93 @@ def compile_fast(tree: Node, table: Table | None) -> Fast | None:
         return compiled([(focus, table)])
 
     return run
+
+
+def _unwrap(node: Node) -> Node:
+    while node["type"] == "TermExpression" and node["children"][0]["type"] == "ParenthesizedTerm":
+        node = node["children"][0]["children"][0]
+    return node
+
+
+def _json_names(table: Table, name: str) -> tuple[str, ...]:
+    """Every JSON name ``_navigate`` reads for member ``name`` (``_x`` siblings included); () when
+    it would not decide (a name the table does not model)."""
+    keys = table.choices.get(name)
+    if keys is None:
+        if name not in table.elements:
+            return ()
+        keys = (name,)
+    return tuple(k for key in keys for k in (key, "_" + key))
+
+
+def _member_test(node: Node, functions: tuple[str, ...], table: Table) -> list[str] | None:
+    """The member path of ``<path>.<fn>()``, fn one of ``functions``, whose first name the table
+    models; else None."""
+    call = _function(_unwrap(node))
+    if call is None or call[1] not in functions:
+        return None
+    path = _path_of(call[0])
+    return path if path and _json_names(table, path[0]) else None
+
+
+def _plain_member(path: list[str] | None, table: Table) -> tuple[str, ...]:
+    """The JSON names of a one-member path that is no nested resource (``_navigate`` looks up the
+    table of a resource's own type, which raises for an unknown one); () otherwise."""
+    if path is None or len(path) != 1:
+        return ()
+    keys = table.choices.get(path[0]) or (path[0],)
+    return keys if all(table.elements[k].kind is not Kind.RESOURCE for k in keys) else ()
+
+
+def _evaluated_safely(node: Node, table: Table) -> bool:
+    """Whether the fast path evaluates ``node`` without raising: left undecided (not compiled), or a
+    test on one member that is no nested resource. A right operand only decides after this one."""
+    if _compile(node) is None:
+        return True
+    return bool(_plain_member(_member_test(node, ("exists", "empty", "hasValue"), table), table))
+
+
+def _operands(tree: Node) -> tuple[bool, Node, Node] | None:
+    """(is ``implies``, left, right) of a top-level ``or``/``implies``; None for anything else."""
+    node = _unwrap(tree["children"][0])
+    implies = node["type"] == "ImpliesExpression" and node["terminalNodeText"] == ["implies"]
+    if not implies and (node["type"] != "OrExpression" or node["terminalNodeText"] != ["or"]):
+        return None
+    left, right = node["children"]
+    return implies, left, right
+
+
+def passes_without(tree: Node, table: Table | None) -> tuple[str, ...]:
+    """JSON names such that, when the focus has none of them, ``compile_fast``'s predicate answers
+    True from one operand: ``a.exists() implies …``, ``a.hasValue() implies …``, ``a.empty() or
+    …`` (qty-3, obs-6, tim-*, cpt-2), or ``… implies a.empty()``, ``… or a.empty()`` after a left
+    operand that cannot raise. () when the expression has no such operand."""
+    try:
+        found = _operands(tree) if table is not None else None
+        if found is None or table is None:
+            return ()
+        implies, left, right = found
+        path = _member_test(left, ("exists", "hasValue") if implies else ("empty",), table)
+        if path is None and _evaluated_safely(left, table):
+            path = _member_test(right, ("empty",), table)
+        return _json_names(table, path[0]) if path else ()
+    except (KeyError, IndexError, ValueError):
+        return ()
+
+
+def passes_with(tree: Node, table: Table | None) -> tuple[str, ...]:
+    """JSON names such that, when the focus has any of them (not null, not ``[]``), ``compile_fast``'s
+    predicate answers True: ``a.exists() or …``, or ``… or a.exists()`` / ``… implies a.exists()``
+    after a left operand that cannot raise (qty-3's ``code.empty() or system.exists()``), ``a`` one
+    member that is no nested resource. () when the expression has no such operand."""
+    try:
+        found = _operands(tree) if table is not None else None
+        if found is None or table is None:
+            return ()
+        implies, left, right = found
+        names = () if implies else _plain_member(_member_test(left, ("exists",), table), table)
+        if not names and _evaluated_safely(left, table):
+            names = _plain_member(_member_test(right, ("exists",), table), table)
+        return names
+    except (KeyError, IndexError, ValueError):
+        return ()

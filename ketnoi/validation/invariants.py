@@ -7,6 +7,11 @@ once (``_index``), keyed by the definition path it sits on (``Patient``, ``Patie
 path (backbone elements, resources) or of its data type (``per-1`` on every Period, ``qty-3`` on
 every Quantity/Age/Duration…). Absent elements are never evaluated.
 
+The walk is the cost on typical data, so it does per element only what can matter: what to do with
+each property of a table is decided once (``_steps``); a value none of whose properties can hold a
+constraint is not entered (a plain Coding); a constraint is not run on a focus that lacks every
+property it depends on (``Invariant.unless``); locations are rendered only for failures (``Loc``).
+
 Each invariant is decided by the cheapest means available, in order:
 
 1. a hand-written Python check with the same key (``invariant_rules.PYTHON_CHECKS``);
@@ -29,7 +34,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
@@ -39,7 +44,7 @@ from fhirpathpy.parser import parse
 from ketnoi.fhir.definitions import load, resource_types
 from ketnoi.fhir.outcome import Issue
 
-from .invariant_rules import PYTHON_CHECKS, Check, Fast, compile_fast
+from .invariant_rules import PASSES_WITHOUT, PYTHON_CHECKS, Check, Fast, compile_fast, passes_with, passes_without
 from .tables import Elem, Kind, Table, type_table
 
 log = logging.getLogger(__name__)
@@ -86,6 +91,11 @@ class Invariant:
     fast: Fast | None = None
     evaluator: Callable[..., list[Any]] | None = None
     compiled: bool = False
+    # JSON names without any of which the invariant passes (set by _prepare): tested before the
+    # check, so the commonest outcome costs no call. A set: isdisjoint then walks the smaller side.
+    unless: frozenset[str] = frozenset()
+    # JSON names any of which, holding a value, makes the invariant pass (set by _prepare).
+    holds_with: tuple[str, ...] = ()
 
 
 def _collect() -> dict[str, list[Invariant]]:
@@ -153,10 +163,18 @@ def _prepare(inv: Invariant) -> None:
         if inv.compiled:
             return
         inv.python = PYTHON_CHECKS.get(inv.key)
-        if inv.python is None and inv.key not in UNSUPPORTED:
+        if inv.python is not None:
+            inv.unless = frozenset(PASSES_WITHOUT.get(inv.key, ()))
+        elif inv.key not in UNSUPPORTED:
             try:
-                inv.fast = compile_fast(parse(inv.expression), _table_for(inv.path))  # type: ignore[no-untyped-call]
+                tree = parse(inv.expression)  # type: ignore[no-untyped-call]
+                table = _table_for(inv.path)
+                inv.fast = compile_fast(tree, table)
                 inv.evaluator = fhirpathpy.compile(inv.expression, fhirpath_models["r4"], _FHIRPATH_OPTIONS)
+                # Only where the fast path decides first: the names then give its answer.
+                if inv.fast is not None:
+                    inv.unless = frozenset(passes_without(tree, table))
+                    inv.holds_with = passes_with(tree, table)
             except Exception as error:
                 _disable(inv, f"does not compile: {error}")
         inv.compiled = True
@@ -204,6 +222,43 @@ def _issue(inv: Invariant, path: str) -> Issue:
     )
 
 
+# Where the walk is: the resource's path, or (parent, JSON name, array index or -1). Rendered to
+# ``Patient.contact[0].name`` only when a constraint fails: most elements never need their path.
+Loc: TypeAlias = "str | tuple[Loc, str, int]"
+
+
+def _location(loc: Loc) -> str:
+    parts: list[str] = []
+    while type(loc) is tuple:
+        loc, key, index = loc
+        parts.append(f".{key}" if index < 0 else f".{key}[{index}]")
+    assert isinstance(loc, str)
+    return loc + "".join(reversed(parts))
+
+
+# Issues on a top-level resource (dom-6 on nearly every resource without narrative), made once per
+# invariant and resource type: an Issue is immutable, so one instance can be returned to every caller.
+_ROOT_ISSUES: dict[tuple[Invariant, str], Issue] = {}
+
+
+def _report(inv: Invariant, loc: Loc) -> Issue:
+    if type(loc) is not str:
+        return _issue(inv, _location(loc))
+    issue = _ROOT_ISSUES.get((inv, loc))
+    if issue is None:
+        issue = _ROOT_ISSUES[(inv, loc)] = _issue(inv, loc)
+    return issue
+
+
+def _has_any(focus: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether one of ``names`` has a value: what ``exists()`` finds on the fast path."""
+    for name in names:
+        value = focus.get(name)
+        if value is not None and value != []:
+            return True
+    return False
+
+
 def check_invariants(resource: object) -> list[Issue]:
     """Invariant issues of a structurally valid R4 JSON resource (errors and warnings)."""
     issues: list[Issue] = []
@@ -218,32 +273,60 @@ def check_invariants(resource: object) -> list[Issue]:
     return issues
 
 
-_NO_INVARIANTS: tuple[Invariant, ...] = ()
-
-
 @cache
 def _type_invariants(code: str) -> tuple[Invariant, ...]:
     return tuple(_index().get(code, ()))
 
 
-_CHILD_INVARIANTS: dict[int, dict[str, tuple[Invariant, ...]]] = {}
+@dataclass(slots=True, eq=False)
+class _Step:
+    """What the walk does with one complex JSON property of a table, decided once per table.
+
+    ``invariants`` are those of the value's type (or backbone path) plus the element's own;
+    ``table`` is None for a nested resource, whose own resourceType decides; ``steps`` are the
+    value's own complex properties, resolved on first use (the type graph is cyclic)."""
+
+    invariants: tuple[Invariant, ...]
+    table: Table | None
+    contained: bool  # a contained resource keeps its container as %rootResource
+    steps: dict[str, _Step] | None = None
 
 
-def _child_invariants(table: Table) -> dict[str, tuple[Invariant, ...]]:
-    """JSON name → invariants of the element itself (not of its type) for non-backbone children."""
-    found = _CHILD_INVARIANTS.get(id(table))
+_STEPS: dict[Table, dict[str, _Step]] = {}
+_RESOURCE_STEPS: dict[str, dict[str, _Step]] = {}  # resourceType → _steps of its table
+
+
+def _steps(table: Table) -> dict[str, _Step]:
+    """JSON name → step for the properties of ``table`` the walk must enter (complex, backbone,
+    resource). Primitives are left out: their constraints are not run (docs/validation.md).
+
+    No type is pruned as a whole: every complex type can hold an Extension (``ext-1``), so what is
+    skipped is decided per value, by the keys it actually has (``_Walker.members``)."""
+    found = _STEPS.get(table)
     if found is None:
-        index = _index()
-        found = {}
-        for name, elem in table.elements.items():
-            if elem.kind in (Kind.BACKBONE, Kind.PRIMITIVE_EXT, Kind.RESOURCE_TYPE):
-                continue
-            base = name[: len(name) - len(elem.type_code)] + "[x]" if elem.choice else name
-            invariants = index.get(f"{table.path}.{base}")
-            if invariants:
-                found[name] = tuple(invariants)
-        _CHILD_INVARIANTS[id(table)] = found
+        found = {name: _step(table, name, elem) for name, elem in table.elements.items() if _entered(elem)}
+        _STEPS[table] = found
     return found
+
+
+def _entered(elem: Elem) -> bool:
+    return elem.kind is Kind.COMPLEX or elem.kind is Kind.BACKBONE or elem.kind is Kind.RESOURCE
+
+
+def _step(table: Table, name: str, elem: Elem) -> _Step:
+    if elem.kind is Kind.RESOURCE:
+        return _Step((), None, name == "contained")
+    if elem.kind is Kind.BACKBONE:
+        assert elem.table is not None
+        # A backbone's constraints sit on its own path (that of the table it shares, for a
+        # contentReference such as Questionnaire.item.item).
+        return _Step(_type_invariants(elem.table.path), elem.table, False)
+    invariants = _type_invariants(elem.type_code)
+    base = name[: len(name) - len(elem.type_code)] + "[x]" if elem.choice else name
+    own = _index().get(f"{table.path}.{base}", ())
+    # The element's own constraints come after its type's, without repeating a key.
+    invariants += tuple(i for i in own if all(i.key != j.key for j in invariants))
+    return _Step(invariants, elem.table if elem.table is not None else type_table(elem.type_code), False)
 
 
 class _Walker:
@@ -252,70 +335,63 @@ class _Walker:
     def __init__(self, issues: list[Issue]) -> None:
         self.issues = issues
 
-    def resource(self, value: dict[str, Any], path: str, root: dict[str, Any]) -> None:
+    def resource(self, value: dict[str, Any], loc: Loc, root: dict[str, Any]) -> None:
         rtype = value.get("resourceType")
         if type(rtype) is not str or rtype not in resource_types():
             return
-        self.members(value, type_table(rtype), _type_invariants(rtype), path, value, root)
+        steps = _RESOURCE_STEPS.get(rtype)
+        if steps is None:
+            steps = _RESOURCE_STEPS[rtype] = _steps(type_table(rtype))
+        # The resource's own constraints are looked up on each visit (a cached call), not kept in
+        # a step: tests swap them through _index() and _type_invariants.cache_clear().
+        self.members(value, steps, _type_invariants(rtype), loc, value, root)
 
     def run(
-        self, invariants: tuple[Invariant, ...], focus: Any, path: str, res: dict[str, Any], root: dict[str, Any]
+        self, invariants: tuple[Invariant, ...], focus: Any, loc: Loc, res: dict[str, Any], root: dict[str, Any]
     ) -> None:
         for inv in invariants:
-            if not _passes(inv, focus, res, root):
-                self.issues.append(_issue(inv, path))
+            if not inv.compiled:
+                _prepare(inv)
+            if inv.unless and focus.keys().isdisjoint(inv.unless):
+                continue
+            if inv.holds_with and _has_any(focus, inv.holds_with):
+                continue
+            check = inv.python
+            # Hand-written checks are the common case: called here, without _passes' other branches.
+            if not (check(focus, res, root) if check is not None else _passes(inv, focus, res, root)):
+                self.issues.append(_report(inv, loc))
 
     def members(
         self,
         obj: dict[str, Any],
-        table: Table,
+        steps: dict[str, _Step],
         invariants: tuple[Invariant, ...],
-        path: str,
+        loc: Loc,
         res: dict[str, Any],
         root: dict[str, Any],
     ) -> None:
         if invariants:
-            self.run(invariants, obj, path, res, root)
-        elements = table.elements
-        own = _child_invariants(table)
+            self.run(invariants, obj, loc, res, root)
         for key, value in obj.items():
-            elem = elements.get(key)
-            if elem is None or elem.kind is Kind.PRIMITIVE or elem.kind is Kind.PRIMITIVE_EXT:
+            step = steps.get(key)
+            if step is None:
                 continue
-            if elem.kind is Kind.RESOURCE_TYPE:
-                continue
-            extra = own.get(key, _NO_INVARIANTS)
-            if type(value) is list:
-                for index, item in enumerate(value):
-                    self.element(item, elem, extra, f"{path}.{key}[{index}]", res, root, key)
-            else:
-                self.element(value, elem, extra, f"{path}.{key}", res, root, key)
-
-    def element(
-        self,
-        value: Any,
-        elem: Elem,
-        extra: tuple[Invariant, ...],
-        path: str,
-        res: dict[str, Any],
-        root: dict[str, Any],
-        key: str,
-    ) -> None:
-        if type(value) is not dict:
-            return
-        kind = elem.kind
-        if kind is Kind.RESOURCE:
-            # A contained resource keeps its container as %rootResource; any other nested resource
-            # (Bundle entry, Parameters) is its own root.
-            self.resource(value, path, root if key == "contained" else value)
-            return
-        if kind is Kind.BACKBONE:
-            table = elem.table
-            assert table is not None
-            invariants = _type_invariants(table.path)
-        else:
-            table = elem.table if elem.table is not None else type_table(elem.type_code)
-            invariants = _type_invariants(elem.type_code)
-        if extra:
-            invariants = invariants + tuple(i for i in extra if all(i.key != j.key for j in invariants))
-        self.members(value, table, invariants, path, res, root)
+            table = step.table
+            below = step.steps
+            if below is None and table is not None:
+                below = step.steps = _steps(table)
+            # One loop for arrays and single values (index -1); inlined, as most complex values
+            # end here without a call of their own.
+            for index, item in enumerate(value) if type(value) is list else ((-1, value),):
+                if type(item) is not dict:
+                    continue
+                if below is None:
+                    # A contained resource keeps its container as %rootResource; any other nested
+                    # resource (Bundle entry, Parameters) is its own root.
+                    self.resource(item, (loc, key, index), root if step.contained else item)
+                elif not below.keys().isdisjoint(item):
+                    self.members(item, below, step.invariants, (loc, key, index), res, root)
+                # No property that could hold a constraint: only the value's own are run (a
+                # Reference, a Quantity), or none at all (a plain Coding).
+                elif step.invariants:
+                    self.run(step.invariants, item, (loc, key, index), res, root)

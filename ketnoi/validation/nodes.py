@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .tables import Kind, Table, type_table
+from .tables import Elem, Kind, Table, type_table
 
 
 @dataclass(slots=True)
@@ -68,19 +68,12 @@ def _names(table: Table, name: str) -> tuple[str, ...]:
     return (name,)
 
 
-def element_table(node: Node) -> Table | None:
-    """The table of the node's own elements (a primitive's: the Element type's)."""
-    if isinstance(node.value, dict):
-        return node.table
-    return type_table("Element")
-
-
 def children(node: Node, name: str) -> list[Node]:
     """The values of element ``name`` of ``node`` (see the module docstring), in document order."""
     obj = node.object
     if obj is None or (name[-1] != "]" and name not in obj and "_" + name not in obj):
         return []  # the usual case, decided before any table is looked at
-    table = element_table(node)
+    table = node.table if isinstance(node.value, dict) else type_table("Element")
     if table is None:
         return []
     out: list[Node] = []
@@ -90,22 +83,29 @@ def children(node: Node, name: str) -> list[Node]:
         extra = obj.get("_" + json_name) if elem.kind is Kind.PRIMITIVE else None
         if raw is None and extra is None:
             continue
-        values = raw if isinstance(raw, list) else [raw]
-        exts = extra if isinstance(extra, list) else [extra]
         choice = bool(elem.choice)
         base = json_name[: len(json_name) - len(elem.type_code)] + "[x]" if choice else json_name
+        path = f"{node.path}.{base}"
+        prefix = f"{node.loc}.{json_name}"
+        if extra is None and not elem.is_array:  # one value, no ``_name``: the common case
+            out.append(_child(node, elem, raw, None, prefix, path, choice))
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        exts = extra if isinstance(extra, list) else [extra]
         for index in range(max(len(values), len(exts))):
             value = values[index] if index < len(values) else None
             ext = exts[index] if index < len(exts) else None
-            if value is None and ext is None:
-                continue
-            code, sub = _table_of(elem.kind, elem.type_code, value, elem.table)
-            loc = f"{node.loc}.{json_name}" + (f"[{index}]" if elem.is_array else "")
-            if elem.kind is Kind.RESOURCE and isinstance(value, dict):  # a resource's paths start over
-                out.append(Node(value, ext, loc, code, code, sub, choice, value))
-            else:
-                out.append(Node(value, ext, loc, code, f"{node.path}.{base}", sub, choice, node.resource))
+            if value is not None or ext is not None:
+                loc = f"{prefix}[{index}]" if elem.is_array else prefix
+                out.append(_child(node, elem, value, ext, loc, path, choice))
     return out
+
+
+def _child(parent: Node, elem: Elem, value: Any, ext: Any, loc: str, path: str, choice: bool) -> Node:
+    code, sub = _table_of(elem.kind, elem.type_code, value, elem.table)
+    if elem.kind is Kind.RESOURCE and isinstance(value, dict):  # a resource's paths start over
+        return Node(value, ext, loc, code, code, sub, choice, value)
+    return Node(value, ext, loc, code, path, sub, choice, parent.resource)
 
 
 def matches(value: Any, pattern: Any) -> bool:

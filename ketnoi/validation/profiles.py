@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 from ketnoi.fhir import packages
@@ -366,6 +367,7 @@ def default_cache() -> ProfileCache:
     return _DEFAULT
 
 
+@cache
 def core_type_of(url: str) -> str | None:
     """``Patient`` for ``http://hl7.org/fhir/StructureDefinition/Patient``; None for other URLs."""
     if url.startswith(CORE_PREFIX) and "/" not in url[len(CORE_PREFIX) :]:

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from ketnoi.demo import people, places
-from ketnoi.fhir.outcome import FhirError
-from ketnoi.terminology.expand import expand
-from ketnoi.terminology.lookup import Terminology
+from ketnoi.demo.profiles import CONDITION_PROFILES, PROFILES, VN_CORE, codes_of, profile_for
+from ketnoi.terminology.membership import packaged
 from ketnoi.terminology.vn import vn_resources
 from ketnoi.validation import check_profiles
 from ketnoi.vn.identifiers import rule_for
@@ -88,63 +87,9 @@ def test_identifiers_use_vn_core_systems_and_pass_the_rules(ndjson_resources: li
 
 # ---- VN Core profiles: every demo resource conforms to the profile of its kind --------------------------
 
-VN_CORE = "http://fhir.ehealth.gov.vn/core/StructureDefinition/"
-PROFILES = {
-    "Patient": VN_CORE + "vn-core-patient",
-    "Encounter": VN_CORE + "vn-core-encounter",
-    "MedicationRequest": VN_CORE + "vn-core-medication-request",
-    "Immunization": VN_CORE + "vn-core-immunization",
-    "Observation": VN_CORE + "vn-core-obervation-result-base",  # sic: the IG's id
-    "Practitioner": VN_CORE + "vn-core-practitioner",
-    "PractitionerRole": VN_CORE + "vn-core-practitioner-role",
-    "Location": VN_CORE + "vn-core-location",
-    "Coverage": "https://fhir.ketnoi.vn/StructureDefinition/ketnoi-coverage-bhyt",  # VN Core has none
-}
-CONDITION_PROFILES = {
-    "problem-list-item": VN_CORE + "vn-core-condition-problemlist",
-    "encounter-diagnosis": VN_CORE + "vn-core-condition-encounter-diagnosis",
-}
-ORGANIZATION_PROFILES = {
-    "prov": VN_CORE + "vn-core-provider",  # facilities
-    "dept": VN_CORE + "vn-core-healthcare-department",  # hospital departments
-    "govt": None,  # Bộ Y tế and the Sở Y tế: no VN Core profile fits a health authority
-    "pay": None,  # Bảo hiểm xã hội Việt Nam: nor a payer
-}
-_expansions: dict[str, tuple[frozenset[tuple[str, str]], frozenset[str]] | None] = {}
-
-
-def _codes(value_set: str, system: str | None, code: str) -> bool | None:
-    """Bindings decided by ketnoi's terminology (the shipped code systems); None where it cannot expand."""
-    if value_set not in _expansions:
-        try:
-            pairs = expand(Terminology(None), value_set)
-        except FhirError:
-            _expansions[value_set] = None
-        else:
-            _expansions[value_set] = (pairs, frozenset(c for _, c in pairs))
-    found = _expansions[value_set]
-    if found is None:
-        return None
-    return (system, code) in found[0] if system is not None else code in found[1]
-
-
-def _codes_of(concepts: list[dict[str, Any]]) -> list[str]:
-    return [c.get("code", "") for cc in concepts for c in cc.get("coding", [])]
-
-
-def profile_for(resource: dict[str, Any]) -> str | None:
-    rtype = resource["resourceType"]
-    if rtype == "Condition":
-        (category,) = _codes_of(resource["category"])
-        return CONDITION_PROFILES[category]
-    if rtype == "Organization":
-        (kind,) = [c for c in _codes_of(resource["type"]) if c in ORGANIZATION_PROFILES]
-        return ORGANIZATION_PROFILES[kind]
-    return PROFILES[rtype]
-
 
 def profile_errors(resource: dict[str, Any], profile: str | None) -> list[str]:
-    issues = check_profiles(resource, [profile] if profile else [], codes=_codes)
+    issues = check_profiles(resource, [profile] if profile else [], codes=packaged())
     return [i.en for i in issues if i.severity in ("error", "fatal")]
 
 
@@ -192,7 +137,7 @@ def test_encounters_and_their_conditions_point_at_each_other(ndjson_resources: l
     by_ref = {f"{r['resourceType']}/{r['id']}": r for r in ndjson_resources}
     listed: dict[str, set[str]] = {}
     for encounter in (r for r in ndjson_resources if r["resourceType"] == "Encounter"):
-        uses = [_codes_of([d["use"]]) for d in encounter["diagnosis"]]
+        uses = [codes_of([d["use"]]) for d in encounter["diagnosis"]]
         assert uses[0] == ["CC"] and all(u == ["CM"] for u in uses[1:])
         listed[f"Encounter/{encounter['id']}"] = {d["condition"]["reference"] for d in encounter["diagnosis"]}
     for condition in (r for r in ndjson_resources if r["resourceType"] == "Condition"):

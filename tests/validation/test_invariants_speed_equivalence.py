@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from fhirpathpy.parser import parse
 
 from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import Issue
@@ -148,33 +149,46 @@ def test_an_extension_deep_in_a_plain_coding_is_still_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("expression", "names"),
+    ("expression", "without", "with_"),
     [
-        ("code.empty() or system.exists()", {"code", "_code"}),
-        ("system.exists() or code.empty()", {"code", "_code"}),
-        ("code.exists() implies system.exists()", {"code", "_code"}),
-        ("(code.hasValue()) implies system.exists()", {"code", "_code"}),
-        ("system.exists() implies code.empty()", {"system", "_system"}),
-        ("system.count() > 1 implies code.empty()", {"code", "_code"}),
-        ("code.exists() and system.exists()", set()),
-        ("code.exists() xor system.exists()", set()),
-        ("code.exists() or system.exists()", set()),
-        ("unknownName.empty() or system.exists()", set()),
+        ("code.empty() or system.exists()", {"code", "_code"}, {"system"}),
+        ("system.exists() or code.empty()", {"code", "_code"}, {"system"}),
+        ("code.exists() implies system.exists()", {"code", "_code"}, {"system"}),
+        ("(code.hasValue()) implies system.exists()", {"code", "_code"}, {"system"}),
+        ("system.exists() implies code.empty()", {"system", "_system"}, set()),
+        ("system.count() > 1 implies code.empty()", {"code", "_code"}, set()),
+        ("code.exists() and system.exists()", set(), set()),
+        ("code.exists() xor system.exists()", set(), set()),
+        ("code.exists() or system.exists()", set(), {"code"}),
+        ("unknownName.empty() or system.exists()", set(), set()),
+        # The right operand only counts after a left one that cannot raise: a test on one member.
+        ("code.extension.exists() or system.empty()", set(), set()),
+        ("unit.exists() or system.exists()", set(), {"unit"}),
     ],
 )
-def test_passes_without(expression: str, names: set[str]) -> None:
-    from fhirpathpy.parser import parse
-
+def test_passes_without_and_with(expression: str, without: set[str], with_: set[str]) -> None:
     tree = parse(expression)  # type: ignore[no-untyped-call]
-    assert set(rules.passes_without(tree, type_table("Quantity"))) == names
+    assert set(rules.passes_without(tree, type_table("Quantity"))) == without
+    assert set(rules.passes_with(tree, type_table("Quantity"))) == with_
 
 
-def test_every_guard_holds_on_a_focus_without_its_names() -> None:
-    """``unless`` may only name properties whose absence makes the constraint pass."""
+def test_the_right_operand_is_not_used_after_a_nested_resource() -> None:
+    """``_navigate`` looks up a nested resource's table, which raises for an unknown type."""
+    tree = parse("resource.exists() or search.empty()")  # type: ignore[no-untyped-call]
+    entry = inv._table_for("Bundle.entry")
+    assert rules.passes_without(tree, entry) == ()
+    assert rules.passes_with(tree, entry) == ()
+
+
+def test_every_guard_holds() -> None:
+    """``unless`` may only name properties whose absence makes the constraint pass, ``holds_with``
+    properties whose presence does."""
     for invariant in inv.all_invariants():
         inv._prepare(invariant)
         if invariant.unless:
             assert inv._passes(invariant, {"id": "x"}, {}, {}), invariant.key
+        for name in invariant.holds_with:
+            assert inv._passes(invariant, {name: "x"}, {}, {}), invariant.key
 
 
 _VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"

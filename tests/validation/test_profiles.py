@@ -282,9 +282,8 @@ def test_a_profile_on_a_profile_constrains_the_slice_its_parent_defined() -> Non
     )
     patient = good_patient()
     patient["meta"]["profile"] = [BASE + "vn-patient-strict"]
-    assert errors(patient, child) == [
-        "Patient.identifier:bhyt.period: at least 1 required by profile vn-patient-strict, found 0 (at Patient.identifier[1].period)"
-    ]
+    expected = "Patient.identifier:bhyt.period: at least 1 required by profile vn-patient-strict, found 0"
+    assert errors(patient, child) == [f"{expected} (at Patient.identifier[1].period)"]
     del patient["identifier"][0]  # the parent's cccd slice still applies
     assert any("identifier:cccd: at least 1" in e for e in errors(patient, child))
     compiled = compile_definition(child, LayeredSource([PATIENT, child], PackagedSource()))
@@ -439,3 +438,25 @@ def test_max_length_and_min_max_values() -> None:
     assert any("is longer than 5 characters" in e for e in found), found
     assert any("is above the maximum 45" in e for e in found), found
     assert any("is below the minimum 2000-01-01" in e for e in found), found
+
+
+def test_official_examples_conform_to_their_claimed_profiles_and_extension_definitions() -> None:
+    """Every official example (but the few the spec ships invalid) passes the profiles it claims
+    (the vital signs ones among them) and the definitions of the core extensions it carries, context
+    included (contentReference elements such as PlanDefinition.action.action count as the element
+    they name)."""
+    import orjson
+
+    from ketnoi.terminology.membership import packaged
+    from tests.support.fhir_examples import EXAMPLES, FILES, KNOWN_INVALID
+
+    checked = claimed = 0
+    for name in FILES:
+        if name in KNOWN_INVALID:
+            continue
+        resource = orjson.loads((EXAMPLES / name).read_bytes())
+        claimed += bool((resource.get("meta") or {}).get("profile"))
+        found = [i for i in check_profiles(resource, codes=packaged()) if i.severity == "error"]
+        assert not found, (name, found[:3])
+        checked += 1
+    assert checked > 800 and claimed > 10
