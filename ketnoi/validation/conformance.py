@@ -262,15 +262,15 @@ class Checker:
     def binding(self, rule: Rule, node: Node) -> None:
         assert rule.binding is not None
         strength, value_set = rule.binding
-        if strength not in ("required", "extensible"):
-            return
+        if strength not in ("required", "extensible", "preferred"):
+            return  # example bindings only illustrate
         codes = codes_of(node)
         if codes is None:
             return
         answers = [self.codes(value_set, system, code) for system, code in codes]
         if True in answers:
             return
-        if None in answers or (not answers and strength == "extensible"):
+        if None in answers or (not answers and strength != "required"):
             if strength == "required":
                 self.binding_unchecked(value_set, node)
             return

@@ -288,7 +288,7 @@ def _says_something(rule: Rule, name: str) -> bool:
         or restricts_type
         or rule.type_profiles
         or rule.target_profiles
-        or (rule.binding is not None and rule.binding[0] in ("required", "extensible"))
+        or (rule.binding is not None and rule.binding[0] in ("required", "extensible", "preferred"))
         or rule.constraints
         or rule.max_length is not None
         or rule.min_value is not None

@@ -188,6 +188,16 @@ def test_required_binding_is_an_error_and_extensible_a_warning() -> None:
     assert [(s, "extensible binding" in t) for s, t in found(patient)] == [("warning", True)]
     patient["gender"] = "other"
     assert any(s == "error" and "Patient.gender: other is not in the value set" in t for s, t in found(patient))
+    preferred = copy.deepcopy(PATIENT)
+    for element in preferred["differential"]["element"]:
+        if element["id"] == "Patient.maritalStatus":
+            element["binding"]["strength"] = "preferred"
+    other = good_patient()
+    other["maritalStatus"] = {"coding": [{"system": "http://example.org/marital", "code": "X"}]}
+    issues = check_profiles(other, [], cache=cache(preferred), codes=knows_m_and_male)
+    assert [(i.severity, "preferred binding" in i.en) for i in issues if i.severity != "information"] == [
+        ("warning", True)
+    ]
     # A value set the code check cannot expand: the code is not judged, and that is said (once).
     unknown = found(good_patient(), codes=lambda vs, system, code: None)
     assert [s for s, t in unknown if "cannot be expanded" in t] == ["warning"]
