@@ -127,7 +127,7 @@ def _extensions(value: Any, path: str, in_extension: bool, issues: list[Issue]) 
 class _Bundle:
     """One Bundle: fullUrl rules, document references, in-Bundle reference targets."""
 
-    __slots__ = ("btype", "by_full_url", "by_type_id", "entries", "issues")
+    __slots__ = ("btype", "by_full_url", "by_type_id", "entries", "issues", "reported")
 
     def __init__(self, bundle: dict[str, Any], issues: list[Issue]) -> None:
         self.issues = issues
@@ -163,11 +163,15 @@ class _Bundle:
             self.document()
         elif self.btype == "message" and self.entries:
             self.message()
-        if self.btype not in _TRANSACTIONAL:
-            for index, entry in enumerate(self.entries):
-                resource = entry.get("resource")
-                if type(resource) is dict:
-                    self.reference_types(index, entry, resource, f"Bundle.entry[{index}].resource")
+        self.reported = {issue.expression for issue in self.issues}  # said once
+        for index, entry in enumerate(self.entries):
+            resource = entry.get("resource")
+            if type(resource) is not dict:
+                continue
+            if self.btype not in _TRANSACTIONAL:
+                self.reference_types(index, entry, resource, f"Bundle.entry[{index}].resource")
+            elif self.btype in ("transaction", "batch"):
+                self._walk_urns(resource, f"Bundle.entry[{index}].resource")
 
     def full_url(self, index: int, entry: dict[str, Any]) -> None:
         """fullUrl is the entry's identity: absolute, agreeing with a RESTful id, present outside
@@ -332,6 +336,40 @@ class _Bundle:
                     for i, item in enumerate(child):
                         if type(item) is dict:
                             self._walk_refs(item, f"{path}.{key}[{i}]", base)
+
+    # A transaction or batch: the server resolves each urn:uuid / urn:oid reference to the entry with
+    # that fullUrl (a urn is no address it could look up elsewhere), so one that names no entry is an
+    # error. (A collection may hold one, as the reference validator allows; documents and messages
+    # have their own rules above.)
+
+    def _walk_urns(self, value: Any, path: str) -> None:
+        if type(value) is dict:
+            reference = value.get("reference")
+            where = f"{path}.reference"
+            if (
+                type(reference) is str
+                and reference.startswith(("urn:uuid:", "urn:oid:"))
+                and reference not in self.by_full_url
+                and (where,) not in self.reported
+            ):
+                self.issues.append(
+                    _error(
+                        f"{path}.reference",
+                        f"The reference '{reference[:120]}' names no entry of the Bundle: a urn reference must be "
+                        "the fullUrl of an entry (a urn cannot be looked up elsewhere)",
+                        f"Tham chiếu '{reference[:120]}' không trỏ tới mục nào của Bundle: tham chiếu urn phải là "
+                        "fullUrl của một mục (urn không tra cứu được ở nơi khác)",
+                    )
+                )
+            for key, child in value.items():
+                if key == "resource" or key == "contained":
+                    continue  # a nested Bundle's or a contained resource's references are their own
+                if type(child) is dict:
+                    self._walk_urns(child, f"{path}.{key}")
+                elif type(child) is list:
+                    for i, item in enumerate(child):
+                        if type(item) is dict:
+                            self._walk_urns(item, f"{path}.{key}[{i}]")
 
     def _urn_target(self, reference: str, base: str, path: str) -> None:
         rtype, rid = reference.split("/")

@@ -132,6 +132,8 @@ def test_validate_with_profile_and_mode(fresh_services: Services) -> None:
     pid = created.headers["Location"].split("/Patient/")[1].split("/")[0]
     mismatch = send(fresh_services, "POST", f"Patient/{pid}/$validate", {**plain, "id": "other"}, mode="update")
     assert any(f"id to be '{pid}'" in e for e in texts(mismatch, "error"))
+    stored = send(fresh_services, "POST", f"Patient/{pid}/$validate", None, profile=PROFILE)  # the stored one
+    assert any("birthDate: at least 1 required" in e for e in texts(stored, "error"))
     deletable = send(fresh_services, "POST", f"Patient/{pid}/$validate", None, mode="delete")
     assert deletable.status == 200 and any("can be deleted" in t for t in texts(deletable, "information"))
     assert send(fresh_services, "POST", "Patient/nope/$validate", None, mode="delete").status == 404

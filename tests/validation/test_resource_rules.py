@@ -248,3 +248,34 @@ def test_writes_treat_them_like_invariants() -> None:
     assert [i.severity for i in WriteValidator("lenient")(patient, True)] == ["warning"]
     assert [i.severity for i in WriteValidator("strict")(patient, True)] == ["error"]
     assert WriteValidator("off")(patient, True) == []
+
+
+def test_a_urn_reference_must_name_an_entry_of_the_bundle() -> None:
+    """A urn is no address: in a transaction it resolves to an entry's fullUrl or not at all (a
+    collection may hold one, as the reference validator allows)."""
+    target = "urn:uuid:22222222-2222-2222-2222-222222222222"
+
+    def bundle(kind: str, with_target: bool) -> dict[str, Any]:
+        entries: list[dict[str, Any]] = [
+            {
+                "fullUrl": "urn:uuid:11111111-1111-1111-1111-111111111111",
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "x"},
+                    "subject": {"reference": target},
+                },
+            }
+        ]
+        if with_target:
+            entries.append({"fullUrl": target, "resource": {"resourceType": "Patient"}})
+        if kind == "transaction":
+            for entry in entries:
+                entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+        return {"resourceType": "Bundle", "type": kind, "entry": entries}
+
+    found = check_resource_rules(bundle("transaction", with_target=False))
+    assert [i.expression for i in found] == [("Bundle.entry[0].resource.subject.reference",)]
+    assert "names no entry of the Bundle" in found[0].en
+    assert check_resource_rules(bundle("transaction", with_target=True)) == []
+    assert check_resource_rules(bundle("collection", with_target=False)) == []
