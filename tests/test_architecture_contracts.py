@@ -25,6 +25,7 @@ DRIVERS = "Only the storage layer imports a database driver"
 DEMO = "The demo data generator stands alone: no server layer"
 AUTH = "Auth is pure: standard library, crypto libraries and the bottom layer only"
 VN = "Vietnamese data rules are pure: standard library only"
+XML130 = "ketnoi.xml130 reads XML only: standard library and defusedxml"
 
 # (package the probe is written into, module it imports, contract that must break)
 BAD_IMPORTS = [
@@ -51,6 +52,9 @@ BAD_IMPORTS = [
     ("vn", "ketnoi.fhir.resource", VN),
     ("vn", "orjson", VN),
     ("vn", "re", None),
+    ("xml130", "ketnoi.fhir.resource", XML130),
+    ("xml130", "orjson", XML130),
+    ("xml130", "defusedxml.ElementTree", None),
 ]
 
 
