@@ -142,11 +142,12 @@ class Checker:
     def conforms(self, node: Node, url: str) -> bool:
         """Whether ``node`` conforms to the profile at ``url`` (no error), reporting nothing."""
         saved, self.issues = self.issues, []
+        said = set(self.reported)  # a note made while trying must still be made when it counts
         try:
             self.conform_url(node, url)
             return not any(i.severity in ("error", "fatal") for i in self.issues)
         finally:
-            self.issues = saved
+            self.issues, self.reported = saved, said
 
     # ---- one element ------------------------------------------------------------------------
 

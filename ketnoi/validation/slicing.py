@@ -113,9 +113,11 @@ def _discriminates(checker: Checker, d: Discriminator, slice_rule: Rule, node: N
     if d.kind in ("value", "pattern"):
         return _by_value(checker, expected, steps, slice_rule, found)
     if d.kind == "exists":
-        if expected is None or (expected.min is None and expected.max is None):
-            return True
-        return bool(found) if (expected.min or 0) >= 1 else not found if expected.max == 0 else True
+        if expected is not None and (expected.min or 0) >= 1:
+            return bool(found)  # the slice requires the element
+        if expected is not None and expected.max == 0:
+            return not found  # the slice forbids it
+        return True
     if d.kind == "type":
         types = expected.types if expected is not None else ()
         return not types or any(n.type in types for n in found)
