@@ -28,7 +28,7 @@ from ketnoi.fhir.outcome import Issue
 
 from .bindings import required_binding
 from .ketnoi_constraints import PYTHON_CONSTRAINTS
-from .nodes import Node, children, codes_of, matches, resource_node
+from .nodes import Node, children, codes_of, matches, resource_node, url_of
 from .profiles import CompiledProfile, ProfileCache, Rule, core_type_of, default_cache
 from .slicing import assign_slices
 
@@ -348,7 +348,7 @@ class Checker:
         return None
 
     def type_profiles(self, rule: Rule, node: Node) -> None:
-        own = node.value.get("url") if node.type == "Extension" and isinstance(node.value, dict) else None
+        own = url_of(node) if node.type == "Extension" else None
         # An extension's own definition is checked by the extension pass, wherever it sits.
         urls = [u for u in rule.profiles_for(node.type) if u.partition("|")[0] != own]
         known = [u for u in urls if self.cache.get(u) is not None]

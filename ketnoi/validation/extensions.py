@@ -18,7 +18,7 @@ from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import Issue
 
 from .conformance import Checker, evaluate
-from .nodes import Node, children, resource_node
+from .nodes import Node, children, resource_node, url_of
 
 _EXTENSION_KEYS = ("extension", "modifierExtension")
 
@@ -92,13 +92,13 @@ def _descend(node: Node, trail: Trail) -> tuple[Node, str | None] | None:
         chosen = next((c for c in candidates if c.loc.endswith(f".{name}{suffix}")), None)
         if chosen is None:
             return None
-        owner = _url_of(node) if node.type == "Extension" and chosen.choice else None
+        owner = url_of(node) if node.type == "Extension" and chosen.choice else None
         node = chosen
     return node, owner
 
 
 def _extension(checker: Checker, ext: Node, host: Node, owner: str | None) -> None:
-    url = ext.value.get("url") if isinstance(ext.value, dict) else None
+    url = url_of(ext)
     if isinstance(url, str) and ("://" in url or url.startswith("urn:")):  # parts of a complex one are relative
         profile = checker.cache.get(url)
         if profile is not None and profile.is_extension:
@@ -119,15 +119,11 @@ def _in_context(checker: Checker, contexts: list[Any], host: Node, owner: str | 
             continue
         if kind == "element" and _element_context(expression, host):
             return True
-        if kind == "extension" and expression in (owner, _url_of(host) if host.type == "Extension" else None):
+        if kind == "extension" and expression in (owner, url_of(host) if host.type == "Extension" else None):
             return True
         if kind == "fhirpath" and _fhirpath_context(checker, expression, host):
             return True
     return False
-
-
-def _url_of(node: Node) -> Any:
-    return node.value.get("url") if isinstance(node.value, dict) else None
 
 
 def _element_context(expression: str, host: Node) -> bool:

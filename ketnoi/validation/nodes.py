@@ -108,6 +108,11 @@ def _child(parent: Node, elem: Elem, value: Any, ext: Any, loc: str, path: str, 
     return Node(value, ext, loc, code, path, sub, choice, parent.resource)
 
 
+def url_of(node: Node) -> Any:
+    """An extension's ``url`` (None for anything else)."""
+    return node.value.get("url") if isinstance(node.value, dict) else None
+
+
 def matches(value: Any, pattern: Any) -> bool:
     """Whether ``value`` holds everything ``pattern`` has (FHIR pattern[x] semantics)."""
     if isinstance(pattern, dict):

@@ -11,6 +11,7 @@ left alone for references (their references are resolved by the server that proc
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -320,22 +321,9 @@ class _Bundle:
         if type(full_url) is not str or not full_url.startswith("urn:"):
             return
         base = full_url[: full_url.rfind(":") + 1]
-        self._walk_refs(value, path, base)
-
-    def _walk_refs(self, value: Any, path: str, base: str) -> None:
-        if type(value) is dict:
-            reference = value.get("reference")
-            if type(reference) is str and reference.count("/") == 1 and not is_absolute_url(reference):
-                self._urn_target(reference, base, f"{path}.reference")
-            for key, child in value.items():
-                if key == "resource" or key == "contained":
-                    continue  # a nested Bundle's or a contained resource's references are their own
-                if type(child) is dict:
-                    self._walk_refs(child, f"{path}.{key}", base)
-                elif type(child) is list:
-                    for i, item in enumerate(child):
-                        if type(item) is dict:
-                            self._walk_refs(item, f"{path}.{key}[{i}]", base)
+        for reference, where in _references(value, path):
+            if reference.count("/") == 1 and not is_absolute_url(reference):
+                self._urn_target(reference, base, where)
 
     # A transaction or batch: the server resolves each urn:uuid / urn:oid reference to the entry with
     # that fullUrl (a urn is no address it could look up elsewhere), so one that names no entry is an
@@ -343,33 +331,21 @@ class _Bundle:
     # have their own rules above.)
 
     def _walk_urns(self, value: Any, path: str) -> None:
-        if type(value) is dict:
-            reference = value.get("reference")
-            where = f"{path}.reference"
+        for reference, where in _references(value, path):
             if (
-                type(reference) is str
-                and reference.startswith(("urn:uuid:", "urn:oid:"))
+                reference.startswith(("urn:uuid:", "urn:oid:"))
                 and reference not in self.by_full_url
                 and (where,) not in self.reported
             ):
                 self.issues.append(
                     _error(
-                        f"{path}.reference",
+                        where,
                         f"The reference '{reference[:120]}' names no entry of the Bundle: a urn reference must be "
                         "the fullUrl of an entry (a urn cannot be looked up elsewhere)",
                         f"Tham chiếu '{reference[:120]}' không trỏ tới mục nào của Bundle: tham chiếu urn phải là "
                         "fullUrl của một mục (urn không tra cứu được ở nơi khác)",
                     )
                 )
-            for key, child in value.items():
-                if key == "resource" or key == "contained":
-                    continue  # a nested Bundle's or a contained resource's references are their own
-                if type(child) is dict:
-                    self._walk_urns(child, f"{path}.{key}")
-                elif type(child) is list:
-                    for i, item in enumerate(child):
-                        if type(item) is dict:
-                            self._walk_urns(item, f"{path}.{key}[{i}]")
 
     def _urn_target(self, reference: str, base: str, path: str) -> None:
         rtype, rid = reference.split("/")
@@ -385,6 +361,24 @@ class _Bundle:
                         f"Tham chiếu '{reference}' trỏ tới {base}{rid} trong Bundle, là {found} chứ không phải {rtype}",
                     )
                 )
+
+
+def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(reference, location of its ``reference`` element) of every Reference in an entry's resource,
+    not inside nested resources (a nested Bundle's or a contained resource's references are their own)."""
+    if type(value) is dict:
+        reference = value.get("reference")
+        if type(reference) is str:
+            yield reference, f"{path}.reference"
+        for key, child in value.items():
+            if key == "resource" or key == "contained":
+                continue
+            if type(child) is dict:
+                yield from _references(child, f"{path}.{key}")
+            elif type(child) is list:
+                for i, item in enumerate(child):
+                    if type(item) is dict:
+                        yield from _references(item, f"{path}.{key}[{i}]")
 
 
 def _type_id(reference: str) -> str:

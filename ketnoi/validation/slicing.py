@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ketnoi.fhir.outcome import Issue
 
-from .nodes import Node, children, codes_of, matches, resource_node
+from .nodes import Node, children, codes_of, matches, resource_node, url_of
 from .profiles import Discriminator, Rule, Slicing
 
 if TYPE_CHECKING:
@@ -220,16 +220,12 @@ def _nodes_at(checker: Checker, node: Node, steps: list[str]) -> list[Node]:
         match = _FUNCTION_STEP.fullmatch(step)
         if match is not None and match.group(1) is not None:
             url = match.group(1)
-            current = [c for n in current for c in children(n, "extension") if _url(c) == url]
+            current = [c for n in current for c in children(n, "extension") if url_of(c) == url]
         elif match is not None:
             current = [n for n in current if n.type == match.group(2)]
         else:
             current = [c for n in current for c in (children(n, step) or children(n, step + "[x]"))]
     return current
-
-
-def _url(node: Node) -> Any:
-    return node.value.get("url") if isinstance(node.value, dict) else None
 
 
 def _resolve(checker: Checker, node: Node) -> Node | None:
