@@ -1,5 +1,5 @@
-"""Interpreter settings for a long-running ketnoi process, and :class:`Throttled` for its periodic
-idle tasks. Imports nothing of ketnoi.
+"""Interpreter settings for a long-running ketnoi process, :class:`Throttled` for its periodic
+idle tasks and :class:`TimedCache` for what it caches of shared data. Imports nothing of ketnoi.
 
 Why the garbage collector is tuned: a FHIR write allocates thousands of short-lived, acyclic
 objects (the JSON of each resource, its index rows), which reference counting frees at once.
@@ -19,11 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 # A young collection every 10,000 net allocations; a full one after 100 middle ones, so that a
 # long-running server still reclaims garbage cycles that lived long enough to reach the oldest
 # generation (what start-up froze is not walked by any of them).
 GC_THRESHOLD = (10_000, 50, 100)
+V = TypeVar("V")
 
 
 def settle_heap() -> None:
@@ -74,3 +76,28 @@ class Throttled:
             self.task()
         finally:
             self._lock.release()
+
+
+class TimedCache(Generic[V]):
+    """A thread-safe dictionary whose entries expire ``ttl_s`` seconds after they were put (never
+    when ``ttl_s`` is None): what a long-running process caches of data another process may change."""
+
+    def __init__(self, ttl_s: float | None) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, V]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bool, V | None]:
+        """(found and fresh, value)."""
+        found = self._items.get(key)
+        if found is None or (self.ttl_s is not None and time.monotonic() - found[0] > self.ttl_s):
+            return False, None
+        return True, found[1]
+
+    def put(self, key: str, value: V) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -29,7 +29,6 @@ ALLOWED = {
     "interactions/repository.py": "the one path for reads and writes",
     "interactions/visibility.py": "the Repository's policy half (a base class of Repository, same object)",
     "interactions/search_parameters.py": "loads active SearchParameters for the whole server, not for a caller",
-    "interactions/conformance.py": "finds profiles and value sets for validation (the whole server, not a caller)",
     "jobs/runner.py": "the job queue's own table",
 }
 

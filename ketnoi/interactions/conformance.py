@@ -19,15 +19,11 @@ transaction does not touch that transaction.
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from ketnoi.fhir import resource as res
 from ketnoi.interactions.services import Services
-from ketnoi.search.compile import compile_search
-from ketnoi.search.query import Criterion, Filter, SearchQuery, SortKey
+from ketnoi.runtime import TimedCache
 from ketnoi.store.base import Store, StoredVersion
 from ketnoi.terminology.expand import expand
 from ketnoi.terminology.lookup import Terminology
@@ -39,36 +35,13 @@ _PROFILE_TYPES = frozenset({"StructureDefinition"})
 _TERMINOLOGY_TYPES = frozenset({"ValueSet", "CodeSystem"})
 
 
-class _TimedCache:
-    """A dictionary whose entries expire after :data:`TTL_S` seconds; thread-safe."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> tuple[bool, Any]:
-        with self._lock:
-            found = self._items.get(key)
-        if found is None or time.monotonic() - found[0] > TTL_S:
-            return False, None
-        return True, found[1]
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = (time.monotonic(), value)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 class StoredDefinitions:
     """A ``ketnoi.validation.profiles.Source`` over the packaged definitions and the database."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.packaged = PackagedSource()
-        self._found = _TimedCache()
+        self._found: TimedCache[dict[str, Any] | None] = TimedCache(TTL_S)
 
     def structure_definition(self, url: str) -> dict[str, Any] | None:
         found = self.packaged.structure_definition(url)
@@ -76,26 +49,15 @@ class StoredDefinitions:
             return found
         known, cached = self._found.get(url)
         if known:
-            return cached  # type: ignore[no-any-return]
+            return cached
         stored = self._stored(url)
         self._found.put(url, stored)
         return stored
 
     def _stored(self, canonical: str) -> dict[str, Any] | None:
         url, _, version = canonical.partition("|")
-        filters: list[Criterion] = [Filter("url", "uri", None, (url,))]
-        if version:
-            filters.append(Filter("version", "token", None, (version.replace("|", "\\|"),)))
-        query = SearchQuery(
-            ("StructureDefinition",), filters=filters, sort=[SortKey("_lastUpdated", "lastUpdated", True)], count=1
-        )
-        page, _ = compile_search(query, "")
         with self.store.session(write=False) as session:
-            rows = session.query(page)
-        if not rows:
-            return None
-        found = res.loads(rows[0][2])
-        return found if isinstance(found, dict) else None
+            return Terminology(session.query).stored_canonical("StructureDefinition", url, version or None)
 
     def clear(self) -> None:
         self._found.clear()

@@ -73,11 +73,16 @@ class Terminology:
     def _find(self, rtype: str, url: str, version: str | None) -> dict[str, Any] | None:
         key = (rtype, url, version)
         if key not in self._cache:
-            filters: list[Criterion] = [Filter("url", "uri", None, (url,))]
-            if version is not None:
-                filters.append(Filter("version", "token", None, (version.replace("|", "\\|"),)))
-            self._cache[key] = self._stored(rtype, filters) or packaged(rtype, url, version)
+            self._cache[key] = self.stored_canonical(rtype, url, version) or packaged(rtype, url, version)
         return self._cache[key]
+
+    def stored_canonical(self, rtype: str, url: str, version: str | None = None) -> dict[str, Any] | None:
+        """The stored ``rtype`` with canonical ``url`` (and ``version``), the most recently updated
+        when several share it; the database only (also used for StructureDefinitions)."""
+        filters: list[Criterion] = [Filter("url", "uri", None, (url,))]
+        if version is not None:
+            filters.append(Filter("version", "token", None, (version.replace("|", "\\|"),)))
+        return self._stored(rtype, filters)
 
     def _stored(self, rtype: str, filters: list[Criterion]) -> dict[str, Any] | None:
         if self._query is None:

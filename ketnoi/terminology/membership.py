@@ -12,17 +12,16 @@ which has no database session of its own, checks with; the server adds the datab
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from functools import cache
 
 from ketnoi.fhir.outcome import FhirError
+from ketnoi.runtime import TimedCache
 from ketnoi.terminology.expand import Code, expand
 from ketnoi.terminology.lookup import Terminology
 
 Expander = Callable[[str], frozenset[Code]]
-_Entry = tuple[float, tuple[frozenset[Code], frozenset[str]] | None]
+Codes = tuple[frozenset[Code], frozenset[str]]  # the (system, code) pairs, and the codes alone
 
 
 class Membership:
@@ -30,9 +29,7 @@ class Membership:
 
     def __init__(self, expander: Expander, ttl: float | None = None) -> None:
         self.expander = expander
-        self.ttl = ttl
-        self._expansions: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
+        self._expansions: TimedCache[Codes | None] = TimedCache(ttl)
 
     def __call__(self, value_set: str, system: str | None, code: str) -> bool | None:
         codes = self.expansion(value_set)
@@ -41,22 +38,20 @@ class Membership:
         pairs, plain = codes
         return (system, code) in pairs if system is not None else code in plain
 
-    def expansion(self, value_set: str) -> tuple[frozenset[Code], frozenset[str]] | None:
-        found = self._expansions.get(value_set)
-        if found is not None and (self.ttl is None or time.monotonic() - found[0] <= self.ttl):
-            return found[1]
+    def expansion(self, value_set: str) -> Codes | None:
+        known, cached = self._expansions.get(value_set)
+        if known:
+            return cached
         try:
             pairs = self.expander(value_set)
-            codes: tuple[frozenset[Code], frozenset[str]] | None = (pairs, frozenset(c for _, c in pairs))
+            codes: Codes | None = (pairs, frozenset(c for _, c in pairs))
         except FhirError:  # unknown, not expandable here, or too large: the code is not judged
             codes = None
-        with self._lock:
-            self._expansions[value_set] = (time.monotonic(), codes)
+        self._expansions.put(value_set, codes)
         return codes
 
     def clear(self) -> None:
-        with self._lock:
-            self._expansions.clear()
+        self._expansions.clear()
 
 
 @cache

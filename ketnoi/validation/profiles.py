@@ -22,14 +22,13 @@ packages by default (:class:`PackagedSource`), the database's installed ones add
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
 from ketnoi.fhir import packages
 from ketnoi.fhir.definitions import canonical_structure_definitions, element_type_code
+from ketnoi.runtime import TimedCache
 
 CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 _UNSET: Any = object()
@@ -333,27 +332,23 @@ class ProfileCache:
 
     def __init__(self, source: Source, ttl: float | None = None) -> None:
         self.source = source
-        self.ttl = ttl
-        self._compiled: dict[str, tuple[float, CompiledProfile | None]] = {}
-        self._lock = threading.Lock()
+        self._compiled: TimedCache[CompiledProfile | None] = TimedCache(ttl)
 
     def get(self, url: str) -> CompiledProfile | None:
         """The compiled profile at ``url`` (``url|version`` accepted); None when unknown."""
-        found = self._compiled.get(url)
-        if found is not None and (self.ttl is None or time.monotonic() - found[0] <= self.ttl):
-            return found[1]
+        known, compiled = self._compiled.get(url)
+        if known:
+            return compiled
         sd = self.source.structure_definition(url)
         compiled = compile_definition(sd, self.source) if sd is not None else None
-        with self._lock:
-            self._compiled[url] = (time.monotonic(), compiled)
+        self._compiled.put(url, compiled)
         return compiled
 
     def definition(self, url: str) -> dict[str, Any] | None:
         return self.source.structure_definition(url)
 
     def clear(self) -> None:
-        with self._lock:
-            self._compiled.clear()
+        self._compiled.clear()
 
 
 _DEFAULT: ProfileCache | None = None
