@@ -89,6 +89,7 @@ serve: install
 bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/xml130.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -6,12 +6,14 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ketnoi import config
 
 if TYPE_CHECKING:
+    from ketnoi.interactions.services import Services
     from ketnoi.store.base import Store
 
 
@@ -92,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ketnoi.ig.commands import register as register_ig
 
     register_ig(sub, _open_store)
+    from ketnoi.claims.commands import register as register_claims
+
+    register_claims(sub, _services)
 
     try:
         from ketnoi.demo.commands import register as register_demo
@@ -107,6 +112,25 @@ def _open_store(url: str) -> Store:
     from ketnoi.app import open_store
 
     return open_store(url)
+
+
+@contextmanager
+def _services(database: str | None) -> Iterator[Services]:
+    """The server's services on a migrated database, for a command that writes through them."""
+    from ketnoi.app import build_services, check_schema, close_services, open_store
+
+    settings = config.from_env().with_(database=database)
+    store = open_store(settings.database)
+    try:
+        check_schema(store)
+        services = build_services(settings, store)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        yield services
+    finally:
+        close_services(services)
 
 
 def _operator_interaction(

@@ -25,7 +25,8 @@ DRIVERS = "Only the storage layer imports a database driver"
 DEMO = "The demo data generator stands alone: no server layer"
 AUTH = "Auth is pure: standard library, crypto libraries and the bottom layer only"
 VN = "Vietnamese data rules are pure: standard library only"
-XML130 = "ketnoi.xml130 reads XML only: standard library and defusedxml"
+XML130 = "ketnoi.xml130 reads XML only: standard library, defusedxml and ketnoi.vn"
+CLAIMS = "The claims mapping is pure: tables in, resources out"
 
 # (package the probe is written into, module it imports, contract that must break)
 BAD_IMPORTS = [
@@ -55,6 +56,10 @@ BAD_IMPORTS = [
     ("xml130", "ketnoi.fhir.resource", XML130),
     ("xml130", "orjson", XML130),
     ("xml130", "defusedxml.ElementTree", None),
+    ("xml130", "ketnoi.vn.identifiers", None),
+    ("claims", "ketnoi.app", LAYERS),
+    ("claims", "ketnoi.store.sqlite", BACKEND),
+    ("claims", "ketnoi.interactions.repository", None),
 ]
 
 

@@ -5,6 +5,7 @@ Errors raise FhirError so that even a request we cannot read gets an OperationOu
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -49,6 +50,16 @@ def _not_acceptable(asked: str) -> FhirError:
     )
 
 
+# Operations whose body is a file in an XML format of its own, not FHIR XML: the claims XML envelope.
+RAW_XML_PATHS = frozenset({"$import-xml130"})
+RAW_XML = "raw-xml"
+
+
+def xml_binary(raw: bytes) -> dict[str, str]:
+    """An XML file body as a Binary, the form an operation takes a file in."""
+    return {"resourceType": "Binary", "contentType": "application/xml", "data": base64.b64encode(raw).decode("ascii")}
+
+
 def check_body_type(content_type: str | None, method: str, path: str) -> str:
     """Validate the request's Content-Type; returns the bare media type."""
     kind = media_type(content_type)
@@ -58,6 +69,8 @@ def check_body_type(content_type: str | None, method: str, path: str) -> str:
         return kind
     if kind == FORM_TYPE and method == "POST" and path.rstrip("/").endswith("_search"):
         return kind
+    if kind in ("application/xml", "text/xml") and method == "POST" and path.rstrip("/") in RAW_XML_PATHS:
+        return RAW_XML
     if kind in XML_TYPES:
         raise FhirError.of(
             415,

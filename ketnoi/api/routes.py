@@ -161,7 +161,9 @@ async def _to_fhir_request(request: Request, base_url: str, services: Services, 
     if request.method in _BODY_METHODS:
         raw = await _read_body(request, services.settings.max_body_bytes)
         kind = negotiation.check_body_type(headers.get("content-type"), request.method, path)
-        if kind == negotiation.FORM_TYPE:
+        if kind == negotiation.RAW_XML:
+            body = negotiation.xml_binary(raw)
+        elif kind == negotiation.FORM_TYPE:
             query.extend(negotiation.form_params(raw))
         elif raw.strip():
             body = negotiation.parse_json(raw, services.settings.max_json_depth)

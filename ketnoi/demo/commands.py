@@ -35,9 +35,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="COMMAND", required=True)
     gen = demo_sub.add_parser(
         "generate",
-        help="generate a synthetic Vietnamese population (FHIR R4)",
+        help="generate a synthetic Vietnamese population (FHIR R4, or claims XML)",
         description="Generate a deterministic synthetic Vietnamese population as FHIR R4 NDJSON files or "
-        "transaction Bundles, with deliberate duplicate patients (ground truth in duplicates.csv).",
+        "transaction Bundles, with deliberate duplicate patients (ground truth in duplicates.csv), or the same "
+        "patients' visits as claims XML (QĐ 130/QĐ-BYT as amended by QĐ 4750/QĐ-BYT).",
     )
     gen.add_argument("--patients", type=_count, required=True, help="number of patients")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -47,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         choices=FORMATS,
         default="ndjson",
         dest="fmt",
-        help="ndjson: one file per resource type; bundles: transaction Bundles (default ndjson)",
+        help="ndjson: one file per resource type; bundles: transaction Bundles; xml130: the same patients' "
+        "visits as claims XML envelopes of QĐ 130/4750 (out/xml130/<MACSKCB>-<nnnn>.xml, --duplicates ignored) "
+        "(default ndjson)",
     )
     gen.add_argument(
         "--duplicates",

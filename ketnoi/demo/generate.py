@@ -24,7 +24,7 @@ from ketnoi.demo.care import PatientCare
 
 Resource = dict[str, Any]
 
-FORMATS = ("ndjson", "bundles")
+FORMATS = ("ndjson", "bundles", "xml130")
 BUNDLE_TARGET = 250  # flush a Bundle once it holds this many entries...
 BUNDLE_MAX = 500  # ...or before it would exceed this many (a single larger patient gets its own Bundle)
 DUPLICATES_FILE = "duplicates.csv"
@@ -196,10 +196,16 @@ def generate(patients: int, seed: int, out: Path, fmt: str = "ndjson", duplicate
     ``out/bundles/bundle-NNNNNNN.json``, one transaction Bundle per file, in load order: first the shared
     resources (PUT with ids), then the patients' care (POST, ``urn:uuid:`` references), whole patients per
     Bundle; ``ketnoi load out/bundles`` or a POST of each file to the server base loads them. Both write
-    ``out/duplicates.csv`` (duplicate_id, original_id, errors separated by ";").
+    ``out/duplicates.csv`` (duplicate_id, original_id, errors separated by ";"). ``fmt="xml130"``: the same
+    patients' visits as claims XML envelopes, ``out/xml130/<MACSKCB>-<nnnn>.xml`` (``ketnoi.demo.xml130``;
+    no duplicates, no FHIR files).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "xml130":
+        from ketnoi.demo.xml130 import generate_xml130  # imports this module: imported on use
+
+        return generate_xml130(patients, seed, Path(out))
     started = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ def builtin() -> list[Operation]:
         bulk_import,
         everything,
         expand,
+        import_xml130,
         lookup,
         reindex,
         subsumes,
@@ -28,6 +29,7 @@ def builtin() -> list[Operation]:
         reindex.OPERATION,
         reindex.STATUS_OPERATION,
         *bulk_import.OPERATIONS,
+        import_xml130.OPERATION,
         everything.OPERATION,
         break_glass.OPERATION,
         # The terminology service (docs/terminology.md): read-only, over stored and packaged resources.

@@ -241,17 +241,24 @@ def _child_text(element: Element, name: str) -> str:
     return "" if found is None else (found.text or "")
 
 
-def read_envelope(source: Source) -> Iterator[Visit]:
+def read_envelope(source: Source, *, header: dict[str, str] | None = None) -> Iterator[Visit]:
     """Stream the visits of a GIAMDINHHS envelope, one ``Visit`` per HOSO, in file order.
 
-    Raises ``Xml130Error`` when the file is refused; visits read before the refusal have been yielded already,
-    so an importer should treat the whole file as failed (the attack or break may be anywhere in it).
+    ``header``, when given, gets MACSKCB, NGAYLAP and SOLUONGHOSO as soon as each is read (they come before
+    the visits), so that an importer can compare SOLUONGHOSO with the visits it got once the file is read
+    (``rules.count_problem``). Raises ``Xml130Error`` when the file is refused; visits read before the
+    refusal have been yielded already, so an importer should treat the whole file as failed (the attack or
+    break may be anywhere in it).
     """
     with _opened(source) as stream:
-        yield from _stream_visits(stream)
+        yield from _stream_visits(stream, header)
 
 
-def _stream_visits(stream: BinaryIO) -> Iterator[Visit]:
+# Header elements of the envelope (schema §1), by parent: NGAYLAP is in the 4750 guide only.
+_HEADER = {("THONGTINDONVI", "MACSKCB"), ("THONGTINHOSO", "NGAYLAP"), ("THONGTINHOSO", "SOLUONGHOSO")}
+
+
+def _stream_visits(stream: BinaryIO, header: dict[str, str] | None) -> Iterator[Visit]:
     stack: list[Element] = []
     facility = ""
     files: list[tuple[str, str]] = []
@@ -268,8 +275,11 @@ def _stream_visits(stream: BinaryIO) -> Iterator[Visit]:
             continue
         stack.pop()
         name = _local(element.tag)
-        if name == "MACSKCB" and stack and _local(stack[-1].tag) == "THONGTINDONVI":
-            facility = (element.text or "").strip()
+        if stack and (_local(stack[-1].tag), name) in _HEADER:
+            text = (element.text or "").strip()
+            facility = text if name == "MACSKCB" else facility
+            if header is not None:
+                header[name] = text
         elif name == "FILEHOSO":
             files.append((_child_text(element, "LOAIHOSO"), _child_text(element, "NOIDUNGFILE")))
             _drop(element, stack)

@@ -191,13 +191,14 @@ def parse_value(spec: FieldSpec, text: str) -> tuple[object, list[Problem]]:
     return values, problems
 
 
-def check_row(table: str, row: Mapping[str, str]) -> list[Problem]:
-    """Mandatory fields present, sizes kept, types right, for one row of a table with specs in ``FIELDS``.
+def parse_row(table: str, row: Mapping[str, str]) -> tuple[dict[str, object], list[Problem]]:
+    """``check_row``, keeping the values: each known, non-empty field that parsed cleanly -> its value.
 
-    Fields the specs do not know are let through: later amendments (3176/QĐ-BYT) add fields, and the reader
-    must not refuse a file for that. Tables without specs yet give no problems.
+    The cross-field rules (``ketnoi.xml130.rules``) read these values, so a row is parsed once, and a value
+    with a problem is simply absent: no rule reports it a second time.
     """
     ma_lk = row.get("MA_LK", "")
+    values: dict[str, object] = {}
     problems: list[Problem] = []
     for spec in FIELDS.get(table, ()):
         text = row.get(spec.name, "").strip()
@@ -214,6 +215,18 @@ def check_row(table: str, row: Mapping[str, str]) -> list[Problem]:
                     )
                 )
             continue
-        _, found = parse_value(spec, text)
-        problems.extend(replace(p, table=table, ma_lk=ma_lk, field=spec.name) for p in found)
-    return problems
+        value, found = parse_value(spec, text)
+        if found:
+            problems.extend(replace(p, table=table, ma_lk=ma_lk, field=spec.name) for p in found)
+        else:
+            values[spec.name] = value
+    return values, problems
+
+
+def check_row(table: str, row: Mapping[str, str]) -> list[Problem]:
+    """Mandatory fields present, sizes kept, types right, for one row of a table with specs in ``FIELDS``.
+
+    Fields the specs do not know are let through: later amendments (3176/QĐ-BYT) add fields, and the reader
+    must not refuse a file for that. Tables without specs (XML12, unknown ones) give no problems.
+    """
+    return parse_row(table, row)[1]

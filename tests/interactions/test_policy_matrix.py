@@ -75,6 +75,7 @@ CASES: dict[str, Case] = {
     "$import": lambda i: ("POST", "$import", {"resourceType": "Parameters", "parameter": []}),
     "$import-status": lambda i: ("GET", "$import-status?job=1", None),
     "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
+    "$import-xml130": lambda i: ("POST", "$import-xml130", {"resourceType": "Parameters", "parameter": []}),
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
     # terminology: shared code systems, nobody's data (docs/terminology.md)
     "$expand": lambda i: ("GET", f"ValueSet/$expand?url={_COMMUNES}?vs&count=1", None),

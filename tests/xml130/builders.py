@@ -3,34 +3,11 @@
 from __future__ import annotations
 
 import base64
-from xml.sax.saxutils import escape
 
-from ketnoi.xml130.fields import LAYOUTS
+from ketnoi.xml130.writer import DECLARATION, LISTS, table_xml
 
-# The list element between root and rows (schema "Elements:" lines); the reader does not need it, files have it.
-LISTS = {
-    "XML0": "DSACH_TRANG_THAI_KCB",
-    "XML2": "DSACH_CHI_TIET_THUOC",
-    "XML3": "DSACH_CHI_TIET_DVKT",
-    "XML4": "DSACH_CHI_TIET_CLS",
-    "XML5": "DSACH_CHI_TIET_DIEN_BIEN_BENH",
-}
-DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
-
-
-def fields_xml(row: dict[str, str]) -> str:
-    return "".join(f"<{name}>{escape(value)}</{name}>" for name, value in row.items())
-
-
-def table_xml(table: str, rows: list[dict[str, str]]) -> bytes:
-    """A table document as an HIS writes it: XML1 one row under the root, list tables root/list/row."""
-    layout = LAYOUTS[table]
-    if layout.row is None:
-        body = fields_xml(rows[0])
-    else:
-        items = "".join(f"<{layout.row}>{fields_xml(row)}</{layout.row}>" for row in rows)
-        body = f"<{LISTS[table]}>{items}</{LISTS[table]}>"
-    return f"{DECLARATION}<{layout.root}>{body}</{layout.root}>".encode()
+# The writer makes well-formed documents; these helpers also let a test break a HOSO or an envelope on purpose.
+__all__ = ["DECLARATION", "LISTS", "drug", "envelope", "file_entry", "hoso", "table_xml", "xml1"]
 
 
 def file_entry(kind: str, payload: bytes | str) -> str:

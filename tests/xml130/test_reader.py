@@ -10,6 +10,7 @@ import pytest
 
 from ketnoi.xml130.problems import Xml130Error
 from ketnoi.xml130.reader import Visit, read_checkin, read_envelope, read_table
+from ketnoi.xml130.rules import count_problem
 from tests.xml130.builders import DECLARATION, drug, envelope, file_entry, hoso, table_xml, xml1
 
 LAB = {"MA_LK": "LK2", "STT": "1", "MA_DICH_VU": "22.0001.1", "TEN_CHI_SO": "Glucose", "GIA_TRI": "5.6"}
@@ -144,3 +145,37 @@ def test_declaration_is_optional() -> None:
     (visit,) = _visits(envelope([hoso({"XML1": [xml1("LK1")]})], prolog=""))
     assert visit.ma_lk == "LK1"
     assert DECLARATION.startswith("<?xml")
+
+
+def test_header_is_filled_as_soon_as_it_is_read() -> None:
+    header: dict[str, str] = {}
+    visits = read_envelope(
+        io.BytesIO(envelope([hoso({"XML1": [xml1("LK1")]}), hoso({"XML1": [xml1("LK2")]})])), header=header
+    )
+    assert header == {}  # a generator: nothing is read before the first visit is asked for
+    first = next(visits)
+    # The header comes before DANHSACHHOSO, so it is complete when the first visit arrives.
+    assert sorted(header) == ["MACSKCB", "NGAYLAP", "SOLUONGHOSO"]
+    assert (header["MACSKCB"], header["SOLUONGHOSO"]) == (first.facility, "2")
+    assert header["NGAYLAP"]
+    rest = list(visits)
+    assert count_problem(header, 1 + len(rest)) is None
+
+
+def test_soluonghoso_that_does_not_match_the_visits_is_a_count_problem() -> None:
+    data = envelope([hoso({"XML1": [xml1("LK1")]})]).replace(b"<SOLUONGHOSO>1<", b"<SOLUONGHOSO>3<")
+    header: dict[str, str] = {}
+    visits = list(read_envelope(io.BytesIO(data), header=header))
+    problem = count_problem(header, len(visits))
+    assert problem is not None
+    assert (problem.rule, problem.field, problem.value) == ("count-mismatch", "SOLUONGHOSO", "3")
+
+
+def test_header_elements_elsewhere_are_not_the_header() -> None:
+    # Only MACSKCB of THONGTINDONVI and NGAYLAP/SOLUONGHOSO of THONGTINHOSO count (schema §1).
+    data = envelope([hoso({"XML1": [xml1("LK1")]})]).replace(
+        b"<CHUKYDONVI/>", b"<CHUKYDONVI><SOLUONGHOSO>9</SOLUONGHOSO><MACSKCB>00000</MACSKCB></CHUKYDONVI>"
+    )
+    header: dict[str, str] = {}
+    (visit,) = read_envelope(io.BytesIO(data), header=header)
+    assert (header["SOLUONGHOSO"], header["MACSKCB"], visit.facility) == ("1", "79001", "79001")
