@@ -16,6 +16,7 @@ created through the API with that identifier is the one updated.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from ketnoi.xml130.reader import Visit, read_envelope
 from ketnoi.xml130.rules import check_visit, count_problem
 
 Source = Path | bytes
+log = logging.getLogger("ketnoi.claims")
 WHAT = "$import-xml130"  # the audit trail's name for these writes
 
 
@@ -81,6 +83,20 @@ class Importer:
             result.status = "rejected"
             result.written = Counter()
             result.problems.append(_refused(visit, exc))
+        except (KeyError, IndexError, TypeError, ValueError):  # a visit the checks let through but the mapping
+            # could not take: our defect, not the hospital's, but still one visit that must not stop the file
+            log.exception("claims visit %s (MA_LK %s) could not be mapped", visit.index, visit.ma_lk)
+            result.status = "rejected"
+            result.written = Counter()
+            result.problems.append(
+                Problem(
+                    "mapping-failed",
+                    "Không chuyển được hồ sơ sang FHIR (lỗi của ketnoi, đã ghi nhật ký); không ghi gì",
+                    "the visit could not be mapped to FHIR (a ketnoi defect, logged); nothing was written",
+                    "",
+                    visit.ma_lk,
+                )
+            )
         return result
 
     # ---- one visit, in its transaction ---------------------------------------------------------------
@@ -94,8 +110,7 @@ class Importer:
             facility_ref=self._facility(repo, visit.facility),
         )
         encounter = mapped.visit[0]["id"]
-        current = repo.session.current("Encounter", encounter)
-        existed = current is not None and not current.deleted
+        existed = repo.exists("Encounter", encounter)  # imported before (deleted since, or not)
         repo.prefetch([(r["resourceType"], r["id"]) for r in mapped.resources])
         written: Counter[str] = Counter()
         for resource in mapped.resources:
