@@ -34,6 +34,9 @@ from ketnoi.security.oidc import ExternalIssuers
 log = logging.getLogger("ketnoi.api")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Operations that answer a file of their own format (the claims XML envelope), with its Content-Type: a client
+# may ask for that type (Accept: application/xml), and the answer is not FHIR JSON to pretty-print.
+_OWN_FORMAT_PATHS = frozenset({"$export-xml130"})
 
 
 def create_app(services: Services) -> Starlette:
@@ -96,7 +99,8 @@ async def _fhir(services: Services, request: Request, authenticator: Authenticat
     media = "application/fhir+json"
     request_id = uuid.uuid4().hex  # replaced by the request's own once it is read
     try:
-        media = negotiation.response_type(request.headers.get("accept"), request.query_params.get("_format"))
+        if request.path_params.get("path", "").strip("/") not in _OWN_FORMAT_PATHS:
+            media = negotiation.response_type(request.headers.get("accept"), request.query_params.get("_format"))
         context = request_context(request)
         request_id = context.request_id
         authorization = request.headers.get("authorization")
@@ -207,8 +211,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _to_response(fresp: FhirResponse, media: str, pretty: bool, *, head: bool) -> Response:
+    own_type = any(name.lower() == "content-type" for name in fresp.headers)  # it wins over ``media``
     if fresp.raw is not None:
-        body = fresp.raw if not pretty else orjson.dumps(orjson.loads(fresp.raw), option=orjson.OPT_INDENT_2)
+        body = (
+            fresp.raw if not pretty or own_type else orjson.dumps(orjson.loads(fresp.raw), option=orjson.OPT_INDENT_2)
+        )
     elif fresp.resource is not None:
         body = orjson.dumps(fresp.resource, option=orjson.OPT_INDENT_2 if pretty else 0)
     else:

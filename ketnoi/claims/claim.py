@@ -30,7 +30,7 @@ LINE_AMOUNTS = (
     "T_BHTT",
 )
 # Payment fields of a line and of the visit with no Claim element, kept verbatim (docs/xml130.md).
-LINE_BAG = ("MA_NHOM", "PHAM_VI", "TYLE_TT_BH", "MUC_HUONG", "MA_PTTT", "NGUON_CTRA", "TT_THAU")
+LINE_BAG = ("MA_NHOM", "PHAM_VI", "TYLE_TT_BH", "MUC_HUONG", "MA_PTTT", "NGUON_CTRA", "TT_THAU", "DON_GIA_BH")
 CLAIM_BAG = (
     "MA_DOITUONG_KCB",
     "MA_KHUVUC",
@@ -82,10 +82,15 @@ def _diagnoses(diagnoses: list[tuple[str, Json]]) -> list[Json]:
 
 
 def claim(
-    ids: VisitIds, xml1: Row, lines: list[tuple[str, Row]], diagnoses: list[tuple[str, Json]], coverage: str
+    ids: VisitIds, xml1: Row, lines: list[tuple[str, Row]], diagnoses: list[tuple[str, Json]], coverages: list[str]
 ) -> Json:
+    """``coverages``: the ids of the visit's Coverages, one per card in the order written (the first is focal)."""
     found = ids.start("Claim", ids.line("XML1", "1", "claim")[0])
-    extensions = amounts(xml1, TOTALS) + field_bag(xml1, CLAIM_BAG)
+    fallback = xml1.when("NGAY_RA") or xml1.when("NGAY_VAO")
+    paid = xml1.when("NGAY_TTOAN")
+    # created falls back on NGAY_RA: when NGAY_TTOAN is that same instant, only the bag says it was written
+    kept = field_bag(xml1, ("NGAY_TTOAN",)) if paid is not None and paid == fallback else []
+    extensions = amounts(xml1, TOTALS) + field_bag(xml1, CLAIM_BAG) + kept
     payment = coded(s.MA_PTTT, xml1.code("MA_PTTT"))
     if payment:
         extensions.append({"url": s.EXT + "claim-payment-method", "valueCodeableConcept": payment})
@@ -100,14 +105,17 @@ def claim(
     period = {k: v for k, v in (("start", xml1.when("NGAY_VAO")), ("end", xml1.when("NGAY_RA"))) if v}
     if period:
         found["billablePeriod"] = period
-    found["created"] = xml1.when("NGAY_TTOAN") or xml1.when("NGAY_RA") or xml1.when("NGAY_VAO") or ""
+    found["created"] = paid or fallback or ""
     signer = xml1.text("MA_TTDV")
     if signer:
         found["enterer"] = by_identifier("Practitioner", s.SID + "bhxh", signer)
     found["insurer"] = by_identifier("Organization", s.ORG_SYSTEM, "BHXH", BHXH_NAME)
     found["provider"] = ids.facility_ref
     found["priority"] = {"coding": [coding("http://terminology.hl7.org/CodeSystem/processpriority", "normal")]}
-    found["insurance"] = [{"sequence": 1, "focal": True, "coverage": {"reference": f"Coverage/{coverage}"}}]
+    found["insurance"] = [
+        {"sequence": i, "focal": i == 1, "coverage": {"reference": f"Coverage/{coverage}"}}
+        for i, coverage in enumerate(coverages, 1)
+    ]
     cause = xml1.code("MA_TAI_NAN")
     if cause:
         found["accident"] = {

@@ -51,6 +51,14 @@ def field_bag(row: Row, names: tuple[str, ...]) -> list[Json]:
     return found
 
 
+def kept_if_lost(row: Row, name: str, shown: str | None) -> list[Json]:
+    """The field in the bag when the element made of it would not give its text back: ``shown`` is what the
+    export writes from the element alone (the first of several doctors, a code without a trainee's brackets,
+    an instant that could have been another field's)."""
+    text = row.text(name)
+    return field_bag(row, (name,)) if text is not None and text != shown else []
+
+
 def amounts(row: Row, names: tuple[str, ...]) -> list[Json]:
     """The ``xml130-amount`` extensions (kind + Money) of the named amount fields that have a value."""
     found = []

@@ -126,6 +126,9 @@ def _hospitalization(xml1: Row) -> Json:
 def encounter(ids: VisitIds, xml1: Row, diagnoses: list[tuple[str, Json]]) -> Json:
     found = ids.start("Encounter", ids.encounter)
     extensions = field_bag(xml1, ENCOUNTER_BAG)
+    weight = xml1.decimal("CAN_NANG")
+    if weight is not None and weight <= 0:  # no body-weight Observation is made of it: kept as written
+        extensions += field_bag(xml1, ("CAN_NANG",))
     outcome = coded(s.KET_QUA_DTRI, xml1.code("KET_QUA_DTRI"))
     if outcome:
         extensions.insert(0, {"url": OUTCOME_URL, "valueCodeableConcept": outcome})

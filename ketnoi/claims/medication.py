@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, concept, quantity, staff
-from ketnoi.claims.codes import field_bag
+from ketnoi.claims.codes import field_bag, kept_if_lost
 from ketnoi.claims.row import Row
 
 # Line fields with no element in MedicationRequest, kept verbatim (docs/xml130.md).
@@ -17,6 +17,7 @@ DRUG_BAG = (
     "HAM_LUONG",
     "MA_KHOA",
     "VET_THUONG_TP",
+    "MA_DICH_VU",
     "DU_PHONG",
 )
 
@@ -44,7 +45,9 @@ def _dosage(line: Row) -> Json:
 def request(ids: VisitIds, line: Row, inpatient: bool) -> Json:
     rid, identifier = ids.line("XML2", line.text("STT") or "", "")
     found = ids.start("MedicationRequest", rid)
-    bag = field_bag(line, DRUG_BAG)
+    doctors = staff(line.items("MA_BAC_SI"))
+    first = doctors[0]["identifier"]["value"] if doctors else None
+    bag = field_bag(line, DRUG_BAG) + kept_if_lost(line, "MA_BAC_SI", first)  # several doctors: all in the bag
     if bag:
         found["extension"] = bag
     found["identifier"] = [identifier]
@@ -56,7 +59,6 @@ def request(ids: VisitIds, line: Row, inpatient: bool) -> Json:
     ordered = line.when("NGAY_YL")
     if ordered:
         found["authoredOn"] = ordered
-    doctors = staff(line.items("MA_BAC_SI"))
     if doctors:
         found["requester"] = doctors[0]
     # Who gives the drug (VN Core wants a performer): the ward of the facility for a patient in a bed,

@@ -12,6 +12,7 @@ import re
 from ketnoi.claims import places
 from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, by_identifier, coding, concept
+from ketnoi.claims.codes import kept_if_lost
 from ketnoi.claims.row import Row
 
 _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
@@ -90,6 +91,12 @@ def address(xml1: Row) -> Json | None:
         parts.append(_admin_part("ward", s.ADMIN_2025, commune.code, commune.display))
     if parts:
         found["extension"] = [{"url": s.ADMIN_ADDRESS_URL, "extension": parts}]
+    # A code the parts do not give back (before the 2025 merger, a district that no longer has one, unknown)
+    # is kept as written, so that the export writes what the hospital sent.
+    shown = {"MATINH_CU_TRU": province, "MAHUYEN_CU_TRU": district, "MAXA_CU_TRU": commune}
+    kept = [bag for name, unit in shown.items() for bag in kept_if_lost(xml1, name, unit.code if unit else None)]
+    if kept:
+        found["extension"] = [*found.get("extension", []), *kept]
     if text:
         found["text"] = text
     if commune is not None:

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, coding, number, practitioner, staff
-from ketnoi.claims.codes import field_bag
+from ketnoi.claims.codes import field_bag, kept_if_lost
 from ketnoi.claims.row import Row
 
 NOTE_BAG = ("GIAI_DOAN_BENH", "PHAU_THUAT", "DU_PHONG")
@@ -47,8 +47,10 @@ def impression(ids: VisitIds, line: Row) -> Json:
     assessors = staff(line.items("NGUOI_THUC_HIEN"))
     if assessors:
         found["assessor"] = assessors[0]
-        if len(assessors) > 1:  # the others, in the order written
-            found["extension"] = [*found.get("extension", []), *field_bag(line, ("NGUOI_THUC_HIEN",))]
+        # the others, in the order written (or a trainee's brackets): the whole text in the bag
+        kept = kept_if_lost(line, "NGUOI_THUC_HIEN", assessors[0]["identifier"]["value"])
+        if kept:
+            found["extension"] = [*found.get("extension", []), *kept]
     consult = line.text("HOI_CHAN")
     if consult:
         found["summary"] = consult

@@ -39,6 +39,9 @@ def observation(ids: VisitIds, line: Row) -> Json:
         kept += ("GIA_TRI",)
     if unit and quantity is None:  # a unit with a text result has no element of its own
         kept += ("DON_VI_DO",)
+    reader = line.text("MA_BS_DOC_KQ")
+    if reader and reader != practitioner(reader)["identifier"]["value"]:  # a trainee's brackets
+        kept += ("MA_BS_DOC_KQ",)
     bag = field_bag(line, kept)
     if bag:
         found["extension"] = bag
@@ -51,7 +54,6 @@ def observation(ids: VisitIds, line: Row) -> Json:
     when = line.when("NGAY_KQ")
     if when:
         found["effectiveDateTime"] = when
-    reader = line.text("MA_BS_DOC_KQ")
     if reader:
         found["performer"] = [practitioner(reader)]
     if quantity is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, concept, money, quantity, staff
-from ketnoi.claims.codes import coded, field_bag
+from ketnoi.claims.codes import coded, field_bag, kept_if_lost
 from ketnoi.claims.encounter import icd10
 from ketnoi.claims.row import Row
 
@@ -43,10 +43,30 @@ def _reasons(line: Row) -> list[Json]:
     return [concept(s.ICD10, icd10(code)) for code in line.items("MA_BENH")]
 
 
+def _codes(refs: list[Json]) -> str | None:
+    return ";".join(r["identifier"]["value"] for r in refs) or None
+
+
+def _kept(line: Row, doctors: list[Json], performers: list[Json]) -> list[Json]:
+    """What the elements alone would not give back: several doctors or a trainee's brackets, a performance
+    time equal to the order's (``occurrenceDateTime`` falls back on NGAY_YL), an anaesthesia without a
+    Procedure to carry it."""
+    kept = kept_if_lost(line, "MA_BAC_SI", _codes(doctors[:1])) + kept_if_lost(
+        line, "NGUOI_THUC_HIEN", _codes(performers)
+    )
+    done = line.when("NGAY_TH_YL")
+    if done is not None and done == line.when("NGAY_YL"):
+        kept += field_bag(line, ("NGAY_TH_YL",))
+    if not is_procedure(line):
+        kept += field_bag(line, ("PP_VO_CAM",))
+    return kept
+
+
 def charge_item(ids: VisitIds, line: Row) -> Json:
     cid, identifier = ids.line("XML3", line.text("STT") or "")
     found = ids.start("ChargeItem", cid)
-    bag = field_bag(line, SERVICE_BAG)
+    doctors, performers = staff(line.items("MA_BAC_SI")), staff(line.items("NGUOI_THUC_HIEN"))
+    bag = field_bag(line, SERVICE_BAG) + _kept(line, doctors, performers)
     if bag:
         found["extension"] = bag
     found["identifier"] = [identifier]
@@ -57,7 +77,6 @@ def charge_item(ids: VisitIds, line: Row) -> Json:
     when = line.when("NGAY_TH_YL") or line.when("NGAY_YL")
     if when:
         found["occurrenceDateTime"] = when
-    performers = staff(line.items("NGUOI_THUC_HIEN"))
     if performers:
         found["performer"] = [{"actor": p} for p in performers]
     amount = line.decimal("SO_LUONG")
@@ -66,7 +85,6 @@ def charge_item(ids: VisitIds, line: Row) -> Json:
     price = line.decimal("DON_GIA_BV")
     if price is not None:
         found["priceOverride"] = money(price)
-    doctors = staff(line.items("MA_BAC_SI"))
     if doctors:
         found["enterer"] = doctors[0]
     ordered = line.when("NGAY_YL")

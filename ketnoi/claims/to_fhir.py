@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, by_identifier, coding
 from ketnoi.claims.claim import claim
+from ketnoi.claims.documents import document_lines
 from ketnoi.claims.encounter import INPATIENT, body_weight, conditions, encounter
 from ketnoi.claims.medication import drug_lines
 from ketnoi.claims.patient import coverages, patient
@@ -33,6 +34,9 @@ VISIT_TYPES = (
     "Procedure",
     "DiagnosticReport",
     "ClinicalImpression",
+    "Appointment",
+    "ServiceRequest",
+    "DocumentReference",
     "Claim",
 )
 
@@ -102,8 +106,9 @@ def map_visit(facility: str, tables: Tables, *, patient: str | None = None, faci
     visit.extend(service_lines(ids, services))
     visit.extend(result_lines(ids, _rows(tables, "XML4")))
     visit.extend(progress_lines(ids, _rows(tables, "XML5")))
+    visit.extend(document_lines(ids, tables))
     lines = [("XML2", r) for r in drugs] + [("XML3", r) for r in services]
-    visit.append(claim(ids, xml1, lines, diagnoses, mapped.coverages[0]["id"]))
+    visit.append(claim(ids, xml1, lines, diagnoses, [c["id"] for c in mapped.coverages]))
     return mapped
 
 

@@ -15,6 +15,7 @@ def builtin() -> list[Operation]:
         bulk_import,
         everything,
         expand,
+        export_xml130,
         import_xml130,
         lookup,
         reindex,
@@ -30,6 +31,7 @@ def builtin() -> list[Operation]:
         reindex.STATUS_OPERATION,
         *bulk_import.OPERATIONS,
         import_xml130.OPERATION,
+        export_xml130.OPERATION,
         everything.OPERATION,
         break_glass.OPERATION,
         # The terminology service (docs/terminology.md): read-only, over stored and packaged resources.

@@ -76,6 +76,7 @@ CASES: dict[str, Case] = {
     "$import-status": lambda i: ("GET", "$import-status?job=1", None),
     "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
     "$import-xml130": lambda i: ("POST", "$import-xml130", {"resourceType": "Parameters", "parameter": []}),
+    "$export-xml130": lambda i: ("GET", "$export-xml130?start=1900-01-01&end=2100-12-31", None),  # test_export.py
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
     # terminology: shared code systems, nobody's data (docs/terminology.md)
     "$expand": lambda i: ("GET", f"ValueSet/$expand?url={_COMMUNES}?vs&count=1", None),
