@@ -13,7 +13,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 from ketnoi.claims.importer import Importer
@@ -161,14 +161,14 @@ def run(args: argparse.Namespace, opener: Opener) -> int:
             )
         with opener(args.database) as services:
             importer = Importer(services, RequestContext.operator("import xml130", args.organization))
-            if args.watch is not None:
-                try:
-                    watch(importer, args.watch, args.interval)
-                except KeyboardInterrupt:
-                    return 0
+            # Files named on the command line first, then (with --watch) the inbox until interrupted.
             started = time.perf_counter()
-            reports = import_files(importer, files, args.errors)
-            print(totals(reports, time.perf_counter() - started))
+            reports = import_files(importer, files, args.errors) if files or args.watch is None else []
+            if reports or args.watch is None:
+                print(totals(reports, time.perf_counter() - started))
+            if args.watch is not None:
+                with suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, not in error
+                    watch(importer, args.watch, args.interval)
             return exit_code(reports)
     except (UsageError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -95,3 +95,20 @@ def test_the_inbox_imports_each_settled_file_once_and_moves_it_aside(importer: I
     assert (inbox / "refused" / "hostile.xml").exists()
     assert not list(inbox.glob("*.xml"))
     assert watch_once(importer, inbox, seen) == []  # nothing left: never imported twice
+
+
+def test_the_watch_command_imports_named_files_first_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+
+    url = f"sqlite:///{tmp_path}/k.db"
+    assert _ketnoi("migrate", "--database", url).returncode == 0
+    good, _ = _envelopes(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    args = ["import", "xml130", "--database", url, "--watch", str(inbox), "--interval", "0.2", str(good)]
+    with subprocess.Popen([sys.executable, "-m", "ketnoi", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]  # the file, the total, "watching"
+        assert "created 1" in lines[0] and "1 visits: 1 imported" in lines[1] and "watching" in lines[2]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
