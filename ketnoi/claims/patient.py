@@ -14,6 +14,7 @@ from ketnoi.claims import systems as s
 from ketnoi.claims.build import Json, VisitIds, by_identifier, coding, concept
 from ketnoi.claims.codes import kept_if_lost
 from ketnoi.claims.row import Row
+from ketnoi.xml130.values import parse_date
 
 _V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 _TYPES = {
@@ -161,9 +162,8 @@ def _card_parts(xml1: Row) -> list[tuple[str, str | None, str | None, str | None
 
 
 def _date(text: str | None) -> str | None:
-    if text and len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return None
+    # The shared parser, so a card date with unknown parts ("20240100") becomes "2024-01", not "2024-01-00".
+    return parse_date(text)[0] if text else None
 
 
 def coverages(ids: VisitIds, xml1: Row) -> list[Json]:

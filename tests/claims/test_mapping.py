@@ -224,3 +224,13 @@ def test_old_administrative_codes_reach_todays_units() -> None:
     assert places.district("001", "79") is None  # a district of another province is not used
     assert places.district("000", "01") is None
     assert places.province("99") is None and places.commune("99999") is None
+
+
+def test_card_dates_with_unknown_parts_keep_their_precision(visits: list[tuple[str, Any]]) -> None:
+    # A card valid "from January 2024, day not known" (20240100): the Coverage says 2024-01, never 2024-01-00,
+    # and still conforms to its profile, so the visit is not refused.
+    facility, tables = next((f, t) for f, t in visits if t["XML1"][0].get("MA_THE_BHYT"))
+    xml1 = dict(tables["XML1"][0], GT_THE_TU="20240100", GT_THE_DEN="20250000")
+    (coverage, *_) = map_visit(facility, {**tables, "XML1": [xml1]}).coverages
+    assert coverage["period"] == {"start": "2024-01", "end": "2025"}
+    assert _errors(coverage) == []
