@@ -27,6 +27,7 @@ AUTH = "Auth is pure: standard library, crypto libraries and the bottom layer on
 VN = "Vietnamese data rules are pure: standard library only"
 XML130 = "ketnoi.xml130 reads XML only: standard library, defusedxml and ketnoi.vn"
 CLAIMS = "The claims mapping is pure: tables in, resources out"
+MPI = "The patient-matching core is pure: records in, pairs and weights out"
 
 # (package the probe is written into, module it imports, contract that must break)
 BAD_IMPORTS = [
@@ -60,6 +61,11 @@ BAD_IMPORTS = [
     ("claims", "ketnoi.app", LAYERS),
     ("claims", "ketnoi.store.sqlite", BACKEND),
     ("claims", "ketnoi.interactions.repository", None),
+    ("mpi/compare", "ketnoi.interactions.repository", MPI),
+    ("mpi/train", "ketnoi.store.base", MPI),
+    ("mpi/dedupe", "ketnoi.jobs", MPI),
+    ("mpi/model", "ketnoi.search.normalize", None),
+    ("mpi", "ketnoi.api", LAYERS),
 ]
 
 
@@ -99,8 +105,8 @@ def _write_probe(tree: Path, package: str, imported: str) -> str:
     folder = tree / "ketnoi" / package
     if folder.is_dir():
         path, probe = folder / "_probe.py", f"ketnoi.{package}._probe"
-    else:  # a single-module layer such as ketnoi.app: the probe goes inside it
-        path, probe = tree / "ketnoi" / f"{package}.py", f"ketnoi.{package}"
+    else:  # a single-module layer such as ketnoi.app, or one module ("mpi/compare"): the probe goes inside it
+        path, probe = tree / "ketnoi" / f"{package}.py", f"ketnoi.{package.replace('/', '.')}"
         assert path.is_file(), path
     with path.open("a", encoding="utf-8") as file:
         file.write(f"\nimport {imported}  # deliberate bad import\n")
@@ -111,7 +117,7 @@ def test_the_clean_copy_keeps_every_contract(copy: Path) -> None:
     result = _lint(copy)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    for name in (LAYERS, BACKEND, TRANSPORT, DRIVERS, DEMO, AUTH):
+    for name in (LAYERS, BACKEND, TRANSPORT, DRIVERS, DEMO, AUTH, VN, XML130, CLAIMS, MPI):
         assert f"{name} KEPT" in output, output
 
 
