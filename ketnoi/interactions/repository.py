@@ -31,6 +31,7 @@ from ketnoi.interactions.services import Services, Validator, WriteHook
 from ketnoi.interactions.visibility import Row, Visibility
 from ketnoi.search import includes
 from ketnoi.search.compile import Position, compile_search
+from ketnoi.search.extract_mpi import PARAM as MPI_PARAM
 from ketnoi.search.index import IndexRows
 from ketnoi.search.query import Include, SearchQuery
 from ketnoi.search.reach import ORG_PREFIX, patient_facts, patient_facts_call
@@ -233,6 +234,26 @@ class Repository(Visibility):
             )
         )
         return [(str(child), str(parent)) for child, parent in rows]
+
+    def mpi_candidates(self, keys: Sequence[tuple[str, str]], limit: int) -> list[str]:
+        """Ids of the current Patients sharing a blocking key with ``keys`` (``ketnoi.search.extract_mpi``),
+        one index range per key, whatever the caller may read: ``Patient/$match`` decides what to show."""
+        if not keys:
+            return []
+        one = (
+            "SELECT resource_id FROM idx_token "
+            "WHERE resource_type = 'Patient' AND param = ? AND code = ? AND system = ?"
+        )
+        sql = " UNION ".join([one] * len(keys)) + " ORDER BY 1 LIMIT ?"
+        params = [value for kind, code in keys for value in (MPI_PARAM, code, kind)]
+        return [str(row[0]) for row in self.session.query(SqlQuery(sql, (*params, limit)))]
+
+    def patient_count(self) -> int:
+        """How many Patients are stored and not deleted (the patient index's prior depends on it)."""
+        rows = self.session.query(
+            SqlQuery("SELECT count(*) FROM resource WHERE resource_type = 'Patient' AND deleted = ?", (False,))
+        )
+        return int(rows[0][0]) if rows else 0
 
     def replace_index(self, stored: StoredVersion, index: IndexRows) -> bool:
         """New index rows for the current version ``stored`` (``$reindex``); False if it moved on."""

@@ -18,6 +18,7 @@ def builtin() -> list[Operation]:
         export_xml130,
         import_xml130,
         lookup,
+        match,
         reindex,
         subsumes,
         translate,
@@ -34,6 +35,7 @@ def builtin() -> list[Operation]:
         export_xml130.OPERATION,
         everything.OPERATION,
         break_glass.OPERATION,
+        match.OPERATION,
         # The terminology service (docs/terminology.md): read-only, over stored and packaged resources.
         expand.OPERATION,
         lookup.OPERATION,

@@ -34,6 +34,7 @@ from ketnoi.fhir import definitions
 from ketnoi.search.composite import CompositeExtractor, KeysMemo, components
 from ketnoi.search.extract_consent import consent_rows
 from ketnoi.search.extract_model import TypeModel, r4_model
+from ketnoi.search.extract_mpi import mpi_rows
 from ketnoi.search.extract_paths import ANY_TYPE, Accessor, compile_part, part_root, split_union
 from ketnoi.search.extract_text import TEXT_SOURCES
 from ketnoi.search.extract_values import WRITERS, Writer
@@ -140,6 +141,8 @@ class Extractor:
                 rows.text.append(TextRow(code, body))
         if resource_type == "Consent":
             consent_rows(resource, rows)  # the rules the access policy reads (ADR 0017)
+        elif resource_type == "Patient":
+            mpi_rows(resource, rows)  # the patient index's blocking keys (ADR 0023)
         return rows
 
     def extract_some(self, resource: dict[str, Any], codes: frozenset[str]) -> IndexRows:

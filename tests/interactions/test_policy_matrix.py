@@ -19,6 +19,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 
 OPEN = RequestContext.operator("test")
+B_CCCD = {"system": "http://fhir.ehealth.gov.vn/core/sid/national_id", "value": "001085012345"}
 Case = Callable[[dict[str, str]], tuple[str, str, Any]]  # ids → (method, url, body)
 
 
@@ -31,6 +32,10 @@ def _obs(patient: str) -> dict[str, Any]:
     }
 
 
+MATCH = {
+    "resourceType": "Parameters",
+    "parameter": [{"name": "resource", "resource": {"resourceType": "Patient", "identifier": [B_CCCD]}}],
+}
 GLASS = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "test"}]}
 
 _COMMUNES = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-2025"
@@ -78,6 +83,7 @@ CASES: dict[str, Case] = {
     "$import-xml130": lambda i: ("POST", "$import-xml130", {"resourceType": "Parameters", "parameter": []}),
     "$export-xml130": lambda i: ("GET", "$export-xml130?start=1900-01-01&end=2100-12-31", None),  # test_export.py
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
+    "$match": lambda i: ("POST", "Patient/$match", MATCH),  # B's CCCD: shown only to who may read B
     # terminology: shared code systems, nobody's data (docs/terminology.md)
     "$expand": lambda i: ("GET", f"ValueSet/$expand?url={_COMMUNES}?vs&count=1", None),
     "$lookup": lambda i: ("GET", f"CodeSystem/$lookup?system={_COMMUNES}&code=01", None),
@@ -116,7 +122,7 @@ def ids(fresh_services: Services) -> dict[str, str]:
         return str(orjson.loads(r.raw or b"{}")["id"] if r.resource is None else r.resource["id"])
 
     a = create({"resourceType": "Patient"})
-    b = create({"resourceType": "Patient"})
+    b = create({"resourceType": "Patient", "identifier": [B_CCCD]})
     return {"a": a, "b": b, "obs_a": create(_obs(a)), "obs_b": create(_obs(b))}
 
 
