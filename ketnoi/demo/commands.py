@@ -37,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "generate",
         help="generate a synthetic Vietnamese population (FHIR R4, or claims XML)",
         description="Generate a deterministic synthetic Vietnamese population as FHIR R4 NDJSON files or "
-        "transaction Bundles, with deliberate duplicate patients (ground truth in duplicates.csv), or the same "
+        "transaction Bundles, with deliberate duplicate patients (ground truth in duplicates.csv; with "
+        "--hard-duplicates also twins.csv), or the same "
         "patients' visits as claims XML (QĐ 130/QĐ-BYT as amended by QĐ 4750/QĐ-BYT).",
     )
     gen.add_argument("--patients", type=_count, required=True, help="number of patients")
@@ -58,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0.02,
         metavar="RATE",
         help="share of patients registered a second time with errors (default 0.02)",
+    )
+    gen.add_argument(
+        "--hard-duplicates",
+        action="store_true",
+        dest="hard",
+        help="harder duplicates (2-4 errors each, CCCD missing in 70 %% and BHYT card in 80 %%) and twins of 1 %% "
+        "of patients: other people with the same family name, birth date, sex and address (ground truth in "
+        "twins.csv; not duplicates)",
     )
     gen.set_defaults(func=run_generate)
     _register_accounts(demo_sub)
@@ -93,7 +102,7 @@ def _register_accounts(demo_sub: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    summary = generate(args.patients, args.seed, args.out, fmt=args.fmt, duplicate_rate=args.duplicates)
+    summary = generate(args.patients, args.seed, args.out, fmt=args.fmt, duplicate_rate=args.duplicates, hard=args.hard)
     sys.stdout.write(summary.table() + "\n")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ketnoi.demo import ids, names, places
 
@@ -20,6 +20,9 @@ ETHNICITY_URL = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-r
 ETHNICITY_SYSTEM = "http://fhir.ehealth.gov.vn/core/CodeSystem/vn-core-race"
 ADMIN_ADDRESS_URL = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-administrative-address"
 ADMIN_UNIT_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-2025"
+# The 63 provinces (and districts, communes) before 01/07/2025, as ketnoi ships them; a duplicate may be
+# registered with them (ketnoi.demo.duplicates, ``old_address_codes``).
+ADMIN_LEGACY_SYSTEM = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-legacy"
 BIRTHPLACE_URL = "http://hl7.org/fhir/StructureDefinition/patient-birthPlace"
 
 # Age pyramid (approximate, shape of GSO 2019 census projected to ~2025):
@@ -122,6 +125,14 @@ _CATEGORIES: tuple[tuple[int, tuple[tuple[str, float], ...]], ...] = (
 INSURED_SHARE = 0.93
 
 
+class WrittenName(NamedTuple):
+    """A name as a registration desk wrote it into HumanName, when that is not what ``NameParts`` gives."""
+
+    family: str
+    given: tuple[str, ...]
+    text: str
+
+
 @dataclass(slots=True)
 class Person:
     id: str
@@ -140,6 +151,10 @@ class Person:
     category: str | None
     marital: str | None
     parent: tuple[str, str, bool, str | None] | None  # (text, family, female, phone) for children
+    # How a desk wrote this person, when not as above (only duplicates set these; see duplicates.py):
+    written_birth: str | None = None  # birthDate as written, when not ``birth`` (a swapped date, a year)
+    written_name: WrittenName | None = None  # HumanName in another order than ``name`` gives
+    legacy_province: str | None = None  # address coded with this pre-2025 province, no commune
 
     @property
     def age(self) -> int:
@@ -176,6 +191,15 @@ def draw_name(rng: random.Random, female: bool, birth_year: int, region: str, et
     )
 
 
+def draw_line(rng: random.Random, province: str, commune: int) -> str:
+    """An address line: house and street in a ward, a village (thôn in the north, ấp in the south) else."""
+    if places.PROVINCE_BY_CODE[province].communes[commune].startswith("Phường"):
+        return f"Số {rng.randint(1, 299)} đường {rng.choice(STREETS)}"
+    if places.PROVINCE_REGION[province] in places.NORTHERN_REGIONS:
+        return f"Thôn {rng.randint(1, 12)}"
+    return f"Ấp {rng.choice(HAMLETS_SOUTH)}"
+
+
 def draw_person(rng: random.Random, pid: str) -> Person:
     band = rng.choices(AGE_BANDS, _BAND_WEIGHTS)[0]
     lo, hi, _w, male_share = band
@@ -195,12 +219,7 @@ def draw_person(rng: random.Random, pid: str) -> Person:
     name = draw_name(rng, female, birth.year, region, ethnicity)
     prov = places.PROVINCE_BY_CODE[province]
     commune = rng.randrange(len(prov.communes))
-    if prov.communes[commune].startswith("Phường"):
-        line = f"Số {rng.randint(1, 299)} đường {rng.choice(STREETS)}"
-    elif places.PROVINCE_REGION[province] in places.NORTHERN_REGIONS:
-        line = f"Thôn {rng.randint(1, 12)}"
-    else:
-        line = f"Ấp {rng.choice(HAMLETS_SOUTH)}"
+    line = draw_line(rng, province, commune)
     age = AS_OF.year - birth.year
     cccd = ids.cccd(birth_province, birth.year, female, rng)
     phone = ids.mobile(rng) if age >= 15 and rng.random() < 0.92 else None
@@ -318,12 +337,16 @@ def admin_address(province: str, commune: int | None) -> Resource:
     parts = [("state", province, f"{prov.kind} {prov.name}")]
     if commune is not None:
         parts.append(("ward", prov.commune_codes[commune], prov.communes[commune]))
+    return _admin_extension(ADMIN_UNIT_SYSTEM, parts)
+
+
+def _admin_extension(system: str, parts: list[tuple[str, str, str]]) -> Resource:
     return {
         "url": ADMIN_ADDRESS_URL,
         "extension": [
             {
                 "url": part,
-                "valueCodeableConcept": {"coding": [{"system": ADMIN_UNIT_SYSTEM, "code": code, "display": shown}]},
+                "valueCodeableConcept": {"coding": [{"system": system, "code": code, "display": shown}]},
             }
             for part, code, shown in parts
         ],
@@ -357,6 +380,8 @@ _PARENT_REL = {
 
 
 def address(p: Person) -> Resource:
+    if p.legacy_province is not None:
+        return _legacy_address(p.address_line, p.legacy_province)
     prov = places.PROVINCE_BY_CODE[p.province]
     commune = prov.communes[p.commune]
     return {
@@ -369,6 +394,30 @@ def address(p: Person) -> Resource:
         "state": prov.name,
         "country": "VN",
     }
+
+
+def _legacy_address(line: str, legacy: str) -> Resource:
+    """The address as a desk with a pre-2025 unit list writes it: the old province, coded in the legacy
+    system; that list has no commune of today, so no ward, no city."""
+    display, name = places.legacy_display(legacy)
+    return {
+        "extension": [_admin_extension(ADMIN_LEGACY_SYSTEM, [("state", legacy, display)])],
+        "use": "home",
+        "type": "physical",
+        "text": f"{line}, {display}",
+        "line": [line],
+        "state": name,
+        "country": "VN",
+    }
+
+
+def human_name(p: Person) -> Resource:
+    """The official HumanName: as ``p.name`` gives it, or as a desk wrote it (``p.written_name``)."""
+    w = p.written_name
+    if w is not None:
+        return {"use": "official", "text": w.text, "family": w.family, "given": list(w.given)}
+    n = p.name
+    return {"use": "official", "text": n.text, "family": n.family, "given": n.given_list}
 
 
 def patient_resource(p: Person, gp_org: str) -> Resource:
@@ -395,12 +444,11 @@ def patient_resource(p: Person, gp_org: str) -> Resource:
     if identifier:
         res["identifier"] = identifier
     res["active"] = True
-    n = p.name
-    res["name"] = [{"use": "official", "text": n.text, "family": n.family, "given": n.given_list}]
+    res["name"] = [human_name(p)]
     if p.phone:
         res["telecom"] = [{"system": "phone", "value": p.phone, "use": "mobile"}]
     res["gender"] = "female" if p.female else "male"
-    res["birthDate"] = birth_iso
+    res["birthDate"] = p.written_birth or birth_iso
     res["address"] = [address(p)]
     if p.marital:
         res["maritalStatus"] = _MARITAL[p.marital]

@@ -401,6 +401,41 @@ def _check() -> None:
 
 _check()
 
+# Legacy provinces that were centrally-run cities on 30/06/2025 (Huế since 01/01/2025, under its new name).
+_LEGACY_CITIES = {"01": "Hà Nội", "31": "Hải Phòng", "46": "Huế", "48": "Đà Nẵng", "79": "Hồ Chí Minh", "92": "Cần Thơ"}
+
+# 2025 commune code -> the legacy province most of it came from, for the demo communes that did not come
+# from the legacy province with their province's code (the others did). Majority of the legacy communes
+# the ConceptMap vn-admin-unit-legacy-to-2025 maps onto the commune (Côn Đảo: its island district);
+# tests/demo/test_demo_duplicates.py checks each against ketnoi/terminology/data.
+_COMMUNE_LEGACY = (
+    "00694:02 00721:02 02647:10 03006:10 02839:10 03082:10 01840:06 01906:06 09187:27 09367:27 09454:27 "
+    "08707:26 04795:17 05200:17 08911:26 10525:30 10546:30 13225:34 12970:34 12472:34 13669:36 13285:35 "
+    "14215:36 19333:45 19360:45 19429:45 20341:49 20410:49 20965:49 23293:62 23500:62 23575:64 23617:64 "
+    "23941:64 22759:58 22015:54 22051:54 22945:60 24611:67 23272:60 25210:70 25747:74 25942:74 26506:77 "
+    "26560:77 26732:77 25459:72 25645:72 25708:72 29869:87 29905:87 29955:87 28789:83 29242:84 28903:83 "
+    "29308:84 30307:89 30316:89 30544:89 30376:89 31507:94 31321:93 31528:94 31825:95 31843:95"
+)
+COMMUNE_LEGACY_PROVINCE: dict[str, str] = dict(pair.split(":") for pair in _COMMUNE_LEGACY.split())
+_PROVINCE_OF_COMMUNE = {c: p.code for p in PROVINCES for c in p.commune_codes}
+# A commune's legacy province was merged into the commune's province of today.
+assert all(LEGACY_BY_CODE[old].new_code == _PROVINCE_OF_COMMUNE[c] for c, old in COMMUNE_LEGACY_PROVINCE.items())
+
+
+def legacy_province_of(province: str, commune: int) -> LegacyProvince:
+    """The pre-2025 province a commune of today (index into ``Province.communes``) belonged to."""
+    code = PROVINCE_BY_CODE[province].commune_codes[commune]
+    return LEGACY_BY_CODE[COMMUNE_LEGACY_PROVINCE.get(code, province)]
+
+
+def legacy_display(code: str) -> tuple[str, str]:
+    """(display, name) of a legacy province as the legacy code system has it on 30/06/2025."""
+    city = _LEGACY_CITIES.get(code)
+    if city is not None:
+        return _nfc(f"Thành phố {city}"), _nfc(city)
+    name = LEGACY_BY_CODE[code].name
+    return _nfc(f"Tỉnh {name}"), name
+
 
 def birth_province_name(code: str, birth_date_iso: str) -> str:
     """Name of the birth-registration province with this code at the given birth date."""

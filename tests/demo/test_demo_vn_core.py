@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from ketnoi.demo import people, places
+from ketnoi.demo.duplicates import ERROR_KINDS
+from ketnoi.demo.generate import iter_blocks_truth
 from ketnoi.demo.profiles import CONDITION_PROFILES, PROFILES, VN_CORE, codes_of, profile_for
 from ketnoi.terminology.membership import packaged
 from ketnoi.terminology.vn import vn_resources
@@ -62,10 +64,14 @@ def test_coded_extensions_use_shipped_codes(ndjson_resources: list[dict[str, Any
         (race,) = [e for e in patient["extension"] if e["url"] == people.ETHNICITY_URL]
         (coding,) = race["valueCodeableConcept"]["coding"]
         assert coding["system"] == people.ETHNICITY_SYSTEM and ethnic[coding["code"]] == coding["display"]
+    legacy = {p["code"]: p["display"] for p in _code_system(people.ADMIN_LEGACY_SYSTEM)["concept"]}
     for address in addresses:
         (admin,) = [e for e in address["extension"] if e["url"] == people.ADMIN_ADDRESS_URL]
         parts = {p["url"]: p["valueCodeableConcept"]["coding"][0] for p in admin["extension"]}
         assert set(parts) <= {"state", "ward"} and "state" in parts
+        if parts["state"]["system"] == people.ADMIN_LEGACY_SYSTEM:  # a duplicate's old_address_codes
+            assert set(parts) == {"state"} and legacy[parts["state"]["code"]] == parts["state"]["display"]
+            continue
         for coding in parts.values():
             assert coding["system"] == people.ADMIN_UNIT_SYSTEM and units[coding["code"]] == coding["display"]
         if "ward" in parts:
@@ -106,6 +112,20 @@ def test_every_resource_conforms_to_its_vn_core_profile(ndjson_resources: list[d
     assert set(PROFILES.values()) | set(CONDITION_PROFILES.values()) | {VN_CORE + "vn-core-provider"} <= set(checked)
     assert checked[VN_CORE + "vn-core-healthcare-department"] > 0
     assert checked["Organization"] == 36  # only the Ministry, the 34 Sở Y tế and the payer have no profile
+
+
+def test_hard_duplicates_and_twins_conform_too() -> None:
+    """Every error kind (a year-only birthDate, the legacy province code system, +84 phones, missing
+    identifiers, names in the wrong order) and the twins still conform to VN Core's Patient profile."""
+    patients, kinds, twins = [], set(), 0
+    for block in iter_blocks_truth(400, 34, 1.0, hard=True):
+        assert block.duplicate is not None
+        kinds.update(block.duplicate.errors)
+        twins += block.twin is not None
+        patients += [r for r in block.resources[1:] if r["resourceType"] == "Patient"]
+    assert kinds == set(ERROR_KINDS) and twins > 0
+    failures = [(p["id"], errors) for p in patients if (errors := profile_errors(p, profile_for(p)))]
+    assert not failures, failures[:3]
 
 
 @pytest.mark.parametrize(
