@@ -90,6 +90,8 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/xml130.py
+	$(BIN)/python bench/mpi_accuracy.py
+	$(BIN)/python bench/mpi.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

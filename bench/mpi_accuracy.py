@@ -22,15 +22,16 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from ketnoi.demo.generate import iter_blocks
+from ketnoi.demo.generate import iter_blocks_truth
 from ketnoi.mpi.dedupe import Confusion, Pair, candidate_pairs, evaluate, key_buckets, scored_pairs
 from ketnoi.mpi.matcher import default_model
 from ketnoi.mpi.model import Model
@@ -66,19 +67,14 @@ def population(patients: int, seed: int, hard: bool) -> Population:
         if dup is not None:
             pop.truth[sorted_pair(dup.duplicate_id, dup.original_id)] = tuple(dup.errors)
         if twin is not None:
-            pop.twins.add(sorted_pair(*twin))
+            pop.twins.add(sorted_pair(twin.twin_id, twin.sibling_id))
     return pop
 
 
-def _blocks(patients: int, seed: int, hard: bool):  # type: ignore[no-untyped-def]
-    """(block, duplicate record, twin pair) per patient; the twin API arrives with the hard generator."""
-    if hard:
-        from ketnoi.demo.generate import iter_blocks_truth  # type: ignore[attr-defined]
-
-        yield from iter_blocks_truth(patients, seed, hard=True)
-        return
-    for block, dup in iter_blocks(patients, seed):
-        yield block, dup, None
+def _blocks(patients: int, seed: int, hard: bool) -> Iterator[tuple[list[dict[str, Any]], Any, Any]]:
+    """(resources, duplicate record, twin record) per patient."""
+    for block in iter_blocks_truth(patients, seed, hard=hard):
+        yield block.resources, block.duplicate, block.twin
 
 
 @dataclass

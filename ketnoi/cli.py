@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ketnoi.claims.commands import register as register_claims
 
     register_claims(sub, _services)
+    from ketnoi.mpi.commands import register as register_mpi
+
+    register_mpi(sub, _services)
 
     try:
         from ketnoi.demo.commands import register as register_demo

@@ -52,6 +52,14 @@ class Settings:
     care_window_days: float = 30.0
     # How long a break-the-glass opening of a patient's record lasts
     break_glass_minutes: float = 60.0
+    # Match every Patient created or changed against the registry in the background and link or send
+    # to review (the patient index, docs/mpi.md); KETNOI_MPI_LINK=off leaves it to `ketnoi mpi dedupe`
+    mpi_link: bool = True
+    # The patient index's weights and thresholds written by `ketnoi mpi train`; "" = the shipped model
+    mpi_model: str = ""
+    # Patient/$merge moves every reference to the source onto the target (True), or leaves them on the
+    # source, which then points to the target with a replaced-by link (False)
+    merge_moves_references: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -98,6 +106,9 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         audit_spool=env.get("KETNOI_AUDIT_SPOOL"),
         care_window_days=_number(env.get("KETNOI_CARE_WINDOW_DAYS"), "KETNOI_CARE_WINDOW_DAYS"),
         break_glass_minutes=_number(env.get("KETNOI_BREAK_GLASS_MINUTES"), "KETNOI_BREAK_GLASS_MINUTES"),
+        mpi_link=_flag(env.get("KETNOI_MPI_LINK")),
+        mpi_model=env.get("KETNOI_MPI_MODEL"),
+        merge_moves_references=_flag(env.get("KETNOI_MERGE_MOVES_REFERENCES")),
     )
 
 

@@ -10,6 +10,7 @@ done, and were the move to fail after the import (a crash), importing it again c
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -167,7 +168,10 @@ def run(args: argparse.Namespace, opener: Opener) -> int:
             if reports or args.watch is None:
                 print(totals(reports, time.perf_counter() - started))
             if args.watch is not None:
-                with suppress(KeyboardInterrupt):  # Ctrl-C ends the watch, not in error
+                # Ctrl-C, or SIGTERM from a service manager, ends the watch, not in error: a visit
+                # being imported is rolled back whole and its file stays in the inbox.
+                signal.signal(signal.SIGTERM, signal.default_int_handler)
+                with suppress(KeyboardInterrupt):
                     watch(importer, args.watch, args.interval)
             return exit_code(reports)
     except (UsageError, OSError) as exc:

@@ -244,9 +244,42 @@ class Repository(Visibility):
             "SELECT resource_id FROM idx_token "
             "WHERE resource_type = 'Patient' AND param = ? AND code = ? AND system = ?"
         )
-        sql = " UNION ".join([one] * len(keys)) + " ORDER BY 1 LIMIT ?"
+        # No ORDER BY: SQLite would walk the owner index in id order to avoid a sort, scanning every
+        # Patient's rows (200 ms at 2,000 patients) instead of one lookup-index range per key.
+        sql = " UNION ".join([one] * len(keys)) + " LIMIT ?"
         params = [value for kind, code in keys for value in (MPI_PARAM, code, kind)]
         return [str(row[0]) for row in self.session.query(SqlQuery(sql, (*params, limit)))]
+
+    def referring(
+        self, target: tuple[str, str], *, resource_type: str | None = None, param: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(type, id) of the current resources whose references point at ``target`` (type, id), the most
+        recently written first, whatever the caller may read: the patient index and ``$merge`` read each
+        through the policy afterwards."""
+        sql = (
+            "SELECT DISTINCT r.resource_type, r.resource_id, p.seq FROM idx_reference r JOIN resource p "
+            "ON p.resource_type = r.resource_type AND p.id = r.resource_id "
+            "WHERE r.target_type = ? AND r.target_id = ?"
+        )
+        params: list[Any] = [*target]
+        for column, value in (("r.resource_type", resource_type), ("r.param", param)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params.append(value)
+        rows = self.session.query(SqlQuery(sql + " ORDER BY p.seq DESC", tuple(params)))
+        return [(str(rtype), str(rid)) for rtype, rid, _ in rows]
+
+    def ids_with_token(self, resource_type: str, param: str, system: str, code: str, limit: int) -> list[str]:
+        """Ids of the current resources of a type with this token (an identifier, say), whatever the caller
+        may read (the caller reads each through the policy)."""
+        rows = self.session.query(
+            SqlQuery(
+                "SELECT DISTINCT resource_id FROM idx_token WHERE resource_type = ? AND param = ? AND system = ? "
+                "AND code = ? LIMIT ?",
+                (resource_type, param, system, code, limit),
+            )
+        )
+        return [str(row[0]) for row in rows]
 
     def patient_count(self) -> int:
         """How many Patients are stored and not deleted (the patient index's prior depends on it)."""

@@ -120,9 +120,11 @@ def place_level(a: Place | None, b: Place | None) -> str | None:
     pa, pb = today(a), today(b)
     if pa is None or pb is None or pa[0] is None or pb[0] is None:
         return None
-    if pa[1] is not None and pa[1] == pb[1]:
-        return "commune"
-    return "province" if pa[0] == pb[0] else "other"
+    if pa[0] != pb[0]:
+        return "other"
+    if pa[1] is None or pb[1] is None:
+        return None  # the same province, a commune unknown on one side: neither for nor against
+    return "commune" if pa[1] == pb[1] else "province"
 
 
 def today(place: Place | None) -> tuple[str | None, str | None] | None:

@@ -16,7 +16,7 @@ from typing import Final
 
 from ketnoi.mpi.compare import compare
 from ketnoi.mpi.model import Match, Model
-from ketnoi.search.extract_mpi import PatientView, blocking_keys
+from ketnoi.search.extract_mpi import PARTIAL_ONLY, PatientView, blocking_keys
 
 MAX_BUCKET: Final = 1000  # a key shared by more records is not a key (a desk's placeholder phone)
 
@@ -64,7 +64,7 @@ def _bucket_pairs(kind: str, members: list[int], views: Sequence[PatientView]) -
     for x, i in enumerate(members):
         partial_i = views[i].birth[2] is None
         for j in members[x + 1 :]:
-            if kind != "gy" or partial_i or views[j].birth[2] is None:
+            if kind not in PARTIAL_ONLY or partial_i or views[j].birth[2] is None:
                 yield (i, j) if i < j else (j, i)
 
 

@@ -1,6 +1,6 @@
 """Ranking the candidates of one patient: what ``Patient/$match`` and the background linking share.
 
-The weights are those ``ketnoi mpi train`` stored, or else the model shipped in the package
+The weights are those ``ketnoi mpi train`` wrote (``KETNOI_MPI_MODEL``), or else the model shipped in the package
 (``ketnoi/mpi/model.json``, estimated by EM on the synthetic population: docs/mpi.md).
 """
 
@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ketnoi.mpi.compare import compare
 from ketnoi.mpi.model import Match, Model
 from ketnoi.search.extract_mpi import PatientView, lookup_keys, patient_view
 
-__all__ = ["Ranked", "default_model", "lookup_keys", "rank"]
+__all__ = ["Ranked", "default_model", "lookup_keys", "model_for", "rank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,15 @@ class Ranked:
 def default_model() -> Model:
     text = resources.files("ketnoi.mpi").joinpath("model.json").read_text(encoding="utf-8")
     return Model.from_json(json.loads(text))
+
+
+@cache
+def model_for(path: str) -> Model:
+    """The model ``ketnoi mpi train`` wrote to ``path`` (``Settings.mpi_model``), or the shipped one for "";
+    read once per process (a new model takes effect on restart)."""
+    if not path:
+        return default_model()
+    return Model.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def rank(query: dict[str, Any] | PatientView, candidates: Iterable[dict[str, Any]], model: Model) -> list[Ranked]:

@@ -4,8 +4,9 @@ For each field level, ``m`` is the probability of that level when the two record
 and ``u`` when they are not; the level adds ``log2(m / u)`` to the match weight. For an exact (or
 diacritic-free) agreement of the family or given name, ``u`` is the share of records with *that* name
 (term-frequency adjustment): two records agreeing on "Nguyễn", the family name of about 38 % of people,
-say little; agreeing on "Lò" says much. The prior is the share of candidate pairs (pairs that share a
-blocking key) that are matches. The weight becomes a match probability, and the probability a grade.
+say little; agreeing on "Lò" says much. The prior is the share of all pairs of records that are the same
+person (:meth:`Model.for_records` scales it to the registry's size). The weight becomes a match
+probability, and the probability a grade.
 
 Identifiers are rules before weights: two different valid CCCDs are two people, whatever the names say
 (``certainly-not``); the same CCCD or social-insurance number is the same person when the birth date and
@@ -33,7 +34,7 @@ class Thresholds:
 
     certain: float = 0.999
     probable: float = 0.9
-    possible: float = 0.5
+    possible: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,11 @@ def builtin() -> list[Operation]:
         import_xml130,
         lookup,
         match,
+        merge,
         reindex,
         subsumes,
         translate,
+        unmerge,
         validate,
         validate_code,
     )
@@ -36,6 +38,8 @@ def builtin() -> list[Operation]:
         everything.OPERATION,
         break_glass.OPERATION,
         match.OPERATION,
+        merge.OPERATION,
+        unmerge.OPERATION,
         # The terminology service (docs/terminology.md): read-only, over stored and packaged resources.
         expand.OPERATION,
         lookup.OPERATION,

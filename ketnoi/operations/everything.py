@@ -22,6 +22,12 @@ listed), ``_count`` (page size). ``start`` and ``end`` are accepted and ignored,
 issue. Paging is keyset-based: ``next`` carries a signed ``_cursor`` holding (type, id) of the
 last row, bound to the patient. ``total`` is given only when the whole record fits in one page.
 ``AuditEvent`` (in the compartment) lives in the audit log: read it with ``AuditEvent?patient=``.
+
+A golden record of the patient index (ADR 0023) is one person's records at several facilities: its
+``$everything`` spans the golden record and every source record its ``seealso`` links name, and
+their compartments, in one keyset order. What the caller may see is decided per row, by each row's
+own patient (a source's Consent still withholds what it withholds); no other Patient's links are
+followed.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import cursor_secret, include_cap_warning
 from ketnoi.interactions.visibility import Row
 from ketnoi.search.compile import Position
+from ketnoi.search.extract_mpi import is_golden
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Compartment, Include, SearchQuery
+from ketnoi.store.base import StoredVersion
 
 _KNOWN = ("_since", "_type", "_count", "_cursor", "start", "end", "_format", "_pretty")
 _NOT_HERE = frozenset({"AuditEvent"})  # the audit log, not the resource tables (AuditEvent?patient=)
@@ -130,14 +138,27 @@ def _count(repo: Repository, params: list[tuple[str, str]]) -> int:
     return min(int(text), settings.max_count)
 
 
-def _query(repo: Repository, rtype: str, patient: str, since: str | None, count: int) -> SearchQuery:
-    """The compartment search of one type (the Patient: itself), as ``Patient/[id]/[type]`` runs it."""
-    criteria = [("_id", patient)] if rtype == "Patient" else []
+def _sources(current: StoredVersion) -> tuple[str, ...]:
+    """A golden record's source records (its ``seealso`` links); nothing for any other Patient."""
+    body = res.loads(current.content or b"{}")
+    if not is_golden(body):
+        return ()
+    refs = (link.get("other", {}).get("reference", "") for link in body.get("link") or () if isinstance(link, dict))
+    ids = {r.removeprefix("Patient/") for r in refs if isinstance(r, str) and r.startswith("Patient/")}
+    return tuple(sorted(i for i in ids if res.is_valid_id(i) and i != current.id))
+
+
+def _query(
+    repo: Repository, rtype: str, patient: str, since: str | None, count: int, also: tuple[str, ...] = ()
+) -> SearchQuery:
+    """The compartment search of one type (the Patient: itself), as ``Patient/[id]/[type]`` runs it;
+    with ``also``, of those patients' compartments too."""
+    criteria = [("_id", ",".join((patient, *also)))] if rtype == "Patient" else []
     if since is not None:
         criteria.append(("_lastUpdated", f"ge{since}"))
     query = parse((rtype,), criteria, repo.services.extractor.params_for, strict=True)
     if rtype != "Patient":
-        query.filters.append(Compartment(_members()[rtype], "Patient", patient))
+        query.filters.append(Compartment(_members()[rtype], "Patient", patient, also))
     query.count = count
     return query
 
@@ -169,7 +190,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         raise bad_request(
             f"$everything does not take '{unknown[0][:40]}'", f"$everything không nhận tham số '{unknown[0][:40]}'"
         )
-    repo.read("Patient", patient)  # 404 (not visible or missing) or 410 (deleted) before anything else
+    also = _sources(repo.read("Patient", patient))  # 404 (not visible or missing) or 410 (deleted) first
     types, shared, notes = _types(params)
     count = _count(repo, params)
     since = next((v for k, v in reversed(params) if k == "_since"), None)
@@ -201,11 +222,11 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         after = start if start is not None and i == first and start.id else None
         need = count - len(rows)
         if need == 0:  # the page is full: is anything left, from this type on?
-            if repo.search_page(_query(repo, rtype_i, patient, since, 1), request.base_url):
+            if repo.search_page(_query(repo, rtype_i, patient, since, 1, also), request.base_url):
                 following = Position((), rtype_i, "")
                 break
             continue
-        found = repo.search_page(_query(repo, rtype_i, patient, since, need), request.base_url, after)
+        found = repo.search_page(_query(repo, rtype_i, patient, since, need, also), request.base_url, after)
         rows.extend(found[:need])
         if len(found) > need:
             following = Position((), rtype_i, found[need - 1][1])

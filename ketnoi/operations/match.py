@@ -32,7 +32,7 @@ from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.ownership import owner
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.mpi.matcher import Ranked, default_model, rank
+from ketnoi.mpi.matcher import Ranked, model_for, rank
 from ketnoi.runtime import TimedCache
 from ketnoi.search.extract_mpi import lookup_keys, patient_view
 
@@ -61,7 +61,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
             "Patient không có gì để đối sánh: hãy cho họ tên kèm ngày sinh, CCCD, thẻ BHYT hoặc số điện thoại",
             code="required",
         )
-    model = default_model().for_records(_patient_count(repo))
+    model = model_for(repo.services.settings.mpi_model).for_records(_patient_count(repo))
     privileged = repo.privileged("patient-match")
     stored = [privileged.read("Patient", pid) for pid in repo.mpi_candidates(keys, MAX_CANDIDATES)]
     ranked = rank(view, [_body(s.content) for s in stored], model)

@@ -382,8 +382,8 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
             cat("resource_type IN (", val(*types), ") AND ") if types else Frag(""),
             "param IN (",
             val(*crit.params),
-            ") AND target_id = ",
-            val(crit.target_id),
+            ") AND ",
+            _targets(crit),
             " AND target_type = ",
             val(crit.target_type),
         )
@@ -394,6 +394,13 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
     if isinstance(crit, TextSearch):
         return _text_set(crit, types)
     return _filter_set(crit, types, base_url)
+
+
+def _targets(crit: Compartment) -> Frag:
+    """``target_id = ?``, or ``IN`` for a compartment of several records (one plan for the usual case)."""
+    if not crit.also:
+        return cat("target_id = ", val(crit.target_id))
+    return cat("target_id IN (", val(crit.target_id, *crit.also), ")")
 
 
 def _text_set(crit: TextSearch, types: tuple[str, ...]) -> Frag:

@@ -14,12 +14,18 @@ kind    value                                               still found when ...
 ``t``   each phone, national form (``09...``)               identifiers are missing
 ``gm``  given name + birth year + month, and given name +   family name typo, middle name dropped or
         year + day (two rows)                               changed, day and month swapped
-``gy``  given name + birth year                             only the year is known (looked up only for a
-                                                            patient whose birth date is partial)
+``gy``  given name + birth year (partial dates only)        only the year is known
 ``fd``  family name + birth date with day/month in order    given-name typo, day and month swapped
 ``ny``  all name words, sorted, + birth year                name written in another order
-``gf``  family + given name + commune (today's code)        birth date wrong or unknown
+``pd``  family and given name in either order + the date    fields swapped, middle name dropped
+``py``  the same + birth year (partial dates only)          fields swapped and only the year known
+``gf``  family and given name in either order + commune     birth date wrong or unknown
+``fc``  family name + year + commune (partial dates only)   only the year known, given-name typo
 ======  ==================================================  =============================================
+
+The keys marked "partial dates only" are written for every record but looked up (and paired, in a
+whole-database run) only for a record whose birth date is partial: a full date is found through the
+narrower keys. Commune keys use today's codes only (an older code is compared, not blocked on).
 
 Names are folded (case and diacritics, :func:`ketnoi.search.normalize.fold`), so a name typed without
 diacritics has the same keys.
@@ -40,8 +46,12 @@ from ketnoi.vn.identifier_rules import BHYT_SYSTEM, CCCD_SYSTEM
 from ketnoi.vn.identifiers import parse_bhyt, parse_cccd
 
 PARAM: Final = "~mpi-key"
+MPI_SYSTEM: Final = "https://fhir.ketnoi.vn/CodeSystem/mpi"  # the patient index's tags and task codes
 ADMIN_ADDRESS_URL: Final = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-administrative-address"
 TODAY_UNITS: Final = "vn-admin-unit-2025"  # the end of the CodeSystem URL of today's units
+# Wide keys looked up (and paired, in a whole-database run) only for a record whose birth date is partial:
+# a full date is found through the narrower keys.
+PARTIAL_ONLY: Final = frozenset({"gy", "py", "fc"})
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 _NOT_DIGITS = re.compile(r"\D")
 
@@ -113,8 +123,18 @@ def blocking_keys(view: PatientView) -> list[tuple[str, str]]:
         keys.append(("fd", f"{view.family}|{year}|{low}|{high}"))
     if len(view.tokens) > 1 and year:
         keys.append(("ny", " ".join(sorted(view.tokens)) + f"|{year}"))
+    if view.family and view.given and year:
+        # Family and given name in either order (a name written given-first, or the fields swapped).
+        pair = " ".join(sorted((view.family, view.given)))
+        keys.append(("py", f"{pair}|{year}"))
+        if month and day:
+            low, high = sorted((month, day))
+            keys.append(("pd", f"{pair}|{year}|{low}|{high}"))
     if view.family and view.given and view.place and view.place.commune and _today(view.place):
-        keys.append(("gf", f"{view.family}|{view.given}|{view.place.commune}"))
+        pair = " ".join(sorted((view.family, view.given)))
+        keys.append(("gf", f"{pair}|{view.place.commune}"))
+    if view.family and year and view.place and view.place.commune and _today(view.place):
+        keys.append(("fc", f"{view.family}|{year}|{view.place.commune}"))
     return keys
 
 
@@ -122,13 +142,26 @@ def lookup_keys(view: PatientView) -> list[tuple[str, str]]:
     """The keys to look up for ``view``: all it has, but the wide given-name + year bucket only when its
     own birth date is partial (a full date is found through the narrower ``gm`` rows)."""
     partial = view.birth[2] is None
-    return [key for key in blocking_keys(view) if key[0] != "gy" or partial]
+    return [key for key in blocking_keys(view) if key[0] not in PARTIAL_ONLY or partial]
 
 
 def mpi_rows(resource: dict[str, Any], rows: IndexRows) -> None:
-    """Add the blocking-key rows of ``resource`` (a Patient) to ``rows``."""
+    """Add the blocking-key rows of ``resource`` (a Patient) to ``rows``; none for a golden record (the
+    patient index's own summary of linked records is never a candidate: its sources are)."""
+    if is_golden(resource):
+        return
     for kind, value in blocking_keys(patient_view(resource)):
         rows.token.append(TokenRow(PARAM, kind, value, None))
+
+
+def is_golden(resource: dict[str, Any]) -> bool:
+    """Whether ``resource`` is a golden record of the patient index (tagged ``mpi|golden``, ADR 0023)."""
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    return any(
+        isinstance(t, dict) and t.get("system") == MPI_SYSTEM and t.get("code") == "golden"
+        for t in (tags if isinstance(tags, list) else ())
+    )
 
 
 def birth_parts(value: Any) -> Birth:

@@ -48,11 +48,13 @@ class Composite:
 
 @dataclass(frozen=True, slots=True)
 class Compartment:
-    """Membership of a compartment: any of ``params`` references ``target_type/target_id``."""
+    """Membership of a compartment: any of ``params`` references ``target_type/target_id``, or
+    ``target_type/x`` for an ``x`` in ``also`` (a golden record's sources, ADR 0023)."""
 
     params: tuple[str, ...]
     target_type: str
     target_id: str
+    also: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,7 +97,8 @@ def test_the_inbox_imports_each_settled_file_once_and_moves_it_aside(importer: I
     assert watch_once(importer, inbox, seen) == []  # nothing left: never imported twice
 
 
-def test_the_watch_command_imports_named_files_first_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_the_watch_command_imports_named_files_first_and_stops_cleanly_on_ctrl_c(tmp_path: Path, stop: str) -> None:
     import signal
 
     url = f"sqlite:///{tmp_path}/k.db"
@@ -106,9 +107,17 @@ def test_the_watch_command_imports_named_files_first_and_stops_cleanly_on_ctrl_c
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     args = ["import", "xml130", "--database", url, "--watch", str(inbox), "--interval", "0.2", str(good)]
-    with subprocess.Popen([sys.executable, "-m", "ketnoi", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True) as proc:
+    # A pytest-xdist worker ignores SIGINT and a child inherits that: give the command a terminal's default.
+    default_int = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ketnoi", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=default_int
+    )
+    try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]  # the file, the total, "watching"
         assert "created 1" in lines[0] and "1 visits: 1 imported" in lines[1] and "watching" in lines[2]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()  # a hung command fails the test instead of hanging the suite
+        proc.communicate()

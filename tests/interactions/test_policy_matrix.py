@@ -36,6 +36,18 @@ MATCH = {
     "resourceType": "Parameters",
     "parameter": [{"name": "resource", "resource": {"resourceType": "Patient", "identifier": [B_CCCD]}}],
 }
+
+
+def _pair(source: str, target: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": f"Patient/{source}"}},
+            {"name": "target-patient", "valueReference": {"reference": f"Patient/{target}"}},
+        ],
+    }
+
+
 GLASS = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": "test"}]}
 
 _COMMUNES = "https://fhir.ketnoi.vn/CodeSystem/vn-admin-unit-2025"
@@ -84,6 +96,8 @@ CASES: dict[str, Case] = {
     "$export-xml130": lambda i: ("GET", "$export-xml130?start=1900-01-01&end=2100-12-31", None),  # test_export.py
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
     "$match": lambda i: ("POST", "Patient/$match", MATCH),  # B's CCCD: shown only to who may read B
+    "$merge": lambda i: ("POST", "Patient/$merge", _pair(i["b"], i["a"])),  # B's Observation would move
+    "$unmerge": lambda i: ("POST", "Patient/$unmerge", _pair(i["b"], i["a"])),  # nothing merged: 404
     # terminology: shared code systems, nobody's data (docs/terminology.md)
     "$expand": lambda i: ("GET", f"ValueSet/$expand?url={_COMMUNES}?vs&count=1", None),
     "$lookup": lambda i: ("GET", f"CodeSystem/$lookup?system={_COMMUNES}&code=01", None),

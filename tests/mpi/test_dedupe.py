@@ -98,3 +98,15 @@ def test_confusion_counts_and_rates() -> None:
     assert (c.precision, c.recall) == (2 / 3, 0.5)
     assert c.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))
     assert Confusion().precision == 1.0 and Confusion().recall == 1.0 and Confusion().f1 == 1.0
+
+
+def test_swapped_name_fields_and_year_only_dates_still_share_a_key() -> None:
+    written = patient_view(patient(family="Nguyễn", given=("Văn", "An"), birth="1980-05-06"))
+    swapped = patient_view(patient(family="An", given=("Nguyen",), birth="1980-06-05"))  # and day/month
+    year_only = patient_view(patient(family="An", given=("Nguyễn",), birth="1980"))
+    typo_year_only = patient_view(patient(family="Nguyễn", given=("Ann",), birth="1980"))  # same commune
+    assert list(candidate_pairs([written, swapped], kinds=frozenset({"pd"}))) == [(0, 1)]
+    assert list(candidate_pairs([written, year_only], kinds=frozenset({"py"}))) == [(0, 1)]
+    assert list(candidate_pairs([written, typo_year_only], kinds=frozenset({"fc"}))) == [(0, 1)]
+    namesake = patient_view(patient(family="Nguyễn", given=("Văn", "An"), birth="1980-11-12"))
+    assert list(candidate_pairs([written, namesake], kinds=frozenset({"py", "fc"}))) == []  # full dates: no

@@ -98,6 +98,8 @@ def test_the_same_cccd_is_certain_and_another_cccd_is_never_a_match(registry: Se
 def test_day_month_swap_phone_and_name_order_find_the_record(registry: Services) -> None:
     swapped = found(match(registry, patient(family="Trần", given=("Lan",), birth="1990-02-11", gender="female")))
     assert swapped and swapped[0][0] == "lan"
+    fields_swapped = found(match(registry, patient(family="Bình", given=("Nguyễn",), birth="1985-03-07")))
+    assert fields_swapped and fields_swapped[0][0] == "binh"
     by_phone = found(match(registry, patient(family="Nguyễn", given=("Bình",), birth="1985", phone="+84 912 345 678")))
     assert by_phone and by_phone[0][0] == "binh"
 
