@@ -18,6 +18,11 @@ Issue 13's targets: ``$match`` p95 under 50 ms on PostgreSQL at 1,000,000 patien
 1,000,000 under 15 minutes.
 
 Usage: .venv/bin/python bench/mpi.py [--patients N] [--queries Q] [--backends sqlite,postgresql]
+       .venv/bin/python bench/mpi.py --patients N --backends B --database URL   # a database loaded before
+
+Loading is the long part at a million (Patients are index-heavy: about 450 a second on PostgreSQL on
+the reference machine, 40 minutes), so ``--database`` measures a database an earlier run (or ``ketnoi
+load`` of the same ``--patients`` and ``--seed``) filled, and each backend's row is printed as it is done.
 """
 
 from __future__ import annotations
@@ -59,6 +64,21 @@ def population(patients: int, seed: int, out: Path) -> tuple[list[dict[str, Any]
     return queries, cccds
 
 
+def sample(patients: int, seed: int, wanted: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The first ``wanted`` duplicates and originals' CCCDs of the population, without generating all of it
+    (the generator is a stream: the first blocks are the same whatever ``patients`` is)."""
+    queries: list[dict[str, Any]] = []
+    cccds: list[str] = []
+    for block, dup in iter_blocks(patients, seed):
+        people = [r for r in block if r["resourceType"] == "Patient"]
+        if dup is not None:
+            queries += [p for p in people if p["id"] == dup.duplicate_id]
+        cccds += [i["value"] for i in people[0].get("identifier", []) if i.get("system") == CCCD]
+        if len(queries) >= wanted and len(cccds) >= wanted:
+            break
+    return queries, cccds
+
+
 def latency(base: str, queries: list[dict[str, Any]], cccds: list[str], count: int) -> tuple[dict[str, float], ...]:
     match_s, raw_s = [], []
     with common.client(base) as http:
@@ -94,7 +114,9 @@ def creates(url: str, queries: list[dict[str, Any]], link: bool, count: int) -> 
         started = time.perf_counter()
         for i, query in enumerate((queries * (count // max(len(queries), 1) + 1))[:count]):
             body = {k: v for k, v in query.items() if k not in ("id", "meta")}
-            body["identifier"] = [x for x in body.get("identifier", []) if x.get("system") != CCCD]  # no clash
+            kept = [x for x in body.pop("identifier", []) if x.get("system") != CCCD]  # no CCCD clash
+            if kept:
+                body["identifier"] = kept
             body["telecom"] = [{"system": "phone", "value": f"09{i:08d}"}]
             r = http.post("/Patient", content=orjson.dumps(body))
             assert r.status_code == 201, r.text[:500]
@@ -117,19 +139,44 @@ def _pending_jobs(url: str) -> int:
         store.close()
 
 
+HEADER = ["backend", "patients", "$match p50/p95/p99 ms", "raw: identifier search", "dedupe dry-run", "dedupe",
+          "creates/s link off / on", "linked/s after"]  # fmt: skip
+
+
 def run_backend(backend: str, folder: Path, data: tuple[list[dict[str, Any]], list[str]], args: Any) -> list[str]:
-    queries, cccds = data
     with common.database(backend, common.pg_admin_url()) as url:
         loaded = ketnoi_load(url, folder)
         print(f"  [{backend}] loaded {loaded.resources:,} Patients at {loaded.rate:,.0f}/s", flush=True)
-        with common.server(url, env={"KETNOI_MPI_LINK": "off"}) as srv:
-            match, raw = latency(srv.base, queries, cccds, args.queries)
-        dry = dedupe(url, dry_run=True)
-        full = dedupe(url, dry_run=False)
-        off, _ = creates(url, queries, False, args.creates)
-        on, linked = creates(url, queries, True, args.creates)
-    return [backend, f"{loaded.resources:,}", common.fmt_pcts(match), common.fmt_pcts(raw), f"{dry:.1f} s",
-            f"{full:.1f} s", f"{off:,.0f} / {on:,.0f}", f"{linked:,.0f}" if linked else "n/a"]  # fmt: skip
+        return measure(backend, url, data, args)
+
+
+def measure(backend: str, url: str, data: tuple[list[dict[str, Any]], list[str]], args: Any) -> list[str]:
+    queries, cccds = data
+    patients = _patients(url)
+    with common.server(url, env={"KETNOI_MPI_LINK": "off"}) as srv:
+        match, raw = latency(srv.base, queries, cccds, args.queries)
+    print(f"  [{backend}] $match p50/p95/p99 {common.fmt_pcts(match)} ms; raw {common.fmt_pcts(raw)} ms", flush=True)
+    dry = dedupe(url, dry_run=True)
+    full = dedupe(url, dry_run=False)
+    off, _ = creates(url, queries, False, args.creates)
+    on, linked = creates(url, queries, True, args.creates)
+    row = [backend, f"{patients:,}", common.fmt_pcts(match), common.fmt_pcts(raw), f"{dry:.1f} s",
+           f"{full:.1f} s", f"{off:,.0f} / {on:,.0f}", f"{linked:,.0f}" if linked else "n/a"]  # fmt: skip
+    print(common.table(HEADER, [row]), flush=True)
+    return row
+
+
+def _patients(url: str) -> int:
+    from ketnoi.app import open_store
+    from ketnoi.sql import SqlQuery
+
+    store = open_store(url)
+    try:
+        with store.session(write=False) as session:
+            sql = "SELECT count(*) FROM resource WHERE resource_type = 'Patient' AND deleted = ?"
+            return int(session.query(SqlQuery(sql, (False,)))[0][0])
+    finally:
+        store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,8 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--creates", type=int, default=300)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--database", help="measure this database, loaded before with the same --patients/--seed")
     args = parser.parse_args(argv)
     common.print_machine(common.machine_info())
+    if args.database:
+        data = sample(args.patients, args.seed, max(args.queries, args.creates))
+        print(common.table(HEADER, [measure(args.backends, args.database, data, args)]))
+        return 0
     with tempfile.TemporaryDirectory(prefix="ketnoi-bench-mpi-") as tmp:
         folder = Path(tmp) / "patients"
         started = time.perf_counter()
@@ -148,9 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"generated {args.patients:,} patients + {len(data[0]):,} duplicates in "
               f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
         rows = [run_backend(b, folder, data, args) for b in args.backends.split(",")]
-    header = ["backend", "patients", "$match p50/p95/p99 ms", "raw: identifier search", "dedupe dry-run",
-              "dedupe", "creates/s link off / on", "linked/s after"]  # fmt: skip
-    print(common.table(header, rows))
+    print(common.table(HEADER, rows))
     return 0
 
 

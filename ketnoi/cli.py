@@ -200,7 +200,9 @@ def _load(args: argparse.Namespace) -> int:
         what = f"--organization takes a reference such as Organization/123, not {args.organization!r}"
         print(f"error: {what}", file=sys.stderr)
         return 2
-    settings = _settings(args)
+    # A bulk load queues no patient-index linking: a million patients linked one job at a time would
+    # outlast the load many times over; `ketnoi mpi dedupe` links a whole database in one pass.
+    settings = _settings(args).with_(mpi_link=False)
     store = open_store(settings.database)
     try:
         check_schema(store)
