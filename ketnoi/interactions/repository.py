@@ -296,9 +296,9 @@ class Repository(Visibility):
         """Refresh the planner's statistics now (after a bulk load; ketnoi.store.statistics)."""
         self.session.analyze()
 
-    def prefetch(self, keys: list[tuple[str, str]]) -> None:
-        """Read and lock the current versions of the resources a transaction will update, at once."""
-        self.session.prefetch(keys)
+    def prefetch(self, keys: list[tuple[str, str]], *, for_update: bool = True) -> None:
+        """Read (and lock, unless only to read them) the current versions of many resources at once."""
+        self.session.prefetch(keys, for_update=for_update)
 
     def lock(self, key: str) -> None:
         """Serialise with other transactions taking the same key until this one ends."""

@@ -63,7 +63,9 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         )
     model = model_for(repo.services.settings.mpi_model).for_records(_patient_count(repo))
     privileged = repo.privileged("patient-match")
-    stored = [privileged.read("Patient", pid) for pid in repo.mpi_candidates(keys, MAX_CANDIDATES)]
+    ids = repo.mpi_candidates(keys, MAX_CANDIDATES)
+    privileged.prefetch([("Patient", pid) for pid in ids], for_update=False)  # one query, not one per candidate
+    stored = [privileged.read("Patient", pid) for pid in ids]
     ranked = rank(view, [_body(s.content) for s in stored], model)
     if only_certain:
         ranked = [r for r in ranked if r.match.grade == "certain"]
