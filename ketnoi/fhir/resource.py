@@ -16,6 +16,12 @@ def dumps(resource: Any) -> bytes:
     return orjson.dumps(resource)
 
 
+def loads_object(content: bytes | None) -> dict[str, Any]:
+    """A stored version's content as a JSON object: ``{}`` for none (a deleted version) or a non-object."""
+    loaded = orjson.loads(content or b"{}")
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 

@@ -20,14 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
 from ketnoi.mpi.matcher import rank
 from ketnoi.mpi.model import Match, Model
-from ketnoi.search.extract_mpi import MPI_SYSTEM, is_golden, lookup_keys, patient_view
+from ketnoi.search.extract_mpi import MPI_SYSTEM, is_golden, linked_patients, lookup_keys, patient_view
 
 GOLDEN: Final = {"system": MPI_SYSTEM, "code": "golden"}
 REVIEW: Final = {"system": MPI_SYSTEM, "code": "match-review"}
@@ -110,7 +108,7 @@ def current(repo: Repository, resource_type: str, id: str) -> dict[str, Any] | N
     """The current content, or None when missing, deleted or out of ``repo``'s reach (the index's own
     writes run with the server's rights, so for them nothing is out of reach)."""
     try:
-        return _json(repo.read(resource_type, id).content)
+        return res.loads_object(repo.read(resource_type, id).content)
     except FhirError:
         return None
 
@@ -175,12 +173,7 @@ def judged(repo: Repository, a: str, b: str) -> bool:
 
 
 def _members(repo: Repository, golden: str) -> list[str]:
-    links = (current(repo, "Patient", golden) or {}).get("link", [])
-    return [str(link["other"]["reference"]).removeprefix("Patient/") for link in links if _links_patient(link)]
-
-
-def _links_patient(link: Any) -> bool:
-    return isinstance(link, dict) and str((link.get("other") or {}).get("reference", "")).startswith("Patient/")
+    return linked_patients(current(repo, "Patient", golden) or {})
 
 
 def _write_golden(repo: Repository, golden: str | None, members: Iterable[str]) -> str:
@@ -233,8 +226,3 @@ def _bodies(repo: Repository, ids: Iterable[str]) -> list[dict[str, Any]]:
         if body is not None and not is_golden(body):
             found.append(body)
     return found
-
-
-def _json(content: bytes | None) -> dict[str, Any]:
-    loaded = orjson.loads(content or b"{}")
-    return loaded if isinstance(loaded, dict) else {}

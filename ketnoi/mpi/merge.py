@@ -52,7 +52,7 @@ def plan(repo: Repository, source_id: str, target_id: str, move_references: bool
         )
     source, target = _live(repo, source_id, "source"), _live(repo, target_id, "target")
     for role, stored in (("source", source), ("target", target)):
-        body = _json(stored.content)
+        body = res.loads_object(stored.content)
         if body.get("active") is False and _replaced_by(body):
             raise FhirError.of(
                 409,
@@ -86,12 +86,12 @@ def merge(repo: Repository, p: Plan, result: dict[str, Any] | None, move_referen
     written: list[tuple[StoredVersion, StoredVersion]] = []  # (before, after)
     if move_references:
         for before in p.referrers:
-            body = _json(before.content)
+            body = res.loads_object(before.content)
             if _repoint(body, p.source.id, p.target.id):
                 if isinstance(body.get("link"), list):  # a golden record that named both: once
                     body["link"] = list({orjson.dumps(link): link for link in body["link"]}.values())
                 written.append((before, _update(repo, body)))
-    source = _json(p.source.content)
+    source = res.loads_object(p.source.content)
     source["active"] = False
     source["link"] = [*_other_links(source, p.target.id), _link(p.target.id, "replaced-by")]
     written.append((p.source, _update(repo, source)))
@@ -99,12 +99,12 @@ def merge(repo: Repository, p: Plan, result: dict[str, Any] | None, move_referen
     after_target = _update(repo, target)
     written.append((p.target, after_target))
     _provenance(repo, "merge", written, p.target.id)
-    return _json(after_target.content)
+    return res.loads_object(after_target.content)
 
 
 def unmerge(repo: Repository, provenance_id: str) -> dict[str, Any]:
     """Undo the merge recorded by ``Provenance/provenance_id``; returns the restored target Patient."""
-    record = _json(repo.read("Provenance", provenance_id).content)
+    record = res.loads_object(repo.read("Provenance", provenance_id).content)
     if _activity(record) != "merge":
         raise bad_request(
             f"Provenance/{provenance_id} does not record a merge",
@@ -122,18 +122,18 @@ def unmerge(repo: Repository, provenance_id: str) -> dict[str, Any]:
                 f"{after_version}): undo that change first, or correct the records by hand",
                 f"{rtype}/{rid} đã thay đổi sau lần gộp (phiên bản {current.version}, lần gộp ghi {after_version})",
             )
-        old = _json(repo.vread(rtype, rid, str(before_ref[2])).content)
+        old = res.loads_object(repo.vread(rtype, rid, str(before_ref[2])).content)
         written.append((current, _update(repo, old)))
     target = _merge_target(record)
     _provenance(repo, "unmerge", written, target.removeprefix("Patient/"))
     restored = [after for _, after in written if f"{after.resource_type}/{after.id}" == target]
-    return _json(restored[0].content) if restored else {}
+    return res.loads_object(restored[0].content) if restored else {}
 
 
 def find_merge(repo: Repository, source_id: str) -> str:
     """The id of the latest merge Provenance of ``Patient/source_id`` (404 when it was never merged)."""
     for _, pid in repo.referring(("Patient", source_id), resource_type="Provenance", param="target"):
-        record = _json(repo.read("Provenance", pid).content)
+        record = res.loads_object(repo.read("Provenance", pid).content)
         if _activity(record) == "unmerge":
             break  # the latest merge of it was undone already
         if _activity(record) == "merge" and any(ref[:2] == ("Patient", source_id) for ref, _ in _pairs(record)):
@@ -167,7 +167,7 @@ def _referrers(repo: Repository, patient: str) -> list[StoredVersion]:
 
 
 def _target_body(p: Plan, result: dict[str, Any] | None) -> dict[str, Any]:
-    body = dict(result) if result is not None else _json(p.target.content)
+    body = dict(result) if result is not None else res.loads_object(p.target.content)
     if body.get("id") != p.target.id:
         raise bad_request(
             f"'result-patient' must be Patient/{p.target.id}, the target",
@@ -272,8 +272,3 @@ def _replaced_by(body: dict[str, Any]) -> str | None:
         if isinstance(link, dict) and link.get("type") == "replaced-by":
             return str((link.get("other") or {}).get("reference"))
     return None
-
-
-def _json(content: bytes | None) -> dict[str, Any]:
-    loaded = orjson.loads(content or b"{}")
-    return loaded if isinstance(loaded, dict) else {}

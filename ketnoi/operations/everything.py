@@ -46,7 +46,7 @@ from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.search import cursor_secret, include_cap_warning
 from ketnoi.interactions.visibility import Row
 from ketnoi.search.compile import Position
-from ketnoi.search.extract_mpi import is_golden
+from ketnoi.search.extract_mpi import is_golden, linked_patients
 from ketnoi.search.paging import decode_cursor, encode_cursor
 from ketnoi.search.parse import parse
 from ketnoi.search.query import Compartment, Include, SearchQuery
@@ -140,12 +140,10 @@ def _count(repo: Repository, params: list[tuple[str, str]]) -> int:
 
 def _sources(current: StoredVersion) -> tuple[str, ...]:
     """A golden record's source records (its ``seealso`` links); nothing for any other Patient."""
-    body = res.loads(current.content or b"{}")
+    body = res.loads_object(current.content)
     if not is_golden(body):
         return ()
-    refs = (link.get("other", {}).get("reference", "") for link in body.get("link") or () if isinstance(link, dict))
-    ids = {r.removeprefix("Patient/") for r in refs if isinstance(r, str) and r.startswith("Patient/")}
-    return tuple(sorted(i for i in ids if res.is_valid_id(i) and i != current.id))
+    return tuple(sorted({i for i in linked_patients(body) if res.is_valid_id(i) and i != current.id}))
 
 
 def _query(

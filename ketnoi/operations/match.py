@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import orjson
-
+from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError, bad_request
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.ownership import owner
@@ -66,7 +65,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
     ids = repo.mpi_candidates(keys, MAX_CANDIDATES)
     privileged.prefetch([("Patient", pid) for pid in ids], for_update=False)  # one query, not one per candidate
     stored = [privileged.read("Patient", pid) for pid in ids]
-    ranked = rank(view, [_body(s.content) for s in stored], model)
+    ranked = rank(view, [res.loads_object(s.content) for s in stored], model)
     if only_certain:
         ranked = [r for r in ranked if r.match.grade == "certain"]
     shown, held = _split(repo, ranked, {s.id: s for s in stored})
@@ -132,11 +131,6 @@ def _patient_count(repo: Repository) -> int:
         count = repo.patient_count()
         _PATIENTS.put(key, count)
     return count
-
-
-def _body(content: bytes | None) -> dict[str, Any]:
-    loaded = orjson.loads(content or b"{}")
-    return loaded if isinstance(loaded, dict) else {}
 
 
 def _split(repo: Repository, ranked: list[Ranked], stored: dict[str, Any]) -> tuple[list[Ranked], dict[str, str]]:

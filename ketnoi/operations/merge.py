@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError, bad_request, not_found
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
@@ -42,7 +41,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
             f"Preview: Patient/{source} would be merged into Patient/{target}; "
             f"{len(plan.referrers)} resources refer to the source"
         )
-        return answer(request.body, text, _body(plan.target.content))
+        return answer(request.body, text, res.loads_object(plan.target.content))
     stored = merge.merge(repo, plan, result, moves)
     moved = f"{len(plan.referrers)} resources now refer to the target" if moves else "references left on the source"
     return answer(request.body, f"Patient/{source} was merged into Patient/{target}; {moved}", stored)
@@ -107,11 +106,6 @@ def answer(request_body: Any, text: str, result: dict[str, Any]) -> FhirResponse
         {"name": "result", "resource": result},
     ]
     return FhirResponse(200, resource={"resourceType": "Parameters", "parameter": parameter})
-
-
-def _body(content: bytes | None) -> dict[str, Any]:
-    loaded = orjson.loads(content or b"{}")
-    return loaded if isinstance(loaded, dict) else {}
 
 
 OPERATION = Operation(

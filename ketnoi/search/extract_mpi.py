@@ -154,6 +154,12 @@ def mpi_rows(resource: dict[str, Any], rows: IndexRows) -> None:
         rows.token.append(TokenRow(PARAM, kind, value, None))
 
 
+def linked_patients(resource: dict[str, Any]) -> list[str]:
+    """The ids of the Patients a Patient's ``link`` entries name, in order (a golden record's sources)."""
+    refs = [(link.get("other") or {}).get("reference") for link in resource.get("link") or () if isinstance(link, dict)]
+    return [r.removeprefix("Patient/") for r in refs if isinstance(r, str) and r.startswith("Patient/")]
+
+
 def is_golden(resource: dict[str, Any]) -> bool:
     """Whether ``resource`` is a golden record of the patient index (tagged ``mpi|golden``, ADR 0023)."""
     meta = resource.get("meta")
