@@ -29,7 +29,17 @@ from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.organizations import NATIONAL, hierarchy
 from ketnoi.interactions.ownership import owner
 from ketnoi.interactions.policy import REGISTRY_TYPES, SHARED_TYPES, compartment_params
-from ketnoi.search.extract_consent import ANYONE, DENY, PERMIT, TYPE_PREFIX, WHOLE
+from ketnoi.search.extract_consent import (
+    ANYONE,
+    AUTHOR_PREFIX,
+    DENY,
+    DEPENDENT_PREFIX,
+    PERMIT,
+    REF_PREFIX,
+    TYPE_PREFIX,
+    WHOLE,
+    holds,
+)
 from ketnoi.search.query import Compartment, Criterion, Filter, OwnedBy, Reach, Withheld
 from ketnoi.search.reach import DENIABLE_PARAMS
 from ketnoi.store.base import StoredVersion
@@ -56,14 +66,14 @@ def criteria(
         ids = [f.values for f in filters if isinstance(f, Filter) and f.param == "_id" and f.modifier is None]
         if ids and len(ids[0]) == 1 and res.is_valid_id(ids[0][0]) and openness(repo, ids[0][0]).open:
             return []  # Patient?_id=p (a conditional write's or an app's lookup) of an open patient
-        return [Reach(org, (), True, cutoff(repo), glass_patients(repo))]
+        return [Reach(org, (), True, cutoff(repo), time.time(), glass_patients(repo))]
     params = compartment_params(rtype) or ()
     pinned = pinned_patient(rtype, filters)
     found = openness(repo, pinned) if pinned is not None else None
     if found is None or not found.open:
         # Across patients, or a named patient who is not open (a match may still be the
         # facility's own, or another patient's too): the whole rule, per row.
-        return [Reach(org, params, False, cutoff(repo), glass_patients(repo) if params else ())]
+        return [Reach(org, params, False, cutoff(repo), time.time(), glass_patients(repo) if params else ())]
     # Every match is in that patient's record: at most what a Consent withholds is left out.
     return [Withheld(org, tuple(sorted(found.withheld)))] if found.withheld else []
 
@@ -121,7 +131,7 @@ def _patients_open(repo: Repository, current: StoredVersion) -> bool:
     for patient in filter(None, patients):
         found = openness(repo, patient)
         if found.open and found.withheld and keys is None:
-            keys = _deniable_keys(repo, resource, rtype)
+            keys = _deniable_keys(repo, resource, current)
         if found.open and not found.withheld & (keys or set()):
             return True
     return False
@@ -132,12 +142,15 @@ def _compartment(rtype: str) -> frozenset[str]:
     return frozenset(compartment_params(rtype) or ())
 
 
-def _deniable_keys(repo: Repository, resource: dict[str, Any], rtype: str) -> set[str]:
-    """What a Consent's rule may withhold a resource by: its codes and security labels, its type."""
-    rows = repo.services.extractor.extract_some(resource, frozenset(DENIABLE_PARAMS))
-    return {f"{t.system}|{t.code}" for t in rows.token if t.param in DENIABLE_PARAMS and t.system} | {
-        TYPE_PREFIX + rtype
-    }
+def _deniable_keys(repo: Repository, resource: dict[str, Any], current: StoredVersion) -> set[str]:
+    """What a Consent's rule may withhold a resource by (``search.reach._row_keys``): its codes and
+    security labels, its type, itself, the resources it refers to, its owner."""
+    rtype = current.resource_type
+    rows = repo.services.extractor.extract(resource)
+    keys = {f"{t.system}|{t.code}" for t in rows.token if t.param in DENIABLE_PARAMS and t.system}
+    keys |= {f"{DEPENDENT_PREFIX}{r.target_type}/{r.target_id}" for r in rows.reference if r.target_type}
+    keys |= {TYPE_PREFIX + rtype, f"{REF_PREFIX}{rtype}/{current.id}"}
+    return keys | ({AUTHOR_PREFIX + current.org} if current.org else set())
 
 
 def pinned_patient(rtype: str, filters: Sequence[Criterion]) -> str | None:
@@ -197,7 +210,9 @@ def _from_facts(org: str, facts: Sequence[tuple[str, str, str, str]]) -> Opennes
     if any(kind == "glass" for kind, *_ in facts):
         return Openness(True)
     care = any(kind == "care" for kind, *_ in facts)  # at most one row: the relation exists
-    return decide(org, care, [(kind, actor, key) for kind, actor, key, _ in facts if kind in (PERMIT, DENY)])
+    now = time.time()
+    rules = [(kind, actor, key) for kind, actor, key, period in facts if kind in (PERMIT, DENY) and holds(period, now)]
+    return decide(org, care, rules)
 
 
 def decide(org: str, care: bool, rules: Collection[tuple[str, str, str]]) -> Openness:

@@ -89,6 +89,7 @@ class Reach:
     subject: tuple[str, ...]  # reference parameters naming the resource's patient (empty: own data only)
     patient_self: bool  # the type is Patient: each resource is its own patient
     cutoff: float  # epoch seconds: a care relation's period must end on or after this
+    now: float  # epoch seconds: the Consent rules whose period holds now are in force
     glass: tuple[str, ...] = ()  # Patient ids under break-the-glass for this caller
 
 

@@ -21,7 +21,9 @@ A row of resource type T is in reach of facility F when::
 loaded by an operator, with F as its serviceProvider / managingOrganization), not cancelled nor
 entered-in-error, whose period reaches the cutoff. ``denied``: a deny rule naming F, or a deny rule
 naming anyone that no permit rule naming F with the same key overrides (the nested exception
-"deny everyone but F"). Rules come from ``ketnoi.search.extract_consent``.
+"deny everyone but F"). Only rules whose period holds now count. Rules come from
+``ketnoi.search.extract_consent``; a row's keys are its type, codes and security labels, itself
+(``ref:``), what it refers to (``dep:``) and its owner (``org:``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,18 @@ from __future__ import annotations
 from functools import cache
 from typing import Final
 
-from ketnoi.search.extract_consent import ANYONE, DENY, PERMIT, TYPE_PREFIX, WHOLE
+from ketnoi.search.extract_consent import (
+    ANYONE,
+    AUTHOR_PREFIX,
+    DENY,
+    DEPENDENT_PREFIX,
+    PERIOD_DIGITS,
+    PERMIT,
+    REF_PREFIX,
+    TYPE_PREFIX,
+    WHOLE,
+    now_text,
+)
 from ketnoi.search.frag import Frag, cat, join, val
 from ketnoi.search.query import OwnedBy, Reach, Withheld
 
@@ -67,14 +80,17 @@ def reach_condition(crit: Reach, alias: str, owner_index: bool = False) -> Frag:
 
 
 def withheld(crit: Withheld, alias: str, owner_index: bool = False) -> Frag:
-    """``crit`` as a condition on the resource row ``alias``: owned by ``crit.org``, or of none of
-    the withheld types and with none of the withheld codes or security labels."""
-    types = [k.removeprefix(TYPE_PREFIX) for k in crit.keys if k.startswith(TYPE_PREFIX)]
-    codes = [k for k in crit.keys if not k.startswith(TYPE_PREFIX)]
+    """``crit`` as a condition on the resource row ``alias``: owned by ``crit.org``, or with none
+    of the withheld keys (its type, a code or security label, itself, a resource it refers to,
+    its owner)."""
+    by_prefix: dict[str, list[str]] = {}
+    for key in crit.keys:
+        prefix = next((p for p in _PREFIXES if key.startswith(p)), "")
+        by_prefix.setdefault(prefix, []).append(key.removeprefix(prefix))
     parts: list[Frag] = []
-    if types:
+    if types := by_prefix.get(TYPE_PREFIX):
         parts.append(cat(f"{alias}.resource_type NOT IN (", val(*types), ")"))
-    if codes:
+    if codes := by_prefix.get(""):
         tokens = "idx_token t INDEXED BY idx_token_owner" if owner_index else "idx_token t"
         parts.append(
             cat(
@@ -86,7 +102,24 @@ def withheld(crit: Withheld, alias: str, owner_index: bool = False) -> Frag:
                 "))",
             )
         )
+    if refs := by_prefix.get(REF_PREFIX):
+        parts.append(cat(f"{alias}.resource_type || '/' || {alias}.id NOT IN (", val(*refs), ")"))
+    if targets := by_prefix.get(DEPENDENT_PREFIX):
+        refs_table = "idx_reference crx INDEXED BY idx_reference_owner" if owner_index else "idx_reference crx"
+        parts.append(
+            cat(
+                f"NOT EXISTS (SELECT 1 FROM {refs_table} WHERE crx.resource_type = {alias}.resource_type AND "
+                f"crx.resource_id = {alias}.id AND crx.target_type || '/' || crx.target_id IN (",
+                val(*targets),
+                "))",
+            )
+        )
+    if authors := by_prefix.get(AUTHOR_PREFIX):
+        parts.append(cat(f"({alias}.org IS NULL OR {alias}.org NOT IN (", val(*authors), "))"))
     return cat("(", f"{alias}.org = ", val(crit.org), " OR (", join(" AND ", parts), "))")
+
+
+_PREFIXES: Final = (TYPE_PREFIX, REF_PREFIX, DEPENDENT_PREFIX, AUTHOR_PREFIX)
 
 
 def patient_facts_call(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
@@ -132,7 +165,9 @@ def _patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | N
     - ``('care', 'Organization/org_id', 'live', 'names')`` once when the patient has a care
       relation with the organization (the test stops at the first Encounter or EpisodeOfCare
       that makes one);
-    - ``(PERMIT or DENY, actor, key, '')`` per rule row of the patient's active privacy Consents;
+    - ``(PERMIT or DENY, actor, key, period)`` per rule row of the patient's active privacy
+      Consents (the period as ``extract_consent.period_text``, or NULL: ``interactions.reach``
+      keeps those that hold now);
     - ``('glass', patient, '', '')`` when ``glass_kind`` (the caller's break-the-glass record kind)
       holds an opening of this patient that has not run out."""
     care = cat(
@@ -142,7 +177,7 @@ def _patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | N
         _care_relation(cat("'Organization/' || ", val(org_id)), org_id, cutoff, val(patient)),
     )
     rules = cat(
-        " UNION ALL SELECT ct.param, ct.system, ct.code, '' FROM idx_reference cp JOIN idx_token ct ON "
+        " UNION ALL SELECT ct.param, ct.system, ct.code, ct.text FROM idx_reference cp JOIN idx_token ct ON "
         "ct.resource_type = cp.resource_type AND ct.resource_id = cp.resource_id WHERE cp.resource_type = "
         "'Consent' AND cp.param = 'patient' AND cp.target_id = ",
         val(patient),
@@ -168,7 +203,7 @@ def _open(crit: Reach, patient: str, alias: str, by_code: bool, owner_index: boo
     """Whether the patient whose id is the SQL expression ``patient`` is open to ``crit.org``."""
     glass = cat(f"{patient} IN (", val(*crit.glass), ") OR ") if crit.glass else Frag("")
     whole = Frag(f"ct.code = '{WHOLE}'")
-    permitted = _rule(patient, PERMIT, (crit.org, ANYONE), whole)
+    permitted = _rule(patient, PERMIT, (crit.org, ANYONE), whole, crit.now)
     allowed = cat("(", _care(crit, patient), " OR ", permitted, ")")
     parts = [allowed, cat(" AND NOT ", _denied(crit, patient, whole))]
     if by_code:
@@ -231,10 +266,11 @@ def _names(org_id: str) -> Frag:
     )
 
 
-def _rule(patient: str, effect: str, actors: tuple[str, ...], key: Frag, alias: str = "ct") -> Frag:
+def _rule(patient: str, effect: str, actors: tuple[str, ...], key: Frag, now: float, alias: str = "ct") -> Frag:
     """Some active Consent of the patient states an ``effect`` rule about one of ``actors`` whose
-    key (``{alias}.code``) satisfies ``key``."""
+    key (``{alias}.code``) satisfies ``key``, and whose period (``{alias}.text``) holds at ``now``."""
     cp = f"{alias}p"
+    at = now_text(now)
     return cat(
         f"EXISTS (SELECT 1 FROM idx_reference {cp} JOIN idx_token {alias} ON {alias}.resource_type = "
         f"{cp}.resource_type AND {alias}.resource_id = {cp}.resource_id WHERE {cp}.resource_type = 'Consent' AND "
@@ -243,7 +279,11 @@ def _rule(patient: str, effect: str, actors: tuple[str, ...], key: Frag, alias: 
         val(effect),
         f" AND {alias}.system IN (",
         val(*actors),
-        ") AND ",
+        f") AND ({alias}.text IS NULL OR (substr({alias}.text, 1, {PERIOD_DIGITS}) <= ",
+        val(at),
+        f" AND substr({alias}.text, {PERIOD_DIGITS + 2}) >= ",
+        val(at),
+        ")) AND ",
         key,
         ")",
     )
@@ -252,18 +292,23 @@ def _rule(patient: str, effect: str, actors: tuple[str, ...], key: Frag, alias: 
 def _denied(crit: Reach, patient: str, key: Frag) -> Frag:
     """A deny rule about ``crit.org`` with a key satisfying ``key``, or one about anyone that no
     permit rule about ``crit.org`` with the same key overrides."""
-    named = _rule(patient, DENY, (crit.org,), key)
-    override = _rule(patient, PERMIT, (crit.org,), Frag("cq.code = ct.code"), alias="cq")
-    anyone = _rule(patient, DENY, (ANYONE,), cat(key, " AND NOT ", override))
+    named = _rule(patient, DENY, (crit.org,), key, crit.now)
+    override = _rule(patient, PERMIT, (crit.org,), Frag("cq.code = ct.code"), crit.now, alias="cq")
+    anyone = _rule(patient, DENY, (ANYONE,), cat(key, " AND NOT ", override), crit.now)
     return cat("(", named, " OR ", anyone, ")")
 
 
 def _row_keys(alias: str, owner_index: bool) -> Frag:
-    """A rule key (``ct.code``) that names the row's type, or one of its codes or security labels."""
+    """A rule key (``ct.code``) that names the row's type, one of its codes or security labels,
+    the row itself, a resource it refers to, or its owner."""
     tokens = "idx_token t INDEXED BY idx_token_owner" if owner_index else "idx_token t"
+    refs = "idx_reference crx INDEXED BY idx_reference_owner" if owner_index else "idx_reference crx"
     return cat(
         f"(ct.code = '{TYPE_PREFIX}' || {alias}.resource_type OR ct.code IN (SELECT t.system || '|' || t.code "
         f"FROM {tokens} WHERE t.resource_type = {alias}.resource_type AND t.resource_id = {alias}.id AND t.param IN (",
         val(*DENIABLE_PARAMS),
-        ") AND t.system IS NOT NULL))",
+        f") AND t.system IS NOT NULL) OR ct.code = '{REF_PREFIX}' || {alias}.resource_type || '/' || {alias}.id "
+        f"OR ct.code = '{AUTHOR_PREFIX}' || {alias}.org OR ct.code IN (SELECT '{DEPENDENT_PREFIX}' || crx.target_type "
+        f"|| '/' || crx.target_id FROM {refs} WHERE crx.resource_type = {alias}.resource_type AND crx.resource_id = "
+        f"{alias}.id AND crx.target_type IS NOT NULL))",
     )

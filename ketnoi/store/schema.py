@@ -402,6 +402,22 @@ def _patient_facts_exists(dialect: str) -> tuple[str, ...]:
     )
 
 
+def _patient_facts_periods(dialect: str) -> tuple[str, ...]:
+    """PostgreSQL: ``ketnoi_patient_facts`` gives each Consent rule's period (``idx_token.text``,
+    ``extract_consent.period_text``) so that the policy keeps the rules in force now. The function
+    of migration 13 with that one column changed (migrations never change once applied, so its
+    text is a fixed base)."""
+    if dialect != "postgresql":
+        return ()
+    (base,) = _patient_facts_exists(dialect)
+    changed = base.replace(
+        "SELECT ct.param::TEXT, ct.system::TEXT, ct.code::TEXT, ''::TEXT",
+        ("SELECT ct.param::TEXT, ct.system::TEXT, ct.code::TEXT, ct.text::TEXT"),
+    )
+    assert changed != base
+    return (changed,)
+
+
 def _audit_append_function(dialect: str) -> tuple[str, ...]:
     """PostgreSQL: ``ketnoi_audit_append`` locks the log's head, chains and inserts the records and
     moves the head, in one statement (ketnoi.store.audit_sql). Each statement is a round trip of
@@ -467,6 +483,7 @@ def migrations(dialect: str) -> list[Migration]:
             12, "PostgreSQL: the access policy's patient facts with a cached plan", _patient_facts_function(dialect)
         ),
         Migration(13, "PostgreSQL: the patient facts stop at the first care relation", _patient_facts_exists(dialect)),
+        Migration(14, "PostgreSQL: the patient facts give each Consent rule's period", _patient_facts_periods(dialect)),
     ]
 
 

@@ -135,6 +135,19 @@ def consent(
     }
 
 
+RESEARCH = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}
+TREATMENT = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}
+
+
+def period(start_days: float, end_days: float) -> dict[str, str]:
+    """A Consent period from ``start_days`` to ``end_days`` from now (negative: ago)."""
+    return {"start": res.instant(time.time() + start_days * DAY), "end": res.instant(time.time() + end_days * DAY)}
+
+
+def data(meaning: str, ref: str) -> dict[str, Any]:
+    return {"meaning": meaning, "reference": {"reference": ref}}
+
+
 @pytest.fixture
 def world(fresh_services: Services) -> Services:
     s = fresh_services
@@ -294,6 +307,48 @@ def test_a_consent_permitting_a_facility_opens_the_record_without_a_care_relatio
     put(s, OPERATOR, consent("share-f1", "A", "permit", actor=F1))
     assert visible(s, CLINICIAN, "Observation/a-f2")
     assert not visible(s, staff("Organization/F3", user="p3"), "Observation/a-f2")
+
+
+@pytest.mark.parametrize(
+    ("rules", "closed"),
+    [
+        ("deny-f1-now", True),
+        ("deny-f1-expired", False),
+        ("deny-f1-future", False),
+        ("deny-all-but-f1-expired", True),  # the exception ran out: the deny stands for F1 too
+        ("deny-f1-research", False),  # about research, not the care F1 gives
+        ("deny-f1-treatment", True),
+        ("deny-authored-by-a-person", True),  # who wrote it is not recorded: fails closed
+    ],
+)
+def test_a_consents_period_and_purpose_decide_whether_it_applies(world: Services, rules: str, closed: bool) -> None:
+    s = world
+    give_care(s)
+    for rule in RULES[rules]:
+        put(s, OPERATOR, rule)
+    assert visible(s, CLINICIAN, "Observation/a-f2") is not closed
+    assert ("Observation/a-f2" in ids_of(call(s, CLINICIAN, "GET", "Observation?_count=100"))) is not closed
+    assert visible(s, CLINICIAN, "Observation/a-f1")  # F1's own, whatever the rules
+
+
+def test_a_consent_withholds_the_data_it_names(world: Services) -> None:
+    """``provision.data``: one resource (instance), what refers to one (dependents), what one
+    organization wrote (authoredby); the rest of the record stays open."""
+    s = world
+    give_care(s)
+    for rule in RULES["deny-dependents"]:
+        put(s, OPERATOR, rule)
+    assert not visible(s, CLINICIAN, "Encounter/a-visit") and not visible(s, CLINICIAN, "Observation/a-visit-obs")
+    assert visible(s, CLINICIAN, "Observation/a-f2") and visible(s, CLINICIAN, "Patient/A")
+    put(s, OPERATOR, consent("c1", "A", "deny", data=[data("instance", "Observation/a-f2")]))
+    assert not visible(s, CLINICIAN, "Observation/a-f2") and visible(s, CLINICIAN, "Observation/a-visit-obs")
+    assert ids_of(call(s, CLINICIAN, "GET", "Observation?subject=Patient/A")) >= {"Observation/a-visit-obs"}
+    assert "Observation/a-f2" not in ids_of(call(s, CLINICIAN, "GET", "Observation?subject=Patient/A"))
+    put(s, OPERATOR, consent("c1", "A", "deny", data=[data("authoredby", F2)]))
+    f2_wrote = {"Observation/a-f2", "Condition/a-hiv", "Observation/a-label"}
+    assert not any(visible(s, CLINICIAN, ref) for ref in f2_wrote)
+    assert visible(s, CLINICIAN, "Observation/a-visit-obs") and visible(s, CLINICIAN, "Patient/A")
+    assert all(visible(s, F2_CLINICIAN, ref) for ref in f2_wrote)
 
 
 def test_deny_everyone_but_one_facility(world: Services) -> None:
@@ -547,6 +602,33 @@ RULES = {
     ],
     "permit-f1-no-care": [consent("c1", "A", "permit", actor=F1)],
     "withdrawn": [consent("c1", "A", "deny", actor=F1, status="inactive")],
+    "deny-f1-now": [consent("c1", "A", "deny", actor=F1, period=period(-1, 1))],
+    "deny-f1-expired": [consent("c1", "A", "deny", actor=F1, period=period(-9, -1))],
+    "deny-f1-future": [consent("c1", "A", "deny", actor=F1, period={"start": "2999-01-01"})],
+    "deny-all-but-f1-expired": [
+        {
+            **consent("c1", "A", "deny"),
+            "provision": {
+                "type": "deny",
+                "provision": [
+                    {"type": "permit", "period": period(-9, -1), **consent("x", "A", "permit", actor=F1)["provision"]}
+                ],
+            },
+        }
+    ],
+    "deny-f1-research": [consent("c1", "A", "deny", actor=F1, purpose=[RESEARCH])],
+    "deny-f1-treatment": [consent("c1", "A", "deny", actor=F1, purpose=[RESEARCH, TREATMENT])],
+    "deny-instance": [consent("c1", "A", "deny", data=[data("instance", "Observation/a-f2")])],
+    "deny-dependents": [
+        obs("a-visit-obs", "A", encounter={"reference": "Encounter/a-visit"}),
+        {**encounter("a-visit", "A", time.time() - DAY), "id": "a-visit"},
+        consent("c1", "A", "deny", data=[data("dependents", "Encounter/a-visit")]),
+    ],
+    "deny-authored-by-f2": [consent("c1", "A", "deny", data=[data("authoredby", F2)])],
+    "deny-authored-by-a-person": [consent("c1", "A", "deny", data=[data("authoredby", "Practitioner/dr")])],
+    "permit-f1-authored-by-a-person": [
+        consent("c1", "A", "permit", actor=F1, data=[data("authoredby", "Practitioner/dr")])
+    ],
 }
 
 
@@ -589,6 +671,7 @@ def test_patient_facts_say_what_decides_and_postgresqls_function_says_the_same(w
     give_care(s, "B", ended=40, days_ago=50)
     put(s, OPERATOR, consent("c1", "A", "deny", code=[{"coding": [HIV]}]))
     put(s, OPERATOR, consent("c2", "B", "permit", actor=F1))
+    put(s, OPERATOR, consent("c3", "B", "deny", actor=F1, period={"start": "2020-01-01", "end": "2020-12-31"}))
     put(s, OPERATOR, {**encounter("void", "A", time.time(), status="cancelled"), "serviceProvider": {"reference": F1}})
     assert _glass(s, CLINICIAN, "B").status == 200
     now, cutoff = time.time(), time.time() - 30 * DAY
@@ -612,6 +695,7 @@ def test_patient_facts_say_what_decides_and_postgresqls_function_says_the_same(w
     facts_b = rows(patient_facts("B", "F1", cutoff, "glass:p1", now))
     assert not [f for f in facts_b if f[0] == "care"]  # ended 40 days ago: no care relation
     assert ("glass", "B", "", "") in facts_b and ("~consent-permit", F1, "*", "") in facts_b
+    assert ("~consent-deny", F1, "*", "001577836800/001609459200") in facts_b  # its period, as text
     assert ("glass", "B", "", "") not in rows(patient_facts("B", "F1", cutoff, None, now))
     assert rows(patient_facts("C", "F1", cutoff, None, now)) == []  # cancelled: no relation
     assert rows(patient_facts("D", "F1", cutoff, None, now)) == [care]  # loaded, names F1
