@@ -70,18 +70,30 @@ def link_patient(repo: Repository, id: str, model: Model) -> Outcome:
 
 def decide(repo: Repository, a: str, b: str, match: Match) -> str:
     """Act on one graded pair: ``linked``, ``review`` (a Task written) or ``skipped`` (judged before)."""
-    if judged(repo, a, b):
-        return "skipped"
-    if match.grade == "certain" and link(repo, a, b, match):
+    if repo.ids_with_token("Task", "identifier", PAIR_SYSTEM, pair_key(a, b), 1):
+        return "skipped"  # a Task names the pair
+    goldens = golden_of(repo, a), golden_of(repo, b)
+    if goldens[0] is not None and goldens[0] == goldens[1]:
+        return "skipped"  # one golden record holds both
+    if match.grade == "certain" and link(repo, a, b, match, goldens=goldens):
         return "linked"
     review(repo, a, b, match)
     return "review"
 
 
-def link(repo: Repository, a: str, b: str, match: Match | None, *, join: bool = False) -> bool:
+def link(
+    repo: Repository,
+    a: str,
+    b: str,
+    match: Match | None,
+    *,
+    join: bool = False,
+    goldens: tuple[str | None, str | None] | None = None,
+) -> bool:
     """Put ``a`` and ``b`` in one golden record; False (nothing written) when they are in two different
-    ones and ``join`` is not set (a steward's decision joins the two: the second is retired into the first)."""
-    ga, gb = golden_of(repo, a), golden_of(repo, b)
+    ones and ``join`` is not set (a steward's decision joins the two: the second is retired into the first).
+    ``goldens``: their golden records, when the caller has just looked them up in this transaction."""
+    ga, gb = goldens if goldens is not None else (golden_of(repo, a), golden_of(repo, b))
     if ga is not None and ga == gb:
         return True
     if ga is not None and gb is not None:
@@ -164,14 +176,6 @@ def _is_review(task: dict[str, Any]) -> bool:
     )
 
 
-def judged(repo: Repository, a: str, b: str) -> bool:
-    """Whether the pair was judged before: a review Task names it, or both are in one golden record."""
-    if repo.ids_with_token("Task", "identifier", PAIR_SYSTEM, pair_key(a, b), 1):
-        return True
-    golden = golden_of(repo, a)
-    return golden is not None and golden == golden_of(repo, b)
-
-
 def _members(repo: Repository, golden: str) -> list[str]:
     return linked_patients(current(repo, "Patient", golden) or {})
 
@@ -219,10 +223,6 @@ def _updated(resource: dict[str, Any]) -> str:
 
 
 def _bodies(repo: Repository, ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The current, non-golden Patients among ``ids``."""
-    found = []
-    for pid in ids:
-        body = current(repo, "Patient", pid)
-        if body is not None and not is_golden(body):
-            found.append(body)
-    return found
+    """The current, non-golden Patients among ``ids``, read in one query (not one per candidate)."""
+    bodies = (res.loads_object(v.content) for v in repo.read_many("Patient", list(ids)))
+    return [body for body in bodies if not is_golden(body)]

@@ -63,8 +63,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
     model = model_for(repo.services.settings.mpi_model).for_records(_patient_count(repo))
     privileged = repo.privileged("patient-match")
     ids = repo.mpi_candidates(keys, MAX_CANDIDATES)
-    privileged.prefetch([("Patient", pid) for pid in ids], for_update=False)  # one query, not one per candidate
-    stored = [privileged.read("Patient", pid) for pid in ids]
+    stored = privileged.read_many("Patient", ids)  # one query, not one per candidate
     ranked = rank(view, [res.loads_object(s.content) for s in stored], model)
     if only_certain:
         ranked = [r for r in ranked if r.match.grade == "certain"]

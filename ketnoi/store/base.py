@@ -71,6 +71,11 @@ class Session(Protocol):
     def prefetch(self, keys: list[tuple[str, str]], *, for_update: bool = True) -> None:
         """Load (and lock) the current versions of many resources at once, for ``current``."""
 
+    def current_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion | None]:
+        """The current versions of many resources at once, to read only: unlike :meth:`prefetch`
+        nothing is kept for a later ``current`` (which may be for update and must then lock and
+        read again)."""
+
     def flush(self) -> None:
         """Send buffered writes now (reads and the commit do it themselves)."""
 

@@ -118,6 +118,20 @@ class SqlSession(AuditSql):
             for key in chunk:
                 self._cache[key] = found.get(key)
 
+    def current_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion | None]:
+        found: dict[tuple[str, str], StoredVersion | None] = {}
+        wanted = []
+        for key in dict.fromkeys(keys):
+            if key in self._pending_by_key or key in self._cache:  # this transaction's own view first
+                found[key] = self._pending_by_key.get(key) or self._cache[key]
+            else:
+                wanted.append(key)
+        for chunk in chunks(wanted, 400):
+            sql = f"{_CURRENT} WHERE (r.resource_type, r.id) IN ({self._rows_source(chunk, _KEY_TYPES)})"
+            rows = {(row[1], row[2]): _record(row) for row in self.execute(sql, self._rows_params(chunk))}
+            found |= {key: rows.get(key) for key in chunk}
+        return found
+
     def analyze(self, tables: Sequence[str] | None = None) -> None:
         self.flush()
         statistics.analyze(self.execute, self.dialect, tables)

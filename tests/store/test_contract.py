@@ -79,6 +79,27 @@ def test_prefetch_answers_current(services: Services) -> None:
     assert [f.content if f else None for f in found] == [ids[0].encode(), ids[1].encode(), None]
 
 
+def test_current_many_reads_many_at_once_and_keeps_nothing_for_a_later_write(services: Services) -> None:
+    """``current_many``: the transaction's own writes first, more keys than one chunk holds, and no
+    cached row: on PostgreSQL a ``current(..., for_update=True)`` after it reads (and locks) again and
+    sees what another transaction committed meanwhile."""
+    ids = [uuid.uuid4().hex for _ in range(450)]
+    with services.store.session(write=True) as s:
+        for id in ids[:-1]:
+            s.write(_version(id, 1, id.encode()), None)
+    with services.store.session(write=True) as s:
+        s.write(_version(ids[0], 2, b"mine"), None)  # buffered, not yet sent
+        found = s.current_many([("Patient", id) for id in ids])
+        assert found[("Patient", ids[0])].content == b"mine"  # type: ignore[union-attr]
+        assert [found[("Patient", id)].content for id in ids[1:-1]] == [id.encode() for id in ids[1:-1]]  # type: ignore[union-attr]
+        assert found[("Patient", ids[-1])] is None
+        if services.store.dialect == "postgresql":  # SQLite: a write session excludes every other writer
+            with services.store.session(write=True) as other:  # another transaction changes one
+                other.write(_version(ids[1], 2, b"theirs"), None)
+            again = s.current("Patient", ids[1], for_update=True)
+            assert again is not None and again.content == b"theirs"
+
+
 def test_many_buffered_writes_flush_in_chunks(services: Services) -> None:
     """More versions than one flush holds (and than one multi-row statement takes)."""
     ids = [uuid.uuid4().hex for _ in range(2500)]
