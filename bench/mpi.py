@@ -19,6 +19,7 @@ Issue 13's targets: ``$match`` p95 under 50 ms on PostgreSQL at 1,000,000 patien
 
 Usage: .venv/bin/python bench/mpi.py [--patients N] [--queries Q] [--backends sqlite,postgresql]
        .venv/bin/python bench/mpi.py --patients N --backends B --database URL   # a database loaded before
+       ... --steps match,create   # leave out the dedupe (a quarter of an hour at a million)
 
 Loading is the long part at a million (Patients are index-heavy: about 450 a second on PostgreSQL on
 the reference machine, 40 minutes), so ``--database`` measures a database an earlier run (or ``ketnoi
@@ -156,14 +157,19 @@ def measure(backend: str, url: str, data: tuple[list[dict[str, Any]], list[str]]
     with common.server(url, env={"KETNOI_MPI_LINK": "off"}) as srv:
         match, raw = latency(srv.base, queries, cccds, args.queries)
     print(f"  [{backend}] $match p50/p95/p99 {common.fmt_pcts(match)} ms; raw {common.fmt_pcts(raw)} ms", flush=True)
-    dry = dedupe(url, dry_run=True)
-    full = dedupe(url, dry_run=False)
-    off, _ = creates(url, queries, False, args.creates)
-    on, linked = creates(url, queries, True, args.creates)
-    row = [backend, f"{patients:,}", common.fmt_pcts(match), common.fmt_pcts(raw), f"{dry:.1f} s",
-           f"{full:.1f} s", f"{off:,.0f} / {on:,.0f}", f"{linked:,.0f}" if linked else "n/a"]  # fmt: skip
+    steps = set(args.steps.split(","))
+    dry = dedupe(url, dry_run=True) if "dedupe" in steps else None
+    full = dedupe(url, dry_run=False) if "dedupe" in steps else None
+    off, _ = creates(url, queries, False, args.creates) if "create" in steps else (None, None)
+    on, linked = creates(url, queries, True, args.creates) if "create" in steps else (None, None)
+    row = [backend, f"{patients:,}", common.fmt_pcts(match), common.fmt_pcts(raw), _s(dry), _s(full),
+           f"{off:,.0f} / {on:,.0f}" if off and on else "n/a", f"{linked:,.0f}" if linked else "n/a"]  # fmt: skip
     print(common.table(HEADER, [row]), flush=True)
     return row
+
+
+def _s(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds:.1f} s"
 
 
 def _patients(url: str) -> int:
@@ -187,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--database", help="measure this database, loaded before with the same --patients/--seed")
+    parser.add_argument("--steps", default="match,dedupe,create", help="what to measure after $match (default all)")
     args = parser.parse_args(argv)
     common.print_machine(common.machine_info())
     if args.database:

@@ -32,6 +32,7 @@ from ketnoi.interactions.visibility import Row, Visibility
 from ketnoi.search import includes
 from ketnoi.search.compile import Position, compile_search
 from ketnoi.search.extract_mpi import PARAM as MPI_PARAM
+from ketnoi.search.extract_mpi import VIEW_PARAM as MPI_VIEW_PARAM
 from ketnoi.search.index import IndexRows
 from ketnoi.search.query import Include, SearchQuery
 from ketnoi.search.reach import ORG_PREFIX, patient_facts, patient_facts_call
@@ -244,9 +245,10 @@ class Repository(Visibility):
         )
         return [(str(child), str(parent)) for child, parent in rows]
 
-    def mpi_candidates(self, keys: Sequence[tuple[str, str]], limit: int) -> list[str]:
-        """Ids of the current Patients sharing a blocking key with ``keys`` (``ketnoi.search.extract_mpi``),
-        one index range per key, whatever the caller may read: ``Patient/$match`` decides what to show."""
+    def mpi_candidates(self, keys: Sequence[tuple[str, str]], limit: int) -> list[tuple[str, str | None]]:
+        """The current Patients sharing a blocking key with ``keys`` (``ketnoi.search.extract_mpi``), one
+        index range per key, whatever the caller may read (``Patient/$match`` decides what to show): their
+        ids, each with its ``~mpi-view`` row's text (None where the row is missing: indexed before it was)."""
         if not keys:
             return []
         one = (
@@ -254,10 +256,16 @@ class Repository(Visibility):
             "WHERE resource_type = 'Patient' AND param = ? AND code = ? AND system = ?"
         )
         # No ORDER BY: SQLite would walk the owner index in id order to avoid a sort, scanning every
-        # Patient's rows (200 ms at 2,000 patients) instead of one lookup-index range per key.
-        sql = " UNION ".join([one] * len(keys)) + " LIMIT ?"
+        # Patient's rows (200 ms at 2,000 patients) instead of one lookup-index range per key. The view is
+        # found by the owner index (SQLite would take the lookup index: every view row has the same param).
+        views = "idx_token v INDEXED BY idx_token_owner" if self.services.store.dialect == "sqlite" else "idx_token v"
+        sql = (
+            f"SELECT c.resource_id, v.text FROM ({' UNION '.join([one] * len(keys))} LIMIT ?) c LEFT JOIN {views} "
+            "ON v.resource_type = 'Patient' AND v.resource_id = c.resource_id AND v.param = ?"
+        )
         params = [value for kind, code in keys for value in (MPI_PARAM, code, kind)]
-        return [str(row[0]) for row in self.session.query(SqlQuery(sql, (*params, limit)))]
+        rows = self.session.query(SqlQuery(sql, (*params, limit, MPI_VIEW_PARAM)))
+        return [(str(pid), None if text is None else str(text)) for pid, text in rows]
 
     def referring(
         self, target: tuple[str, str], *, resource_type: str | None = None, param: str | None = None

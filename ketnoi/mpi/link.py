@@ -23,14 +23,13 @@ from typing import Any, Final
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
-from ketnoi.mpi.matcher import rank
+from ketnoi.mpi.matcher import candidates, score
 from ketnoi.mpi.model import Match, Model
-from ketnoi.search.extract_mpi import MPI_SYSTEM, is_golden, linked_patients, lookup_keys, patient_view
+from ketnoi.search.extract_mpi import MPI_SYSTEM, is_golden, linked_patients, patient_view
 
 GOLDEN: Final = {"system": MPI_SYSTEM, "code": "golden"}
 REVIEW: Final = {"system": MPI_SYSTEM, "code": "match-review"}
 PAIR_SYSTEM: Final = "https://fhir.ketnoi.vn/sid/mpi-pair"
-MAX_CANDIDATES: Final = 500
 _DEMOGRAPHICS: Final = ("name", "gender", "birthDate", "telecom", "address", "maritalStatus", "communication")
 
 
@@ -62,9 +61,8 @@ def link_patient(repo: Repository, id: str, model: Model) -> Outcome:
     if body is None or is_golden(body):
         return outcome
     view = patient_view(body)
-    others = [pid for pid in repo.mpi_candidates(lookup_keys(view), MAX_CANDIDATES) if pid != id]
-    for ranked in rank(view, _bodies(repo, others), model):
-        outcome.count(decide(repo, id, str(ranked.resource["id"]), ranked.match))
+    for scored in score(view, candidates(repo, view, leave_out=id), model):
+        outcome.count(decide(repo, id, scored.id, scored.match))
     return outcome
 
 

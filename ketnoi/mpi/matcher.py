@@ -14,16 +14,26 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ketnoi.fhir import resource as res
+from ketnoi.interactions.repository import Repository
 from ketnoi.mpi.compare import compare
 from ketnoi.mpi.model import Match, Model
-from ketnoi.search.extract_mpi import PatientView, lookup_keys, patient_view
+from ketnoi.search.extract_mpi import PatientView, is_golden, lookup_keys, patient_view, view_of_text
 
-__all__ = ["Ranked", "default_model", "lookup_keys", "model_for", "rank"]
+__all__ = ["Ranked", "Scored", "candidates", "default_model", "lookup_keys", "model_for", "rank", "score"]
+
+MAX_CANDIDATES = 500  # compared at most per record (the blocking keys of a common name find many)
 
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
     resource: dict[str, Any]
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    id: str
     match: Match
 
 
@@ -53,3 +63,28 @@ def rank(query: dict[str, Any] | PatientView, candidates: Iterable[dict[str, Any
             found.append(Ranked(candidate, match))
     found.sort(key=lambda r: (-r.match.probability, str(r.resource.get("id", ""))))
     return found
+
+
+def score(query: PatientView, candidates: Iterable[tuple[str, PatientView]], model: Model) -> list[Scored]:
+    """:func:`rank` for candidates given as (id, view): no Patient is read."""
+    found = []
+    for pid, view in candidates:
+        match = model.decide(compare(query, view), query)
+        if match.grade != "certainly-not":
+            found.append(Scored(pid, match))
+    found.sort(key=lambda s: (-s.match.probability, s.id))
+    return found
+
+
+def candidates(repo: Repository, query: PatientView, *, leave_out: str | None = None) -> list[tuple[str, PatientView]]:
+    """The Patients that share a blocking key with ``query`` (at most :data:`MAX_CANDIDATES`), as (id,
+    view), whatever ``repo``'s caller may read: from their ``~mpi-view`` index rows, and for those
+    indexed before such rows existed, from the Patients themselves (one query)."""
+    found = [(pid, text) for pid, text in repo.mpi_candidates(lookup_keys(query), MAX_CANDIDATES) if pid != leave_out]
+    views = {pid: view_of_text(text) for pid, text in found}
+    missing = [pid for pid, view in views.items() if view is None]
+    for stored in repo.privileged("patient-index").read_many("Patient", missing) if missing else ():
+        body = res.loads_object(stored.content)
+        if not is_golden(body):
+            views[stored.id] = patient_view(body)
+    return [(pid, view) for pid, view in views.items() if view is not None]

@@ -31,14 +31,13 @@ from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.ownership import owner
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.mpi.matcher import Ranked, model_for, rank
+from ketnoi.mpi.matcher import Ranked, candidates, model_for, score
 from ketnoi.runtime import TimedCache
 from ketnoi.search.extract_mpi import lookup_keys, patient_view
 
 GRADE_URL: Final = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_COUNT: Final = 10
 MAX_COUNT: Final = 100
-MAX_CANDIDATES: Final = 500  # compared at most per request (a key shared by more is a placeholder)
 _HELD_ELSEWHERE: Final = frozenset({"certain", "probable"})
 _PATIENTS: TimedCache[int] = TimedCache(300.0)  # the registry's size moves slowly; counting it is not free
 
@@ -61,13 +60,12 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
             code="required",
         )
     model = model_for(repo.services.settings.mpi_model).for_records(_patient_count(repo))
-    privileged = repo.privileged("patient-match")
-    ids = repo.mpi_candidates(keys, MAX_CANDIDATES)
-    stored = privileged.read_many("Patient", ids)  # one query, not one per candidate
-    ranked = rank(view, [res.loads_object(s.content) for s in stored], model)
+    scored = score(view, candidates(repo, view), model)  # compared from their index rows
     if only_certain:
-        ranked = [r for r in ranked if r.match.grade == "certain"]
-    shown, held = _split(repo, ranked, {s.id: s for s in stored})
+        scored = [s for s in scored if s.match.grade == "certain"]
+    stored = {v.id: v for v in repo.privileged("patient-match").read_many("Patient", [s.id for s in scored])}
+    ranked = [Ranked(res.loads_object(stored[s.id].content), s.match) for s in scored if s.id in stored]
+    shown, held = _split(repo, ranked, stored)
     return FhirResponse(200, resource=_bundle(repo, shown[:count], held))
 
 

@@ -31,7 +31,9 @@ Names are folded (case and diacritics, :func:`ketnoi.search.normalize.fold`), so
 diacritics has the same keys.
 
 :class:`PatientView` is the part of a Patient that matching compares; it is built here, beside the keys,
-so that a key and the comparison always read the same fields the same way.
+so that a key and the comparison always read the same fields the same way. It is kept as one more index
+row (``~mpi-view``, the view as compact JSON in ``text``: :func:`view_text`), so that the candidates of a
+match are compared from their index rows, without reading and parsing each whole Patient.
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from ketnoi.search.index import IndexRows, TokenRow
 from ketnoi.search.normalize import fold
 from ketnoi.vn.identifier_rules import BHYT_SYSTEM, CCCD_SYSTEM
 from ketnoi.vn.identifiers import parse_bhyt, parse_cccd
 
 PARAM: Final = "~mpi-key"
+VIEW_PARAM: Final = "~mpi-view"  # the PatientView as compact JSON (text), one row per Patient
+_VIEW_FORM: Final = 1  # the layout of view_text's array; a row of another form is read from the Patient
 MPI_SYSTEM: Final = "https://fhir.ketnoi.vn/CodeSystem/mpi"  # the patient index's tags and task codes
 ADMIN_ADDRESS_URL: Final = "http://fhir.ehealth.gov.vn/core/StructureDefinition/extension-administrative-address"
 TODAY_UNITS: Final = "vn-admin-unit-2025"  # the end of the CodeSystem URL of today's units
@@ -150,8 +156,58 @@ def mpi_rows(resource: dict[str, Any], rows: IndexRows) -> None:
     patient index's own summary of linked records is never a candidate: its sources are)."""
     if is_golden(resource):
         return
-    for kind, value in blocking_keys(patient_view(resource)):
+    view = patient_view(resource)
+    for kind, value in blocking_keys(view):
         rows.token.append(TokenRow(PARAM, kind, value, None))
+    rows.token.append(TokenRow(VIEW_PARAM, None, None, view_text(view)))
+
+
+def view_text(view: PatientView) -> str:
+    """``view`` as the compact JSON array :func:`view_of_text` reads back (about 200 bytes)."""
+    place = [view.place.system, view.place.province, view.place.commune] if view.place else None
+    return orjson.dumps(
+        [
+            _VIEW_FORM,
+            view.family,
+            view.given,
+            view.middle,
+            view.tokens,
+            view.family_exact,
+            view.given_exact,
+            view.gender,
+            view.birth,
+            view.cccd,
+            view.bhxh,
+            sorted(view.phones),
+            place,
+        ]
+    ).decode()
+
+
+def view_of_text(text: str | None) -> PatientView | None:
+    """The view :func:`view_text` wrote, or None for anything else (then the Patient itself is read)."""
+    try:
+        form, family, given, middle, tokens, f_exact, g_exact, gender, birth, cccd, bhxh, phones, place = orjson.loads(
+            text or "null"
+        )
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    if form != _VIEW_FORM:
+        return None
+    return PatientView(
+        family=family,
+        given=given,
+        middle=tuple(middle),
+        tokens=tuple(tokens),
+        family_exact=f_exact,
+        given_exact=g_exact,
+        gender=gender,
+        birth=(birth[0], birth[1], birth[2]),
+        cccd=cccd,
+        bhxh=bhxh,
+        phones=frozenset(phones),
+        place=Place(place[0], place[1], place[2]) if place else None,
+    )
 
 
 def linked_patients(resource: dict[str, Any]) -> list[str]:

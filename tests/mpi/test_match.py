@@ -202,3 +202,32 @@ def test_keys_follow_the_record_when_it_changes(registry: Services) -> None:
     assert "lan" not in {r[0] for r in found(match(registry, before))}
     after = patient(family="Tran", given=("Mai",), birth="1991-04-05", gender="female", place=None)
     assert "lan" in {r[0] for r in found(match(registry, after))}
+
+
+def test_candidates_compare_from_their_view_rows_or_from_the_patient_when_the_row_is_missing(
+    registry: Services,
+) -> None:
+    """Each Patient's view is kept as an index row, so candidates are compared without reading them; a
+    database indexed before those rows existed (simulated: the rows deleted) answers the same."""
+    from ketnoi.search.extract_mpi import VIEW_PARAM, patient_view, view_of_text, view_text
+    from ketnoi.sql import SqlQuery
+
+    stored = {"lan": patient(family="Trần", given=("Thị", "Lan"), birth="1990-11-02", gender="female")}
+    with registry.store.session(write=False) as session:
+        rows = session.query(SqlQuery("SELECT resource_id, text FROM idx_token WHERE param = ?", (VIEW_PARAM,)))
+    views = {pid: view_of_text(text) for pid, text in rows}
+    assert set(views) == {"binh", "binh-twin", "lan", "old"}
+    assert views["lan"] == patient_view({**stored["lan"], "id": "lan"})  # the same as read from the Patient
+    assert view_of_text("[2]") is None and view_of_text("not json") is None and view_of_text(None) is None
+    every = [patient_view(p) for p in (patient(), patient(place=("26", LEGACY, None)), {"resourceType": "Patient"})]
+    assert [view_of_text(view_text(v)) for v in every] == every
+    queries = [
+        patient(family="Nguyen", given=("Binh",), birth="1985-03-07"),
+        patient(family="Le", given=("Phuoc",), birth="1950", place=None),
+        patient(family="Trần", given=("Lan",), birth="1990-02-11", gender="female"),
+    ]
+    before = [found(match(registry, q)) for q in queries]
+    assert all(before)
+    with registry.store.session(write=True) as session:
+        session.execute("DELETE FROM idx_token WHERE param = ?", (VIEW_PARAM,))  # type: ignore[attr-defined]
+    assert [found(match(registry, q)) for q in queries] == before
