@@ -26,7 +26,7 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job, JobRunner, JobStep
 from ketnoi.mpi import link
-from ketnoi.mpi.matcher import model_for
+from ketnoi.mpi.matcher import model_for, registry_size
 from ketnoi.search.extract_mpi import is_golden
 from ketnoi.store.base import Session, StoredVersion
 
@@ -58,7 +58,7 @@ def link_step(services: Services) -> JobStep:
         ids = [str(i) for i in job.params.get("patients", [])]
         done = int(job.progress.get("done", 0))
         repo = Repository(services, session, RequestContext.of_job(job.owner))
-        model = model_for(repo.services.settings.mpi_model).for_records(max(repo.patient_count(), 2))
+        model = model_for(repo.services.settings.mpi_model).for_records(registry_size(repo))
         totals = {k: int(job.progress.get(k, 0)) for k in ("linked", "reviews", "skipped")}
         for pid in ids[done : done + BATCH]:
             outcome = link.link_patient(repo, pid, model)

@@ -31,15 +31,13 @@ from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.ownership import owner
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.mpi.matcher import Ranked, candidates, model_for, score
-from ketnoi.runtime import TimedCache
+from ketnoi.mpi.matcher import Ranked, candidates, model_for, registry_size, score
 from ketnoi.search.extract_mpi import lookup_keys, patient_view
 
 GRADE_URL: Final = "http://hl7.org/fhir/StructureDefinition/match-grade"
 DEFAULT_COUNT: Final = 10
 MAX_COUNT: Final = 100
 _HELD_ELSEWHERE: Final = frozenset({"certain", "probable"})
-_PATIENTS: TimedCache[int] = TimedCache(300.0)  # the registry's size moves slowly; counting it is not free
 
 
 def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
@@ -59,7 +57,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
             "Patient không có gì để đối sánh: hãy cho họ tên kèm ngày sinh, CCCD, thẻ BHYT hoặc số điện thoại",
             code="required",
         )
-    model = model_for(repo.services.settings.mpi_model).for_records(_patient_count(repo))
+    model = model_for(repo.services.settings.mpi_model).for_records(registry_size(repo))
     scored = score(view, candidates(repo, view), model)  # compared from their index rows
     if only_certain:
         scored = [s for s in scored if s.match.grade == "certain"]
@@ -119,15 +117,6 @@ def _count(param: dict[str, Any] | None) -> int:
             f"Tham số 'count' phải là số nguyên từ 1 đến {MAX_COUNT}, không phải {value!r}",
         )
     return value
-
-
-def _patient_count(repo: Repository) -> int:
-    key = str(id(repo.services.store))
-    found, count = _PATIENTS.get(key)
-    if not found or count is None:
-        count = repo.patient_count()
-        _PATIENTS.put(key, count)
-    return count
 
 
 def _split(repo: Repository, ranked: list[Ranked], stored: dict[str, Any]) -> tuple[list[Ranked], dict[str, str]]:
