@@ -2,7 +2,7 @@
 
 One query per include level, never one per resource: the level's frontier (the matches, then the
 resources the previous level added) is batched into ``IN`` lists per resource type, and every
-include/revinclude of the level is a branch of one ``UNION ALL`` set. Results are deduplicated and a
+include/revinclude of the level is a branch of one ``UNION`` set. Results are deduplicated and a
 resource that is already in the Bundle (a match or an earlier include) is never added twice.
 ``:iterate`` values apply again to each level's new resources, up to :data:`MAX_LEVELS` levels; the
 number of included resources is capped at :data:`MAX_INCLUDED` (the Bundle says so when it is hit).
@@ -38,7 +38,7 @@ def _branch(inc: Include, frontier: dict[str, list[str]]) -> Frag | None:
             return None
         target = cat(" AND target_type = ", val(inc.target_type)) if inc.target_type else Frag("")
         return cat(
-            "SELECT target_type, target_id FROM idx_reference WHERE resource_type = ",
+            "SELECT target_type AS t, target_id AS i FROM idx_reference WHERE resource_type = ",
             val(inc.source_type),
             " AND resource_id IN (",
             val(*ids),
@@ -52,7 +52,7 @@ def _branch(inc: Include, frontier: dict[str, list[str]]) -> Frag | None:
         return None
     refs = join(" OR ", (cat("(target_type = ", val(t), " AND target_id IN (", val(*ids), "))") for t, ids in targets))
     return cat(
-        "SELECT resource_type, resource_id FROM idx_reference WHERE resource_type = ",
+        "SELECT resource_type AS t, resource_id AS i FROM idx_reference WHERE resource_type = ",
         val(inc.source_type),
         " AND param IN (",
         val(*inc.params),
@@ -68,13 +68,15 @@ def level_query(includes: Sequence[Include], frontier: Iterable[Key], limit: int
     branches = [b for inc in includes if (b := _branch(inc, grouped)) is not None]
     if not branches:
         return None
+    # The level's keys drive the lookup of their resources (CROSS JOIN: SQLite keeps that order).
+    # ``(r.resource_type, r.id) IN (...)`` read every resource row on SQLite at a million.
     sql = cat(
-        "SELECT r.resource_type, r.id, h.content FROM resource r JOIN resource_history h ON h.seq = r.seq "
-        "WHERE r.deleted = ",
+        "SELECT r.resource_type, r.id, h.content FROM (",
+        join(" UNION ", branches),
+        ") k CROSS JOIN resource r JOIN resource_history h ON h.seq = r.seq WHERE r.resource_type = k.t "
+        "AND r.id = k.i AND r.deleted = ",
         val(False),
-        " AND (r.resource_type, r.id) IN (",
-        join(" UNION ALL ", branches),
-        ") ORDER BY r.resource_type, r.id LIMIT ",
+        " ORDER BY r.resource_type, r.id LIMIT ",
         val(limit),
     )
     return SqlQuery(sql.text, sql.params)
