@@ -305,9 +305,9 @@ class Repository(Visibility):
         )
         return int(rows[0][0]) if rows else 0
 
-    def replace_index(self, stored: StoredVersion, index: IndexRows) -> bool:
-        """New index rows for the current version ``stored`` (``$reindex``); False if it moved on."""
-        return self.session.replace_index(stored.resource_type, stored.id, stored.version, index)
+    def replace_indexes(self, entries: Sequence[tuple[StoredVersion, IndexRows]]) -> list[bool]:
+        """New index rows for current versions (``$reindex``); per entry False if it moved on."""
+        return self.session.replace_indexes(entries)
 
     def analyze(self) -> None:
         """Refresh the planner's statistics now (after a bulk load; ketnoi.store.statistics)."""

@@ -138,9 +138,10 @@ class Session(Protocol):
         """Current, non-deleted versions of ``resource_types`` (None: all) ordered by (type, id),
         starting after the key ``after``; at most ``limit``."""
 
-    def replace_index(self, resource_type: str, id: str, version: int, index: IndexRows) -> bool:
-        """Rewrite the index rows of the current version without writing a version; False (and
-        nothing changed) when ``version`` is no longer the current, non-deleted version."""
+    def replace_indexes(self, entries: Sequence[tuple[StoredVersion, IndexRows]]) -> list[bool]:
+        """Rewrite the index rows of many current versions without writing versions, in a few
+        statements for all of them; per entry False (and nothing changed for it) when its version
+        is no longer the current, non-deleted one."""
 
     def latest_seq(self, resource_type: str) -> int:
         """The highest ``seq`` among the current pointers of a type (0 if none): changes on any write."""

@@ -286,6 +286,17 @@ class SqlSession(AuditSql):
             self._rows_params(rows),
         )
 
+    def _pointers_of(self, keys: Sequence[tuple[str, str]]) -> str:
+        """``(resource_type, id, version, deleted)`` of the current pointers of ``keys`` (see
+        :meth:`_current_of` for SQLite's form)."""
+        source = self._rows_source(keys, _KEY_TYPES)
+        if self._pg:
+            return f"SELECT resource_type, id, version, deleted FROM resource WHERE (resource_type, id) IN ({source})"
+        return (
+            f"SELECT r.resource_type, r.id, r.version, r.deleted FROM ({source}) AS k CROSS JOIN resource r "
+            "ON r.resource_type = k.column1 AND r.id = k.column2"
+        )
+
     def _current_of(self, keys: Sequence[tuple[str, str]]) -> str:
         """The current versions of ``keys`` (their params: ``_rows_params(keys)``). SQLite plans a
         row-value ``IN (VALUES ...)`` of more than one row as a scan of the whole table (a million
@@ -410,20 +421,21 @@ class SqlSession(AuditSql):
         params.append(limit)
         return [_record(row) for row in self.execute(sql, params).fetchall()]
 
-    def replace_index(self, resource_type: str, id: str, version: int, index: IndexRows) -> bool:
+    def replace_indexes(self, entries: Sequence[tuple[StoredVersion, IndexRows]]) -> list[bool]:
         self.flush()
-        sql = "SELECT version, deleted FROM resource WHERE resource_type = ? AND id = ?"
-        if self._pg:
-            sql += " FOR UPDATE"  # a concurrent write of this resource waits (or we see its version)
-        row = self.execute(sql, (resource_type, id)).fetchone()
-        if row is None or row[0] != version or bool(row[1]):
-            return False
-        for kind in INDEX_COLUMNS:
-            self.execute(f"DELETE FROM idx_{kind} WHERE resource_type = ? AND resource_id = ?", (resource_type, id))
-            rows: list[tuple[Any, ...]] = getattr(index, kind)
-            if rows:
-                self.executemany(_INSERT_INDEX[kind], [(resource_type, id, *r) for r in rows])
-        return True
+        keys = [(stored.resource_type, stored.id) for stored, _ in entries]
+        found: dict[tuple[str, str], tuple[int, bool]] = {}
+        for chunk in chunks(list(dict.fromkeys(keys)), 400):
+            if self._pg:
+                self._lock_rows(chunk)  # a concurrent write of one of them waits (or we see its version)
+            rows = self.execute(self._pointers_of(chunk), self._rows_params(chunk)).fetchall()
+            found |= {(t, i): (int(v), bool(d)) for t, i, v, d in rows}
+        current = [found.get(key) == (stored.version, False) for key, (stored, _) in zip(keys, entries, strict=True)]
+        kept = [(stored, index) for (stored, index), ok in zip(entries, current, strict=True) if ok]
+        for chunk in chunks(kept, 400):
+            self._delete_index([(stored.resource_type, stored.id) for stored, _ in chunk])
+            self._insert_index([(stored, index) for stored, index in chunk])
+        return current
 
     def latest_seq(self, resource_type: str) -> int:
         self.flush()

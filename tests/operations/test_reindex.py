@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ketnoi.jobs import Job, JobRunner
 from ketnoi.operations import reindex
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
-from ketnoi.store.base import Session
+from ketnoi.store.base import Session, StoredVersion
 
 ETHNICITY = "https://fhir.ketnoi.vn/StructureDefinition/ethnicity"
 
@@ -79,11 +80,12 @@ class _Spy:
         self._seen = seen
         self._fail_at = fail_at
 
-    def replace_index(self, resource_type: str, id: str, version: int, index: IndexRows) -> bool:
-        if self._fail_at is not None and len(self._seen) == self._fail_at:
+    def replace_indexes(self, entries: list[tuple[StoredVersion, IndexRows]]) -> list[bool]:
+        if self._fail_at is not None:  # part of the batch written, then the crash: the step rolls back
+            self._session.replace_indexes(entries[: self._fail_at])
             raise RuntimeError("simulated crash in the middle of a batch")
-        self._seen.append(id)
-        return self._session.replace_index(resource_type, id, version, index)
+        self._seen.extend(stored.id for stored, _ in entries)
+        return self._session.replace_indexes(entries)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -158,9 +160,9 @@ def test_reindex_skips_resources_changed_or_deleted_meanwhile(fresh: Services) -
     with fresh.store.session(write=True) as session:
         stored = session.current_page(["Patient"], None, 10)
         Repository(fresh, session, RequestContext.operator("test")).delete("Patient", "a")
-        assert not session.replace_index("Patient", "a", stored[0].version, IndexRows())
-        assert not session.replace_index("Patient", "b", 7, IndexRows())
-        assert session.replace_index("Patient", "b", stored[1].version, IndexRows())
+        moved_on = replace(stored[1], version=7)
+        entries = [(stored[0], IndexRows()), (moved_on, IndexRows()), (stored[1], IndexRows())]
+        assert session.replace_indexes(entries) == [False, False, True]  # deleted, not current, current
         assert [s.id for s in session.current_page(["Patient"], None, 10)] == ["b"]
         assert [s.id for s in session.current_page(["Patient"], ("Patient", "a"), 10)] == ["b"]
         assert session.current_page(["Patient"], ("Patient", "b"), 10) == []
