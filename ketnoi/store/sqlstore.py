@@ -111,10 +111,7 @@ class SqlSession(AuditSql):
         for chunk in chunks(wanted, 400):
             if for_update and self._pg:
                 self._lock_rows(chunk)
-            found = {
-                (row[1], row[2]): _record(row)
-                for row in self.execute(self._current_of(chunk), self._rows_params(chunk))
-            }
+            found = self._read_current(chunk)
             for key in chunk:
                 self._cache[key] = found.get(key)
 
@@ -127,10 +124,7 @@ class SqlSession(AuditSql):
             else:
                 wanted.append(key)
         for chunk in chunks(wanted, 400):
-            rows = {
-                (row[1], row[2]): _record(row)
-                for row in self.execute(self._current_of(chunk), self._rows_params(chunk))
-            }
+            rows = self._read_current(chunk)
             found |= {key: rows.get(key) for key in chunk}
         return found
 
@@ -296,6 +290,10 @@ class SqlSession(AuditSql):
             f"SELECT r.resource_type, r.id, r.version, r.deleted FROM ({source}) AS k CROSS JOIN resource r "
             "ON r.resource_type = k.column1 AND r.id = k.column2"
         )
+
+    def _read_current(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredVersion]:
+        rows = self.execute(self._current_of(keys), self._rows_params(keys))
+        return {(row[1], row[2]): _record(row) for row in rows}
 
     def _current_of(self, keys: Sequence[tuple[str, str]]) -> str:
         """The current versions of ``keys`` (their params: ``_rows_params(keys)``). SQLite plans a
