@@ -17,7 +17,7 @@ from ketnoi.interactions import audit, conformance, organizations, search_parame
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
 from ketnoi.mpi import background as mpi_background
-from ketnoi.operations import bulk_import, reindex
+from ketnoi.operations import bulk_export, bulk_import, reindex
 from ketnoi.runtime import Throttled
 from ketnoi.search.extract import default_extractor
 from ketnoi.store.base import Store
@@ -124,6 +124,7 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
         runner.idle_tasks.append(Throttled(recorder.spool.recover, 60.0))
     reindex.install(services, runner)
     bulk_import.install(services, runner)
+    bulk_export.install(services, runner)
     # The patient index: a Patient created or changed is matched in the background (docs/mpi.md).
     mpi_background.install(services, runner)
     services.extras["jobs"] = runner

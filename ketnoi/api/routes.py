@@ -36,7 +36,7 @@ _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 # Operations that answer a file of their own format (the claims XML envelope), with its Content-Type: a client
 # may ask for that type (Accept: application/xml), and the answer is not FHIR JSON to pretty-print.
-_OWN_FORMAT_PATHS = frozenset({"$export-xml130"})
+_OWN_FORMAT_PATHS = frozenset({"$export-xml130", "$export-file"})
 
 
 def create_app(services: Services) -> Starlette:

@@ -434,6 +434,24 @@ def append(repo: Repository, entries: Sequence[AuditEntry]) -> None:
         repo.audit_append(entries)
 
 
+def record_export(repo: Repository, counts: dict[str, int], job: int) -> None:
+    """One AuditEvent for a bulk export step (DICOM 110106 "Export"), appended in its transaction: the
+    counts read out by type and the job."""
+    if recorder_of(repo.services) is None or not counts:
+        return
+    recorded = res.now()
+    event = ae.bulk(
+        repo.context,
+        "$export",
+        counts,
+        job,
+        recorded=recorded,
+        base_url=repo.services.settings.public_base(),
+        export=True,
+    )
+    append(repo, [ae.entry(event, repo.context, ae.Target(), recorded)])
+
+
 def record_bulk(repo: Repository, what: str, job: int | None = None) -> None:
     """One AuditEvent for a bulk write batch (``ketnoi load``, an ``$import`` step), appended in its
     transaction: the counts written by type, the job and the request id. Nothing if none was written."""

@@ -426,19 +426,22 @@ def bulk(
     *,
     recorded: float,
     base_url: str,
+    export: bool = False,
 ) -> dict[str, Any]:
-    """The AuditEvent of one bulk write batch (DICOM 110107 "Import"): no patient (a batch holds
-    many); the counts written by type as the job entity's details."""
-    import_ = Interaction("operation", "C", operation=what if what.startswith("$") else None)
+    """The AuditEvent of one bulk write batch (DICOM 110107 "Import"), or with ``export`` of one bulk
+    read batch (110106 "Export", action R): no patient (a batch holds many); the counts by type as
+    the job entity's details."""
+    action = "R" if export else "C"
+    import_ = Interaction("operation", action, operation=what if what.startswith("$") else None)
     label = f"{what} (job {job})" if job is not None else what
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "type": {"system": DCM, "code": "110107"},
+        "type": {"system": DCM, "code": "110106" if export else "110107"},
     }
     if import_.operation:
         event["subtype"] = _subtype(import_)
-    event |= {"action": "C", "recorded": res.instant(recorded), "outcome": "0"}
-    event["agent"] = agents(context, "C", base_url)
+    event |= {"action": action, "recorded": res.instant(recorded), "outcome": "0"}
+    event["agent"] = agents(context, action, base_url)
     event["source"] = {
         "site": base_url,
         "observer": {"display": "ketnoi"},

@@ -161,7 +161,7 @@ def pinned_patient(rtype: str, filters: Sequence[Criterion]) -> str | None:
     for f in filters:
         if isinstance(f, Compartment) and f.target_type == "Patient" and set(f.params) <= set(params):
             # a golden record's compartment spans several patients: each row's own patient decides
-            return None if f.also else f.target_id
+            return None if f.also or f.any_target else f.target_id
         # ``patient`` is in the compartment wherever the type has one, even when the compartment
         # names the broader parameter (Observation: ``subject``, of which ``patient`` is the Patients)
         named = f.param in params or (f.param == "patient" and bool(params)) if isinstance(f, Filter) else False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
@@ -101,6 +101,12 @@ def search_system(repo: Repository, request: FhirRequest) -> FhirResponse:
                 f"Loại tài nguyên '{rtype[:60]}' trong _type không tồn tại",
             )
     return run_search(repo, request, types, request.base_url)
+
+
+def parse_type_query(repo: Repository, rtype: str, query_string: str, *, strict: bool) -> SearchQuery:
+    """A search of ``rtype`` from a query string (``code=...&date=ge...``), parsed as a search request's
+    (``$export``'s ``_typeFilter`` and ``_since``)."""
+    return _query(repo, (rtype,), parse_qsl(query_string, keep_blank_values=True), strict)
 
 
 def cursor_secret(repo: Repository) -> bytes:

@@ -142,11 +142,12 @@ class JobRunner:
                 return job
         return None
 
-    def cancel(self, id: int) -> Job | None:
-        """Cancel a job that has not finished (its runner lets go after the current step)."""
+    def cancel(self, id: int, *, finished_too: bool = False) -> Job | None:
+        """Cancel a job that has not finished (its runner lets go after the current step); with
+        ``finished_too`` a finished one as well (an export whose files the client deletes)."""
         with self.store.session(write=True) as session:
             record = session.job(id)
-            if record is None or record.state in FINISHED:
+            if record is None or (record.state in FINISHED and not (finished_too and record.state != "cancelled")):
                 return Job.of(record) if record else None
             session.update_job(
                 id, None, state="cancelled", progress=record.progress, error=None, lease_until=None, now=time.time()

@@ -12,6 +12,7 @@ from ketnoi.interactions.operation import Operation
 def builtin() -> list[Operation]:
     from ketnoi.operations import (
         break_glass,
+        bulk_export,
         bulk_import,
         everything,
         expand,
@@ -33,6 +34,7 @@ def builtin() -> list[Operation]:
         reindex.OPERATION,
         reindex.STATUS_OPERATION,
         *bulk_import.OPERATIONS,
+        *bulk_export.OPERATIONS,
         import_xml130.OPERATION,
         export_xml130.OPERATION,
         everything.OPERATION,

@@ -37,9 +37,11 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job, JobRunner, JobStep
+from ketnoi.operations.job_status import cancelled, failed, job_number
 from ketnoi.operations.reindex import runner_of
 from ketnoi.store.base import Session
 
+WHAT = ("Import job", "tác vụ nhập")  # in answers about a job
 KIND = "import"
 BATCH_SIZE = 500
 MAX_ERRORS = 1000  # refused resources kept in the job (the count goes on)
@@ -232,10 +234,8 @@ def install(services: Services, runner: JobRunner, batch_size: int = BATCH_SIZE)
 
 # ---- status ----------------------------------------------------------------------------------------
 def _job(repo: Repository, request: FhirRequest) -> Job:
-    value = request.param("job")
-    if value is None or not value.isdigit():
-        raise bad_request("Give the job number: ?job=N", "Cần số tác vụ: ?job=N", code="required")
-    record = repo.job(int(value))
+    value = job_number(request)
+    record = repo.job(value)
     job = Job.of(record) if record is not None and record.kind == KIND and record.state != "cancelled" else None
     # A facility's backend sees its own organization's imports only (job numbers are sequential).
     if job is not None and repo.access.level != "open":
@@ -249,20 +249,9 @@ def handle_status(repo: Repository, request: FhirRequest, rtype: str | None, id:
     job = _job(repo, request)
     if request.method == "DELETE":
         runner_of(repo.services).cancel(job.id)
-        return FhirResponse(
-            202,
-            resource=operation_outcome(
-                [
-                    Issue(
-                        "information", "informational", f"Import job {job.id} cancelled", f"Đã huỷ tác vụ nhập {job.id}"
-                    )
-                ]
-            ),
-        )
+        return cancelled(job, WHAT)
     if job.state == "failed":
-        raise FhirError.of(
-            500, "exception", f"Import job {job.id} failed: {job.error}", f"Tác vụ nhập {job.id} thất bại: {job.error}"
-        )
+        raise failed(job, WHAT)
     inputs = job.progress.get("inputs", [])
     if job.state != "done":
         done = sum(i["count"] + i["errors"] for i in inputs)

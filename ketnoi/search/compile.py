@@ -398,6 +398,8 @@ def positive_set(crit: Criterion, types: tuple[str, ...], base_url: str) -> Frag
 
 def _targets(crit: Compartment) -> Frag:
     """``target_id = ?``, or ``IN`` for a compartment of several records (one plan for the usual case)."""
+    if crit.any_target:
+        return Frag("target_id IS NOT NULL")
     if not crit.also:
         return cat("target_id = ", val(crit.target_id))
     return cat("target_id IN (", val(crit.target_id, *crit.also), ")")

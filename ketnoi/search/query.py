@@ -55,6 +55,7 @@ class Compartment:
     target_type: str
     target_id: str
     also: tuple[str, ...] = ()
+    any_target: bool = False  # in the compartment of any ``target_type`` (a Patient-level export)
 
 
 @dataclass(frozen=True, slots=True)

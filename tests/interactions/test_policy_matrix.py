@@ -6,6 +6,7 @@ without a case here fails ``test_every_announced_route_has_a_case``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -92,6 +93,10 @@ CASES: dict[str, Case] = {
     "$import": lambda i: ("POST", "$import", {"resourceType": "Parameters", "parameter": []}),
     "$import-status": lambda i: ("GET", "$import-status?job=1", None),
     "$import-errors": lambda i: ("GET", "$import-errors?job=1", None),
+    # 400 without Prefer: respond-async; what an export holds for each caller: tests/operations/test_bulk_export.py
+    "$export": lambda i: ("GET", "Patient/$export?_type=Observation&_since=2000-01-01", None),
+    "$export-status": lambda i: ("GET", "$export-status?job=1", None),  # nobody's job here: 404
+    "$export-file": lambda i: ("GET", "$export-file?job=1&file=Observation.ndjson", None),
     "$import-xml130": lambda i: ("POST", "$import-xml130", {"resourceType": "Parameters", "parameter": []}),
     "$export-xml130": lambda i: ("GET", "$export-xml130?start=1900-01-01&end=2100-12-31", None),  # test_export.py
     "$break-the-glass": lambda i: ("POST", f"Patient/{i['b']}/$break-the-glass", GLASS),  # a facility user's only
@@ -110,8 +115,27 @@ CASES: dict[str, Case] = {
 def _call(services: Services, ctx: RequestContext, method: str, url: str, body: Any) -> FhirResponse:
     path, _, qs = url.partition("?")
     query = [tuple(p.split("=", 1)) for p in qs.split("&") if p]
-    headers = {"content-type": "application/fhir+json"}
+    headers = {"content-type": "application/fhir+json", "prefer": "respond-async"}  # only $export reads it
     return handle(services, FhirRequest(method, path, query, headers, body, "http://x/fhir", ctx))  # type: ignore[arg-type]
+
+
+def _answer(services: Services, ctx: RequestContext, r: FhirResponse) -> tuple[int, bytes]:
+    """The status and every byte the caller gets: for an accepted ``$export``, its files as well (the job
+    is run to its end and each file of the manifest downloaded), so the leak checks cover them."""
+    text = orjson.dumps(r.resource) if r.resource is not None else (r.raw or b"")
+    location = r.headers.get("Content-Location", "")
+    if r.status != 202 or "$export-status" not in location:
+        return r.status, text
+    status_url = location.split("/fhir/", 1)[1]
+    deadline = time.monotonic() + 30
+    while (done := _call(services, ctx, "GET", status_url, None)).status == 202:
+        assert time.monotonic() < deadline, "export did not finish"
+        time.sleep(0.05)
+    assert done.status == 200 and done.resource is not None, done.resource
+    for item in done.resource["output"]:
+        got = _call(services, ctx, "GET", item["url"].split("/fhir/", 1)[1], None)
+        text += got.raw or b""
+    return 200, text
 
 
 def _announced(services: Services) -> set[str]:
@@ -147,10 +171,9 @@ def test_a_patient_token_cannot_reach_another_patient(fresh_services: Services, 
     )
     before = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
     method, url, body = CASES[name](ids)
-    r = _call(fresh_services, ctx, method, url, body)
-    text = orjson.dumps(r.resource) if r.resource is not None else (r.raw or b"")
-    if r.status not in (403, 404):
-        assert r.status == 200, (name, r.status, text[:300])
+    status, text = _answer(fresh_services, ctx, _call(fresh_services, ctx, method, url, body))
+    if status not in (403, 404):
+        assert status == 200, (name, status, text[:300])
         # B's resources never appear (an error naming the id the caller asked for reveals nothing).
         leaked = (f'"id":"{ids["obs_b"]}"', f'"id":"{ids["b"]}"', f"Patient/{ids['b']}")
         assert not [x for x in leaked if x.encode() in text], (name, text[:300])
@@ -208,10 +231,9 @@ def test_a_facility_or_province_without_a_relation_cannot_reach_the_patient(
     ctx = FACILITY_CALLERS[caller]
     before = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw
     method, url, body = CASES[name](ids)
-    r = _call(fresh_services, ctx, method, url, body)
-    text = orjson.dumps(r.resource) if r.resource is not None else (r.raw or b"")
-    if r.status not in (403, 404):
-        assert r.status in (200, 201, 400), (name, r.status, text[:300])  # 400: $import of nothing, allowed
+    status, text = _answer(fresh_services, ctx, _call(fresh_services, ctx, method, url, body))
+    if status not in (403, 404):
+        assert status in (200, 201, 400), (name, status, text[:300])  # 400: $import of nothing, allowed
         leaked = (f'"id":"{ids["obs_b"]}"', f'"id":"{ids["b"]}"')
         assert not [x for x in leaked if x.encode() in text], (name, text[:300])
     after = _call(fresh_services, OPEN, "GET", f"Observation/{ids['obs_b']}", None).raw

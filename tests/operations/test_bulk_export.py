@@ -1,0 +1,282 @@
+"""$export (Bulk Data Access): kick-off, status, files, cancel, resume, and the access policy, on both
+backends (ketnoi/operations/bulk_export.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+import pytest
+
+from ketnoi.auth.scopes import parse_scopes
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.router import handle
+from ketnoi.interactions.services import Services
+from ketnoi.jobs import Job, JobRunner
+from ketnoi.operations import bulk_export
+from ketnoi.store.base import Session
+
+OPERATOR = RequestContext.operator("test")
+ASYNC = {"prefer": "respond-async"}
+HR = {"system": "http://loinc.org", "code": "8867-4"}
+BP = {"system": "http://loinc.org", "code": "85354-9"}
+
+
+def call(s: Services, ctx: RequestContext, method: str, url: str, body: Any = None, **headers: str) -> FhirResponse:
+    path, _, qs = url.partition("?")
+    hdrs = {"content-type": "application/fhir+json", **headers}
+    return handle(s, FhirRequest(method, path, parse_qsl(qs, keep_blank_values=True), hdrs, body, "http://x/fhir", ctx))
+
+
+def put(s: Services, resource: dict[str, Any], ctx: RequestContext = OPERATOR) -> None:
+    r = call(s, ctx, "PUT", f"{resource['resourceType']}/{resource['id']}", resource)
+    assert r.status in (200, 201), r.resource
+
+
+def obs(id: str, subject: str, code: dict[str, str] = HR) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": id,
+        "status": "final",
+        "code": {"coding": [code]},
+        "subject": {"reference": subject},
+    }
+
+
+@pytest.fixture
+def world(fresh_services: Services, tmp_path: Path) -> Iterator[Services]:
+    s = fresh_services
+    s.settings = s.settings.with_(export_dir=str(tmp_path / "export"))
+    put(s, {"resourceType": "Organization", "id": "org-1", "name": "Bệnh viện 1"})
+    for p in ("p1", "p2", "p3"):
+        put(s, {"resourceType": "Patient", "id": p, "name": [{"family": "Nguyễn", "given": [p]}]})
+    put(s, obs("o1", "Patient/p1"))
+    put(s, obs("o2", "Patient/p2", BP))
+    put(s, obs("o3", "Patient/p3"))
+    put(s, {**obs("o-group", "Group/g1"), "subject": {"reference": "Group/g1"}})  # about a group, nobody's
+    put(
+        s,
+        {
+            "resourceType": "Group",
+            "id": "g1",
+            "type": "person",
+            "actual": True,
+            "member": [{"entity": {"reference": "Patient/p1"}}, {"entity": {"reference": "Patient/p2"}}],
+        },
+    )
+    yield s
+
+
+def kickoff(s: Services, url: str, ctx: RequestContext = OPERATOR, **headers: str) -> str:
+    r = call(s, ctx, "GET", url, **(headers or ASYNC))
+    assert r.status == 202, r.resource
+    location = r.headers["Content-Location"]
+    assert "$export-status?job=" in location
+    return location.split("/fhir/", 1)[1]
+
+
+def finish(s: Services, status_url: str, ctx: RequestContext = OPERATOR) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        r = call(s, ctx, "GET", status_url)
+        if r.status != 202:
+            assert r.status == 200, r.resource
+            assert r.resource is not None
+            return r.resource
+        assert "X-Progress" in r.headers and r.headers["Retry-After"]
+        assert time.monotonic() < deadline, "export did not finish"
+        time.sleep(0.05)
+
+
+def files(s: Services, manifest: dict[str, Any], ctx: RequestContext = OPERATOR) -> dict[str, list[dict[str, Any]]]:
+    """The manifest's files, downloaded: type -> resources, in file order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    assert manifest["requiresAccessToken"] is True and manifest["error"] == []
+    for item in manifest["output"]:
+        parts = urlsplit(item["url"])
+        r = call(s, ctx, "GET", parts.path.split("/fhir/", 1)[1] + "?" + parts.query)
+        assert r.status == 200 and r.headers["Content-Type"] == "application/fhir+ndjson"
+        lines = [orjson.loads(line) for line in (r.raw or b"").splitlines()]
+        assert len(lines) == item["count"] and {x["resourceType"] for x in lines} == {item["type"]}
+        out[item["type"]] = lines
+    return out
+
+
+def ids(found: dict[str, list[dict[str, Any]]]) -> set[str]:
+    return {f"{r['resourceType']}/{r['id']}" for rows in found.values() for r in rows}
+
+
+def test_a_system_export_writes_every_resource_once_by_type(world: Services) -> None:
+    manifest = finish(world, kickoff(world, "$export"))
+    found = files(world, manifest)
+    assert ids(found) == {
+        "Organization/org-1", "Patient/p1", "Patient/p2", "Patient/p3", "Observation/o1", "Observation/o2",
+        "Observation/o3", "Observation/o-group", "Group/g1",
+    }  # fmt: skip
+    assert manifest["request"] == "http://x/fhir/$export"
+    p1 = next(r for r in found["Patient"] if r["id"] == "p1")
+    assert p1["name"][0]["family"] == "Nguyễn" and p1["meta"]["versionId"] == "1"
+
+
+def test_type_since_and_type_filter_narrow_the_export(world: Services) -> None:
+    only = files(world, finish(world, kickoff(world, "$export?_type=Observation,Patient")))
+    assert set(only) == {"Observation", "Patient"}
+    filtered = files(
+        world, finish(world, kickoff(world, "$export?_type=Observation&_typeFilter=Observation%3Fcode%3D85354-9"))
+    )
+    assert ids(filtered) == {"Observation/o2"}
+    later = files(world, finish(world, kickoff(world, "$export?_since=2999-01-01T00:00:00Z")))
+    assert later == {}
+    by_post = call(
+        world,
+        OPERATOR,
+        "POST",
+        "$export",
+        {"resourceType": "Parameters", "parameter": [{"name": "_type", "valueString": "Group"}]},
+        **ASYNC,
+    )
+    assert by_post.status == 202
+    assert ids(files(world, finish(world, by_post.headers["Content-Location"].split("/fhir/", 1)[1]))) == {"Group/g1"}
+
+
+def test_patient_and_group_exports_hold_only_patients_compartments(world: Services) -> None:
+    patients = files(world, finish(world, kickoff(world, "Patient/$export")))
+    assert "Observation/o-group" not in ids(patients) and "Organization/org-1" not in ids(patients)
+    assert {"Observation/o1", "Observation/o2", "Observation/o3", "Patient/p3"} <= ids(patients)
+    group = files(world, finish(world, kickoff(world, "Group/g1/$export")))
+    # the members' compartments only (the Group itself is in them: its member is a compartment link)
+    assert ids(group) == {"Patient/p1", "Patient/p2", "Observation/o1", "Observation/o2", "Group/g1"}
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "status", "needle"),
+    [
+        ("$export", {}, 400, "Prefer: respond-async"),
+        ("$export?_type=Nonsense", ASYNC, 400, "Nonsense"),
+        ("$export?_since=yesterday", ASYNC, 400, "_since"),
+        ("$export?_outputFormat=text/csv", ASYNC, 400, "_outputFormat"),
+        ("$export?_elements=id", ASYNC, 400, "_elements"),
+        ("$export?_type=Observation&_typeFilter=Observation%3Fnonsense%3D1", ASYNC, 400, "nonsense"),
+        ("$export?_type=Patient&_typeFilter=Observation%3Fcode%3D1", ASYNC, 400, "_typeFilter"),
+        ("Group/missing/$export", ASYNC, 404, "missing"),
+        ("Patient/p1/$export", ASYNC, 400, "Group/[id]/$export"),
+        ("$export-status?job=999", {}, 404, "999"),
+        ("$export-status", {}, 400, "job"),
+    ],
+)
+def test_bad_kickoffs_are_answered_and_start_nothing(
+    world: Services, url: str, headers: dict[str, str], status: int, needle: str
+) -> None:
+    r = call(world, OPERATOR, "GET", url, **headers)
+    assert r.status == status, r.resource
+    assert needle in orjson.dumps(r.resource).decode()
+    with world.store.session(write=False) as session:
+        assert session.jobs(bulk_export.KIND, ("queued", "running", "done")) == []
+
+
+def test_cancel_removes_the_job_and_its_files(world: Services) -> None:
+    status_url = kickoff(world, "$export")
+    manifest = finish(world, status_url)
+    assert manifest["output"]
+    job = status_url.split("job=")[1]
+    folder = Path(world.settings.export_dir) / job
+    assert folder.is_dir()
+    assert call(world, OPERATOR, "DELETE", status_url).status == 202
+    assert not folder.exists()
+    assert call(world, OPERATOR, "GET", status_url).status == 404
+
+
+def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: Services) -> None:
+    """Pages of 2; a step dies after writing its page to the file but before its progress commits (twice):
+    the next run cuts the file back and writes that page again, so nothing is lost or doubled."""
+    inner = bulk_export.export_step(world, page=2)
+    deaths = {"left": 2}
+
+    def step(session: Session, job: Job) -> bool:
+        done = inner(session, job)
+        if deaths["left"] and job.progress.get("after"):
+            deaths["left"] -= 1
+            raise RuntimeError("killed between the file write and the commit")
+        return done
+
+    runner = JobRunner(world.store, lease_s=0.1, worker="t", retries=5)
+    runner.register(bulk_export.KIND, step)
+    job = runner.submit(
+        bulk_export.KIND,
+        {
+            "request": "r",
+            "level": "system",
+            "types": ["Observation", "Patient"],
+            "since": None,
+            "filters": {},
+            "members": [],
+            "base_url": "http://x/fhir",
+        },
+        {"index": 0, "after": None, "files": {}},
+        owner=OPERATOR.to_json(),
+    )
+    finished = runner.run(job.id)
+    assert finished is not None and finished.state == "done" and deaths["left"] == 0
+    folder = Path(world.settings.export_dir) / str(job.id)
+    lines = [
+        orjson.loads(x)
+        for name in ("Observation", "Patient")
+        for x in (folder / f"{name}.ndjson").read_bytes().splitlines()
+    ]
+    keys = [f"{r['resourceType']}/{r['id']}" for r in lines]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 7  # 4 Observations, 3 Patients, once each
+
+
+def test_a_facility_exports_what_it_may_see_and_nobody_else_reads_its_files(world: Services) -> None:
+    s = world
+    f1 = RequestContext(
+        authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.rs"), organization="Organization/F1"
+    )
+    put(s, {"resourceType": "Organization", "id": "F1", "name": "F1"})
+    writer = RequestContext(
+        authenticated=True, client_id="his-f1-w", scopes=parse_scopes("system/*.cruds"), organization="Organization/F1"
+    )
+    put(s, obs("f1-own", "Patient/p3"), writer)  # F1 wrote it
+    status_url = kickoff(s, "$export?_type=Observation,Patient", f1)
+    found = files(s, finish(s, status_url, f1), f1)
+    assert ids(found) == {"Observation/f1-own"}  # no care relation with anyone: its own data only
+    other = RequestContext(
+        authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.rs"), organization="Organization/F2"
+    )
+    assert call(s, other, "GET", status_url).status == 404  # another caller's job is not found
+    narrow = RequestContext(authenticated=True, client_id="his-f3", scopes=parse_scopes("system/Patient.rs"))
+    assert call(s, narrow, "GET", "$export?_type=Observation", **ASYNC).status == 403
+    only_patients = files(s, finish(s, kickoff(s, "$export", narrow), narrow), narrow)
+    assert set(only_patients) == {"Patient"}
+
+
+def test_a_patient_exports_their_own_record_and_a_province_its_registries_only(world: Services) -> None:
+    s = world
+    p1 = RequestContext(
+        authenticated=True, user="p1", scopes=parse_scopes("patient/*.rs"), patient="p1", roles=frozenset({"patient"})
+    )
+    mine = ids(files(s, finish(s, kickoff(s, "Patient/$export", p1), p1), p1))
+    assert {"Patient/p1", "Observation/o1"} <= mine
+    assert not {"Patient/p2", "Observation/o2", "Patient/p3", "Observation/o3"} & mine
+    manager = RequestContext(
+        authenticated=True,
+        user="m1",
+        scopes=parse_scopes("user/*.cruds"),
+        organization="Organization/P1",
+        roles=frozenset({"provincial"}),
+    )
+    put(s, {"resourceType": "Organization", "id": "P1", "name": "Sở Y tế P1"})
+    put(
+        s, {"resourceType": "Organization", "id": "station", "name": "Trạm", "partOf": {"reference": "Organization/P1"}}
+    )
+    for refused in ("Patient/$export", "$export?_type=Observation", "Group/g1/$export"):
+        assert call(s, manager, "GET", refused, **ASYNC).status in (403, 404), refused
+    registries = files(s, finish(s, kickoff(s, "$export", manager), manager), manager)
+    assert set(registries) <= {"Organization", "Location", "Practitioner", "PractitionerRole", "HealthcareService",
+                               "Device", "Medication", "Endpoint", "Substance"}  # fmt: skip
+    assert "Organization/station" in ids(registries)
