@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.definitions import resource_types
-from ketnoi.fhir.outcome import Issue, bad_request, not_found, operation_outcome
+from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
 from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.operation import Operation
@@ -72,6 +72,13 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
             "Bulk export is at [base]/$export, [base]/Patient/$export or [base]/Group/[id]/$export",
             "Xuất hàng loạt dùng [base]/$export, [base]/Patient/$export hoặc [base]/Group/[id]/$export",
         )
+    if repo.context.patient is not None or "patient" in repo.context.roles:
+        raise FhirError.of(
+            403,
+            "forbidden",
+            "Bulk export is for systems and staff; a patient downloads their record with Patient/[id]/$everything",
+            "Xuất hàng loạt dành cho hệ thống và cán bộ; người bệnh tải hồ sơ của mình bằng Patient/[id]/$everything",
+        )
     params = _parameters(request)
     level = "system" if rtype is None else ("patient" if id is None else "group")
     types = _types(repo, params.get("_type"), level)
@@ -83,6 +90,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         "since": _since(params.get("_since")),
         "filters": _type_filters(repo, params.get("_typeFilter"), types),
         "members": members,
+        "group": id,
         "base_url": request.base_url,
     }
     runner = runner_of(repo.services)
@@ -267,6 +275,11 @@ def _page_query(repo: Repository, params: dict[str, Any], rtype: str, page: int)
     if params["level"] == "system":
         return query
     members: list[str] = params["members"]
+    if rtype == "Group" and params.get("group"):
+        # The Group itself only: another Group sharing a member is in that member's compartment,
+        # but not in this export (THREATS.md AZ-07, HAPI #3700).
+        query.filters.extend(parse_type_query(repo, rtype, f"_id={params['group']}", strict=True).filters)
+        return query
     if rtype == "Patient":
         if members:
             query.filters.extend(parse_type_query(repo, rtype, "_id=" + ",".join(members), strict=True).filters)

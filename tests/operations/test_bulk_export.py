@@ -255,14 +255,8 @@ def test_a_facility_exports_what_it_may_see_and_nobody_else_reads_its_files(worl
     assert set(only_patients) == {"Patient"}
 
 
-def test_a_patient_exports_their_own_record_and_a_province_its_registries_only(world: Services) -> None:
+def test_a_province_exports_its_registries_only(world: Services) -> None:
     s = world
-    p1 = RequestContext(
-        authenticated=True, user="p1", scopes=parse_scopes("patient/*.rs"), patient="p1", roles=frozenset({"patient"})
-    )
-    mine = ids(files(s, finish(s, kickoff(s, "Patient/$export", p1), p1), p1))
-    assert {"Patient/p1", "Observation/o1"} <= mine
-    assert not {"Patient/p2", "Observation/o2", "Patient/p3", "Observation/o3"} & mine
     manager = RequestContext(
         authenticated=True,
         user="m1",
@@ -280,3 +274,28 @@ def test_a_patient_exports_their_own_record_and_a_province_its_registries_only(w
     assert set(registries) <= {"Organization", "Location", "Practitioner", "PractitionerRole", "HealthcareService",
                                "Device", "Medication", "Endpoint", "Substance"}  # fmt: skip
     assert "Organization/station" in ids(registries)
+
+
+def test_az07_a_group_export_holds_no_other_group_and_a_patient_token_exports_nothing(world: Services) -> None:
+    """THREATS.md AZ-07 (HAPI #3700: a Group's export also exported another Group sharing a member, the
+    Group being in its members' compartment): only the asked Group and its own members' data; a patient
+    token may not start a bulk export at any level (403)."""
+    s = world
+    put(
+        s,
+        {
+            "resourceType": "Group",
+            "id": "g2",
+            "type": "person",
+            "actual": True,
+            "member": [{"entity": {"reference": "Patient/p1"}}, {"entity": {"reference": "Patient/p3"}}],
+        },
+    )
+    found = ids(files(s, finish(s, kickoff(s, "Group/g1/$export"))))
+    assert "Group/g2" not in found and "Patient/p3" not in found and "Observation/o3" not in found
+    assert "Group/g1" in found
+    p1 = RequestContext(
+        authenticated=True, user="p1", scopes=parse_scopes("patient/*.rs"), patient="p1", roles=frozenset({"patient"})
+    )
+    for url in ("$export", "Patient/$export", "Group/g1/$export"):
+        assert call(s, p1, "GET", url, **ASYNC).status == 403, url
