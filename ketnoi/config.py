@@ -31,6 +31,7 @@ class Settings:
     max_bundle_entries: int = 10_000
     import_dir: str = "var/import"  # $import reads file: URLs only below this folder
     export_dir: str = "var/export"  # $export writes its NDJSON files below this folder, one folder per job
+    export_keep_hours: float = 24.0  # a finished export's files are deleted (and its status 404) after this
     # Sign-in form posts per client address: a burst, then this many a second (then 429).
     sign_in_burst: int = 10
     sign_in_per_s: float = 1.0
@@ -98,6 +99,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         base_url=env.get("KETNOI_BASE_URL"),
         import_dir=env.get("KETNOI_IMPORT_DIR"),
         export_dir=env.get("KETNOI_EXPORT_DIR"),
+        export_keep_hours=_number(env.get("KETNOI_EXPORT_KEEP_HOURS"), "KETNOI_EXPORT_KEEP_HOURS"),
         auth=env.get("KETNOI_AUTH"),
         max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,

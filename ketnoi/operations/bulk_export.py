@@ -322,9 +322,20 @@ def _job(repo: Repository, request: FhirRequest) -> Job:
     job = Job.of(record) if record is not None and record.kind == KIND and record.state != "cancelled" else None
     if job is not None and not _same_caller(RequestContext.of_job(job.owner), repo.context):
         job = None
+    if job is not None and _expired(repo.services, job):
+        runner_of(repo.services).cancel(job.id, finished_too=True)
+        shutil.rmtree(export_dir(repo.services, job.id), ignore_errors=True)
+        job = None
     if job is None:
         raise not_found(f"Export job {value} not found", f"Không tìm thấy tác vụ xuất {value}")
     return job
+
+
+def _expired(services: Services, job: Job) -> bool:
+    """A finished export older than ``export_keep_hours``: its files are gone when next asked for."""
+    finished = job.progress.get("finished")
+    keep_s = services.settings.export_keep_hours * 3600
+    return job.state == "done" and isinstance(finished, (int, float)) and time.time() - finished > keep_s
 
 
 def _same_caller(owner: RequestContext, caller: RequestContext) -> bool:

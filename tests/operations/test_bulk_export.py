@@ -191,6 +191,19 @@ def test_cancel_removes_the_job_and_its_files(world: Services) -> None:
     assert call(world, OPERATOR, "GET", status_url).status == 404
 
 
+def test_a_finished_export_expires_with_its_files(world: Services) -> None:
+    status_url = kickoff(world, "$export?_type=Patient")
+    manifest = finish(world, status_url)
+    folder = Path(world.settings.export_dir) / status_url.split("job=")[1]
+    assert folder.is_dir() and files(world, manifest)
+    world.settings = world.settings.with_(export_keep_hours=0)
+    time.sleep(0.01)
+    assert call(world, OPERATOR, "GET", status_url).status == 404
+    assert not folder.exists()
+    world.settings = world.settings.with_(export_keep_hours=24)
+    assert call(world, OPERATOR, "GET", status_url).status == 404  # gone for good, not back when kept longer
+
+
 def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: Services) -> None:
     """Pages of 2; a step dies after writing its page to the file but before its progress commits (twice):
     the next run cuts the file back and writes that page again, so nothing is lost or doubled."""
