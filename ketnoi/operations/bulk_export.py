@@ -6,7 +6,7 @@ request pattern:
 - Kick-off: ``GET|POST [base]/$export`` (every type), ``[base]/Patient/$export`` (the Patient
   compartment of every patient), ``[base]/Group/[id]/$export`` (the compartments of the Group's
   Patient members), with ``Prefer: respond-async``; parameters ``_outputFormat`` (NDJSON),
-  ``_type``, ``_since`` and ``_typeFilter`` (one search per type). Answers ``202`` with
+  ``_type``, ``_since``, ``_elements`` and ``_typeFilter`` (one search per type). Answers ``202`` with
   ``Content-Location`` naming the status endpoint.
 - Status: ``GET [base]/$export-status?job=N``: ``202`` with ``X-Progress`` and ``Retry-After``
   while it runs; ``200`` with the manifest when done; ``DELETE`` cancels and removes its files.
@@ -36,6 +36,7 @@ from ketnoi.fhir.definitions import resource_types
 from ketnoi.fhir.outcome import FhirError, Issue, bad_request, not_found, operation_outcome
 from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.elements import subset
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.policy import REGISTRY_TYPES, compartment_params
 from ketnoi.interactions.reach import aggregates_only
@@ -56,7 +57,7 @@ KIND = "export"
 PAGE = 1000
 NDJSON = "application/fhir+ndjson"
 FORMATS = (NDJSON, "application/ndjson", "ndjson")
-NOT_YET = ("_elements", "patient", "includeAssociatedData")  # Bulk Data parameters not supported yet
+NOT_YET = ("patient", "includeAssociatedData")  # Bulk Data parameters not supported yet
 
 
 # ---- kick-off --------------------------------------------------------------------------------------
@@ -90,6 +91,7 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         "since": _since(params.get("_since")),
         "filters": _type_filters(repo, params.get("_typeFilter"), types),
         "members": members,
+        "elements": [e.strip() for e in (params.get("_elements") or "").split(",") if e.strip()],
         "group": id,
         "base_url": request.base_url,
     }
@@ -244,7 +246,8 @@ def export_step(services: Services, page: int = PAGE) -> JobStep:
         kept = rows[:page]
         record = progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
         if kept:
-            record["bytes"] = _append(export_dir(services, job.id) / f"{rtype}.ndjson", record["bytes"], kept)
+            lines = _lines(kept, tuple(params.get("elements") or ()))
+            record["bytes"] = _append(export_dir(services, job.id) / f"{rtype}.ndjson", record["bytes"], lines)
             record["count"] += len(kept)
             audit.record_export(repo, {rtype: len(kept)}, job.id)
         if len(rows) > page:
@@ -294,15 +297,22 @@ def _page_query(repo: Repository, params: dict[str, Any], rtype: str, page: int)
     return query
 
 
-def _append(path: Path, length: int, rows: list[Any]) -> int:
+def _lines(rows: list[Any], elements: tuple[str, ...]) -> list[bytes]:
+    """The stored JSON of each row, or with ``_elements`` the subset (tagged SUBSETTED) of each."""
+    if not elements:
+        return [row[2] for row in rows]
+    return [res.dumps(subset(res.loads(row[2]), None, elements)) for row in rows]
+
+
+def _append(path: Path, length: int, lines: list[bytes]) -> int:
     """Append one line per row to ``path``, first cutting it back to ``length`` (what the last committed
     step left: a step that died after writing is redone whole); returns the new length, on disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as out:
         out.truncate(length)
         out.seek(length)
-        for row in rows:
-            out.write(row[2])
+        for line in lines:
+            out.write(line)
             out.write(b"\n")
         out.flush()
         os.fsync(out.fileno())

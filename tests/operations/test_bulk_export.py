@@ -144,6 +144,16 @@ def test_type_since_and_type_filter_narrow_the_export(world: Services) -> None:
     assert ids(files(world, finish(world, by_post.headers["Content-Location"].split("/fhir/", 1)[1]))) == {"Group/g1"}
 
 
+def test_elements_keep_the_named_elements_and_what_is_mandatory_tagged_subsetted(world: Services) -> None:
+    found = files(
+        world, finish(world, kickoff(world, "$export?_type=Observation,Patient&_elements=Patient.gender,code"))
+    )
+    o1 = next(r for r in found["Observation"] if r["id"] == "o1")
+    assert set(o1) == {"resourceType", "id", "meta", "status", "code"}  # status: mandatory; subject dropped
+    p1 = next(r for r in found["Patient"] if r["id"] == "p1")
+    assert "name" not in p1 and {"code": "SUBSETTED"}.items() <= p1["meta"]["tag"][-1].items()
+
+
 def test_patient_and_group_exports_hold_only_patients_compartments(world: Services) -> None:
     patients = files(world, finish(world, kickoff(world, "Patient/$export")))
     assert "Observation/o-group" not in ids(patients) and "Organization/org-1" not in ids(patients)
@@ -160,7 +170,7 @@ def test_patient_and_group_exports_hold_only_patients_compartments(world: Servic
         ("$export?_type=Nonsense", ASYNC, 400, "Nonsense"),
         ("$export?_since=yesterday", ASYNC, 400, "_since"),
         ("$export?_outputFormat=text/csv", ASYNC, 400, "_outputFormat"),
-        ("$export?_elements=id", ASYNC, 400, "_elements"),
+        ("$export?includeAssociatedData=LatestProvenanceResources", ASYNC, 400, "includeAssociatedData"),
         ("$export?_type=Observation&_typeFilter=Observation%3Fnonsense%3D1", ASYNC, 400, "nonsense"),
         ("$export?_type=Patient&_typeFilter=Observation%3Fcode%3D1", ASYNC, 400, "_typeFilter"),
         ("Group/missing/$export", ASYNC, 404, "missing"),
