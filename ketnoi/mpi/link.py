@@ -23,7 +23,7 @@ from typing import Any, Final
 from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.repository import Repository
-from ketnoi.mpi.matcher import candidates, score
+from ketnoi.mpi.matcher import candidates, score, source_bodies
 from ketnoi.mpi.model import Match, Model
 from ketnoi.search.extract_mpi import MPI_SYSTEM, is_golden, linked_patients, patient_view
 
@@ -180,7 +180,7 @@ def _members(repo: Repository, golden: str) -> list[str]:
 
 def _write_golden(repo: Repository, golden: str | None, members: Iterable[str]) -> str:
     ids = list(dict.fromkeys(members))  # in order, once
-    sources = _bodies(repo, ids)
+    sources = source_bodies(repo, ids)
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "meta": {"tag": [GOLDEN]},
@@ -218,9 +218,3 @@ def _demographics(sources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _updated(resource: dict[str, Any]) -> str:
     return str((resource.get("meta") or {}).get("lastUpdated", ""))
-
-
-def _bodies(repo: Repository, ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The current, non-golden Patients among ``ids``, read in one query (not one per candidate)."""
-    bodies = (res.loads_object(v.content) for v in repo.read_many("Patient", list(ids)))
-    return [body for body in bodies if not is_golden(body)]

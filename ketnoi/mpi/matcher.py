@@ -28,9 +28,9 @@ __all__ = [
     "default_model",
     "lookup_keys",
     "model_for",
-    "rank",
     "registry_size",
     "score",
+    "source_bodies",
 ]
 
 MAX_CANDIDATES = 500  # compared at most per record (the blocking keys of a common name find many)
@@ -64,21 +64,9 @@ def model_for(path: str) -> Model:
     return Model.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-def rank(query: dict[str, Any] | PatientView, candidates: Iterable[dict[str, Any]], model: Model) -> list[Ranked]:
-    """The candidates that may be ``query``'s person, best first (``certainly-not`` left out; ties by id,
-    so that the order never depends on the database's)."""
-    view = query if isinstance(query, PatientView) else patient_view(query)
-    found = []
-    for candidate in candidates:
-        match = model.decide(compare(view, patient_view(candidate)), view)
-        if match.grade != "certainly-not":
-            found.append(Ranked(candidate, match))
-    found.sort(key=lambda r: (-r.match.probability, str(r.resource.get("id", ""))))
-    return found
-
-
 def score(query: PatientView, candidates: Iterable[tuple[str, PatientView]], model: Model) -> list[Scored]:
-    """:func:`rank` for candidates given as (id, view): no Patient is read."""
+    """The candidates, given as (id, view), that may be ``query``'s person, best first (``certainly-not``
+    left out; ties by id, so that the order never depends on the database's)."""
     found = []
     for pid, view in candidates:
         match = model.decide(compare(query, view), query)
@@ -95,11 +83,15 @@ def candidates(repo: Repository, query: PatientView, *, leave_out: str | None = 
     found = [(pid, text) for pid, text in repo.mpi_candidates(lookup_keys(query), MAX_CANDIDATES) if pid != leave_out]
     views = {pid: view_of_text(text) for pid, text in found}
     missing = [pid for pid, view in views.items() if view is None]
-    for stored in repo.privileged("patient-index").read_many("Patient", missing) if missing else ():
-        body = res.loads_object(stored.content)
-        if not is_golden(body):
-            views[stored.id] = patient_view(body)
+    for body in source_bodies(repo.privileged("patient-index"), missing) if missing else ():
+        views[str(body.get("id"))] = patient_view(body)
     return [(pid, view) for pid, view in views.items() if view is not None]
+
+
+def source_bodies(repo: Repository, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The current, non-golden Patients among ``ids`` that ``repo`` may read, in one query (not one each)."""
+    bodies = (res.loads_object(v.content) for v in repo.read_many("Patient", list(ids)))
+    return [body for body in bodies if not is_golden(body)]
 
 
 def registry_size(repo: Repository) -> int:

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from ketnoi.mpi.compare import compare
-from ketnoi.mpi.matcher import default_model, rank
+from ketnoi.mpi.matcher import default_model, score
 from ketnoi.mpi.model import Model
 from ketnoi.search.extract_mpi import patient_view
 from tests.mpi.people import patient
@@ -66,13 +66,14 @@ def test_the_prior_falls_as_the_registry_grows() -> None:
     assert bigger.weight(pair) < model.weight(pair)
 
 
-def test_rank_orders_best_first_and_drops_the_certainly_not() -> None:
+def test_score_orders_best_first_and_drops_the_certainly_not() -> None:
     query = patient(phone="0912345678")
     exact = dict(patient(phone="0912345678"), id="b")
     weaker = dict(patient(given=("Bình",), birth="1985"), id="a")
     stranger = dict(patient(family="Lò", given=("Thị", "Mai"), birth="1950-01-01", gender="female"), id="c")
-    ranked = rank(query, [stranger, weaker, exact], default_model())
-    assert [r.resource["id"] for r in ranked] == ["b", "a"]
+    candidates = [(str(c["id"]), patient_view(c)) for c in (stranger, weaker, exact)]
+    ranked = score(patient_view(query), candidates, default_model())
+    assert [r.id for r in ranked] == ["b", "a"]
     assert ranked[0].match.probability > ranked[1].match.probability
 
 
