@@ -322,3 +322,36 @@ def test_az07_a_group_export_holds_no_other_group_and_a_patient_token_exports_no
     )
     for url in ("$export", "Patient/$export", "Group/g1/$export"):
         assert call(s, p1, "GET", url, **ASYNC).status == 403, url
+
+
+def test_files_that_do_not_exist_are_answered_with_an_outcome(world: Services) -> None:
+    status_url = kickoff(world, "$export?_type=Patient")
+    job = status_url.split("job=")[1]
+    finish(world, status_url)
+    for name in ("Observation.ndjson", "Patient.json", "../Patient.ndjson", ""):
+        r = call(world, OPERATOR, "GET", f"$export-file?job={job}&file={name}")
+        assert r.status == 404 and r.resource is not None and r.resource["resourceType"] == "OperationOutcome", name
+
+
+def test_a_failed_export_is_answered_with_its_error(world: Services) -> None:
+    runner = JobRunner(world.store, retries=1, worker="t")  # the server's own runner is never started here
+    runner.register(bulk_export.KIND, bulk_export.export_step(world))
+    job = runner.submit(
+        bulk_export.KIND,
+        {
+            "request": "r",
+            "level": "system",
+            "types": ["Patient"],
+            "since": None,
+            "filters": {"Patient": "nonsense=1"},
+            "members": [],
+            "base_url": "http://x/fhir",
+        },
+        {"index": 0, "after": None, "files": {}},
+        owner=OPERATOR.to_json(),
+    )
+    ended = runner.run(job.id)
+    assert ended is not None and ended.state == "failed"
+    r = call(world, OPERATOR, "GET", f"$export-status?job={job.id}")
+    assert r.status == 500 and r.resource is not None and r.resource["resourceType"] == "OperationOutcome"
+    assert f"Export job {job.id} failed" in r.resource["issue"][0]["diagnostics"]
