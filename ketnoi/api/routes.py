@@ -16,7 +16,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ketnoi.api import auth_routes, negotiation, remote
@@ -211,6 +211,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _to_response(fresp: FhirResponse, media: str, pretty: bool, *, head: bool) -> Response:
+    if fresp.stream is not None:
+        return _streamed(fresp, head=head)
     own_type = any(name.lower() == "content-type" for name in fresp.headers)  # it wins over ``media``
     if fresp.raw is not None:
         body = (
@@ -224,6 +226,18 @@ def _to_response(fresp: FhirResponse, media: str, pretty: bool, *, head: bool) -
     if head or fresp.status in (204, 304):
         return Response(status_code=fresp.status, headers=headers, media_type=None if not body else media)
     return Response(body, status_code=fresp.status, headers=headers, media_type=f"{media}; charset=utf-8")
+
+
+def _streamed(fresp: FhirResponse, *, head: bool) -> Response:
+    """A body sent as its chunks are read (an export file: never whole in memory), with the
+    Content-Type and encoding its operation set."""
+    assert fresp.stream is not None
+    if head:
+        close = getattr(fresp.stream, "close", None)  # a generator holding a file open
+        if callable(close):
+            close()
+        return Response(status_code=fresp.status, headers=dict(fresp.headers))
+    return StreamingResponse(fresp.stream, status_code=fresp.status, headers=dict(fresp.headers))
 
 
 _LANDING = """<!doctype html><html lang="vi"><head><meta charset="utf-8"><title>ketnoi</title></head>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,8 @@ class FhirRequest:
 
 @dataclass(slots=True)
 class FhirResponse:
-    """The result. ``raw`` carries already-serialised JSON (a stored resource), else ``resource``."""
+    """The result. ``raw`` carries already-serialised JSON (a stored resource), else ``resource``;
+    ``stream`` a body too large to hold in memory (an export file), sent chunk by chunk as read."""
 
     status: int
     resource: dict[str, Any] | None = None
@@ -51,4 +53,6 @@ class FhirResponse:
     last_updated: float | None = None  # of the version the response is about (Bundle lastModified)
     # The stored contents whose data the answer carries (search matches and includes, history
     # versions), for the audit trail: the body itself may show less of them (_elements, _summary).
-    seen: list[bytes] | None = None
+    # Iterable: an export file's lines are read one at a time, never held all at once.
+    seen: Iterable[bytes] | None = None
+    stream: Iterator[bytes] | None = None

@@ -115,7 +115,7 @@ CASES: dict[str, Case] = {
 def _call(services: Services, ctx: RequestContext, method: str, url: str, body: Any) -> FhirResponse:
     path, _, qs = url.partition("?")
     query = [tuple(p.split("=", 1)) for p in qs.split("&") if p]
-    headers = {"content-type": "application/fhir+json", "prefer": "respond-async"}  # only $export reads it
+    headers = {"content-type": "application/fhir+json", "prefer": "respond-async", "accept": "application/fhir+json"}
     return handle(services, FhirRequest(method, path, query, headers, body, "http://x/fhir", ctx))  # type: ignore[arg-type]
 
 
@@ -134,7 +134,7 @@ def _answer(services: Services, ctx: RequestContext, r: FhirResponse) -> tuple[i
     assert done.status == 200 and done.resource is not None, done.resource
     for item in done.resource["output"]:
         got = _call(services, ctx, "GET", item["url"].split("/fhir/", 1)[1], None)
-        text += got.raw or b""
+        text += got.raw or b"".join(got.stream or ())  # an export file is streamed
     return 200, text
 
 

@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import orjson
 import pytest
 
 from ketnoi.auth.scopes import parse_scopes
+from ketnoi.fhir import resource as res
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
@@ -22,7 +23,7 @@ from ketnoi.operations import bulk_export
 from ketnoi.store.base import Session
 
 OPERATOR = RequestContext.operator("test")
-ASYNC = {"prefer": "respond-async"}
+ASYNC = {"prefer": "respond-async", "accept": "application/fhir+json"}
 HR = {"system": "http://loinc.org", "code": "8867-4"}
 BP = {"system": "http://loinc.org", "code": "85354-9"}
 
@@ -101,10 +102,16 @@ def files(s: Services, manifest: dict[str, Any], ctx: RequestContext = OPERATOR)
         parts = urlsplit(item["url"])
         r = call(s, ctx, "GET", parts.path.split("/fhir/", 1)[1] + "?" + parts.query)
         assert r.status == 200 and r.headers["Content-Type"] == "application/fhir+ndjson"
-        lines = [orjson.loads(line) for line in (r.raw or b"").splitlines()]
+        lines = [orjson.loads(line) for line in body(r).splitlines()]
         assert len(lines) == item["count"] and {x["resourceType"] for x in lines} == {item["type"]}
         out[item["type"]] = lines
     return out
+
+
+def body(r: FhirResponse) -> bytes:
+    """A streamed answer's bytes (an export file is never held whole: FhirResponse.stream)."""
+    assert r.raw is None and r.stream is not None
+    return b"".join(r.stream)
 
 
 def ids(found: dict[str, list[dict[str, Any]]]) -> set[str]:
@@ -130,8 +137,11 @@ def test_type_since_and_type_filter_narrow_the_export(world: Services) -> None:
         world, finish(world, kickoff(world, "$export?_type=Observation&_typeFilter=Observation%3Fcode%3D85354-9"))
     )
     assert ids(filtered) == {"Observation/o2"}
-    later = files(world, finish(world, kickoff(world, "$export?_since=2999-01-01T00:00:00Z")))
-    assert later == {}
+    time.sleep(0.01)
+    since = res.instant(time.time())
+    put(world, obs("o-late", "Patient/p1"))
+    later = files(world, finish(world, kickoff(world, f"$export?_since={quote(since)}")))
+    assert ids(later) == {"Observation/o-late"}
     by_post = call(
         world,
         OPERATOR,
@@ -169,6 +179,7 @@ def test_patient_and_group_exports_hold_only_patients_compartments(world: Servic
         ("$export", {}, 400, "Prefer: respond-async"),
         ("$export?_type=Nonsense", ASYNC, 400, "Nonsense"),
         ("$export?_since=yesterday", ASYNC, 400, "_since"),
+        ("$export?_since=2999-01-01T00:00:00Z", ASYNC, 400, "future"),
         ("$export?_outputFormat=text/csv", ASYNC, 400, "_outputFormat"),
         ("$export?includeAssociatedData=LatestProvenanceResources", ASYNC, 400, "includeAssociatedData"),
         ("$export?_type=Observation&_typeFilter=Observation%3Fnonsense%3D1", ASYNC, 400, "nonsense"),
@@ -355,3 +366,108 @@ def test_a_failed_export_is_answered_with_its_error(world: Services) -> None:
     r = call(world, OPERATOR, "GET", f"$export-status?job={job.id}")
     assert r.status == 500 and r.resource is not None and r.resource["resourceType"] == "OperationOutcome"
     assert f"Export job {job.id} failed" in r.resource["issue"][0]["diagnostics"]
+
+
+def post_kickoff(
+    s: Services, url: str, parameters: list[dict[str, Any]], ctx: RequestContext = OPERATOR
+) -> FhirResponse:
+    return call(s, ctx, "POST", url, {"resourceType": "Parameters", "parameter": parameters}, **ASYNC)
+
+
+def patient_ref(*ids: str) -> list[dict[str, Any]]:
+    return [{"name": "patient", "valueReference": {"reference": f"Patient/{i}"}} for i in ids]
+
+
+def test_the_patient_parameter_limits_patient_and_group_exports_to_those_patients(world: Services) -> None:
+    s = world
+    r = post_kickoff(s, "Patient/$export", patient_ref("p1", "p3"))
+    assert r.status == 202, r.resource
+    found = ids(files(s, finish(s, r.headers["Content-Location"].split("/fhir/", 1)[1])))
+    assert found == {"Patient/p1", "Patient/p3", "Observation/o1", "Observation/o3", "Group/g1"}
+    # a Group export: the asked patients that are members (p3 is not one of g1's: nothing of p3)
+    r = post_kickoff(s, "Group/g1/$export", [*patient_ref("p1", "p3"), {"name": "_type", "valueString": "Patient"}])
+    assert ids(files(s, finish(s, r.headers["Content-Location"].split("/fhir/", 1)[1]))) == {"Patient/p1"}
+    # in the query string too, as Patient/[id] or under this server's base; a patient nobody has: nothing
+    url = "Patient/$export?_type=Patient,Observation&patient=http://x/fhir/Patient/p2&patient=Patient/nobody"
+    assert ids(files(s, finish(s, kickoff(s, url)))) == {"Patient/p2", "Observation/o2"}
+
+
+def test_the_patient_parameter_exports_nothing_of_a_patient_the_caller_may_not_see(world: Services) -> None:
+    s = world
+    f1 = RequestContext(
+        authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.rs"), organization="Organization/F1"
+    )
+    r = post_kickoff(s, "Patient/$export", patient_ref("p1"), f1)
+    assert r.status == 202, r.resource
+    assert files(s, finish(s, r.headers["Content-Location"].split("/fhir/", 1)[1], f1), f1) == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "parameters", "needle"),
+    [
+        ("$export", patient_ref("p1"), "not a system-level export"),
+        ("Patient/$export", [{"name": "patient", "valueReference": {"reference": "Observation/o1"}}], "Patient/[id]"),
+        ("Patient/$export", [{"name": "patient", "valueReference": {"reference": "Patient/"}}], "Patient/[id]"),
+        ("Group/g1/$export", [{"name": "patient", "valueReference": {"display": "An"}}], "no value"),
+        ("Patient/$export", [{"name": "patient", "valueReference": {"reference": "Patient/a b"}}], "Patient/[id]"),
+        ("$export", [{"name": "_since", "valueInstant": f"202{i}-01-01"} for i in (0, 1)], "_since once"),
+    ],
+)  # fmt: skip
+def test_a_malformed_patient_parameter_is_a_400_that_starts_nothing(
+    world: Services, url: str, parameters: list[dict[str, Any]], needle: str
+) -> None:
+    r = post_kickoff(world, url, parameters)
+    assert r.status == 400 and needle in orjson.dumps(r.resource).decode(), r.resource
+    assert r.resource is not None and "/" in r.resource["issue"][0]["diagnostics"]  # English / Vietnamese
+    with world.store.session(write=False) as session:
+        assert session.jobs(bulk_export.KIND, ("queued", "running", "done")) == []
+
+
+def test_several_type_filters_for_one_type_export_their_union_each_resource_once(world: Services) -> None:
+    s = world
+    heart, of_p1 = quote("Observation?code=8867-4"), quote("Observation?subject=Patient/p1")
+    both = files(s, finish(s, kickoff(s, f"$export?_type=Observation&_typeFilter={heart}&_typeFilter={of_p1}")))
+    assert [r["id"] for r in both["Observation"]].count("o1") == 1  # o1 matches both
+    assert ids(both) == {"Observation/o1", "Observation/o3", "Observation/o-group"}
+    # one comma-separated value; a comma inside a query is that query's own list of values
+    listed = quote("Observation?subject=Patient/p2,Observation?code=8867-4,85354-9&subject=Patient/p3")
+    found = files(s, finish(s, kickoff(s, f"$export?_type=Observation,Patient&_typeFilter={listed}")))
+    assert ids(found) == {"Observation/o2", "Observation/o3", "Patient/p1", "Patient/p2", "Patient/p3"}
+
+
+def test_type_filter_union_holds_across_pages(world: Services) -> None:
+    """Pages of 2 over 4 Observations, the page's key advanced past rows no filter keeps."""
+    runner = JobRunner(world.store, lease_s=0.1, worker="t", retries=5)
+    runner.register(bulk_export.KIND, bulk_export.export_step(world, page=2))
+    params = {
+        "request": "r", "level": "system", "types": ["Observation"], "since": None, "members": [],
+        "filters": {"Observation": ["subject=Patient/p3", "code=85354-9", "subject=Patient/p3&code=8867-4"]},
+        "base_url": "http://x/fhir",
+    }  # fmt: skip
+    job = runner.submit(bulk_export.KIND, params, {"index": 0, "after": None, "files": {}}, owner=OPERATOR.to_json())
+    finished = runner.run(job.id)
+    assert finished is not None and finished.state == "done", finished
+    lines = (Path(world.settings.export_dir) / str(job.id) / "Observation.ndjson").read_bytes().splitlines()
+    assert sorted(orjson.loads(x)["id"] for x in lines) == ["o2", "o3"]
+
+
+def test_lenient_handling_ignores_what_is_not_supported_and_says_so(world: Services) -> None:
+    s = world
+    unknown = quote("Patient?status=active")  # Patient has no "status" search parameter
+    assert call(s, OPERATOR, "GET", f"$export?_typeFilter={unknown}", **ASYNC).status == 400
+    lenient = {**ASYNC, "prefer": "respond-async, handling=lenient"}
+    patients = files(s, finish(s, kickoff(s, f"$export?_type=Patient&_typeFilter={unknown}", **lenient)))
+    assert ids(patients) == {"Patient/p1", "Patient/p2", "Patient/p3"}
+    r = call(s, OPERATOR, "GET", "$export?_type=Patient&includeAssociatedData=LatestProvenanceResources", **lenient)
+    assert r.status == 202 and r.resource is not None
+    warning = r.resource["issue"][1]
+    assert warning["severity"] == "warning" and "includeAssociatedData" in warning["diagnostics"]
+    assert "supported values: none" in warning["diagnostics"]
+
+
+def test_the_kickoff_needs_accept_fhir_json(world: Services) -> None:
+    for accept in (None, "text/html"):
+        headers = {"prefer": "respond-async", **({"accept": accept} if accept else {})}
+        r = call(world, OPERATOR, "GET", "$export", **headers)
+        assert r.status == 400 and "Accept: application/fhir+json" in orjson.dumps(r.resource).decode()
+    assert call(world, OPERATOR, "GET", "$export", prefer="respond-async", accept="*/*").status == 202

@@ -1,0 +1,169 @@
+"""The ``$export`` job (ADR 0024): pages of the owner's own search appended to one NDJSON file per type.
+
+A step writes one page (:data:`PAGE` resources) to the type's file and saves the file's length and the
+page's last key in the same transaction; a step that dies is redone after cutting the file back to the
+saved length, so every resource is in the output exactly once however the job is interrupted. Memory
+holds one page.
+
+The job's parameters (set at kick-off by :mod:`ketnoi.operations.bulk_export`): ``level`` (system,
+patient, group), ``types``, ``since``, ``filters`` (type -> the ``_typeFilter`` queries of that type),
+``members`` and ``limited`` (the patients a Patient- or Group-level export is confined to),
+``group``, ``elements``, ``lenient`` and ``base_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ketnoi.fhir import resource as res
+from ketnoi.interactions import audit
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.elements import subset
+from ketnoi.interactions.policy import compartment_params
+from ketnoi.interactions.repository import Repository
+from ketnoi.interactions.search import parse_type_query
+from ketnoi.interactions.services import Services
+from ketnoi.interactions.visibility import Row
+from ketnoi.jobs import Job, JobStep
+from ketnoi.search.compile import Position
+from ketnoi.search.query import Compartment, SearchQuery
+from ketnoi.store.base import Session
+
+KIND = "export"
+PAGE = 1000
+
+
+def export_dir(services: Services, job_id: int) -> Path:
+    return Path(services.settings.export_dir) / str(job_id)
+
+
+def export_step(services: Services, page: int = PAGE) -> JobStep:
+    """One step: the next ``page`` resources of the current type, appended to its file."""
+
+    def step(session: Session, job: Job) -> bool:
+        repo = Repository(services, session, RequestContext.of_job(job.owner))
+        progress, params = job.progress, job.params
+        types: list[str] = params["types"]
+        if progress["index"] >= len(types) or _members(params) == []:
+            progress["finished"] = time.time()
+            return True
+        rtype = types[progress["index"]]
+        query = _page_query(repo, params, rtype, page)
+        after = progress.get("after")
+        position = Position(tuple(after[2:]), after[0], after[1]) if after else None
+        rows = repo.search_page(query, params["base_url"], position) if query is not None else []
+        kept = _filtered(repo, params, rtype, rows[:page])
+        record = progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
+        if kept:
+            lines = _lines(kept, tuple(params.get("elements") or ()))
+            record["bytes"] = _append(export_dir(services, job.id) / f"{rtype}.ndjson", record["bytes"], lines)
+            record["count"] += len(kept)
+            audit.record_export(repo, {rtype: len(kept)}, job.id)
+        if len(rows) > page:
+            last = rows[page - 1]  # the page's last row, kept or not: the next page starts after it
+            progress["after"] = [last[0], last[1], *last[3:]]
+        else:
+            progress["index"] += 1
+            progress["after"] = None
+        done = bool(progress["index"] >= len(types))
+        if done:
+            progress["finished"] = time.time()
+        return done
+
+    return step
+
+
+def _members(params: dict[str, Any]) -> list[str] | None:
+    """The patients the export is confined to (a Group's members, the ``patient`` parameter's), or None
+    for every patient the owner may see (a Patient-level export without ``patient``)."""
+    if params["level"] == "system" or (params["level"] == "patient" and not params.get("limited")):
+        return None
+    return list(params["members"])
+
+
+def _filters(params: dict[str, Any], rtype: str) -> list[str]:
+    """The ``_typeFilter`` queries of ``rtype`` (a job queued before several were allowed holds one string)."""
+    found = params["filters"].get(rtype, [])
+    return [found] if isinstance(found, str) else list(found)
+
+
+def _parse(repo: Repository, params: dict[str, Any], rtype: str, query: str) -> SearchQuery:
+    # lenient (Prefer: handling=lenient at kick-off): unknown search parameters are ignored, as in a search
+    return parse_type_query(repo, rtype, query, strict=not params.get("lenient"))
+
+
+def _page_query(repo: Repository, params: dict[str, Any], rtype: str, page: int) -> SearchQuery | None:
+    """The search for one page of ``rtype``: its ``_typeFilter`` (when there is one; several are applied
+    to the page by :func:`_filtered`), ``_since``, and at Patient and Group level membership of a patient's
+    compartment (None: nothing of this type can be in it)."""
+    filters = _filters(params, rtype)
+    query = _parse(repo, params, rtype, filters[0] if len(filters) == 1 else "")
+    query.count = page
+    query.sort = []
+    if params.get("since"):
+        query.filters.extend(
+            parse_type_query(repo, rtype, f"_lastUpdated=ge{quote(params['since'])}", strict=True).filters
+        )
+    if params["level"] == "system":
+        return query
+    members = _members(params)
+    if rtype == "Group" and params.get("group"):
+        # The Group itself only: another Group sharing a member is in that member's compartment,
+        # but not in this export (THREATS.md AZ-07, HAPI #3700).
+        query.filters.extend(parse_type_query(repo, rtype, f"_id={params['group']}", strict=True).filters)
+        return query
+    if rtype == "Patient":
+        if members is not None:
+            query.filters.extend(parse_type_query(repo, rtype, "_id=" + ",".join(members), strict=True).filters)
+        return query
+    compartment = compartment_params(rtype)
+    if not compartment:
+        return None
+    if members:
+        query.filters.append(Compartment(tuple(compartment), "Patient", members[0], tuple(members[1:])))
+    else:
+        query.filters.append(Compartment(tuple(compartment), "Patient", "", any_target=True))
+    return query
+
+
+def _filtered(repo: Repository, params: dict[str, Any], rtype: str, rows: list[Row]) -> list[Row]:
+    """With several ``_typeFilter``s for ``rtype``, the rows of the page that match at least one (their
+    union, each resource once: the page is walked once, in key order, whichever filters match a row).
+    One search per filter over the page's ids; one filter or none was applied by the page's own query."""
+    filters = _filters(params, rtype)
+    if len(filters) < 2 or not rows:
+        return rows
+    ids = [row[1] for row in rows]
+    matched: set[str] = set()
+    for text in filters:
+        check = _parse(repo, params, rtype, text)
+        check.filters.extend(parse_type_query(repo, rtype, "_id=" + ",".join(ids), strict=True).filters)
+        check.count, check.sort = len(ids), []
+        matched.update(row[1] for row in repo.search_page(check, params["base_url"]))
+    return [row for row in rows if row[1] in matched]
+
+
+def _lines(rows: list[Row], elements: tuple[str, ...]) -> list[bytes]:
+    """The stored JSON of each row, or with ``_elements`` the subset (tagged SUBSETTED) of each."""
+    if not elements:
+        return [row[2] for row in rows]
+    return [res.dumps(subset(res.loads(row[2]), None, elements)) for row in rows]
+
+
+def _append(path: Path, length: int, lines: list[bytes]) -> int:
+    """Append one line per row to ``path``, first cutting it back to ``length`` (what the last committed
+    step left: a step that died after writing is redone whole); returns the new length, on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as out:
+        out.truncate(length)
+        out.seek(length)
+        for line in lines:
+            out.write(line)
+            out.write(b"\n")
+        out.flush()
+        os.fsync(out.fileno())
+        return out.tell()
