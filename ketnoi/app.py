@@ -10,7 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
-from ketnoi import operations, runtime
+from ketnoi import operations, runtime, subscriptions
 from ketnoi.config import ConfigError, Settings
 from ketnoi.fhir.outcome import FhirError, Issue
 from ketnoi.interactions import audit, conformance, organizations, search_parameters
@@ -128,6 +128,8 @@ def build_services(settings: Settings, store: Store | None = None) -> Services:
     # The patient index: a Patient created or changed is matched in the background (docs/mpi.md).
     mpi_background.install(services, runner)
     services.extras["jobs"] = runner
+    # Subscriptions: matched in the write transaction, delivered by the relay (started with the server).
+    subscriptions.install(services)
     return services
 
 
@@ -135,6 +137,9 @@ def stop_services(services: Services) -> None:
     """Stop what :func:`build_services` started, in order: the job runner, then the audit journal
     (what it holds is moved into the log); the store stays open (its opener closes it)."""
     services.extras["jobs"].stop()
+    relay = subscriptions.relay_of(services)
+    if relay is not None:
+        relay.stop()
     audit.close(services)
 
 
@@ -157,10 +162,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         async with inner(app) as state:  # the inner one closes the store on the way out
             runtime.settle_heap()  # fewer GC passes over what start-up loaded (ketnoi.runtime)
             runner.start()  # resumes jobs left unfinished by an earlier run
+            relay = subscriptions.relay_of(services)
+            if relay is not None:
+                relay.start()  # delivers what the outbox holds, from before a restart too
             try:
                 yield state
             finally:
                 await run_in_threadpool(runner.stop)  # a job in progress goes back to the queue
+                if relay is not None:
+                    await run_in_threadpool(relay.stop)
                 await run_in_threadpool(audit.close, services)  # the journal drained into the log
 
     app.router.lifespan_context = lifespan

@@ -62,6 +62,16 @@ class Settings:
     # Patient/$merge moves every reference to the source onto the target (True), or leaves them on the
     # source, which then points to the target with a replaced-by link (False)
     merge_moves_references: bool = True
+    # Subscriptions (ketnoi.subscriptions, ADR 0025). Where rest-hooks may go: networks and host names,
+    # comma-separated; "" = public addresses only (never loopback, private, link-local or metadata)
+    subscription_endpoints: str = ""
+    subscription_retry_s: float = 2.0  # the first retry's wait; doubled after each failure
+    subscription_retry_max_s: float = 600.0  # the longest wait between two attempts
+    subscription_error_after: int = 3  # consecutive failures that turn a Subscription's status to error
+    subscription_attempts: int = 10  # attempts of one notification before its events go to the dead letters
+    subscription_max_payload: int = 1024 * 1024  # bytes: a larger full-resource notification goes id-only
+    subscription_rate: float = 20.0  # notifications a second to one subscriber, at most
+    subscription_keep_days: float = 7.0  # delivered and dead events are kept this long ($events)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def public_base(self) -> str:
@@ -113,6 +123,9 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         mpi_link=_flag(env.get("KETNOI_MPI_LINK")),
         mpi_model=env.get("KETNOI_MPI_MODEL"),
         merge_moves_references=_flag(env.get("KETNOI_MERGE_MOVES_REFERENCES")),
+        subscription_endpoints=env.get("KETNOI_SUBSCRIPTION_ENDPOINTS"),
+        subscription_retry_s=_number(env.get("KETNOI_SUBSCRIPTION_RETRY_S"), "KETNOI_SUBSCRIPTION_RETRY_S"),
+        subscription_rate=_number(env.get("KETNOI_SUBSCRIPTION_RATE"), "KETNOI_SUBSCRIPTION_RATE"),
     )
 
 

@@ -452,6 +452,18 @@ def record_export(repo: Repository, counts: dict[str, int], job: int) -> None:
     append(repo, [ae.entry(event, repo.context, ae.Target(), recorded)])
 
 
+def record_notification(repo: Repository, subscription: str, counts: dict[str, int]) -> None:
+    """One AuditEvent for a subscription notification that went out (DICOM 110106 "Export"), in the
+    relay's transaction, with the subscription's owner as the agent: the counts sent by type."""
+    if recorder_of(repo.services) is None or not counts:
+        return
+    recorded = res.now()
+    base = repo.services.settings.public_base()
+    what = f"Subscription/{subscription} notification"
+    event = ae.bulk(repo.context, what, counts, None, recorded=recorded, base_url=base, export=True)
+    append(repo, [ae.entry(event, repo.context, ae.Target(f"Subscription/{subscription}"), recorded)])
+
+
 def record_bulk(repo: Repository, what: str, job: int | None = None) -> None:
     """One AuditEvent for a bulk write batch (``ketnoi load``, an ``$import`` step), appended in its
     transaction: the counts written by type, the job and the request id. Nothing if none was written."""

@@ -504,6 +504,8 @@ class Repository(Visibility):
         except VersionConflict as exc:
             raise conflict(exc) from exc
         self.written.append(stored)
+        for index_hook in self.services.after_index:
+            index_hook(self, stored, index if isinstance(index, IndexRows) else None)
         for hook in self.services.after_write:
             self._run_hook(hook, stored, body)
         return stored

@@ -36,6 +36,9 @@ WriteHook = Callable[["Repository", StoredVersion, dict[str, Any] | None], None]
 # Called once the transaction has committed, with its caller and every version it wrote:
 # notifications and subscriptions, which must never announce a write that was rolled back.
 CommitHook = Callable[["RequestContext", list[StoredVersion]], None]
+# Called inside the write transaction with the index rows extracted for the version (None for a
+# deletion), before the write hooks: subscriptions match new versions from these rows.
+IndexHook = Callable[["Repository", StoredVersion, IndexRows | None], None]
 
 
 @dataclass(slots=True)
@@ -46,5 +49,6 @@ class Services:
     validator: Validator | None = None
     after_write: list[WriteHook] = field(default_factory=list)
     after_commit: list[CommitHook] = field(default_factory=list)
+    after_index: list[IndexHook] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)  # name (without $) → Operation
     extras: dict[str, Any] = field(default_factory=dict)  # long-lived state of features (job runners, ...)

@@ -55,6 +55,38 @@ class JobRecord:
     updated: float
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    """One row of ``subscription_state`` (``ketnoi.subscriptions`` gives ``spec``/``owner`` meaning)."""
+
+    subscription: str
+    spec: str  # JSON: what the matcher and the relay need of the Subscription
+    owner: str  # JSON: the RequestContext whose rights the subscription runs with
+    events: int  # the last event number given (events since the subscription started)
+    failures: int  # consecutive failed deliveries
+    next_at: float  # no delivery before this (back-off)
+    worker: str | None
+    lease_until: float | None
+    last_sent: float | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEvent:
+    """One row of the outbox ``subscription_event``: a change a subscription matched."""
+
+    seq: int
+    subscription: str
+    number: int | None  # given by the relay; None until then
+    recorded: float
+    focus_type: str
+    focus_id: str
+    focus_version: int
+    state: str  # pending | sent | dead
+    attempts: int
+    error: str | None
+
+
 class Session(Protocol):
     """One database transaction. Reads see the transaction's own writes."""
 
@@ -212,6 +244,52 @@ class Session(Protocol):
         """Stored checkpoints after ``after_seq``, by ``seq``."""
 
     def last_checkpoint(self) -> AuditCheckpoint | None: ...
+
+    # ---- subscriptions (ketnoi.subscriptions, ADR 0025): mixin ketnoi.store.subscription_sql ----------
+    def subscription_put(self, subscription: str, spec: str, owner: str, now: float) -> None:
+        """Create or replace a subscription's spec and owner, keeping its counters."""
+
+    def subscription_drop(self, subscription: str) -> None:
+        """Forget a deleted subscription: its state and its events."""
+
+    def subscription_states(self) -> list[SubscriptionState]: ...
+
+    def subscription_state(self, subscription: str) -> SubscriptionState | None: ...
+
+    def subscription_enqueue(self, events: Sequence[tuple[str, float, str, str, int]]) -> None:
+        """Outbox rows (subscription, recorded, focus type, focus id, focus version), in this transaction."""
+
+    def subscription_due(self, now: float, limit: int) -> list[str]:
+        """Subscriptions with pending events whose back-off is over and that no relay holds."""
+
+    def subscription_lease(self, subscription: str, worker: str, now: float, until: float) -> bool:
+        """Hold a subscription for ``worker`` until ``until`` unless another relay holds it."""
+
+    def subscription_release(self, subscription: str, worker: str) -> None: ...
+
+    def subscription_number(self, subscription: str) -> int:
+        """Give the pending events not yet numbered the next numbers, in the order they were
+        recorded; return the last number (the lease holder alone calls this)."""
+
+    def subscription_head(self, subscription: str, limit: int) -> list[SubscriptionEvent]:
+        """The oldest numbered pending events, in number order."""
+
+    def subscription_sent(self, subscription: str, numbers: Sequence[int], now: float) -> None:
+        """Those events were delivered: mark them sent, clear the failures."""
+
+    def subscription_failed(
+        self, subscription: str, numbers: Sequence[int], error: str, next_at: float, *, dead: bool, now: float
+    ) -> None:
+        """A delivery failed: count it, wait until ``next_at``; ``dead``: the events go to the dead letters."""
+
+    def subscription_touch(self, subscription: str, now: float) -> None:
+        """A notification without events (handshake, heartbeat) was delivered."""
+
+    def subscription_events(self, subscription: str, first: int, last: int, limit: int) -> list[SubscriptionEvent]:
+        """Numbered events ``first``..``last`` of a subscription ($events), in number order."""
+
+    def subscription_purge(self, before: float) -> int:
+        """Delete events delivered (or dead) before ``before``; return how many."""
 
     # ---- the audit journal (ketnoi.store.audit_spool, ADR 0018) -----------------------------------
     def spool_mark(self, segment: str) -> int | None:

@@ -465,6 +465,50 @@ def _audit_append_function(dialect: str) -> tuple[str, ...]:
     )
 
 
+def _subscriptions(dialect: str) -> tuple[str, ...]:
+    """Subscriptions' delivery state (``ketnoi.subscriptions``, ADR 0025).
+
+    ``subscription_state``: one row per Subscription, written in the same transaction as the
+    resource: what the matcher needs (``spec`` JSON: type, criteria, channel, status) and whose
+    rights it runs with (``owner``), and the relay's bookkeeping (last event number, consecutive
+    failures, the next attempt after a back-off, the lease of the relay that holds it).
+    ``subscription_event``: the outbox, one row per matched change, inserted in the writing
+    transaction; the relay numbers the events (``number``) when it first takes them, so writers
+    never contend on a counter, and marks them ``sent`` or ``dead`` (dead-letter)."""
+    pg = dialect == "postgresql"
+    text = 'TEXT COLLATE "C"' if pg else "TEXT"
+    real = "DOUBLE PRECISION" if pg else "REAL"
+    ident = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if pg else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    return (
+        f"""CREATE TABLE subscription_state (
+            subscription {text} PRIMARY KEY,
+            spec TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            events BIGINT NOT NULL,
+            failures INTEGER NOT NULL,
+            next_at {real} NOT NULL,
+            worker TEXT,
+            lease_until {real},
+            last_sent {real},
+            error TEXT,
+            updated {real} NOT NULL)""",
+        f"""CREATE TABLE subscription_event (
+            seq {ident},
+            subscription {text} NOT NULL,
+            number BIGINT,
+            recorded {real} NOT NULL,
+            focus_type {text} NOT NULL,
+            focus_id {text} NOT NULL,
+            focus_version INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            sent {real},
+            error TEXT)""",
+        "CREATE INDEX subscription_event_pending ON subscription_event (subscription, state, seq)",
+        "CREATE UNIQUE INDEX subscription_event_number ON subscription_event (subscription, number)",
+    )
+
+
 def migrations(dialect: str) -> list[Migration]:
     """All migrations for a dialect, in order. Append new ones; never edit an applied one."""
     return [
@@ -484,6 +528,7 @@ def migrations(dialect: str) -> list[Migration]:
         ),
         Migration(13, "PostgreSQL: the patient facts stop at the first care relation", _patient_facts_exists(dialect)),
         Migration(14, "PostgreSQL: the patient facts give each Consent rule's period", _patient_facts_periods(dialect)),
+        Migration(15, "subscription_state and subscription_event: the Subscriptions' outbox", _subscriptions(dialect)),
     ]
 
 

@@ -17,6 +17,7 @@ from ketnoi.store import statistics
 from ketnoi.store.audit_sql import AuditSql
 from ketnoi.store.base import JobRecord, StoredVersion, VersionConflict, chunks
 from ketnoi.store.schema import INDEX_COLUMNS
+from ketnoi.store.subscription_sql import SubscriptionSql
 
 _HISTORY_COLUMNS = "seq, resource_type, id, version, last_updated, deleted, content, method, org"
 
@@ -47,9 +48,10 @@ _LIVE = "(expires IS NULL OR expires > ?)"  # a security record not yet expired
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
-class SqlSession(AuditSql):
+class SqlSession(AuditSql, SubscriptionSql):
     """A ``Session`` over one open DB-API connection (the backend owns begin/commit/rollback).
-    The audit log's SQL is in the ``AuditSql`` mixin (``ketnoi.store.audit_sql``)."""
+    The audit log's SQL is in the ``AuditSql`` mixin (``ketnoi.store.audit_sql``), the Subscriptions'
+    outbox in ``SubscriptionSql`` (``ketnoi.store.subscription_sql``)."""
 
     def __init__(self, conn: Any, dialect: str) -> None:
         self.conn = conn

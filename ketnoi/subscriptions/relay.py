@@ -1,0 +1,331 @@
+"""The relay: delivers the outbox (ADR 0025).
+
+One thread per server process, woken after every commit and at least once a second (for what other
+processes wrote), hands each subscription with due events to a small pool of senders. A sender
+takes the subscription's lease, numbers its new events and reads the oldest pending ones (one
+transaction), sends one notification outside any transaction, then records the outcome (another):
+
+- delivered (HTTP 2xx, or a bound websocket took it): the events are ``sent``, failures reset; a
+  Subscription in ``error`` (or still ``requested``) becomes ``active``;
+- failed: the subscription waits ``retry_s * 2^(failures-1)`` (at most ``retry_max_s``) before the
+  next attempt, its status becomes ``error`` after ``error_after`` consecutive failures, and a
+  notification tried ``attempts`` times goes to the dead letters so the next one can go.
+
+Events go out in number order, one notification at a time per subscription (the lease), at least
+once: a relay that dies after sending and before recording leaves the events pending, and the
+next relay sends them again with the same event numbers (a duplicate the subscriber can detect).
+Every notification that carried events leaves an AuditEvent (DICOM 110106 "Export").
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import httpx
+import orjson
+
+from ketnoi.fhir import resource as res
+from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions import audit
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.repository import Repository, unit_of_work
+from ketnoi.interactions.services import Services
+from ketnoi.store.base import SubscriptionEvent, SubscriptionState
+from ketnoi.subscriptions import endpoints, notify
+from ketnoi.subscriptions.service import SERVER, Registry, allow_list
+from ketnoi.subscriptions.sockets import Hub
+from ketnoi.subscriptions.spec import Spec
+
+log = logging.getLogger("ketnoi.subscriptions")
+BUNDLES: Final = ("empty", "id-only", "full-resource")
+POLL_S: Final = 1.0
+SENDERS: Final = 4
+PURGE_S: Final = 3600.0
+
+
+class Undelivered(Exception):
+    """A notification the subscriber did not take (why, for the delivery log)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    spec: Spec
+    state: SubscriptionState
+    last: int  # events since the subscription started
+    events: list[SubscriptionEvent]
+    resources: dict[int, dict[str, Any]]
+
+
+class Relay:
+    def __init__(self, services: Services, registry: Registry, hub: Hub) -> None:
+        self.services, self.registry, self.hub = services, registry, hub
+        self.worker = f"relay-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._http = httpx.Client(trust_env=False, follow_redirects=False)
+        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="ketnoi-notify")
+        self._next_ok: dict[str, float] = {}  # per subscription: not before (the rate cap)
+        self._beat_at = 0.0
+        self._purged_at = 0.0
+        registry.wake = self.wake
+
+    # ---- the thread --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="ketnoi-relay", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._pool.shutdown(wait=True)
+        self._http.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except Exception:  # a database outage: try again at the next poll
+                log.exception("subscription relay round failed")
+            self._wake.wait(self._pause())
+
+    def _pause(self) -> float:
+        now = time.time()
+        soon = [t - now for t in self._next_ok.values() if t > now]
+        return max(0.01, min([POLL_S, *soon]))
+
+    # ---- one round ---------------------------------------------------------------------------
+    def run_once(self) -> int:
+        """Deliver what is due now; the number of notifications delivered (tests call it directly)."""
+        now = time.time()
+        with self.services.store.session(write=False) as session:
+            self.registry.current(session)
+            due = session.subscription_due(now, 100)
+        waiting = [s for s, spec in self.registry.specs.items() if spec.status == "requested" and s not in due]
+        due = [s for s in [*waiting, *due] if self._next_ok.get(s, 0.0) <= now]
+        delivered = sum(self._pool.map(self.deliver, due)) if due else 0
+        if now - self._beat_at >= 1.0:
+            self._beat_at = now
+            delivered += self._heartbeats(now)
+        if now - self._purged_at >= PURGE_S:
+            self._purged_at = now
+            self._purge(now)
+        return delivered
+
+    def deliver(self, subscription: str) -> int:
+        """Send the oldest pending events of one subscription (or its handshake); 1 if delivered."""
+        batch = self._take(subscription)
+        if batch is None:
+            return 0
+        error = None
+        # A topic rest-hook is activated by a handshake; the others have nothing to send until an event.
+        if batch.events or (batch.spec.topic is not None and batch.spec.channel == "rest-hook"):
+            try:
+                self._send(batch, "event-notification" if batch.events else "handshake")
+            except Undelivered as exc:
+                error = str(exc)[:500]
+        self._record(batch, error)
+        self._next_ok[subscription] = time.time() + 1.0 / self.services.settings.subscription_rate
+        return 1 if error is None else 0
+
+    def _take(self, subscription: str) -> Batch | None:
+        now = time.time()
+        with unit_of_work(self.services, SERVER, write=True) as repo:
+            session = repo.session
+            state = session.subscription_state(subscription)
+            if state is None or state.next_at > now:
+                return None
+            spec = Spec.from_json(state.spec)
+            if spec.status == "off" or (spec.channel == "websocket" and not self.hub.bound(subscription)):
+                return None
+            if not session.subscription_lease(subscription, self.worker, now, now + spec.timeout + 30):
+                return None
+            last = session.subscription_number(subscription)
+            limit = spec.max_count if spec.content in BUNDLES else 1
+            events = session.subscription_head(subscription, limit)
+            if not events and spec.status != "requested":
+                session.subscription_release(subscription, self.worker)
+                return None
+            owner = RequestContext.of_job(orjson.loads(state.owner))
+            resources = _resources(Repository(self.services, session, owner), spec, events)
+        return Batch(spec, state, last, events, resources)
+
+    def _record(self, batch: Batch, error: str | None) -> None:
+        spec, settings = batch.spec, self.services.settings
+        numbers = [e.number for e in batch.events if e.number is not None]
+        now = time.time()
+        with unit_of_work(self.services, SERVER, write=True) as repo:
+            session = repo.session
+            if error is None:
+                session.subscription_sent(spec.id, numbers, now)
+                _audit(repo, batch)
+                if spec.status in ("requested", "error"):
+                    set_status(repo, spec.id, "active", None)
+            else:
+                failures = batch.state.failures + 1
+                wait = min(settings.subscription_retry_s * 2 ** (failures - 1), settings.subscription_retry_max_s)
+                dead = bool(batch.events) and batch.events[0].attempts + 1 >= settings.subscription_attempts
+                session.subscription_failed(spec.id, numbers, error, now + wait, dead=dead, now=now)
+                if failures >= settings.subscription_error_after and spec.status != "error":
+                    set_status(repo, spec.id, "error", error)
+            session.subscription_release(spec.id, self.worker)
+
+    # ---- sending -------------------------------------------------------------------------------
+    def _send(self, batch: Batch, kind: str) -> None:
+        spec = batch.spec
+        state = "active" if spec.status == "requested" else spec.status
+        if spec.content == "ping" or (spec.content == "put" and not batch.resources):
+            self._ping(spec)
+            return
+        if spec.content == "put":
+            self._put(spec, batch)
+            return
+        body = notify.bundle(spec, kind, batch.last, batch.events, batch.resources, self._base(), state)
+        text = orjson.dumps(body)
+        if len(text) > self.services.settings.subscription_max_payload and batch.resources:
+            text = orjson.dumps(notify.bundle(spec, kind, batch.last, batch.events, {}, self._base(), state))
+        self._post(spec, text)
+
+    def _ping(self, spec: Spec) -> None:
+        if spec.channel == "websocket":
+            self._socket(spec, f"ping {spec.id}")
+        else:
+            self._http_send(spec, "POST", spec.endpoint, None)
+
+    def _put(self, spec: Spec, batch: Batch) -> None:
+        event = batch.events[0]
+        resource = batch.resources[event.number or 0]
+        if spec.channel == "websocket":
+            self._socket(spec, f"ping {spec.id}")
+            return
+        url = f"{spec.endpoint.rstrip('/')}/{event.focus_type}/{event.focus_id}"
+        self._http_send(spec, "PUT", url, orjson.dumps(resource))
+
+    def _post(self, spec: Spec, body: bytes) -> None:
+        if spec.channel == "websocket":
+            self._socket(spec, body.decode())
+        else:
+            self._http_send(spec, "POST", spec.endpoint, body)
+
+    def _socket(self, spec: Spec, message: str) -> None:
+        if not self.hub.send(spec.id, message):
+            raise Undelivered("no bound websocket took the notification")
+
+    def _http_send(self, spec: Spec, method: str, url: str, body: bytes | None) -> None:
+        try:
+            target = endpoints.target(url, allow_list(self.services))
+        except endpoints.Refused as exc:
+            raise Undelivered(exc.en) from None
+        headers = {"Host": target.host, "User-Agent": "ketnoi-subscriptions"}
+        for header in spec.headers:
+            name, _, value = header.partition(":")
+            headers[name.strip()] = value.strip()
+        if body is not None:
+            headers["Content-Type"] = spec.payload or "application/fhir+json"
+        try:
+            request = self._http.build_request(
+                method,
+                target.url,
+                headers=headers,
+                content=body,
+                timeout=spec.timeout,
+                extensions={"sni_hostname": target.sni},
+            )
+            response = self._http.send(request, stream=True)
+            response.close()  # the subscriber's answer is not read: only its status counts
+        except httpx.HTTPError as exc:
+            raise Undelivered(f"{type(exc).__name__}: {exc}"[:300]) from None
+        if not 200 <= response.status_code < 300:
+            raise Undelivered(f"the endpoint answered HTTP {response.status_code}")
+
+    # ---- heartbeats and housekeeping -------------------------------------------------------------
+    def _heartbeats(self, now: float) -> int:
+        """A heartbeat notification to each active topic subscription silent for its heartbeat period."""
+        with self.services.store.session(write=False) as session:
+            states = session.subscription_states()
+        sent = 0
+        for state in states:
+            spec = Spec.from_json(state.spec)
+            quiet = now - (state.last_sent or 0.0)
+            if spec.heartbeat and spec.status == "active" and quiet >= spec.heartbeat:
+                sent += self._beat(spec, state, now)
+        return sent
+
+    def _beat(self, spec: Spec, state: SubscriptionState, now: float) -> int:
+        if spec.channel == "websocket" and not self.hub.bound(spec.id):
+            return 0
+        batch = Batch(spec, state, state.events, [], {})
+        try:
+            self._send(batch, "heartbeat")
+        except Undelivered:
+            return 0
+        with self.services.store.session(write=True) as session:
+            session.subscription_touch(spec.id, now)
+        return 1
+
+    def _purge(self, now: float) -> None:
+        keep = self.services.settings.subscription_keep_days * 86400
+        with self.services.store.session(write=True) as session:
+            session.subscription_purge(now - keep)
+
+    def _base(self) -> str:
+        return self.services.settings.public_base()
+
+
+def _resources(repo: Repository, spec: Spec, events: Sequence[SubscriptionEvent]) -> dict[int, dict[str, Any]]:
+    """The focus of each event, read with the owner's rights now (full-resource and R4 payloads):
+    what the owner may no longer see goes out without its resource."""
+    if spec.content not in ("full-resource", "put"):
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    for event in events:
+        try:
+            stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
+        except FhirError:
+            continue
+        out[event.number or 0] = res.loads_object(stored.content)
+    return out
+
+
+def _audit(repo: Repository, batch: Batch) -> None:
+    """One AuditEvent per notification that carried events: what went out, to whose subscription."""
+    if not batch.events:
+        return
+    owner = RequestContext.of_job(orjson.loads(batch.state.owner))
+    counts = Counter(e.focus_type for e in batch.events)
+    audit.record_notification(Repository(repo.services, repo.session, owner), batch.spec.id, dict(counts))
+
+
+def set_status(repo: Repository, subscription: str, status: str, error: str | None) -> None:
+    """Write the Subscription's new status (and ``error``) as the server, keeping its organization."""
+    try:
+        current = repo.read("Subscription", subscription)
+    except FhirError:
+        return  # deleted meanwhile
+    body = res.loads_object(current.content)
+    body["status"] = status
+    if error is not None:
+        body["error"] = error
+    else:
+        body.pop("error", None)
+    writer = Repository(repo.services, repo.session, replace(SERVER, organization=current.org))
+    writer.written = repo.written
+    writer.update("Subscription", subscription, body)

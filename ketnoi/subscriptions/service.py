@@ -1,0 +1,192 @@
+"""Subscriptions inside the write path (ADR 0025): a Subscription written is checked and its state
+row kept in the same transaction; every other version written is matched against the active
+subscriptions of its type from its index rows, and each match the subscription's owner may see
+becomes an outbox row in the writing transaction. After the commit, the relay is woken.
+
+The active subscriptions are cached per process (:class:`Registry`) and reloaded from
+``subscription_state`` when this process writes a Subscription, and at least every
+:data:`REFRESH_S` seconds for what other processes wrote.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+import orjson
+
+from ketnoi.fhir import resource as res
+from ketnoi.fhir.outcome import FhirError, bad_request
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.repository import Repository
+from ketnoi.interactions.search import parse_type_query
+from ketnoi.interactions.services import Services
+from ketnoi.search.index import IndexRows
+from ketnoi.search.normalize import date_range
+from ketnoi.search.query import SearchQuery
+from ketnoi.store.base import Session, StoredVersion
+from ketnoi.subscriptions import endpoints, matching, spec
+from ketnoi.subscriptions.spec import Spec
+
+KEY: Final = "subscriptions"
+REFRESH_S: Final = 1.0
+MATCHING: Final = ("requested", "active", "error")  # "off" matches nothing; error keeps events for recovery
+SERVER: Final = RequestContext.internal("subscriptions")
+
+
+@dataclass(frozen=True, slots=True)
+class Active:
+    spec: Spec
+    owner: RequestContext
+    queries: tuple[SearchQuery, ...]
+    end: float | None
+
+
+class Registry:
+    """The subscriptions that match, by resource type, as this process last loaded them."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.by_type: dict[str, list[Active]] = {}
+        self.specs: dict[str, Spec] = {}
+        self._loaded = -REFRESH_S
+        self._lock = threading.Lock()
+        self.wake: Callable[[], None] = lambda: None  # the relay's, once it runs
+
+    def invalidate(self) -> None:
+        self._loaded = -REFRESH_S
+
+    def current(self, session: Session) -> dict[str, list[Active]]:
+        if time.monotonic() - self._loaded >= REFRESH_S:
+            with self._lock:
+                self._load(session)
+        return self.by_type
+
+    def _load(self, session: Session) -> None:
+        repo = Repository(self.services, session, SERVER)
+        by_type: dict[str, list[Active]] = {}
+        specs: dict[str, Spec] = {}
+        for state in session.subscription_states():
+            one = Spec.from_json(state.spec)
+            specs[one.id] = one
+            if one.status in MATCHING:
+                owner = RequestContext.of_job(orjson.loads(state.owner))
+                by_type.setdefault(one.resource_type, []).append(_active(repo, one, owner))
+        self.by_type, self.specs, self._loaded = by_type, specs, time.monotonic()
+
+
+def _active(repo: Repository, one: Spec, owner: RequestContext) -> Active:
+    queries = tuple(parse_type_query(repo, one.resource_type, q, strict=True) for q in one.criteria if q)
+    end = date_range(one.end)[0] if one.end else None
+    return Active(one, owner, queries, end)
+
+
+def registry_of(services: Services) -> Registry:
+    registry = services.extras.get(KEY)
+    if not isinstance(registry, Registry):
+        registry = services.extras[KEY] = Registry(services)
+    return registry
+
+
+def install(services: Services) -> Registry:
+    registry = registry_of(services)
+    services.after_write.append(_on_subscription)
+    services.after_index.append(_on_change)
+    services.after_commit.append(lambda context, written: _after_commit(registry, written))
+    return registry
+
+
+# ---- a Subscription written --------------------------------------------------------------------
+def _on_subscription(repo: Repository, stored: StoredVersion, body: dict[str, Any] | None) -> None:
+    if stored.resource_type != "Subscription":
+        return
+    if stored.deleted or body is None:
+        repo.session.subscription_drop(stored.id)
+        return
+    one = check(repo, body)
+    owner = _owner(repo, stored.id)
+    repo.session.subscription_put(stored.id, one.to_json(), orjson.dumps(owner.to_json()).decode(), res.now())
+
+
+def check(repo: Repository, body: dict[str, Any]) -> Spec:
+    """The Spec of a Subscription being written, or a 400: its criteria parse against this server's
+    search parameters (unknown ones included), and a rest-hook's endpoint is an allowed destination."""
+    one = spec.read(body)
+    if one.status not in ("requested", "active", "error", "off"):
+        raise bad_request(
+            f"Unknown Subscription.status '{one.status[:40]}'", f"Trạng thái '{one.status[:40]}' không hợp lệ"
+        )
+    for query in one.criteria:
+        try:
+            parsed = parse_type_query(repo, one.resource_type, query, strict=True)
+        except FhirError as exc:
+            raise bad_request(
+                f"Subscription.criteria: {exc.issues[0].en}", f"Subscription.criteria: {exc.issues[0].vi}"
+            ) from None
+        if parsed.includes or parsed.sort or parsed.ignored:
+            raise bad_request(
+                "Subscription.criteria may hold search criteria only (no _include, _sort, _count, ...)",
+                "Subscription.criteria chỉ chứa tiêu chí tìm kiếm (không _include, _sort, _count, ...)",
+            )
+    # The server's own status changes are not checked again: an allow-list changed since must not
+    # stop the relay from recording that the endpoint now fails.
+    if one.channel == "rest-hook" and one.status != "off" and repo.context.source != "internal":
+        try:
+            endpoints.admissible(one.endpoint, allow_list(repo.services))
+        except endpoints.Refused as exc:
+            raise bad_request(
+                f"Subscription.channel.endpoint: {exc.en}", f"Subscription.channel.endpoint: {exc.vi}"
+            ) from None
+    return one
+
+
+def allow_list(services: Services) -> endpoints.AllowList:
+    return endpoints.AllowList.parse(services.settings.subscription_endpoints)
+
+
+def _owner(repo: Repository, id: str) -> RequestContext:
+    """Whose rights the subscription runs with: whoever wrote it, except the server itself (a status
+    change by the relay keeps the owner it had)."""
+    if repo.context.source == "internal":
+        state = repo.session.subscription_state(id)
+        if state is not None:
+            return RequestContext.of_job(orjson.loads(state.owner))
+    return replace(repo.context, request_id="subscription")
+
+
+# ---- any other version written ------------------------------------------------------------------
+def _on_change(repo: Repository, stored: StoredVersion, index: IndexRows | None) -> None:
+    if stored.resource_type == "Subscription" or index is None or stored.deleted:
+        return
+    registry = registry_of(repo.services)
+    candidates = registry.current(repo.session).get(stored.resource_type)
+    if not candidates:
+        return
+    interaction = "create" if stored.version == 1 else "update"
+    base = repo.services.settings.public_base()
+    events = [
+        (one.spec.id, stored.last_updated, stored.resource_type, stored.id, stored.version)
+        for one in candidates
+        if interaction in one.spec.interactions
+        and (one.end is None or stored.last_updated < one.end)
+        and all(matching.matches(repo.session, stored, index, q, base) for q in one.queries)
+        and _may_see(repo, one.owner, stored)
+    ]
+    if events:
+        repo.session.subscription_enqueue(events)
+
+
+def _may_see(repo: Repository, owner: RequestContext, stored: StoredVersion) -> bool:
+    """Whether the subscription's owner may read this version now (a subscriber sees only what its own
+    authorization allows: nothing is queued for what it may not see)."""
+    as_owner = Repository(repo.services, repo.session, owner)
+    return as_owner._visible(stored, "r", current=True)
+
+
+def _after_commit(registry: Registry, written: list[StoredVersion]) -> None:
+    if any(v.resource_type == "Subscription" for v in written):
+        registry.invalidate()
+    registry.wake()

@@ -1,0 +1,360 @@
+"""Subscriptions over rest-hook, with a real HTTP receiver on loopback, on both backends: every payload
+kind, criteria with tokens and chains, topics, bad input, retries and recovery, the dead letters, the
+access policy, and delivery after a restart (ketnoi/subscriptions, ADR 0025)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+import pytest
+
+from ketnoi.app import build_services
+from ketnoi.auth.scopes import parse_scopes
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.router import handle
+from ketnoi.interactions.services import Services
+from ketnoi.subscriptions import relay_of
+from ketnoi.subscriptions.relay import Relay
+from ketnoi.subscriptions.spec import CONTENT, FILTER
+from ketnoi.subscriptions.topics import BASE as TOPIC
+from tests.subscriptions.receiver import Receiver
+
+OPERATOR = RequestContext.operator("test")
+HR = {"system": "http://loinc.org", "code": "8867-4"}
+BP = {"system": "http://loinc.org", "code": "85354-9"}
+
+
+def call(s: Services, ctx: RequestContext, method: str, url: str, body: Any = None) -> FhirResponse:
+    path, _, qs = url.partition("?")
+    hdrs = {"content-type": "application/fhir+json"}
+    return handle(s, FhirRequest(method, path, parse_qsl(qs, keep_blank_values=True), hdrs, body, "http://x/fhir", ctx))
+
+
+def put(s: Services, resource: dict[str, Any], ctx: RequestContext = OPERATOR) -> FhirResponse:
+    r = call(s, ctx, "PUT", f"{resource['resourceType']}/{resource['id']}", resource)
+    assert r.status in (200, 201), r.resource
+    return r
+
+
+def obs(id: str, subject: str, code: dict[str, str] = HR) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": id, "status": "final", "code": {"coding": [code]},
+            "subject": {"reference": subject}}  # fmt: skip
+
+
+def subscription(id: str, criteria: str, endpoint: str, **channel: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Subscription",
+        "id": id,
+        "status": "requested",
+        "reason": "test",
+        "criteria": criteria,
+        "channel": {"type": "rest-hook", "endpoint": endpoint, **channel},
+    }
+
+
+def with_content(content: str) -> dict[str, Any]:
+    return {"payload": "application/fhir+json", "_payload": {"extension": [{"url": CONTENT, "valueCode": content}]}}
+
+
+@pytest.fixture
+def world(fresh_services: Services) -> Iterator[Services]:
+    s = fresh_services
+    s.settings = s.settings.with_(
+        subscription_endpoints="127.0.0.1/32", subscription_retry_s=0.05, subscription_rate=10_000.0
+    )
+    put(s, {"resourceType": "Patient", "id": "p1", "name": [{"family": "Nguyễn", "given": ["An"]}]})
+    put(s, {"resourceType": "Patient", "id": "p2", "name": [{"family": "Trần", "given": ["Bình"]}]})
+    yield s
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def relay(s: Services) -> Relay:
+    found = relay_of(s)
+    assert found is not None
+    return found
+
+
+def drain(s: Services, rounds: int = 5) -> None:
+    """Run the relay until nothing is due (it runs in the server's thread; tests drive it)."""
+    for _ in range(rounds):
+        if relay(s).run_once() == 0:
+            return
+
+
+def read(s: Services, ref: str) -> dict[str, Any]:
+    r = call(s, OPERATOR, "GET", ref)
+    assert r.status == 200, r.resource
+    found = r.resource if r.resource is not None else orjson.loads(r.raw or b"{}")
+    assert isinstance(found, dict)
+    return found
+
+
+def status_of(s: Services, id: str) -> str:
+    return str(read(s, f"Subscription/{id}")["status"])
+
+
+def test_an_r4_subscription_without_payload_posts_an_empty_body_for_each_match(
+    world: Services, receiver: Receiver
+) -> None:
+    put(world, subscription("s1", "Observation?code=http://loinc.org|8867-4", receiver.url))
+    drain(world)
+    assert status_of(world, "s1") == "active" and receiver.requests == []  # R4 has no handshake
+    put(world, obs("o1", "Patient/p1"))
+    put(world, obs("o2", "Patient/p1", BP))  # another code: no notification
+    drain(world)
+    got = receiver.wait(1)
+    assert [(r.method, r.path, r.body) for r in got] == [("POST", "/hook", b"")]
+
+
+def test_an_r4_payload_puts_the_resource_at_endpoint_type_id(world: Services, receiver: Receiver) -> None:
+    put(world, subscription("s1", "Observation?subject=Patient/p1", receiver.url, payload="application/fhir+json"))
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))
+    put(world, obs("o2", "Patient/p2"))
+    drain(world)
+    (got,) = receiver.wait(1)
+    assert (got.method, got.path) == ("PUT", "/hook/Observation/o1")
+    assert got.json()["id"] == "o1" and got.headers["content-type"] == "application/fhir+json"
+
+
+@pytest.mark.parametrize("content", ["empty", "id-only", "full-resource"])
+def test_backport_payload_contents_send_numbered_history_bundles(
+    world: Services, receiver: Receiver, content: str
+) -> None:
+    sub = subscription(
+        "s1", "Observation?code=8867-4", receiver.url, header=["X-Hook-Key: k1"], **with_content(content)
+    )
+    put(world, sub)
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))
+    put(world, obs("o2", "Patient/p2"))
+    drain(world)
+    got = receiver.wait(1)
+    assert got and all(r.headers["x-hook-key"] == "k1" and "authorization" not in r.headers for r in got)
+    numbers: list[str] = []
+    focus: list[dict[str, Any]] = []
+    for r in got:
+        bundle = r.json()
+        assert bundle["resourceType"] == "Bundle" and bundle["type"] == "history"
+        head = bundle["entry"][0]["resource"]
+        params = {p["name"]: p for p in head["parameter"]}
+        assert params["type"]["valueCode"] == "event-notification"
+        assert params["subscription"]["valueReference"]["reference"].endswith("/Subscription/s1")
+        for p in head["parameter"]:
+            if p["name"] == "notification-event":
+                numbers.append(p["part"][0]["valueString"])
+        focus += bundle["entry"][1:]
+    assert numbers == ["1", "2"]  # both events, in order, numbered from 1
+    if content == "empty":
+        assert focus == []
+    else:
+        assert [e["fullUrl"].rsplit("/", 1)[1] for e in focus] == ["o1", "o2"]
+        assert all(("resource" in e) == (content == "full-resource") for e in focus)
+
+
+def test_criteria_with_a_chain_are_decided_in_the_writing_transaction(world: Services, receiver: Receiver) -> None:
+    put(world, subscription("s1", "Observation?subject:Patient.name=nguyen&code=8867-4", receiver.url,
+                            **with_content("id-only")))  # fmt: skip
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))  # Nguyễn: the folded name matches
+    put(world, obs("o2", "Patient/p2"))  # Trần: no
+    put(world, obs("o3", "Patient/p1", BP))  # Nguyễn, but another code
+    drain(world)
+    focus = [e["fullUrl"] for r in receiver.wait(1) for e in r.json()["entry"][1:]]
+    assert [f.rsplit("/", 1)[1] for f in focus] == ["o1"]
+
+
+def test_a_topic_subscription_shakes_hands_then_filters_events(world: Services, receiver: Receiver) -> None:
+    sub = subscription("t1", TOPIC + "admission", receiver.url, **with_content("id-only"))
+    sub["_criteria"] = {"extension": [{"url": FILTER, "valueString": "Encounter?patient=Patient/p1"}]}
+    put(world, sub)
+    drain(world)
+    (handshake,) = receiver.wait(1)
+    head = handshake.json()["entry"][0]["resource"]
+    assert {p["name"]: p.get("valueCode") for p in head["parameter"]}["type"] == "handshake"
+    assert status_of(world, "t1") == "active"
+    enc = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "class": {"code": "IMP"},
+           "subject": {"reference": "Patient/p1"}}  # fmt: skip
+    put(world, enc)
+    put(world, {**enc, "id": "e2", "subject": {"reference": "Patient/p2"}})  # filtered out
+    put(world, {**enc, "id": "e3", "status": "planned"})  # not an admission
+    drain(world)
+    got = receiver.wait(2)
+    assert [e["fullUrl"].rsplit("/", 1)[1] for e in got[1].json()["entry"][1:]] == ["e1"]
+    assert len(got) == 2
+
+
+@pytest.mark.parametrize(
+    ("criteria", "channel", "words"),
+    [
+        ("Observation?no-such-param=1", {}, "no-such-param"),
+        ("Observation?code=x&_include=Observation:subject", {}, "_include"),
+        ("not a search", {}, "criteria"),
+        ("Observation?code=x", {"type": "email"}, "rest-hook or websocket"),
+        ("Observation?code=x", {"payload": "text/csv"}, "payload"),
+        ("Observation?code=x", {"endpoint": "http://169.254.169.254/latest"}, "not an allowed destination"),
+        ("Observation?code=x", {"endpoint": "http://10.1.2.3/hook"}, "not an allowed destination"),
+        ("Observation?code=x", {"endpoint": "file:///etc/passwd"}, "http(s)"),
+        ("Observation?code=x", {"header": ["Host: evil"]}, "header"),
+        (TOPIC + "admission", {}, None),  # a topic is fine ...
+    ],
+)
+def test_a_subscription_that_cannot_work_is_refused_with_400_and_nothing_stored(
+    world: Services, receiver: Receiver, criteria: str, channel: dict[str, Any], words: str | None
+) -> None:
+    sub = subscription("bad", criteria, receiver.url)
+    sub["channel"].update(channel)
+    r = call(world, OPERATOR, "PUT", "Subscription/bad", sub)
+    if words is None:
+        assert r.status == 201
+        return
+    assert r.status == 400, r.resource
+    assert r.resource is not None and words in r.resource["issue"][0]["diagnostics"]
+    assert call(world, OPERATOR, "GET", "Subscription/bad").status == 404
+
+
+def test_a_topic_filter_on_a_parameter_the_topic_does_not_offer_is_refused(world: Services, receiver: Receiver) -> None:
+    sub = subscription("t1", TOPIC + "admission", receiver.url)
+    sub["_criteria"] = {"extension": [{"url": FILTER, "valueString": "Encounter?reason-code=x"}]}
+    r = call(world, OPERATOR, "PUT", "Subscription/t1", sub)
+    assert r.status == 400 and "reason-code" in str(r.resource)
+
+
+def test_loopback_is_refused_without_an_allow_list(world: Services, receiver: Receiver) -> None:
+    world.settings = world.settings.with_(subscription_endpoints="")
+    r = call(world, OPERATOR, "PUT", "Subscription/s1", subscription("s1", "Observation?code=x", receiver.url))
+    assert r.status == 400 and "KETNOI_SUBSCRIPTION_ENDPOINTS" in str(r.resource)
+
+
+def test_a_receiver_that_is_down_gets_retries_with_back_off_then_error_then_recovers(
+    world: Services, receiver: Receiver
+) -> None:
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")))
+    drain(world)
+    receiver.status = 503
+    put(world, obs("o1", "Patient/p1"))
+    waits: list[float] = []
+    for _ in range(3):
+        relay(world).run_once()
+        with world.store.session(write=False) as session:
+            state = session.subscription_state("s1")
+        assert state is not None
+        waits.append(state.next_at - time.time())
+        time.sleep(max(0.0, state.next_at - time.time()) + 0.01)
+    assert len(receiver.requests) == 3 and waits[0] < waits[1] < waits[2]  # 0.05, 0.1, 0.2 s
+    assert status_of(world, "s1") == "error"
+    assert "503" in read(world, "Subscription/s1")["error"]
+    receiver.status = 200
+    drain(world)
+    assert status_of(world, "s1") == "active"
+    bodies = [r.json() for r in receiver.requests]
+    assert all(b["entry"][1]["fullUrl"].endswith("/Observation/o1") for b in bodies)  # the same event each time
+
+
+def test_a_notification_that_keeps_failing_goes_to_the_dead_letters(world: Services, receiver: Receiver) -> None:
+    world.settings = world.settings.with_(subscription_attempts=2)
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")))
+    drain(world)
+    receiver.status = 500
+    put(world, obs("o1", "Patient/p1"))
+    for _ in range(2):
+        relay(world).run_once()
+        time.sleep(0.2)
+    receiver.status = 200
+    put(world, obs("o2", "Patient/p1"))
+    drain(world)
+    with world.store.session(write=False) as session:
+        events = session.subscription_events("s1", 1, 10, 10)
+    assert [(e.number, e.focus_id, e.state, e.attempts) for e in events] == [(1, "o1", "dead", 2), (2, "o2", "sent", 1)]
+    assert events[0].error is not None and "500" in events[0].error
+
+
+def test_a_subscriber_gets_nothing_it_may_not_see(world: Services, receiver: Receiver) -> None:
+    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
+                        organization="Organization/F1")  # fmt: skip
+    f2 = RequestContext(authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.cruds"),
+                        organization="Organization/F2")  # fmt: skip
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("full-resource")), f1)
+    drain(world)
+    put(world, obs("mine", "Patient/p1"), f1)
+    put(world, obs("theirs", "Patient/p2"), f2)  # F1 has no care relation with p2
+    drain(world)
+    focus = [e["resource"]["id"] for r in receiver.wait(1) for e in r.json()["entry"][1:]]
+    assert focus == ["mine"]
+    with world.store.session(write=False) as session:
+        assert [e.focus_id for e in session.subscription_events("s1", 1, 10, 10)] == ["mine"]
+
+
+def test_events_committed_before_a_crash_are_delivered_by_the_next_process(world: Services, receiver: Receiver) -> None:
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")))
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))  # committed; the relay never ran: the process "dies" here
+    restarted = build_services(world.settings, world.store)
+    try:
+        relay(restarted).run_once()
+        (got,) = receiver.wait(1)
+        assert got.json()["entry"][1]["fullUrl"].endswith("/Observation/o1")
+    finally:
+        relay(restarted).stop()
+
+
+def test_a_relay_that_dies_after_sending_causes_a_duplicate_with_the_same_event_number(
+    world: Services, receiver: Receiver
+) -> None:
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")))
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))
+    dying = relay(world)
+    batch = dying._take("s1")  # leased and numbered ...
+    assert batch is not None
+    dying._send(batch, "event-notification")  # ... sent, and the process dies before recording it
+    with world.store.session(write=True) as session:  # its lease runs out
+        session.subscription_lease("s1", dying.worker, time.time(), time.time() - 1)
+    other = build_services(world.settings, world.store)
+    try:
+        relay(other).run_once()
+    finally:
+        relay(other).stop()
+    got = receiver.wait(2)
+    numbers = [
+        p["part"][0]["valueString"]
+        for r in got
+        for p in r.json()["entry"][0]["resource"]["parameter"]
+        if p["name"] == "notification-event"
+    ]
+    assert numbers == ["1", "1"]  # the same event twice: a duplicate the subscriber can detect
+
+
+def test_an_off_subscription_matches_nothing_and_a_deleted_one_is_forgotten(
+    world: Services, receiver: Receiver
+) -> None:
+    put(world, {**subscription("s1", "Observation?code=8867-4", receiver.url), "status": "off"})
+    put(world, obs("o1", "Patient/p1"))
+    drain(world)
+    assert receiver.requests == []
+    assert call(world, OPERATOR, "DELETE", "Subscription/s1").status in (200, 204)
+    with world.store.session(write=False) as session:
+        assert session.subscription_state("s1") is None
+
+
+def test_the_relay_thread_delivers_without_being_driven(world: Services, receiver: Receiver) -> None:
+    r = relay(world)
+    r.start()
+    try:
+        put(world, subscription("s1", "Observation?code=8867-4", receiver.url))
+        put(world, obs("o1", "Patient/p1"))
+        assert len(receiver.wait(1)) == 1  # woken by the commits, no test driving it
+    finally:
+        r.stop()
+    assert r._thread is None
