@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ketnoi.api import auth_routes, negotiation, remote
+from ketnoi.api import auth_routes, negotiation, remote, websocket
 from ketnoi.api.bearer import REALM, Authenticator, Unauthorized
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.context import RequestContext
@@ -75,6 +75,7 @@ def create_app(services: Services) -> Starlette:
             Route("/healthz", health),
             # Before /fhir/{path}, which would otherwise take /fhir/.well-known/smart-configuration.
             *auth_routes.routes(services, keys, revocations, context_of),
+            *websocket.routes(services),  # Subscriptions' websocket channel (ketnoi.api.websocket)
             Route("/fhir", fhir, methods=_METHODS),
             Route("/fhir/{path:path}", fhir, methods=_METHODS),
         ],

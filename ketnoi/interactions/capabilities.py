@@ -80,6 +80,8 @@ def _static(repo: Repository) -> dict[str, Any]:
             {"name": op.name, "definition": op.definition.get("definition", f"urn:ketnoi:operation:{op.name}")}
             for op in services.operations.values()
         ]
+        for describe in services.capabilities:
+            describe(statement)
         services.extras["capability_statement"] = statement
     return statement
 

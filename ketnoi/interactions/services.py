@@ -50,5 +50,7 @@ class Services:
     after_write: list[WriteHook] = field(default_factory=list)
     after_commit: list[CommitHook] = field(default_factory=list)
     after_index: list[IndexHook] = field(default_factory=list)
+    # What features add to the CapabilityStatement when it is built (the subscription topics, ...)
+    capabilities: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     operations: dict[str, Operation] = field(default_factory=dict)  # name (without $) → Operation
     extras: dict[str, Any] = field(default_factory=dict)  # long-lived state of features (job runners, ...)

@@ -22,6 +22,7 @@ def builtin() -> list[Operation]:
         match,
         merge,
         reindex,
+        subscription_status,
         subsumes,
         translate,
         unmerge,
@@ -48,4 +49,6 @@ def builtin() -> list[Operation]:
         validate_code.OPERATION,
         subsumes.OPERATION,
         translate.OPERATION,
+        # Subscriptions (docs/subscriptions.md): the backport IG's operations on one Subscription.
+        *subscription_status.OPERATIONS,
     ]

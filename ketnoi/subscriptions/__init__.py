@@ -4,8 +4,12 @@ docs/subscriptions.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ketnoi.interactions.services import Services
 from ketnoi.subscriptions import service
+from ketnoi.subscriptions.spec import BACKPORT
+from ketnoi.subscriptions.topics import TOPICS
 from ketnoi.subscriptions.relay import Relay
 from ketnoi.subscriptions.sockets import Hub
 
@@ -20,7 +24,24 @@ def install(services: Services) -> Relay:
     relay = Relay(services, registry, hub)
     services.extras[RELAY] = relay
     services.extras[HUB] = hub
+    services.capabilities.append(describe)
     return relay
+
+
+def describe(statement: dict[str, Any]) -> None:
+    """The Subscription entry of the CapabilityStatement names the topics (backport IG) and channels."""
+    for resource in statement["rest"][0]["resource"]:
+        if resource["type"] == "Subscription":
+            resource["extension"] = [
+                {"url": BACKPORT + "capabilitystatement-subscriptiontopic-canonical", "valueCanonical": url}
+                for url in TOPICS
+            ]
+            resource["supportedProfile"] = [BACKPORT + "backport-subscription"]
+            resource["documentation"] = (
+                "R4 criteria subscriptions and the R5 Backport topics listed here; channels rest-hook "
+                "(endpoints in KETNOI_SUBSCRIPTION_ENDPOINTS) and websocket ([base]/$websocket); payload "
+                "none, application/fhir+json with backport-payload-content empty, id-only or full-resource"
+            )
 
 
 def relay_of(services: Services) -> Relay | None:

@@ -7,8 +7,9 @@ the SQL conditions of :mod:`ketnoi.search.conditions`; a test compares both on t
 resources. What needs other resources or tables (chains, ``_has``, composites, quantities in
 canonical units, full text, ``:of-type``, ``:identifier``, ``_lastUpdated``) raises :class:`Unsure`
 and is then decided by one search pinned to the resource's id (``_id=`` plus those criteria), in
-the same transaction, so it sees the version just written. A subscription pays for that only when
-its cheap criteria already hold.
+the same transaction, so it sees the version just written, and through the subscription owner's
+Repository, so a chain follows only what the owner may see. A subscription pays for that only
+when its cheap criteria already hold.
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ketnoi.search.compile import compile_search
+from ketnoi.interactions.repository import Repository
 from ketnoi.search.index import IndexRows
 from ketnoi.search.normalize import date_range, fold, number_range
 from ketnoi.search.query import Criterion, Filter, SearchQuery, split_pipe, split_prefix, unescape
-from ketnoi.store.base import Session, StoredVersion
+from ketnoi.store.base import StoredVersion
 
 
 class Unsure(Exception):
     """This criterion is decided by the database, not from the index rows."""
 
 
-def matches(session: Session, stored: StoredVersion, index: IndexRows, query: SearchQuery, base_url: str) -> bool:
+def matches(repo: Repository, stored: StoredVersion, index: IndexRows, query: SearchQuery, base_url: str) -> bool:
     """Whether ``stored`` (with its ``index`` rows) satisfies every criterion of ``query``."""
     rest: list[Criterion] = []
     for crit in query.filters:
@@ -37,14 +38,13 @@ def matches(session: Session, stored: StoredVersion, index: IndexRows, query: Se
                 return False
         except Unsure:
             rest.append(crit)
-    return not rest or _in_database(session, stored, rest, base_url)
+    return not rest or _in_database(repo, stored, rest, base_url)
 
 
-def _in_database(session: Session, stored: StoredVersion, rest: Sequence[Criterion], base_url: str) -> bool:
+def _in_database(repo: Repository, stored: StoredVersion, rest: Sequence[Criterion], base_url: str) -> bool:
     pinned = Filter("_id", "token", None, (stored.id,))
     query = SearchQuery((stored.resource_type,), [pinned, *rest], count=1)
-    page, _ = compile_search(query, base_url, dialect=None)
-    return bool(session.query(page))
+    return bool(repo.search_page(query, base_url))
 
 
 def holds(crit: Criterion, stored: StoredVersion, index: IndexRows, base_url: str) -> bool:

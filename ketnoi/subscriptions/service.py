@@ -172,17 +172,17 @@ def _on_change(repo: Repository, stored: StoredVersion, index: IndexRows | None)
         for one in candidates
         if interaction in one.spec.interactions
         and (one.end is None or stored.last_updated < one.end)
-        and all(matching.matches(repo.session, stored, index, q, base) for q in one.queries)
-        and _may_see(repo, one.owner, stored)
+        and _matches(Repository(repo.services, repo.session, one.owner), one, stored, index, base)
     ]
     if events:
         repo.session.subscription_enqueue(events)
 
 
-def _may_see(repo: Repository, owner: RequestContext, stored: StoredVersion) -> bool:
-    """Whether the subscription's owner may read this version now (a subscriber sees only what its own
-    authorization allows: nothing is queued for what it may not see)."""
-    as_owner = Repository(repo.services, repo.session, owner)
+def _matches(as_owner: Repository, one: Active, stored: StoredVersion, index: IndexRows, base: str) -> bool:
+    """The criteria hold, and the subscription's owner may read this version now: a subscriber sees
+    only what its own authorization allows, so nothing is queued for what it may not see."""
+    if not all(matching.matches(as_owner, stored, index, q, base) for q in one.queries):
+        return False
     return as_owner._visible(stored, "r", current=True)
 
 

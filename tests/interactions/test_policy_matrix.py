@@ -109,6 +109,10 @@ CASES: dict[str, Case] = {
     "$validate-code": lambda i: ("GET", f"CodeSystem/$validate-code?url={_COMMUNES}&code=01", None),
     "$subsumes": lambda i: ("GET", f"CodeSystem/$subsumes?system={_COMMUNES}&codeA=01&codeB=00004", None),
     "$translate": lambda i: ("GET", f"ConceptMap/$translate?url={_LEGACY_MAP}&code=01", None),
+    # Subscriptions: the operator's subscription to B's Observations (the ids fixture), with B's event
+    "$status": lambda i: ("GET", "Subscription/sub-b/$status", None),
+    "$events": lambda i: ("GET", "Subscription/sub-b/$events?content=full-resource", None),
+    "$get-ws-binding-token": lambda i: ("POST", "Subscription/sub-b/$get-ws-binding-token", None),
 }
 
 
@@ -161,6 +165,9 @@ def ids(fresh_services: Services) -> dict[str, str]:
 
     a = create({"resourceType": "Patient"})
     b = create({"resourceType": "Patient", "identifier": [B_CCCD]})
+    subscription = {"resourceType": "Subscription", "id": "sub-b", "status": "active", "reason": "B's results",
+                    "criteria": f"Observation?subject=Patient/{b}", "channel": {"type": "websocket"}}  # fmt: skip
+    assert _call(fresh_services, OPEN, "PUT", "Subscription/sub-b", subscription).status == 201
     return {"a": a, "b": b, "obs_a": create(_obs(a)), "obs_b": create(_obs(b))}
 
 

@@ -358,3 +358,19 @@ def test_the_relay_thread_delivers_without_being_driven(world: Services, receive
     finally:
         r.stop()
     assert r._thread is None
+
+
+def test_only_who_may_read_a_subscription_sees_its_status_and_events(world: Services, receiver: Receiver) -> None:
+    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
+                        organization="Organization/F1")  # fmt: skip
+    f2 = RequestContext(authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.cruds"),
+                        organization="Organization/F2")  # fmt: skip
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), f1)
+    drain(world)
+    put(world, obs("mine", "Patient/p1"), f1)
+    drain(world)
+    for op in ("$status", "$events"):
+        assert call(world, f1, "GET", f"Subscription/s1/{op}").status == 200
+        other = call(world, f2, "GET", f"Subscription/s1/{op}")
+        assert other.status == 404 and "mine" not in str(other.resource)
+    assert call(world, f2, "GET", "Subscription/s1").status == 404  # its endpoint and headers too
