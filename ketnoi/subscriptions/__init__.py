@@ -8,10 +8,10 @@ from typing import Any
 
 from ketnoi.interactions.services import Services
 from ketnoi.subscriptions import service
-from ketnoi.subscriptions.spec import BACKPORT
-from ketnoi.subscriptions.topics import TOPICS
 from ketnoi.subscriptions.relay import Relay
 from ketnoi.subscriptions.sockets import Hub
+from ketnoi.subscriptions.spec import BACKPORT
+from ketnoi.subscriptions.topics import TOPICS
 
 RELAY = "subscription_relay"
 HUB = "subscription_hub"
