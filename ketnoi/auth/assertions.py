@@ -44,7 +44,9 @@ MIN_RSA_BITS = 2048
 NBF_LEEWAY = 30  # seconds of clock skew tolerated on an optional nbf
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KTY = {"ES256": "EC", "ES384": "EC", "RS256": "RSA", "RS384": "RSA"}
-_REGISTRY = JWSRegistry(algorithms=sorted(ALLOWED_ALGORITHMS))
+# Header members this code does not know are ignored, as RFC 7515 §4 requires (the SMART Bulk Data
+# Tester sends "kty"); "crit" and "b64", which would ask for them to be understood, are refused below.
+_REGISTRY = JWSRegistry(algorithms=sorted(ALLOWED_ALGORITHMS), strict_check_header=False)
 
 
 class AssertionRejected(ValueError):

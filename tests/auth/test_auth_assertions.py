@@ -201,11 +201,17 @@ def test_malformed(assertion: Any, ec_key: ECKey) -> None:
         pytest.param(None, "not json", id="payload-not-json"),
         pytest.param(None, "[1]", id="payload-array"),
         pytest.param({"b64": False, "crit": ["b64"]}, None, id="rfc7797-unencoded"),
-        pytest.param({"x-custom": "1"}, None, id="unknown-header"),
+        pytest.param({"x-custom": "1", "crit": ["x-custom"]}, None, id="unknown-critical-header"),
     ],
 )
 def test_malformed_signed(header: dict[str, Any] | None, body: str | None, ec_key: ECKey) -> None:
     refused(sign(ec_key, header=header, body=body), jwks(ec_key), "malformed")
+
+
+def test_unknown_header_members_are_ignored(ec_key: ECKey) -> None:
+    """RFC 7515 §4: a header member not understood is ignored unless ``crit`` names it (the SMART Bulk
+    Data Tester signs with ``kty`` in the header)."""
+    check(sign(ec_key, header={"x-custom": "1"}), jwks(ec_key))
 
 
 def test_oversize(ec_key: ECKey) -> None:
