@@ -47,7 +47,9 @@ __all__ = ["KIND", "OPERATIONS", "PAGE", "export_dir", "export_step", "handle", 
 
 NDJSON = files.NDJSON
 FORMATS = (NDJSON, "application/ndjson", "ndjson")
-JSON_TYPES = ("application/fhir+json", "application/json", "application/*", "*/*")  # Accept at kick-off
+# Accept at kick-off: Bulk Data names application/fhir+json only (bdt checks that application/json,
+# what an HTTP client sends by default, is refused); */* leaves the choice to the server.
+JSON_TYPES = ("application/fhir+json", "*/*")
 ASSOCIATED: tuple[str, ...] = ()  # includeAssociatedData values supported: none (ADR 0024 decision 7)
 # A _typeFilter list is split at the commas that start another query ("Type?"), not at those inside one
 # ("Observation?code=a,b").

@@ -16,7 +16,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 from ketnoi.fhir import resource as res
-from ketnoi.fhir.outcome import not_found
+from ketnoi.fhir.outcome import Issue, not_found, operation_outcome
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -73,9 +73,13 @@ def handle_status(repo: Repository, request: FhirRequest, rtype: str | None, id:
         types = job.params.get("types", [])
         done = sum(f["count"] for f in job.progress.get("files", {}).values())
         step = min(job.progress.get("index", 0) + 1, len(types))
+        progress = f"{job.state}: {done} resources, type {step} of {len(types)}"
+        # A body as well as the headers: a client reads a JSON Content-Type as JSON (bdt does).
+        note = Issue(
+            "information", "informational", f"Export job {job.id} {progress}", f"Tác vụ xuất {job.id} {progress}"
+        )
         return FhirResponse(
-            202,
-            headers={"X-Progress": f"{job.state}: {done} resources, type {step} of {len(types)}", "Retry-After": "2"},
+            202, resource=operation_outcome([note]), headers={"X-Progress": progress, "Retry-After": "2"}
         )
     return FhirResponse(200, resource=_manifest(request, job), headers={"Expires": _expires(repo.services, job)})
 
@@ -112,6 +116,7 @@ def handle_file(repo: Repository, request: FhirRequest, rtype: str | None, id: s
     record = job.progress.get("files", {}).get(rtype) if job.state == "done" else None
     if record is None or not name.endswith(".ndjson") or not record["count"]:
         raise not_found(f"Export file {name[:80]!r} not found", f"Không tìm thấy tệp xuất {name[:80]!r}")
+    repo.access.require(rtype, "s")  # the token downloading may have narrower scopes than the kick-off's
     path = export_dir(repo.services, job.id) / f"{rtype}.ndjson"
     length = int(record["bytes"])  # what the job committed: the file holds exactly that once done
     try:
