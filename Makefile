@@ -72,8 +72,10 @@ typecheck: install
 ## make check: lint, types and architecture contracts.
 check: lint typecheck
 
-## make test: the whole suite on SQLite and PostgreSQL (starts the local PostgreSQL if needed).
+## make test: the whole suite on SQLite and PostgreSQL (starts the local PostgreSQL if needed), with the
+## Bulk Data Tester installed into .bdt/ (Node packages from npm, once: tests/bdt/tester/ORIGIN.md).
 test: check
+	scripts/bdt-install.sh
 	@pg_url=$$(scripts/pg-test-setup.sh) || pg_url=""; \
 	if [ -z "$$pg_url" ]; then echo "PostgreSQL not available: its tests will skip (and fail under CI=true)"; fi; \
 	KETNOI_TEST_POSTGRES_URL="$$pg_url" $(BIN)/pytest -n 2 -q -p no:cacheprovider \

@@ -5,7 +5,7 @@
 # an install whose package-lock.json is unchanged is left as it is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-src=${KETNOI_BDT_SOURCE:-$here/../shared/suites/bulk-data-bdt}
+src=${KETNOI_BDT_SOURCE:-$here/tests/bdt/tester}
 dest=$here/.bdt
 if [ ! -f "$src/build/lib/bin.js" ]; then
   echo "bdt-install: no Bulk Data Tester at $src (set KETNOI_BDT_SOURCE)" >&2

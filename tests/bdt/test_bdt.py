@@ -1,4 +1,4 @@
-"""The SMART Bulk Data Tester (bdt, ../shared/suites/bulk-data-bdt) against a live ``ketnoi serve`` with
+"""The SMART Bulk Data Tester (bdt: tests/bdt/tester, see its ORIGIN.md) against a live ``ketnoi serve`` with
 ``--auth on``, on SQLite and PostgreSQL: a backend client registered with ``ketnoi clients add`` and a
 fresh EC key signs its ``private_key_jwt`` assertions (SMART Backend Services), and every applicable
 bdt test must pass. The tests that do not apply are :data:`NOT_APPLICABLE`, with the reason (the same
