@@ -72,7 +72,8 @@ class Relay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._http = httpx.Client(trust_env=False, follow_redirects=False)
+        self._client: httpx.Client | None = None  # made at the first rest-hook (an SSL context costs ~30 ms)
+        self._client_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="ketnoi-notify")
         self._next_ok: dict[str, float] = {}  # per subscription: not before (the rate cap)
         self._beat_at = 0.0
@@ -96,7 +97,15 @@ class Relay:
             self._thread.join(timeout)
             self._thread = None
         self._pool.shutdown(wait=True)
-        self._http.close()
+        if self._client is not None:
+            self._client.close()
+
+    @property
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(trust_env=False, follow_redirects=False)
+            return self._client
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -154,7 +163,11 @@ class Relay:
             if state is None or state.next_at > now:
                 return None
             spec = Spec.from_json(state.spec)
-            if spec.status == "off" or (spec.channel == "websocket" and not self.hub.bound(subscription)):
+            if spec.channel == "websocket" and not self.hub.bound(subscription):
+                if spec.status == "requested":  # accepted now; its events wait for a socket
+                    set_status(repo, subscription, "active", None)
+                return None
+            if spec.status == "off":
                 return None
             if not session.subscription_lease(subscription, self.worker, now, now + spec.timeout + 30):
                 return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import orjson
@@ -26,7 +26,7 @@ from ketnoi.interactions.search import parse_type_query
 from ketnoi.interactions.services import Services
 from ketnoi.search.index import IndexRows
 from ketnoi.search.normalize import date_range
-from ketnoi.search.query import SearchQuery
+from ketnoi.search.query import Filter, SearchQuery, split_pipe, unescape
 from ketnoi.store.base import Session, StoredVersion
 from ketnoi.subscriptions import endpoints, matching, spec
 from ketnoi.subscriptions.spec import Spec
@@ -45,12 +45,57 @@ class Active:
     end: float | None
 
 
+@dataclass(slots=True)
+class Watch:
+    """The active subscriptions of one resource type. Those with a plain token criterion
+    (``code=...``) are filed under each code it names, so a version is compared only with the
+    subscriptions one of its own codes can satisfy (a hundred subscriptions on a hundred codes
+    cost a dictionary lookup per code of the version, not a hundred evaluations)."""
+
+    keyed: dict[tuple[str, str], list[Active]] = field(default_factory=dict)
+    rest: list[Active] = field(default_factory=list)
+
+    def add(self, one: Active) -> None:
+        keys = _keys(one.queries)
+        if not keys:
+            self.rest.append(one)
+        for key in keys:
+            self.keyed.setdefault(key, []).append(one)
+
+    def candidates(self, index: IndexRows) -> list[Active]:
+        if not self.keyed:
+            return self.rest
+        found: dict[str, Active] = {}
+        for row in index.token:
+            for one in self.keyed.get((row.param, row.code or ""), ()):
+                found[one.spec.id] = one
+        return [*self.rest, *found.values()]
+
+
+def _keys(queries: tuple[SearchQuery, ...]) -> set[tuple[str, str]]:
+    """The (parameter, code) pairs of the first plain token criterion, one of which a matching
+    version must carry; empty when there is none."""
+    for query in queries:
+        for crit in query.filters:
+            if not isinstance(crit, Filter) or crit.type != "token" or crit.modifier or crit.param == "_id":
+                continue
+            codes = [_code(v) for v in crit.values]
+            if all(codes):
+                return {(crit.param, c) for c in codes}
+    return set()
+
+
+def _code(value: str) -> str:
+    pair = split_pipe(value)
+    return unescape(value) if pair is None else pair[1]
+
+
 class Registry:
     """The subscriptions that match, by resource type, as this process last loaded them."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self.by_type: dict[str, list[Active]] = {}
+        self.by_type: dict[str, Watch] = {}
         self.specs: dict[str, Spec] = {}
         self._loaded = -REFRESH_S
         self._lock = threading.Lock()
@@ -59,7 +104,7 @@ class Registry:
     def invalidate(self) -> None:
         self._loaded = -REFRESH_S
 
-    def current(self, session: Session) -> dict[str, list[Active]]:
+    def current(self, session: Session) -> dict[str, Watch]:
         if time.monotonic() - self._loaded >= REFRESH_S:
             with self._lock:
                 self._load(session)
@@ -67,14 +112,14 @@ class Registry:
 
     def _load(self, session: Session) -> None:
         repo = Repository(self.services, session, SERVER)
-        by_type: dict[str, list[Active]] = {}
+        by_type: dict[str, Watch] = {}
         specs: dict[str, Spec] = {}
         for state in session.subscription_states():
             one = Spec.from_json(state.spec)
             specs[one.id] = one
             if one.status in MATCHING:
                 owner = RequestContext.of_job(orjson.loads(state.owner))
-                by_type.setdefault(one.resource_type, []).append(_active(repo, one, owner))
+                by_type.setdefault(one.resource_type, Watch()).add(_active(repo, one, owner))
         self.by_type, self.specs, self._loaded = by_type, specs, time.monotonic()
 
 
@@ -162,7 +207,8 @@ def _on_change(repo: Repository, stored: StoredVersion, index: IndexRows | None)
     if stored.resource_type == "Subscription" or index is None or stored.deleted:
         return
     registry = registry_of(repo.services)
-    candidates = registry.current(repo.session).get(stored.resource_type)
+    watch = registry.current(repo.session).get(stored.resource_type)
+    candidates = watch.candidates(index) if watch is not None else None
     if not candidates:
         return
     interaction = "create" if stored.version == 1 else "update"

@@ -14,6 +14,8 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.search import parse_type_query
 from ketnoi.interactions.services import Services
 from ketnoi.subscriptions import matching
+from ketnoi.subscriptions.service import Active, Watch
+from ketnoi.subscriptions.spec import read
 
 OPERATOR = RequestContext.operator("test")
 BASE = "http://x/fhir"
@@ -98,3 +100,28 @@ def test_what_needs_other_resources_is_left_to_the_database(loaded: Services) ->
         assert matching.matches(repo, stored, index, chain, BASE) is True
         other = parse_type_query(repo, "Observation", "subject:Patient.name=tran", strict=True)
         assert matching.matches(repo, stored, index, other, BASE) is False
+
+
+def test_subscriptions_are_filed_by_the_codes_a_version_must_carry(loaded: Services) -> None:
+    def active(id: str, criteria: str) -> Active:
+        body = {"resourceType": "Subscription", "id": id, "status": "active", "criteria": criteria,
+                "channel": {"type": "websocket"}}  # fmt: skip
+        spec = read(body)
+        with unit_of_work(loaded, OPERATOR, write=False) as repo:
+            queries = tuple(parse_type_query(repo, spec.resource_type, q, strict=True) for q in spec.criteria)
+        return Active(spec, OPERATOR, queries, None)
+
+    watch = Watch()
+    for one in (
+        active("hr", "Observation?code=http://loinc.org|8867-4"),
+        active("either", "Observation?status=final&code=9999-9,8867-4"),
+        active("other", "Observation?code=1234-5"),
+        active("text", "Observation?code:text=heart"),  # no plain code: compared with every version
+        active("any", "Observation?subject=Patient/a"),
+    ):
+        watch.add(one)
+    with unit_of_work(loaded, OPERATOR, write=False) as repo:
+        x = loaded.extractor.extract(res.loads_object(repo.read("Observation", "x").content))
+        y = loaded.extractor.extract(res.loads_object(repo.read("Observation", "y").content))
+    assert sorted(a.spec.id for a in watch.candidates(x)) == ["any", "either", "hr", "text"]
+    assert sorted(a.spec.id for a in watch.candidates(y)) == ["any", "text"]

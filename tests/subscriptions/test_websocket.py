@@ -3,6 +3,7 @@ real uvicorn server and a real websocket client on loopback, on both backends (A
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,3 +176,18 @@ def test_the_capability_statement_names_the_topics_and_channels(live: tuple[Serv
     assert "https://ketnoi.vn/fhir/SubscriptionTopic/admission" in topics and "websocket" in sub["documentation"]
     operations = {op["name"] for op in statement["rest"][0]["operation"]}
     assert {"status", "events", "get-ws-binding-token"} <= operations
+
+
+def test_a_websocket_subscription_is_accepted_before_any_socket_binds(
+    live: tuple[Services, httpx.Client, str],
+) -> None:
+    services, client, _ = live
+    put(client, ws_subscription("s1", "id-only"))
+    relay = relay_of(services)
+    assert relay is not None
+    for _ in range(50):
+        if client.get("/Subscription/s1").json()["status"] == "active":
+            break
+        relay.wake()
+        time.sleep(0.1)
+    assert client.get("/Subscription/s1").json()["status"] == "active"
