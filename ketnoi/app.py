@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,6 +47,9 @@ def open_store(url: str) -> Store:
 
 
 VALIDATION_LEVELS = ("strict", "lenient", "off")
+
+
+log = logging.getLogger("ketnoi")
 
 
 @dataclass(frozen=True)
@@ -162,19 +170,77 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         async with inner(app) as state:  # the inner one closes the store on the way out
             runtime.settle_heap()  # fewer GC passes over what start-up loaded (ketnoi.runtime)
             runner.start()  # resumes jobs left unfinished by an earlier run
-            relay = subscriptions.relay_of(services)
-            if relay is not None:
-                relay.start()  # delivers what the outbox holds, from before a restart too
+            stop_relays = start_relays(services)  # delivers what the outbox holds, from before a restart too
             try:
                 yield state
             finally:
                 await run_in_threadpool(runner.stop)  # a job in progress goes back to the queue
-                if relay is not None:
-                    await run_in_threadpool(relay.stop)
+                await run_in_threadpool(stop_relays)
                 await run_in_threadpool(audit.close, services)  # the journal drained into the log
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def start_relays(services: Services) -> Callable[[], None]:
+    """Start the delivery of notifications as ``Settings.subscription_relay`` says (ADR 0025): this
+    process's relay thread always sends its own websockets; rest-hooks go from it too ("thread"),
+    from a ``ketnoi relay`` child process ("process": another interpreter, so delivery does not
+    compete with the API for one interpreter's lock), or from a relay run elsewhere ("off").
+    Returns what stops them."""
+    relay = subscriptions.relay_of(services)
+    if relay is None:
+        return lambda: None
+    settings = services.settings
+    if settings.subscription_relay != "thread":
+        relay.channels = ("websocket",)
+    relay.start()
+    child = _ChildRelay(settings) if settings.subscription_relay == "process" else None
+
+    def stop() -> None:
+        relay.stop()
+        if child is not None:
+            child.stop()
+
+    return stop
+
+
+class _ChildRelay:
+    """``ketnoi relay`` beside the server, started again if it dies, stopped with the server."""
+
+    def __init__(self, settings: Settings) -> None:
+        # Settings travel in the environment, never on the command line (a database URL holds a password).
+        self.env = {**os.environ, "KETNOI_DATABASE": settings.database, "KETNOI_HOST": settings.host}
+        self.env |= {"KETNOI_PORT": str(settings.port), "KETNOI_BASE_URL": settings.public_base()}
+        self.env["KETNOI_RELAY_PARENT"] = str(os.getpid())  # it stops if this process dies (even by SIGKILL)
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()  # a restart and a stop never cross
+        self.process = self._spawn()
+        threading.Thread(target=self._watch, name="ketnoi-relay-watch", daemon=True).start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "ketnoi", "relay"], env=self.env)
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            code = self.process.wait()
+            if self.stopping.wait(5.0):  # a relay that dies is started again after a pause
+                return
+            with self.lock:
+                if self.stopping.is_set():
+                    return
+                log.warning("ketnoi relay exited with %s; starting it again", code)
+                self.process = self._spawn()
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping.set()
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class SchemaOutdated(ConfigError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
         "https, http only on loopback; env KETNOI_OIDC_ISSUER, comma-separated)",
     )
     serve.set_defaults(func=_serve)
+
+    relay = sub.add_parser(
+        "relay",
+        help="deliver Subscription rest-hook notifications from the outbox (beside or instead of the "
+        "server's own relay: KETNOI_SUBSCRIPTION_RELAY, docs/subscriptions.md)",
+    )
+    _database_arg(relay)
+    relay.set_defaults(func=_relay)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     _database_arg(migrate)
@@ -352,6 +362,36 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+def _relay(args: argparse.Namespace) -> int:
+    """Rest-hook delivery until SIGTERM or SIGINT; any number of relays may run (a lease per subscription)."""
+    from ketnoi import subscriptions
+    from ketnoi.app import SchemaOutdated, build_services, check_schema, close_services, open_store
+
+    settings = _settings(args)
+    store = open_store(settings.database)
+    try:
+        check_schema(store)
+    except SchemaOutdated as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        store.close()
+        return 2
+    services = build_services(settings, store)
+    relay = subscriptions.relay_of(services)
+    assert relay is not None
+    relay.channels = ("rest-hook",)  # websockets belong to the server that holds them
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    relay.start()
+    print(f"ketnoi relay: delivering rest-hook notifications of {store.location}", flush=True)
+    parent = os.environ.get("KETNOI_RELAY_PARENT")  # set by `ketnoi serve`: its child ends with it
+    while not stop.wait(1.0):
+        if parent is not None and str(os.getppid()) != parent:
+            break
+    close_services(services)
     return 0
 
 

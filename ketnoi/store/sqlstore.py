@@ -62,6 +62,7 @@ class SqlSession(AuditSql, SubscriptionSql):
         self._pending: list[tuple[StoredVersion, IndexRows | None]] = []
         self._pending_by_key: dict[tuple[str, str], StoredVersion] = {}
         self._cache: dict[tuple[str, str], StoredVersion | None] = {}
+        self._outbox: list[tuple[str, float, str, str, int]] = []  # SubscriptionSql's buffered rows
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pg else sql
@@ -200,7 +201,8 @@ class SqlSession(AuditSql, SubscriptionSql):
         )
 
     def flush(self) -> None:
-        """Write every buffered version: history, current pointers, index rows."""
+        """Write every buffered version (history, current pointers, index rows) and outbox row."""
+        self._flush_outbox()
         if not self._pending:
             return
         pending, self._pending = self._pending, []

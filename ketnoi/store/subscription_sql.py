@@ -25,6 +25,7 @@ class SubscriptionSql:
     """``subscription_*`` of ``Session``, over the session's connection."""
 
     _pg: bool
+    _outbox: list[tuple[str, float, str, str, int]]  # set by SqlSession.__init__
 
     if TYPE_CHECKING:  # provided by SqlSession
 
@@ -55,11 +56,18 @@ class SubscriptionSql:
         return _state(row) if row else None
 
     def subscription_enqueue(self, events: Sequence[tuple[str, float, str, str, int]]) -> None:
-        self.executemany(
-            "INSERT INTO subscription_event (subscription, recorded, focus_type, focus_id, focus_version, "
-            "state, attempts) VALUES (?, ?, ?, ?, ?, 'pending', 0)",
-            list(events),
-        )
+        # Buffered like the versions (write-behind): a transaction Bundle of 100 matching resources
+        # sends its outbox rows in one batch at flush, before the commit, not 100 statements.
+        self._outbox.extend(events)
+
+    def _flush_outbox(self) -> None:
+        if self._outbox:
+            rows, self._outbox = self._outbox, []
+            self.executemany(
+                "INSERT INTO subscription_event (subscription, recorded, focus_type, focus_id, focus_version, "
+                "state, attempts) VALUES (?, ?, ?, ?, ?, 'pending', 0)",
+                rows,
+            )
 
     def subscription_due(self, now: float, limit: int) -> list[str]:
         rows = self.execute(

@@ -15,6 +15,12 @@ Events go out in number order, one notification at a time per subscription (the 
 once: a relay that dies after sending and before recording leaves the events pending, and the
 next relay sends them again with the same event numbers (a duplicate the subscriber can detect).
 Every notification that carried events leaves an AuditEvent (DICOM 110106 "Export").
+
+The relay's own transactions are not durable one by one (``Store.session(durable=False)``: kept
+through a crash of the process at once, through power loss at the database's next sync): what such
+a loss can undo is a lease, the numbering of events not yet recorded as sent, or the record that
+they were sent, and each only makes the relay send the same events again with the same numbers, the
+duplicate at-least-once delivery allows. The outbox rows themselves commit with the change, durably.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -48,6 +54,7 @@ from ketnoi.subscriptions.spec import Spec
 log = logging.getLogger("ketnoi.subscriptions")
 BUNDLES: Final = ("empty", "id-only", "full-resource")
 POLL_S: Final = 1.0
+LINGER_S: Final = 0.2
 SENDERS: Final = 4
 PURGE_S: Final = 3600.0
 
@@ -66,8 +73,13 @@ class Batch:
 
 
 class Relay:
-    def __init__(self, services: Services, registry: Registry, hub: Hub) -> None:
+    def __init__(
+        self, services: Services, registry: Registry, hub: Hub, channels: tuple[str, ...] = ("rest-hook", "websocket")
+    ) -> None:
         self.services, self.registry, self.hub = services, registry, hub
+        # What this relay delivers: a server whose rest-hooks go out from `ketnoi relay` (another
+        # process, Settings.subscription_relay) keeps only its own websockets.
+        self.channels = channels
         self.worker = f"relay-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -110,11 +122,16 @@ class Relay:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            started = time.monotonic()
             try:
                 self.run_once()
             except Exception:  # a database outage: try again at the next poll
                 log.exception("subscription relay round failed")
             self._wake.wait(self._pause())
+            # Rounds at most every LINGER_S: under a stream of writes, the events of many commits
+            # go out together (one notification per subscriber per round, not one per commit, each
+            # costing two transactions and a request); an idle server's first event goes at once.
+            self._stop.wait(max(0.0, LINGER_S - (time.monotonic() - started)))
 
     def _pause(self) -> float:
         now = time.time()
@@ -128,9 +145,11 @@ class Relay:
         with self.services.store.session(write=False) as session:
             self.registry.current(session)
             due = session.subscription_due(now, 100)
-        waiting = [s for s, spec in self.registry.specs.items() if spec.status == "requested" and s not in due]
+        mine = self.registry.specs
+        waiting = [s for s, spec in mine.items() if spec.status == "requested" and spec.channel in self.channels]
+        waiting = [s for s in waiting if s not in due]
         due = [s for s in [*waiting, *due] if self._next_ok.get(s, 0.0) <= now]
-        delivered = sum(self._pool.map(self.deliver, due)) if due else 0
+        delivered = self._deliver_all(due) if due else 0
         if now - self._beat_at >= 1.0:
             self._beat_at = now
             delivered += self._heartbeats(now)
@@ -141,9 +160,28 @@ class Relay:
 
     def deliver(self, subscription: str) -> int:
         """Send the oldest pending events of one subscription (or its handshake); 1 if delivered."""
-        batch = self._take(subscription)
-        if batch is None:
-            return 0
+        return self._deliver_all([subscription])
+
+    def _deliver_all(self, subscriptions: list[str]) -> int:
+        """One transaction takes every due subscription (lease, numbers, events, resources); the
+        senders send them in parallel; each group of outcomes that completes together is recorded in
+        one transaction, so a slow subscriber holds back nobody's record but its own."""
+        now = time.time()
+        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
+            batches = [b for b in (self._take_one(repo, s, now) for s in subscriptions) if b is not None]
+        pending = {self._pool.submit(self._attempt, b) for b in batches}
+        delivered = 0
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            if pending:  # those finishing within a moment share the record's transaction
+                more, pending = wait(pending, timeout=0.02)
+                done |= more
+            outcomes = [f.result() for f in done]
+            self._record_all(outcomes)
+            delivered += sum(1 for _, error in outcomes if error is None)
+        return delivered
+
+    def _attempt(self, batch: Batch) -> tuple[Batch, str | None]:
         error = None
         # A topic rest-hook is activated by a handshake; the others have nothing to send until an event.
         if batch.events or (batch.spec.topic is not None and batch.spec.channel == "rest-hook"):
@@ -151,55 +189,65 @@ class Relay:
                 self._send(batch, "event-notification" if batch.events else "handshake")
             except Undelivered as exc:
                 error = str(exc)[:500]
-        self._record(batch, error)
-        self._next_ok[subscription] = time.time() + 1.0 / self.services.settings.subscription_rate
-        return 1 if error is None else 0
+        self._next_ok[batch.spec.id] = time.time() + 1.0 / self.services.settings.subscription_rate
+        return batch, error
 
     def _take(self, subscription: str) -> Batch | None:
-        now = time.time()
-        with unit_of_work(self.services, SERVER, write=True) as repo:
-            session = repo.session
-            state = session.subscription_state(subscription)
-            if state is None or state.next_at > now:
-                return None
-            spec = Spec.from_json(state.spec)
-            if spec.channel == "websocket" and not self.hub.bound(subscription):
-                if spec.status == "requested":  # accepted now; its events wait for a socket
-                    set_status(repo, subscription, "active", None)
-                return None
-            if spec.status == "off":
-                return None
-            if not session.subscription_lease(subscription, self.worker, now, now + spec.timeout + 30):
-                return None
-            last = session.subscription_number(subscription)
-            limit = spec.max_count if spec.content in BUNDLES else 1
-            events = session.subscription_head(subscription, limit)
-            if not events and spec.status != "requested":
-                session.subscription_release(subscription, self.worker)
-                return None
-            owner = RequestContext.of_job(orjson.loads(state.owner))
-            resources = _resources(Repository(self.services, session, owner), spec, events)
+        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
+            return self._take_one(repo, subscription, time.time())
+
+    def _take_one(self, repo: Repository, subscription: str, now: float) -> Batch | None:
+        session = repo.session
+        state = session.subscription_state(subscription)
+        if state is None or state.next_at > now:
+            return None
+        spec = Spec.from_json(state.spec)
+        if spec.channel not in self.channels:
+            return None
+        if spec.channel == "websocket" and not self.hub.bound(subscription):
+            if spec.status == "requested":  # accepted now; its events wait for a socket
+                set_status(repo, subscription, "active", None)
+            return None
+        if spec.status == "off":
+            return None
+        if not session.subscription_lease(subscription, self.worker, now, now + spec.timeout + 30):
+            return None
+        last = session.subscription_number(subscription)
+        limit = spec.max_count if spec.content in BUNDLES else 1
+        events = session.subscription_head(subscription, limit)
+        if not events and spec.status != "requested":
+            session.subscription_release(subscription, self.worker)
+            return None
+        owner = RequestContext.of_job(orjson.loads(state.owner))
+        resources = _resources(Repository(self.services, session, owner), spec, events)
         return Batch(spec, state, last, events, resources)
 
+    def _record_all(self, outcomes: list[tuple[Batch, str | None]]) -> None:
+        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
+            for batch, error in outcomes:
+                self._record_one(repo, batch, error)
+
     def _record(self, batch: Batch, error: str | None) -> None:
+        self._record_all([(batch, error)])
+
+    def _record_one(self, repo: Repository, batch: Batch, error: str | None) -> None:
         spec, settings = batch.spec, self.services.settings
         numbers = [e.number for e in batch.events if e.number is not None]
         now = time.time()
-        with unit_of_work(self.services, SERVER, write=True) as repo:
-            session = repo.session
-            if error is None:
-                session.subscription_sent(spec.id, numbers, now)
-                _audit(repo, batch)
-                if spec.status in ("requested", "error"):
-                    set_status(repo, spec.id, "active", None)
-            else:
-                failures = batch.state.failures + 1
-                wait = min(settings.subscription_retry_s * 2 ** (failures - 1), settings.subscription_retry_max_s)
-                dead = bool(batch.events) and batch.events[0].attempts + 1 >= settings.subscription_attempts
-                session.subscription_failed(spec.id, numbers, error, now + wait, dead=dead, now=now)
-                if failures >= settings.subscription_error_after and spec.status != "error":
-                    set_status(repo, spec.id, "error", error)
-            session.subscription_release(spec.id, self.worker)
+        session = repo.session
+        if error is None:
+            session.subscription_sent(spec.id, numbers, now)
+            _audit(repo, batch)
+            if spec.status in ("requested", "error"):
+                set_status(repo, spec.id, "active", None)
+        else:
+            failures = batch.state.failures + 1
+            wait_s = min(settings.subscription_retry_s * 2 ** (failures - 1), settings.subscription_retry_max_s)
+            dead = bool(batch.events) and batch.events[0].attempts + 1 >= settings.subscription_attempts
+            session.subscription_failed(spec.id, numbers, error, now + wait_s, dead=dead, now=now)
+            if failures >= settings.subscription_error_after and spec.status != "error":
+                set_status(repo, spec.id, "error", error)
+        session.subscription_release(spec.id, self.worker)
 
     # ---- sending -------------------------------------------------------------------------------
     def _send(self, batch: Batch, kind: str) -> None:
@@ -278,7 +326,7 @@ class Relay:
         for state in states:
             spec = Spec.from_json(state.spec)
             quiet = now - (state.last_sent or 0.0)
-            if spec.heartbeat and spec.status == "active" and quiet >= spec.heartbeat:
+            if spec.heartbeat and spec.status == "active" and quiet >= spec.heartbeat and spec.channel in self.channels:
                 sent += self._beat(spec, state, now)
         return sent
 

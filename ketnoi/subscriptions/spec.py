@@ -100,7 +100,7 @@ def read(body: dict[str, Any]) -> Spec:
         payload=payload,
         heartbeat=_seconds(channel, HEARTBEAT, None),
         timeout=min(_seconds(channel, TIMEOUT, 10) or 10, 60),
-        max_count=max(1, min(_seconds(channel, MAX_COUNT, 20) or 20, 100)),
+        max_count=max(1, min(_seconds(channel, MAX_COUNT, 100) or 100, 100)),
         end=body.get("end"),
     )
 
