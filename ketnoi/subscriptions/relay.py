@@ -55,7 +55,8 @@ log = logging.getLogger("ketnoi.subscriptions")
 BUNDLES: Final = ("empty", "id-only", "full-resource")
 POLL_S: Final = 1.0
 LINGER_S: Final = 0.2
-SENDERS: Final = 4
+SENDERS: Final = 8
+ROUND_S: Final = 2.0  # a round waits this long for its sends; slower ones are recorded when they end
 PURGE_S: Final = 3600.0
 
 
@@ -88,6 +89,8 @@ class Relay:
         self._client_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="ketnoi-notify")
         self._next_ok: dict[str, float] = {}  # per subscription: not before (the rate cap)
+        self._in_flight: set[str] = set()  # subscriptions whose notification is being sent
+        self._flight_lock = threading.Lock()
         self._beat_at = 0.0
         self._purged_at = 0.0
         registry.wake = self.wake
@@ -108,7 +111,7 @@ class Relay:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # sends under way finish (their timeout)
         if self._client is not None:
             self._client.close()
 
@@ -135,8 +138,9 @@ class Relay:
 
     def _pause(self) -> float:
         now = time.time()
-        soon = [t - now for t in self._next_ok.values() if t > now]
-        return max(0.01, min([POLL_S, *soon]))
+        # list(): a sender thread may add an entry meanwhile (losing it only loosens one rate cap once)
+        self._next_ok = {s: t for s, t in list(self._next_ok.items()) if t > now}
+        return max(0.01, min([POLL_S, *(t - now for t in self._next_ok.values())]))
 
     # ---- one round ---------------------------------------------------------------------------
     def run_once(self) -> int:
@@ -164,22 +168,43 @@ class Relay:
 
     def _deliver_all(self, subscriptions: list[str]) -> int:
         """One transaction takes every due subscription (lease, numbers, events, resources); the
-        senders send them in parallel; each group of outcomes that completes together is recorded in
-        one transaction, so a slow subscriber holds back nobody's record but its own."""
+        senders send them in parallel; outcomes that complete together are recorded in one
+        transaction. The round waits at most :data:`ROUND_S` for its sends: a subscriber that is
+        slow to answer (up to its timeout) finishes on its own, recorded when it does, and holds
+        back neither the other subscribers' records nor the next round."""
+        with self._flight_lock:
+            subscriptions = [s for s in subscriptions if s not in self._in_flight]
+        if not subscriptions:
+            return 0
         now = time.time()
         with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
             batches = [b for b in (self._take_one(repo, s, now) for s in subscriptions) if b is not None]
+        with self._flight_lock:
+            self._in_flight.update(b.spec.id for b in batches)
         pending = {self._pool.submit(self._attempt, b) for b in batches}
         delivered = 0
+        deadline = time.monotonic() + ROUND_S
         while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done, pending = wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+            if not done:
+                break
             if pending:  # those finishing within a moment share the record's transaction
                 more, pending = wait(pending, timeout=0.02)
                 done |= more
-            outcomes = [f.result() for f in done]
-            self._record_all(outcomes)
-            delivered += sum(1 for _, error in outcomes if error is None)
+            delivered += self._finish([f.result() for f in done])
+        for future in pending:
+            future.add_done_callback(lambda f: self._finish([f.result()]))
         return delivered
+
+    def _finish(self, outcomes: list[tuple[Batch, str | None]]) -> int:
+        try:
+            self._record_all(outcomes)
+        except Exception:  # the lease runs out and the events go again: at least once
+            log.exception("recording subscription deliveries failed")
+        finally:
+            with self._flight_lock:
+                self._in_flight.difference_update(b.spec.id for b, _ in outcomes)
+        return sum(1 for _, error in outcomes if error is None)
 
     def _attempt(self, batch: Batch) -> tuple[Batch, str | None]:
         error = None

@@ -4,6 +4,7 @@ access policy, and delivery after a restart (ketnoi/subscriptions, ADR 0025)."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +21,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.subscriptions import relay_of
 from ketnoi.subscriptions.relay import Relay
-from ketnoi.subscriptions.spec import CONTENT, FILTER
+from ketnoi.subscriptions.spec import CONTENT, FILTER, TIMEOUT
 from ketnoi.subscriptions.topics import BASE as TOPIC
 from tests.subscriptions.receiver import Receiver
 
@@ -374,3 +375,27 @@ def test_only_who_may_read_a_subscription_sees_its_status_and_events(world: Serv
         other = call(world, f2, "GET", f"Subscription/s1/{op}")
         assert other.status == 404 and "mine" not in str(other.resource)
     assert call(world, f2, "GET", "Subscription/s1").status == 404  # its endpoint and headers too
+
+
+def test_a_subscriber_that_never_answers_delays_nobody_else(world: Services, receiver: Receiver) -> None:
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        slow = subscription("slow", "Observation?code=8867-4", f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
+                            extension=[{"url": TIMEOUT, "valueUnsignedInt": 3}])  # fmt: skip
+        put(world, slow)
+        put(world, subscription("fast", "Observation?code=8867-4", receiver.url))
+        drain(world)
+        put(world, obs("o1", "Patient/p1"))
+        started = time.monotonic()
+        relay(world).run_once()
+        assert len(receiver.wait(1, timeout=1)) == 1 and time.monotonic() - started < 2.9
+        relay(world).run_once()  # the slow one is still being sent: not taken twice
+        time.sleep(3.5)  # its timeout passes; the failure is recorded by the sender itself
+        with world.store.session(write=False) as session:
+            state = session.subscription_state("slow")
+        assert state is not None and state.failures == 1 and "Timeout" in (state.error or "")
+        assert len(receiver.requests) == 1
+    finally:
+        silent.close()
