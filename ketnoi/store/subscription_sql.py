@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ketnoi.store.base import SubscriptionEvent, SubscriptionState
+from ketnoi.store.base import SubscriptionEvent, SubscriptionState, chunks
 
 _STATE_COLUMNS = "subscription, spec, owner, events, failures, next_at, worker, lease_until, last_sent, error"
 _EVENT_COLUMNS = "seq, subscription, number, recorded, focus_type, focus_id, focus_version, state, attempts, error"
 _FREE = "(lease_until IS NULL OR lease_until < ?)"
+_OUTBOX_TYPES = ("text", "float8", "text", "text", "int4")
 
 
 class SubscriptionSql:
@@ -32,6 +33,10 @@ class SubscriptionSql:
         def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any: ...
 
         def executemany(self, sql: str, rows: list[Any]) -> None: ...
+
+        def _rows_source(self, rows: Sequence[tuple[Any, ...]], types: tuple[str, ...]) -> str: ...
+
+        def _rows_params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
     def subscription_put(self, subscription: str, spec: str, owner: str, now: float) -> None:
         self.execute(
@@ -61,12 +66,17 @@ class SubscriptionSql:
         self._outbox.extend(events)
 
     def _flush_outbox(self) -> None:
-        if self._outbox:
-            rows, self._outbox = self._outbox, []
-            self.executemany(
+        """One statement per 500 rows (PostgreSQL: ``unnest`` of arrays, parsed once whatever the
+        count; executemany would run one INSERT per row)."""
+        if not self._outbox:
+            return
+        rows, self._outbox = self._outbox, []
+        for chunk in chunks(rows, 500):
+            source = self._rows_source(chunk, _OUTBOX_TYPES)
+            self.execute(
                 "INSERT INTO subscription_event (subscription, recorded, focus_type, focus_id, focus_version, "
-                "state, attempts) VALUES (?, ?, ?, ?, ?, 'pending', 0)",
-                rows,
+                f"state, attempts) SELECT s.*, 'pending', 0 FROM ({source}) AS s",
+                self._rows_params(chunk),
             )
 
     def subscription_due(self, now: float, limit: int) -> list[str]:

@@ -97,6 +97,7 @@ class Registry:
         self.services = services
         self.by_type: dict[str, Watch] = {}
         self.specs: dict[str, Spec] = {}
+        self._parsed: dict[tuple[str, str], Active] = {}  # by (spec, owner) JSON: kept across reloads
         self._loaded = -REFRESH_S
         self._lock = threading.Lock()
         self.wake: Callable[[], None] = lambda: None  # the relay's, once it runs
@@ -111,16 +112,23 @@ class Registry:
         return self.by_type
 
     def _load(self, session: Session) -> None:
+        """Read the states; a subscription whose spec and owner did not change keeps its parsed
+        criteria (the reload every second costs one small query, not a parse of every criterion)."""
         repo = Repository(self.services, session, SERVER)
         by_type: dict[str, Watch] = {}
         specs: dict[str, Spec] = {}
+        parsed: dict[tuple[str, str], Active] = {}
         for state in session.subscription_states():
-            one = Spec.from_json(state.spec)
-            specs[one.id] = one
-            if one.status in MATCHING:
-                owner = RequestContext.of_job(orjson.loads(state.owner))
-                by_type.setdefault(one.resource_type, Watch()).add(_active(repo, one, owner))
-        self.by_type, self.specs, self._loaded = by_type, specs, time.monotonic()
+            key = (state.spec, state.owner)
+            one = self._parsed.get(key)
+            spec = one.spec if one is not None else Spec.from_json(state.spec)
+            specs[spec.id] = spec
+            if spec.status in MATCHING:
+                if one is None:
+                    one = _active(repo, spec, RequestContext.of_job(orjson.loads(state.owner)))
+                parsed[key] = one
+                by_type.setdefault(spec.resource_type, Watch()).add(one)
+        self.by_type, self.specs, self._parsed, self._loaded = by_type, specs, parsed, time.monotonic()
 
 
 def _active(repo: Repository, one: Spec, owner: RequestContext) -> Active:

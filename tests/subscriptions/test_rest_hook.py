@@ -21,7 +21,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.subscriptions import relay_of
 from ketnoi.subscriptions.relay import Relay
-from ketnoi.subscriptions.spec import CONTENT, FILTER, TIMEOUT
+from ketnoi.subscriptions.spec import CONTENT, FILTER, HEARTBEAT, TIMEOUT
 from ketnoi.subscriptions.topics import BASE as TOPIC
 from tests.subscriptions.receiver import Receiver
 
@@ -399,3 +399,47 @@ def test_a_subscriber_that_never_answers_delays_nobody_else(world: Services, rec
         assert len(receiver.requests) == 1
     finally:
         silent.close()
+
+
+def test_a_quiet_topic_subscription_gets_heartbeats(world: Services, receiver: Receiver) -> None:
+    sub = subscription("t1", TOPIC + "admission", receiver.url, **with_content("id-only"),
+                       extension=[{"url": HEARTBEAT, "valueUnsignedInt": 1}])  # fmt: skip
+    put(world, sub)
+    drain(world)  # the handshake
+    time.sleep(1.1)
+    relay(world)._beat_at = 0.0  # heartbeats are looked at once a second
+    relay(world).run_once()
+    got = receiver.wait(2)
+    kinds = [
+        {p["name"]: p.get("valueCode") for p in r.json()["entry"][0]["resource"]["parameter"]}["type"] for r in got
+    ]
+    assert kinds == ["handshake", "heartbeat"]
+    assert len(got[1].json()["entry"]) == 1  # a heartbeat carries no event
+
+
+def test_a_notification_over_the_payload_cap_goes_id_only(world: Services, receiver: Receiver) -> None:
+    world.settings = world.settings.with_(subscription_max_payload=2000)
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("full-resource")))
+    drain(world)
+    big = {**obs("o1", "Patient/p1"), "note": [{"text": "x" * 5000}]}
+    put(world, big)
+    put(world, obs("o2", "Patient/p1"))
+    drain(world)
+    entries = [e for r in receiver.wait(1) for e in r.json()["entry"][1:]]
+    assert [e["fullUrl"].rsplit("/", 1)[1] for e in entries] == ["o1", "o2"]
+    assert all("resource" not in e for e in entries) and all(len(r.body) < 2000 for r in receiver.requests)
+
+
+def test_a_subscriber_gets_at_most_its_rate(world: Services, receiver: Receiver) -> None:
+    world.settings = world.settings.with_(subscription_rate=0.5)  # one notification per 2 s
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url))
+    drain(world)  # accepted (R4: nothing sent)
+    relay(world)._next_ok.clear()
+    put(world, obs("o1", "Patient/p1"))
+    relay(world).run_once()
+    put(world, obs("o2", "Patient/p1"))
+    relay(world).run_once()  # too soon: waits
+    assert len(receiver.wait(2, timeout=0.5)) == 1
+    relay(world)._next_ok.clear()  # as if 2 s had passed
+    relay(world).run_once()
+    assert len(receiver.wait(2)) == 2
