@@ -45,7 +45,7 @@ from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository, unit_of_work
 from ketnoi.interactions.services import Services
-from ketnoi.store.base import SubscriptionEvent, SubscriptionState
+from ketnoi.store.base import StoredVersion, SubscriptionEvent, SubscriptionState
 from ketnoi.subscriptions import endpoints, notify
 from ketnoi.subscriptions.service import SERVER, Registry, allow_list
 from ketnoi.subscriptions.sockets import Hub
@@ -381,12 +381,20 @@ def _resources(repo: Repository, spec: Spec, events: Sequence[SubscriptionEvent]
     what the owner may no longer see goes out without its resource."""
     if spec.content not in ("full-resource", "put"):
         return {}
+    # Usually each focus is still the current version: read those in one query per type, and only
+    # the versions since replaced one by one.
+    current: dict[tuple[str, str], StoredVersion] = {}
+    for rtype in {e.focus_type for e in events}:
+        ids = [e.focus_id for e in events if e.focus_type == rtype]
+        current |= {(v.resource_type, v.id): v for v in repo.read_many(rtype, ids)}
     out: dict[int, dict[str, Any]] = {}
     for event in events:
-        try:
-            stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
-        except FhirError:
-            continue
+        stored = current.get((event.focus_type, event.focus_id))
+        if stored is None or stored.version != event.focus_version:
+            try:
+                stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
+            except FhirError:
+                continue  # no longer readable by the owner: sent without its resource
         out[event.number or 0] = res.loads_object(stored.content)
     return out
 

@@ -443,3 +443,17 @@ def test_a_subscriber_gets_at_most_its_rate(world: Services, receiver: Receiver)
     relay(world)._next_ok.clear()  # as if 2 s had passed
     relay(world).run_once()
     assert len(receiver.wait(2)) == 2
+
+
+def test_each_event_carries_the_version_it_announced(world: Services, receiver: Receiver) -> None:
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("full-resource")))
+    drain(world)
+    put(world, obs("o1", "Patient/p1"))
+    put(world, {**obs("o1", "Patient/p1"), "status": "amended"})  # before the relay runs
+    drain(world)
+    entries = [e for r in receiver.wait(1) for e in r.json()["entry"][1:]]
+    assert [(e["resource"]["meta"]["versionId"], e["resource"]["status"]) for e in entries] == [
+        ("1", "final"),
+        ("2", "amended"),
+    ]
+    assert [e["request"]["method"] for e in entries] == ["POST", "PUT"]
