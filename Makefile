@@ -94,6 +94,7 @@ bench: install
 	$(BIN)/python bench/xml130.py
 	$(BIN)/python bench/mpi_accuracy.py
 	$(BIN)/python bench/mpi.py
+	$(BIN)/python bench/subscriptions.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info
