@@ -111,8 +111,13 @@ class SubscriptionSql:
         ).fetchall()
         if not seqs:
             return last
-        numbered = [(last + i + 1, int(seq)) for i, (seq,) in enumerate(seqs)]
-        self.executemany("UPDATE subscription_event SET number = ? WHERE seq = ?", numbered)
+        numbered = [(int(seq), last + i + 1) for i, (seq,) in enumerate(seqs)]
+        for chunk in chunks(numbered, 500):  # one statement per 500 (PostgreSQL ran one UPDATE per row)
+            self.execute(
+                f"UPDATE subscription_event SET number = v.n FROM ({self._pairs(chunk)}) AS v "
+                "WHERE subscription_event.seq = v.seq",
+                self._rows_params(chunk),
+            )
         last += len(numbered)
         self.execute("UPDATE subscription_state SET events = ? WHERE subscription = ?", (last, subscription))
         return last
@@ -125,23 +130,44 @@ class SubscriptionSql:
         ).fetchall()
         return [_event(row) for row in rows]
 
+    def _pairs(self, rows: Sequence[tuple[int, int]]) -> str:
+        """A row source of (seq, n) pairs with those column names on both dialects."""
+        if self._pg:
+            return "SELECT * FROM unnest(?::int8[], ?::int8[]) AS p(seq, n)"
+        values = ", ".join("(?, ?)" for _ in rows)
+        return f"SELECT column1 AS seq, column2 AS n FROM (VALUES {values})"
+
+    def _numbers(self, subscription: str, numbers: Sequence[int]) -> list[tuple[str, list[Any]]]:
+        """``subscription = ? AND number IN (...)`` per 500 numbers, with its parameters."""
+        out = []
+        for chunk in chunks(list(numbers), 500):
+            marks = "?" if self._pg else ", ".join("?" * len(chunk))
+            cond = (
+                "subscription = ? AND number = ANY(?::int8[])"
+                if self._pg
+                else f"subscription = ? AND number IN ({marks})"
+            )
+            out.append((cond, [subscription, list(chunk)] if self._pg else [subscription, *chunk]))
+        return out
+
     def subscription_sent(self, subscription: str, numbers: Sequence[int], now: float) -> None:
-        self.executemany(
-            "UPDATE subscription_event SET state = 'sent', sent = ?, attempts = attempts + 1, error = NULL "
-            "WHERE subscription = ? AND number = ?",
-            [(now, subscription, n) for n in numbers],
-        )
+        for cond, params in self._numbers(subscription, numbers):
+            self.execute(
+                f"UPDATE subscription_event SET state = 'sent', sent = ?, attempts = attempts + 1, error = NULL "
+                f"WHERE {cond}",
+                [now, *params],
+            )
         self.subscription_touch(subscription, now)
 
     def subscription_failed(
         self, subscription: str, numbers: Sequence[int], error: str, next_at: float, *, dead: bool, now: float
     ) -> None:
         state = "dead" if dead else "pending"
-        self.executemany(
-            "UPDATE subscription_event SET state = ?, attempts = attempts + 1, error = ?, sent = ? "
-            "WHERE subscription = ? AND number = ?",
-            [(state, error, now if dead else None, subscription, n) for n in numbers],
-        )
+        for cond, params in self._numbers(subscription, numbers):
+            self.execute(
+                f"UPDATE subscription_event SET state = ?, attempts = attempts + 1, error = ?, sent = ? WHERE {cond}",
+                [state, error, now if dead else None, *params],
+            )
         self.execute(
             "UPDATE subscription_state SET failures = failures + 1, next_at = ?, error = ?, updated = ? "
             "WHERE subscription = ?",
