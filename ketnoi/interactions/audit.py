@@ -40,6 +40,7 @@ from ketnoi.fhir import resource as res
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit_events as ae
 from ketnoi.interactions import reach
+from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.policy import compartment_params
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
@@ -452,16 +453,19 @@ def record_export(repo: Repository, counts: dict[str, int], job: int) -> None:
     append(repo, [ae.entry(event, repo.context, ae.Target(), recorded)])
 
 
-def record_notification(repo: Repository, subscription: str, counts: dict[str, int]) -> None:
-    """One AuditEvent for a subscription notification that went out (DICOM 110106 "Export"), in the
-    relay's transaction, with the subscription's owner as the agent: the counts sent by type."""
-    if recorder_of(repo.services) is None or not counts:
-        return
+def notification_entry(
+    services: Services, owner: RequestContext, subscription: str, counts: dict[str, int]
+) -> AuditEntry | None:
+    """The AuditEvent of a subscription notification that went out (DICOM 110106 "Export"), with the
+    subscription's owner as the agent and the counts sent by type; the relay appends a round's
+    entries together in its transaction (:func:`append`). None when auditing is off."""
+    if recorder_of(services) is None or not counts:
+        return None
     recorded = res.now()
-    base = repo.services.settings.public_base()
+    base = services.settings.public_base()
     what = f"Subscription/{subscription} notification"
-    event = ae.bulk(repo.context, what, counts, None, recorded=recorded, base_url=base, export=True)
-    append(repo, [ae.entry(event, repo.context, ae.Target(f"Subscription/{subscription}"), recorded)])
+    event = ae.bulk(owner, what, counts, None, recorded=recorded, base_url=base, export=True)
+    return ae.entry(event, owner, ae.Target(f"Subscription/{subscription}"), recorded)
 
 
 def record_bulk(repo: Repository, what: str, job: int | None = None) -> None:

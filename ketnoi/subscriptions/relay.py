@@ -45,6 +45,7 @@ from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository, unit_of_work
 from ketnoi.interactions.services import Services
+from ketnoi.store.auditlog import AuditEntry
 from ketnoi.store.base import StoredVersion, SubscriptionEvent, SubscriptionState
 from ketnoi.subscriptions import endpoints, notify
 from ketnoi.subscriptions.service import SERVER, Registry, allow_list
@@ -251,6 +252,8 @@ class Relay:
         with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
             for batch, error in outcomes:
                 self._record_one(repo, batch, error)
+            entries = [_audit_entry(self.services, b) for b, error in outcomes if error is None]
+            audit.append(repo, [e for e in entries if e is not None])  # one append for the group
 
     def _record(self, batch: Batch, error: str | None) -> None:
         self._record_all([(batch, error)])
@@ -262,7 +265,6 @@ class Relay:
         session = repo.session
         if error is None:
             session.subscription_sent(spec.id, numbers, now)
-            _audit(repo, batch)
             if spec.status in ("requested", "error"):
                 set_status(repo, spec.id, "active", None)
         else:
@@ -399,13 +401,13 @@ def _resources(repo: Repository, spec: Spec, events: Sequence[SubscriptionEvent]
     return out
 
 
-def _audit(repo: Repository, batch: Batch) -> None:
+def _audit_entry(services: Services, batch: Batch) -> AuditEntry | None:
     """One AuditEvent per notification that carried events: what went out, to whose subscription."""
     if not batch.events:
-        return
+        return None
     owner = RequestContext.of_job(orjson.loads(batch.state.owner))
     counts = Counter(e.focus_type for e in batch.events)
-    audit.record_notification(Repository(repo.services, repo.session, owner), batch.spec.id, dict(counts))
+    return audit.notification_entry(services, owner, batch.spec.id, dict(counts))
 
 
 def set_status(repo: Repository, subscription: str, status: str, error: str | None) -> None:

@@ -23,6 +23,7 @@ from ketnoi.subscriptions import relay_of
 from ketnoi.subscriptions.relay import Relay
 from ketnoi.subscriptions.spec import CONTENT, FILTER, HEARTBEAT, TIMEOUT
 from ketnoi.subscriptions.topics import BASE as TOPIC
+from tests.interactions.audit_helpers import head, records
 from tests.subscriptions.receiver import Receiver
 
 OPERATOR = RequestContext.operator("test")
@@ -457,3 +458,24 @@ def test_each_event_carries_the_version_it_announced(world: Services, receiver: 
         ("2", "amended"),
     ]
     assert [e["request"]["method"] for e in entries] == ["POST", "PUT"]
+
+
+def test_each_notification_with_events_leaves_an_audit_event_of_its_owner(world: Services, receiver: Receiver) -> None:
+    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
+                        organization="Organization/F1")  # fmt: skip
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), f1)
+    drain(world)
+    start = head(world)
+    put(world, obs("o1", "Patient/p1"), f1)
+    put(world, obs("o2", "Patient/p1"), f1)
+    drain(world)
+    assert len(receiver.wait(1)) == 1
+    sent = [r.event for r in records(world, start) if "notification" in str(r.event.get("entity", ""))]
+    assert len(sent) == 1  # one notification carried both events
+    event = sent[0]
+    assert event["type"]["code"] == "110106" and event["action"] == "R"
+    requestor = next(a for a in event["agent"] if a["requestor"])
+    assert requestor["who"]["identifier"]["value"] == "his-f1"  # the owner, whose rights it ran with
+    assert {"reference": "Organization/F1"} in [a["who"] for a in event["agent"]]
+    details = {d["type"]: d["valueString"] for e in event["entity"] for d in e.get("detail", [])}
+    assert details == {"Observation": "2"}
