@@ -326,7 +326,7 @@ def _default_workers() -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ketnoi.app import SchemaOutdated, check_schema, create_app, open_store
+    from ketnoi.app import create_app
     from ketnoi.security.oidc import check_issuers
 
     settings = _settings(args).with_(auth=args.auth, oidc_issuers=tuple(args.oidc_issuers or ()) or None)
@@ -344,14 +344,8 @@ def _serve(args: argparse.Namespace) -> int:
         print("warning: --auth off: anyone who can reach the port can read and change every record", file=sys.stderr)
         if settings.oidc_issuers:
             print("warning: --oidc-issuer has no effect with --auth off (no token is checked)", file=sys.stderr)
-    store = open_store(settings.database)
-    if args.migrate:
-        store.migrate()
-    try:
-        check_schema(store)
-    except SchemaOutdated as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        store.close()
+    store = _current_store(settings, migrate=args.migrate)
+    if store is None:
         return 2
     app = create_app(settings, store)
     print(
@@ -365,18 +359,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _relay(args: argparse.Namespace) -> int:
-    """Rest-hook delivery until SIGTERM or SIGINT; any number of relays may run (a lease per subscription)."""
-    from ketnoi import subscriptions
-    from ketnoi.app import SchemaOutdated, build_services, check_schema, close_services, open_store
+def _current_store(settings: config.Settings, *, migrate: bool) -> Store | None:
+    """The database, migrated first if asked; None (after one line on stderr) when its schema is behind."""
+    from ketnoi.app import SchemaOutdated, check_schema, open_store
 
-    settings = _settings(args)
     store = open_store(settings.database)
+    if migrate:
+        store.migrate()
     try:
         check_schema(store)
     except SchemaOutdated as exc:
         print(f"error: {exc}", file=sys.stderr)
         store.close()
+        return None
+    return store
+
+
+def _relay(args: argparse.Namespace) -> int:
+    """Rest-hook delivery until SIGTERM or SIGINT; any number of relays may run (a lease per subscription)."""
+    from ketnoi import subscriptions
+    from ketnoi.app import build_services, close_services
+
+    settings = _settings(args)
+    store = _current_store(settings, migrate=False)
+    if store is None:
         return 2
     services = build_services(settings, store)
     relay = subscriptions.relay_of(services)

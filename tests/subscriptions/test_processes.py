@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
 def _env(url: str, tmp_path: Path, relay: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -99,75 +106,53 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_change_committed_before_the_server_is_killed_is_delivered_by_the_next_relay(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, receiver: Receiver
 ) -> None:
-    receiver = Receiver()
-    try:
-        with throwaway_url(backend, tmp_path) as url:
-            env = _env(url, tmp_path, "off")  # nobody in the server sends rest-hooks
-            with serving(env, tmp_path) as (server, client):
-                subscribe_and_change(client, receiver.url)
-                time.sleep(0.5)
-                assert receiver.requests == []
-                server.send_signal(signal.SIGKILL)  # after the commit, before any delivery
-                server.wait(10)
-            relay = subprocess.Popen([sys.executable, "-m", "ketnoi", "relay"], cwd=ROOT, env=env)
-            try:
-                got = receiver.wait(1, timeout=30)
-                time.sleep(1.0)  # nothing more comes
-            finally:
-                relay.terminate()
-                assert relay.wait(30) == 0  # a clean stop on SIGTERM
-            assert len(receiver.requests) == 1
-            bundle = got[0].json()
-            focus = [e["fullUrl"] for e in bundle["entry"][1:]]
-            assert len(focus) == 1 and focus[0].endswith("/Observation/o1")
-    finally:
-        receiver.stop()
+    with throwaway_url(backend, tmp_path) as url:
+        env = _env(url, tmp_path, "off")  # nobody in the server sends rest-hooks
+        with serving(env, tmp_path) as (server, client):
+            subscribe_and_change(client, receiver.url)
+            time.sleep(0.5)
+            assert receiver.requests == []
+            server.send_signal(signal.SIGKILL)  # after the commit, before any delivery
+            server.wait(10)
+        relay = subprocess.Popen([sys.executable, "-m", "ketnoi", "relay"], cwd=ROOT, env=env)
+        try:
+            got = receiver.wait(1, timeout=30)
+            time.sleep(1.0)  # nothing more comes
+        finally:
+            relay.terminate()
+            assert relay.wait(30) == 0  # a clean stop on SIGTERM
+    assert len(receiver.requests) == 1
+    focus = [e["fullUrl"] for e in got[0].json()["entry"][1:]]
+    assert len(focus) == 1 and focus[0].endswith("/Observation/o1")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_process_mode_sends_from_a_child_relay_that_stops_with_the_server(backend: str, tmp_path: Path) -> None:
-    receiver = Receiver()
-    try:
-        with (
-            throwaway_url(backend, tmp_path) as url,
-            serving(_env(url, tmp_path, "process"), tmp_path) as (
-                server,
-                client,
-            ),
-        ):
-            relays = children(server.pid)
-            assert len(relays) == 1  # ketnoi relay
-            subscribe_and_change(client, receiver.url)
-            assert len(receiver.wait(1, timeout=30)) == 1
-            server.terminate()
-            server.wait(30)
-            deadline = time.monotonic() + 10
-            while Path(f"/proc/{relays[0]}").exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not Path(f"/proc/{relays[0]}").exists()
-    finally:
-        receiver.stop()
+def test_process_mode_sends_from_a_child_relay_that_stops_with_the_server(
+    backend: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    with throwaway_url(backend, tmp_path) as url, serving(_env(url, tmp_path, "process"), tmp_path) as started:
+        server, client = started
+        (relay,) = children(server.pid)  # ketnoi relay
+        subscribe_and_change(client, receiver.url)
+        assert len(receiver.wait(1, timeout=30)) == 1
+        server.terminate()
+        server.wait(30)
+        assert _gone(relay)
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_the_child_relay_of_a_killed_server_stops_too(backend: str, tmp_path: Path) -> None:
-    receiver = Receiver()
-    try:
-        with (
-            throwaway_url(backend, tmp_path) as url,
-            serving(_env(url, tmp_path, "process"), tmp_path) as (
-                server,
-                _,
-            ),
-        ):
-            (relay,) = children(server.pid)
-            server.send_signal(signal.SIGKILL)
-            server.wait(10)
-            deadline = time.monotonic() + 15
-            while _alive(relay) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert not _alive(relay)  # no orphan delivering for a server that is gone
-    finally:
-        receiver.stop()
+def test_the_child_relay_of_a_killed_server_stops_too(tmp_path: Path) -> None:
+    with throwaway_url("sqlite", tmp_path) as url, serving(_env(url, tmp_path, "process"), tmp_path) as started:
+        server, _ = started
+        (relay,) = children(server.pid)
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        assert _gone(relay)  # no orphan delivering for a server that is gone
+
+
+def _gone(pid: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _alive(pid)

@@ -29,6 +29,13 @@ from tests.subscriptions.receiver import Receiver
 OPERATOR = RequestContext.operator("test")
 HR = {"system": "http://loinc.org", "code": "8867-4"}
 BP = {"system": "http://loinc.org", "code": "85354-9"}
+# Backend systems of two facilities, with no care relation to the patients here: each sees what it wrote.
+F1 = RequestContext(
+    authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"), organization="Organization/F1"
+)
+F2 = RequestContext(
+    authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.cruds"), organization="Organization/F2"
+)
 
 
 def call(s: Services, ctx: RequestContext, method: str, url: str, body: Any = None) -> FhirResponse:
@@ -283,14 +290,10 @@ def test_a_notification_that_keeps_failing_goes_to_the_dead_letters(world: Servi
 
 
 def test_a_subscriber_gets_nothing_it_may_not_see(world: Services, receiver: Receiver) -> None:
-    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
-                        organization="Organization/F1")  # fmt: skip
-    f2 = RequestContext(authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.cruds"),
-                        organization="Organization/F2")  # fmt: skip
-    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("full-resource")), f1)
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("full-resource")), F1)
     drain(world)
-    put(world, obs("mine", "Patient/p1"), f1)
-    put(world, obs("theirs", "Patient/p2"), f2)  # F1 has no care relation with p2
+    put(world, obs("mine", "Patient/p1"), F1)
+    put(world, obs("theirs", "Patient/p2"), F2)  # F1 has no care relation with p2
     drain(world)
     focus = [e["resource"]["id"] for r in receiver.wait(1) for e in r.json()["entry"][1:]]
     assert focus == ["mine"]
@@ -363,19 +366,15 @@ def test_the_relay_thread_delivers_without_being_driven(world: Services, receive
 
 
 def test_only_who_may_read_a_subscription_sees_its_status_and_events(world: Services, receiver: Receiver) -> None:
-    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
-                        organization="Organization/F1")  # fmt: skip
-    f2 = RequestContext(authenticated=True, client_id="his-f2", scopes=parse_scopes("system/*.cruds"),
-                        organization="Organization/F2")  # fmt: skip
-    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), f1)
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), F1)
     drain(world)
-    put(world, obs("mine", "Patient/p1"), f1)
+    put(world, obs("mine", "Patient/p1"), F1)
     drain(world)
     for op in ("$status", "$events"):
-        assert call(world, f1, "GET", f"Subscription/s1/{op}").status == 200
-        other = call(world, f2, "GET", f"Subscription/s1/{op}")
+        assert call(world, F1, "GET", f"Subscription/s1/{op}").status == 200
+        other = call(world, F2, "GET", f"Subscription/s1/{op}")
         assert other.status == 404 and "mine" not in str(other.resource)
-    assert call(world, f2, "GET", "Subscription/s1").status == 404  # its endpoint and headers too
+    assert call(world, F2, "GET", "Subscription/s1").status == 404  # its endpoint and headers too
 
 
 def test_a_subscriber_that_never_answers_delays_nobody_else(world: Services, receiver: Receiver) -> None:
@@ -461,13 +460,11 @@ def test_each_event_carries_the_version_it_announced(world: Services, receiver: 
 
 
 def test_each_notification_with_events_leaves_an_audit_event_of_its_owner(world: Services, receiver: Receiver) -> None:
-    f1 = RequestContext(authenticated=True, client_id="his-f1", scopes=parse_scopes("system/*.cruds"),
-                        organization="Organization/F1")  # fmt: skip
-    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), f1)
+    put(world, subscription("s1", "Observation?code=8867-4", receiver.url, **with_content("id-only")), F1)
     drain(world)
     start = head(world)
-    put(world, obs("o1", "Patient/p1"), f1)
-    put(world, obs("o2", "Patient/p1"), f1)
+    put(world, obs("o1", "Patient/p1"), F1)
+    put(world, obs("o2", "Patient/p1"), F1)
     drain(world)
     assert len(receiver.wait(1)) == 1
     sent = [r.event for r in records(world, start) if "notification" in str(r.event.get("entity", ""))]
