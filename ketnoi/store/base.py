@@ -262,14 +262,16 @@ class Session(Protocol):
     def subscription_due(self, now: float, limit: int) -> list[str]:
         """Subscriptions with pending events whose back-off is over and that no relay holds."""
 
-    def subscription_lease(self, subscription: str, worker: str, now: float, until: float) -> bool:
-        """Hold a subscription for ``worker`` until ``until`` unless another relay holds it."""
+    def subscription_lease(self, subscription: str, worker: str, now: float, until: float) -> SubscriptionState | None:
+        """Hold a subscription for ``worker`` until ``until`` unless another relay holds it or its
+        back-off runs past ``now``; its state as leased (None: not leased)."""
 
     def subscription_release(self, subscription: str, worker: str) -> None: ...
 
-    def subscription_number(self, subscription: str) -> int:
+    def subscription_number(self, subscription: str, last: int | None = None) -> int:
         """Give the pending events not yet numbered the next numbers, in the order they were
-        recorded; return the last number (the lease holder alone calls this)."""
+        recorded; return the last number (the lease holder alone calls this). ``last``: the
+        subscription's last number when the caller has just read it (one query fewer)."""
 
     def subscription_head(self, subscription: str, limit: int) -> list[SubscriptionEvent]:
         """The oldest numbered pending events, in number order."""

@@ -88,13 +88,13 @@ class SubscriptionSql:
         ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def subscription_lease(self, subscription: str, worker: str, now: float, until: float) -> bool:
-        cur = self.execute(
+    def subscription_lease(self, subscription: str, worker: str, now: float, until: float) -> SubscriptionState | None:
+        row = self.execute(
             f"UPDATE subscription_state SET worker = ?, lease_until = ? WHERE subscription = ? "
-            f"AND ({_FREE} OR worker = ?)",
-            (worker, until, subscription, now, worker),
-        )
-        return bool(cur.rowcount == 1)
+            f"AND ({_FREE} OR worker = ?) AND next_at <= ? RETURNING {_STATE_COLUMNS}",
+            (worker, until, subscription, now, worker, now),
+        ).fetchone()
+        return _state(row) if row else None
 
     def subscription_release(self, subscription: str, worker: str) -> None:
         self.execute(
@@ -102,9 +102,12 @@ class SubscriptionSql:
             (subscription, worker),
         )
 
-    def subscription_number(self, subscription: str) -> int:
-        row = self.execute("SELECT events FROM subscription_state WHERE subscription = ?", (subscription,)).fetchone()
-        last = int(row[0]) if row else 0
+    def subscription_number(self, subscription: str, last: int | None = None) -> int:
+        if last is None:
+            row = self.execute(
+                "SELECT events FROM subscription_state WHERE subscription = ?", (subscription,)
+            ).fetchone()
+            last = int(row[0]) if row else 0
         seqs = self.execute(
             "SELECT seq FROM subscription_event WHERE subscription = ? AND number IS NULL ORDER BY seq",
             (subscription,),

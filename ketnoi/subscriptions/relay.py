@@ -57,6 +57,7 @@ BUNDLES: Final = ("empty", "id-only", "full-resource")
 POLL_S: Final = 1.0
 LINGER_S: Final = 0.2
 SENDERS: Final = 8
+LEASE_S: Final = 90.0  # longer than any send (backport-timeout is at most 60 s)
 ROUND_S: Final = 2.0  # a round waits this long for its sends; slower ones are recorded when they end
 PURGE_S: Final = 3600.0
 
@@ -153,7 +154,7 @@ class Relay:
         mine = self.registry.specs
         waiting = [s for s, spec in mine.items() if spec.status == "requested" and spec.channel in self.channels]
         waiting = [s for s in waiting if s not in due]
-        due = [s for s in [*waiting, *due] if self._next_ok.get(s, 0.0) <= now]
+        due = [s for s in [*waiting, *due] if self._next_ok.get(s, 0.0) <= now and self._mine(s)]
         delivered = self._deliver_all(due) if due else 0
         if now - self._beat_at >= 1.0:
             self._beat_at = now
@@ -162,6 +163,12 @@ class Relay:
             self._purged_at = now
             self._purge(now)
         return delivered
+
+    def _mine(self, subscription: str) -> bool:
+        """Whether this relay sends for the subscription (its channel, as last loaded: a relay never
+        leases, even for a moment, what another relay sends)."""
+        spec = self.registry.specs.get(subscription)
+        return spec is not None and spec.channel in self.channels
 
     def deliver(self, subscription: str) -> int:
         """Send the oldest pending events of one subscription (or its handshake); 1 if delivered."""
@@ -224,21 +231,17 @@ class Relay:
 
     def _take_one(self, repo: Repository, subscription: str, now: float) -> Batch | None:
         session = repo.session
-        state = session.subscription_state(subscription)
-        if state is None or state.next_at > now:
+        state = session.subscription_lease(subscription, self.worker, now, now + LEASE_S)
+        if state is None:
             return None
         spec = Spec.from_json(state.spec)
-        if spec.channel not in self.channels:
-            return None
-        if spec.channel == "websocket" and not self.hub.bound(subscription):
-            if spec.status == "requested":  # accepted now; its events wait for a socket
+        unbound = spec.channel == "websocket" and not self.hub.bound(subscription)
+        if spec.channel not in self.channels or spec.status == "off" or unbound:
+            if unbound and spec.status == "requested":  # accepted now; its events wait for a socket
                 set_status(repo, subscription, "active", None)
+            session.subscription_release(subscription, self.worker)
             return None
-        if spec.status == "off":
-            return None
-        if not session.subscription_lease(subscription, self.worker, now, now + spec.timeout + 30):
-            return None
-        last = session.subscription_number(subscription)
+        last = session.subscription_number(subscription, state.events)
         limit = spec.max_count if spec.content in BUNDLES else 1
         events = session.subscription_head(subscription, limit)
         if not events and spec.status != "requested":

@@ -41,7 +41,9 @@ def test_outbox_numbers_leases_marks_and_purge(fresh_services: Services) -> None
         s.subscription_failed("a", [3], "HTTP 503", now + 10, dead=True, now=now)
         state = s.subscription_state("a")
         s.subscription_release("a", "w1")
-        assert s.subscription_lease("a", "w2", now, now + 60)  # free again
+        assert not s.subscription_lease("a", "w2", now, now + 60)  # free, but backing off until now + 10
+        leased = s.subscription_lease("a", "w2", now + 11, now + 60)
+        assert leased is not None and leased.worker == "w2" and leased.events == 5
         s.subscription_enqueue(_events(1, "a", 5))
     with store.session(write=True) as s:
         assert s.subscription_number("a") == 6  # the new event follows, no gap
