@@ -184,9 +184,7 @@ class Relay:
             subscriptions = [s for s in subscriptions if s not in self._in_flight]
         if not subscriptions:
             return 0
-        now = time.time()
-        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
-            batches = [b for b in (self._take_one(repo, s, now) for s in subscriptions) if b is not None]
+        batches = self._take_all(subscriptions, time.time())
         with self._flight_lock:
             self._in_flight.update(b.spec.id for b in batches)
         pending = {self._pool.submit(self._attempt, b) for b in batches}
@@ -226,10 +224,27 @@ class Relay:
         return batch, error
 
     def _take(self, subscription: str) -> Batch | None:
-        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
-            return self._take_one(repo, subscription, time.time())
+        taken = self._take_all([subscription], time.time())
+        return taken[0] if taken else None
 
-    def _take_one(self, repo: Repository, subscription: str, now: float) -> Batch | None:
+    def _take_all(self, subscriptions: list[str], now: float) -> list[Batch]:
+        """Lease and number in one short write transaction; read the events and their resources in
+        a read transaction (the leases keep other relays off them), so SQLite's one writer is held
+        only for the leases, not for the reads."""
+        with unit_of_work(self.services, SERVER, write=True, durable=False) as repo:
+            leased = [t for t in (self._lease(repo, s, now) for s in subscriptions) if t is not None]
+        if not leased:
+            return []
+        with unit_of_work(self.services, SERVER, write=False) as repo:
+            batches = [self._read(repo, spec, state, last) for spec, state, last in leased]
+        idle = [spec.id for (spec, _, _), batch in zip(leased, batches, strict=True) if batch is None]
+        if idle:
+            with self.services.store.session(write=True, durable=False) as session:
+                for subscription in idle:
+                    session.subscription_release(subscription, self.worker)
+        return [b for b in batches if b is not None]
+
+    def _lease(self, repo: Repository, subscription: str, now: float) -> tuple[Spec, SubscriptionState, int] | None:
         session = repo.session
         state = session.subscription_lease(subscription, self.worker, now, now + LEASE_S)
         if state is None:
@@ -241,14 +256,15 @@ class Relay:
                 set_status(repo, subscription, "active", None)
             session.subscription_release(subscription, self.worker)
             return None
-        last = session.subscription_number(subscription, state.events)
+        return spec, state, session.subscription_number(subscription, state.events)
+
+    def _read(self, repo: Repository, spec: Spec, state: SubscriptionState, last: int) -> Batch | None:
         limit = spec.max_count if spec.content in BUNDLES else 1
-        events = session.subscription_head(subscription, limit)
+        events = repo.session.subscription_head(spec.id, limit)
         if not events and spec.status != "requested":
-            session.subscription_release(subscription, self.worker)
             return None
         owner = RequestContext.of_job(orjson.loads(state.owner))
-        resources = _resources(Repository(self.services, session, owner), spec, events)
+        resources = _resources(Repository(self.services, repo.session, owner), spec, events)
         return Batch(spec, state, last, events, resources)
 
     def _record_all(self, outcomes: list[tuple[Batch, str | None]]) -> None:
