@@ -161,9 +161,8 @@ def _append(path: Path, length: int, lines: list[bytes]) -> int:
     with path.open("ab") as out:
         out.truncate(length)
         out.seek(length)
-        for line in lines:
-            out.write(line)
-            out.write(b"\n")
+        out.write(b"\n".join(lines))  # the page in two writes, not two per line
+        out.write(b"\n")
         out.flush()
         os.fsync(out.fileno())
         return out.tell()

@@ -264,6 +264,10 @@ def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: S
     ]
     keys = [f"{r['resourceType']}/{r['id']}" for r in lines]
     assert sorted(keys) == sorted(set(keys)) and len(keys) == 7  # 4 Observations, 3 Patients, once each
+    for name, count in (("Observation", 4), ("Patient", 3)):  # a page is written whole: one line per resource
+        data = (folder / f"{name}.ndjson").read_bytes()
+        assert data.endswith(b"\n") and b"\n\n" not in data and data.count(b"\n") == count
+        assert finished.progress["files"][name] == {"count": count, "bytes": len(data)}
 
 
 def test_a_facility_exports_what_it_may_see_and_nobody_else_reads_its_files(world: Services) -> None:
