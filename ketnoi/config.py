@@ -74,8 +74,9 @@ class Settings:
     subscription_keep_days: float = 7.0  # delivered and dead events are kept this long ($events)
     # Who sends rest-hooks: "process" (`ketnoi serve` starts `ketnoi relay` beside it: another
     # interpreter, so delivery does not take the API's interpreter lock; ingest with 100 subscriptions
-    # measured 11 % slower, 48 % with "thread"), "thread" (the server's own relay thread), "off" (a
-    # `ketnoi relay` run elsewhere). Websockets are always sent by the server that holds them.
+    # measured -2 to +11 % slower, 19-31 % with "thread": docs/performance.md), "thread" (the server's
+    # own relay thread), "off" (a `ketnoi relay` run elsewhere). Websockets are always sent by the
+    # server that holds them.
     subscription_relay: str = "process"
     extra: dict[str, Any] = field(default_factory=dict)
 
