@@ -87,3 +87,15 @@ def test_sort_and_keyset_position() -> None:
     assert after.sql.count("?") == len(after.params)
     before, _ = compile_search(q, "", Position((1.0e9, "an"), "Patient", "p1", before=True))
     assert "ORDER BY (m.k0 IS NULL) DESC, m.k0 ASC" in before.sql
+
+
+def test_a_single_type_cursor_seeks_by_id() -> None:
+    """One type: "type > T OR (type = T AND id > I)" is "id > I", which the (resource_type, id) index
+    seeks to; the OR form (and "id IS NULL OR") made every page scan the type from its start."""
+    after, _ = compile_search(_query(("Observation",)), "", Position((), "Observation", "o500"))
+    assert "WHERE ((m.id > ?)) ORDER BY" in after.sql and "m.resource_type >" not in after.sql
+    assert "m.id IS NULL" not in after.sql and after.sql.count("?") == len(after.params)
+    several, _ = compile_search(_query(("Observation", "Patient")), "", Position((), "Observation", "o500"))
+    assert "(m.resource_type > ?) OR (m.resource_type = ? AND m.id > ?)" in several.sql
+    sorted_, _ = compile_search(_query(("Patient",), ("_sort", "family")), "", Position(("an",), "Patient", "p1"))
+    assert "((m.k0 IS NULL OR m.k0 > ?)) OR (m.k0 = ? AND m.id > ?)" in sorted_.sql
