@@ -225,10 +225,12 @@ def test_a_finished_export_expires_with_its_files(world: Services) -> None:
     assert call(world, OPERATOR, "GET", status_url).status == 404  # gone for good, not back when kept longer
 
 
-def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: Services) -> None:
-    """Pages of 2; a step dies after writing its page to the file but before its progress commits (twice):
-    the next run cuts the file back and writes that page again, so nothing is lost or doubled."""
-    inner = bulk_export.export_step(world, page=2)
+@pytest.mark.parametrize("pages", [1, 3])
+def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: Services, pages: int) -> None:
+    """Pages of 2, one or three a step; a step dies after writing its pages to the file but before its
+    progress commits (twice): the next run cuts the file back and writes them again, so nothing is lost
+    or doubled."""
+    inner = bulk_export.export_step(world, page=2 if pages == 1 else 1, pages=pages)
     deaths = {"left": 2}
 
     def step(session: Session, job: Job) -> bool:
@@ -442,7 +444,7 @@ def test_several_type_filters_for_one_type_export_their_union_each_resource_once
 def test_type_filter_union_holds_across_pages(world: Services) -> None:
     """Pages of 2 over 4 Observations, the page's key advanced past rows no filter keeps."""
     runner = JobRunner(world.store, lease_s=0.1, worker="t", retries=5)
-    runner.register(bulk_export.KIND, bulk_export.export_step(world, page=2))
+    runner.register(bulk_export.KIND, bulk_export.export_step(world, page=2, pages=1))
     params = {
         "request": "r", "level": "system", "types": ["Observation"], "since": None, "members": [],
         "filters": {"Observation": ["subject=Patient/p3", "code=85354-9", "subject=Patient/p3&code=8867-4"]},
