@@ -95,6 +95,7 @@ bench: install
 	$(BIN)/python bench/mpi_accuracy.py
 	$(BIN)/python bench/mpi.py
 	$(BIN)/python bench/subscriptions.py
+	$(BIN)/python bench/export.py --patients 2000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache *.egg-info

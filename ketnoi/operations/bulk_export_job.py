@@ -1,9 +1,9 @@
 """The ``$export`` job (ADR 0024): pages of the owner's own search appended to one NDJSON file per type.
 
-A step writes one page (:data:`PAGE` resources) to the type's file and saves the file's length and the
-page's last key in the same transaction; a step that dies is redone after cutting the file back to the
-saved length, so every resource is in the output exactly once however the job is interrupted. Memory
-holds one page.
+A step writes up to :data:`STEP_PAGES` pages (:data:`PAGE` resources each) to the types' files, syncs
+them, and saves each file's length and the last page's key in the same transaction; a step that dies is
+redone after cutting the files back to the saved lengths, so every resource is in the output exactly
+once however the job is interrupted. Memory holds one page.
 
 The job's parameters (set at kick-off by :mod:`ketnoi.operations.bulk_export`): ``level`` (system,
 patient, group), ``types``, ``since``, ``filters`` (type -> the ``_typeFilter`` queries of that type),
