@@ -35,6 +35,9 @@ class Settings:
     # Sign-in form posts per client address: a burst, then this many a second (then 429).
     sign_in_burst: int = 10
     sign_in_per_s: float = 1.0
+    # OAuth endpoint requests (token, revoke, introspect) per client address: a burst, then this many a second
+    token_burst: int = 20
+    token_per_s: float = 5.0
     # External OpenID Connect providers whose access tokens are trusted beside ours (ketnoi.security.oidc)
     oidc_issuers: tuple[str, ...] = ()
     # A signed checkpoint of the audit log at most this often while it grows (ketnoi.security.audit); 0: none

@@ -37,7 +37,7 @@ _MAX_FORM = 64 * 1024  # a token request is a few hundred bytes; a client assert
 def routes(services: Services, keys: KeyStore, revocations: Revocations, context_of: signin.ContextOf) -> list[Route]:
     tokens = TokenService(services.settings, services.store, keys, revocations)
     status = TokenStatus(tokens)
-    limiter = RateLimiter(rate_per_s=5.0, burst=20)
+    limiter = RateLimiter(rate_per_s=services.settings.token_per_s, burst=services.settings.token_burst)
 
     async def read_form(request: Request) -> dict[str, str]:
         """The form of an OAuth request, or OAuthError (throttled, not a form, too large)."""

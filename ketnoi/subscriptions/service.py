@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -26,6 +27,7 @@ from ketnoi.interactions.search import parse_type_query
 from ketnoi.interactions.services import Services
 from ketnoi.search.index import IndexRows
 from ketnoi.search.normalize import date_range
+from ketnoi.search.parse import RESULT_PARAMS
 from ketnoi.search.query import Filter, SearchQuery, split_pipe, unescape
 from ketnoi.store.base import Session, StoredVersion
 from ketnoi.subscriptions import endpoints, matching, spec
@@ -179,7 +181,8 @@ def check(repo: Repository, body: dict[str, Any]) -> Spec:
             raise bad_request(
                 f"Subscription.criteria: {exc.issues[0].en}", f"Subscription.criteria: {exc.issues[0].vi}"
             ) from None
-        if parsed.includes or parsed.sort or parsed.ignored:
+        names = {key.partition(":")[0] for key, _ in parse_qsl(query, keep_blank_values=True)}
+        if parsed.includes or parsed.sort or parsed.ignored or names & RESULT_PARAMS:
             raise bad_request(
                 "Subscription.criteria may hold search criteria only (no _include, _sort, _count, ...)",
                 "Subscription.criteria chỉ chứa tiêu chí tìm kiếm (không _include, _sort, _count, ...)",

@@ -67,7 +67,9 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     with throwaway_url(request.param, tmp) as url:
         store = open_store(url)
         store.migrate()
-        services = build_services(Settings(database=url, auth="on", sign_in_burst=10_000), store)
+        # One server for the whole module, on one address: the throttles are tested on their own servers.
+        settings = Settings(database=url, auth="on", sign_in_burst=10_000, token_burst=10_000)
+        services = build_services(settings, store)
         now = time.time()
         clients, accounts = Clients(store, hasher=CHEAP), Accounts(store, hasher=CHEAP)
         scope = "openid fhirUser launch launch/patient offline_access patient/*.cruds user/*.cruds"

@@ -209,6 +209,8 @@ def test_a_topic_subscription_shakes_hands_then_filters_events(world: Services, 
     [
         ("Observation?no-such-param=1", {}, "no-such-param"),
         ("Observation?code=x&_include=Observation:subject", {}, "_include"),
+        ("Observation?code=x&_count=5", {}, "_count"),
+        ("Observation?code=x&_summary=true", {}, "_count"),
         ("not a search", {}, "criteria"),
         ("Observation?code=x", {"type": "email"}, "rest-hook or websocket"),
         ("Observation?code=x", {"payload": "text/csv"}, "payload"),
