@@ -21,11 +21,11 @@ from dataclasses import replace
 from typing import Any
 
 from ketnoi.fhir import resource as res
-from ketnoi.fhir.outcome import FhirError, bad_request, not_found
+from ketnoi.fhir.outcome import bad_request, not_found
 from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
-from ketnoi.store.base import SubscriptionEvent, SubscriptionState
+from ketnoi.store.base import SubscriptionState
 from ketnoi.subscriptions import notify, sockets
 from ketnoi.subscriptions.spec import CONTENTS, Spec
 
@@ -71,21 +71,10 @@ def handle_events(repo: Repository, request: FhirRequest, rtype: str | None, id:
         )
     events = repo.session.subscription_events(spec.id, first, last, MAX_EVENTS)
     shown = replace(spec, content=content)
-    resources = _readable(repo, events) if content == "full-resource" else {}
+    resources = notify.focus_resources(repo, events) if content == "full-resource" else {}
     body = notify.bundle(shown, "query-event", state.events, events, resources, request.base_url, spec.status)
     seen = [res.dumps(r) for r in resources.values()]
     return FhirResponse(200, body, seen=seen)
-
-
-def _readable(repo: Repository, events: list[SubscriptionEvent]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    for event in events:
-        try:
-            stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
-        except FhirError:
-            continue
-        out[event.number or 0] = res.loads_object(stored.content)
-    return out
 
 
 def _number(request: FhirRequest, name: str, default: int) -> int:

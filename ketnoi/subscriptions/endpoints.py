@@ -118,6 +118,16 @@ def target(url: str, allow: AllowList) -> Target:
     """Check ``url`` now and say where to connect; :class:`Refused` when any address is not allowed."""
     scheme, host, port = check_url(url)
     addresses = resolve(host, port)
+    _check(host, addresses, allow)
+    parts = urlsplit(url)
+    chosen = addresses[0]
+    literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
+    netloc = f"{literal}:{port}"
+    host_header = parts.netloc.rpartition("@")[2]
+    return Target(urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")), host_header, host)
+
+
+def _check(host: str, addresses: list[Address], allow: AllowList) -> None:
     bad = [a for a in addresses if not allowed(a, host, allow)]
     if bad or not addresses:
         raise Refused(
@@ -126,12 +136,6 @@ def target(url: str, allow: AllowList) -> Target:
             f"Điểm nhận {host} ({bad[0] if bad else 'không có địa chỉ'}) không nằm trong danh sách cho phép: "
             "hãy đề nghị quản trị thêm vào KETNOI_SUBSCRIPTION_ENDPOINTS",
         )
-    parts = urlsplit(url)
-    chosen = addresses[0]
-    literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
-    netloc = f"{literal}:{port}"
-    host_header = parts.netloc.rpartition("@")[2]
-    return Target(urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")), host_header, host)
 
 
 def admissible(url: str, allow: AllowList) -> None:
@@ -142,11 +146,9 @@ def admissible(url: str, allow: AllowList) -> None:
     if allow.names(host):
         return
     try:
-        target(url, allow)
+        addresses = resolve(host, port)
     except Refused:
-        try:
-            resolve(host, port)
-        except Refused:
-            if allow.empty:
-                return
+        if allow.empty:
+            return
         raise
+    _check(host, addresses, allow)

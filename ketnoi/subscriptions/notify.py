@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ketnoi.fhir import resource as res
-from ketnoi.store.base import SubscriptionEvent
+from ketnoi.fhir.outcome import FhirError
+from ketnoi.interactions.repository import Repository
+from ketnoi.store.base import StoredVersion, SubscriptionEvent
 from ketnoi.subscriptions.spec import BACKPORT, Spec
 
 STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
@@ -27,6 +29,26 @@ NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"
 
 def focus_url(base: str, event: SubscriptionEvent) -> str:
     return f"{base}/{event.focus_type}/{event.focus_id}/_history/{event.focus_version}"
+
+
+def focus_resources(repo: Repository, events: Sequence[SubscriptionEvent]) -> dict[int, dict[str, Any]]:
+    """The version each event announced, by event number, as ``repo``'s caller may read it now (what
+    it may not read is left out: the event goes without its resource). Usually the focus is still
+    the current version: those are read in one query per type, only versions since replaced one by one."""
+    current: dict[tuple[str, str], StoredVersion] = {}
+    for rtype in {e.focus_type for e in events}:
+        ids = [e.focus_id for e in events if e.focus_type == rtype]
+        current |= {(v.resource_type, v.id): v for v in repo.read_many(rtype, ids)}
+    out: dict[int, dict[str, Any]] = {}
+    for event in events:
+        stored = current.get((event.focus_type, event.focus_id))
+        if stored is None or stored.version != event.focus_version:
+            try:
+                stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
+            except FhirError:
+                continue
+        out[event.number or 0] = res.loads_object(stored.content)
+    return out
 
 
 def status(

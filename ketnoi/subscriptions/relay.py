@@ -46,7 +46,7 @@ from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.repository import Repository, unit_of_work
 from ketnoi.interactions.services import Services
 from ketnoi.store.auditlog import AuditEntry
-from ketnoi.store.base import StoredVersion, SubscriptionEvent, SubscriptionState
+from ketnoi.store.base import SubscriptionEvent, SubscriptionState
 from ketnoi.subscriptions import endpoints, notify
 from ketnoi.subscriptions.service import SERVER, Registry, allow_list
 from ketnoi.subscriptions.sockets import Hub
@@ -170,10 +170,6 @@ class Relay:
         spec = self.registry.specs.get(subscription)
         return spec is not None and spec.channel in self.channels
 
-    def deliver(self, subscription: str) -> int:
-        """Send the oldest pending events of one subscription (or its handshake); 1 if delivered."""
-        return self._deliver_all([subscription])
-
     def _deliver_all(self, subscriptions: list[str]) -> int:
         """One transaction takes every due subscription (lease, numbers, events, resources); the
         senders send them in parallel; outcomes that complete together are recorded in one
@@ -273,9 +269,6 @@ class Relay:
                 self._record_one(repo, batch, error)
             entries = [_audit_entry(self.services, b) for b, error in outcomes if error is None]
             audit.append(repo, [e for e in entries if e is not None])  # one append for the group
-
-    def _record(self, batch: Batch, error: str | None) -> None:
-        self._record_all([(batch, error)])
 
     def _record_one(self, repo: Repository, batch: Batch, error: str | None) -> None:
         spec, settings = batch.spec, self.services.settings
@@ -398,26 +391,9 @@ class Relay:
 
 
 def _resources(repo: Repository, spec: Spec, events: Sequence[SubscriptionEvent]) -> dict[int, dict[str, Any]]:
-    """The focus of each event, read with the owner's rights now (full-resource and R4 payloads):
+    """The focus of each event for full-resource and R4 payloads, read with the owner's rights now:
     what the owner may no longer see goes out without its resource."""
-    if spec.content not in ("full-resource", "put"):
-        return {}
-    # Usually each focus is still the current version: read those in one query per type, and only
-    # the versions since replaced one by one.
-    current: dict[tuple[str, str], StoredVersion] = {}
-    for rtype in {e.focus_type for e in events}:
-        ids = [e.focus_id for e in events if e.focus_type == rtype]
-        current |= {(v.resource_type, v.id): v for v in repo.read_many(rtype, ids)}
-    out: dict[int, dict[str, Any]] = {}
-    for event in events:
-        stored = current.get((event.focus_type, event.focus_id))
-        if stored is None or stored.version != event.focus_version:
-            try:
-                stored = repo.vread(event.focus_type, event.focus_id, str(event.focus_version))
-            except FhirError:
-                continue  # no longer readable by the owner: sent without its resource
-        out[event.number or 0] = res.loads_object(stored.content)
-    return out
+    return notify.focus_resources(repo, events) if spec.content in ("full-resource", "put") else {}
 
 
 def _audit_entry(services: Services, batch: Batch) -> AuditEntry | None:
