@@ -27,11 +27,12 @@ root (``Settings.audit``, on by default) and does nothing when absent. What an e
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,9 @@ from ketnoi.store.base import Store, StoredVersion
 
 log = logging.getLogger("ketnoi.audit")
 KEY = "audit"  # Services.extras key of the installed Recorder
+# Events committed at a time by a request that holds many (a download naming every patient of an
+# export file): memory stays at one batch of built AuditEvents however many patients a file has.
+BATCH = 2000
 _NOT_DATA = frozenset({"OperationOutcome", "Parameters"})  # answers that carry no stored resource
 
 
@@ -209,15 +213,23 @@ class Recorder:
     ) -> list[AuditEntry]:
         """The events of one interaction: one per version written, else one per patient whose data
         the answer carries, else one."""
+        return list(self.lazy_events(repo, request, response, written))
+
+    def lazy_events(
+        self, repo: Repository | None, request: FhirRequest, response: FhirResponse, written: Sequence[StoredVersion]
+    ) -> Iterator[AuditEntry]:
+        """:meth:`events`, each built when taken: the targets are found now (while ``repo`` is open),
+        the AuditEvents as they are committed, so a download naming a million patients never holds
+        a million events (:data:`BATCH` at a time, :meth:`Trail.finish`)."""
         interaction = ae.interaction_of(request)
         outcome = _outcome(response)
         recorded = res.now()
         context, base = request.context, request.base_url
         targets = self._targets(repo, interaction, response, written)
-        return [
+        return (
             ae.entry(ae.build(context, interaction, t, outcome, recorded=recorded, base_url=base), context, t, recorded)
             for t in targets
-        ]
+        )
 
     def _targets(
         self,
@@ -383,7 +395,7 @@ class Trail:
 
     def __init__(self, recorder: Recorder | None) -> None:
         self._recorder = recorder
-        self._pending: list[AuditEntry] = []
+        self._pending: list[Iterator[AuditEntry]] = []
         self._settled = False
 
     def events(
@@ -397,15 +409,17 @@ class Trail:
     def record(self, repo: Repository, request: FhirRequest, response: FhirResponse, *, write: bool) -> None:
         """Record an interaction that ran in ``repo``'s transaction: in it, if it is a write
         transaction (called last, before the commit), else pending for :meth:`finish`."""
-        entries = self.events(repo, request, response, repo.written)
+        if self._recorder is None:
+            return
         if write:
-            append(repo, entries)
+            append(repo, self.events(repo, request, response, repo.written))
         else:
-            self._pending.extend(entries)
+            self._pending.append(self._recorder.lazy_events(repo, request, response, repo.written))
 
     def later(self, request: FhirRequest, response: FhirResponse) -> None:
         """Record, with the pending events, an interaction that wrote nothing (a failed one too)."""
-        self._pending.extend(self.events(None, request, response, ()))
+        if self._recorder is not None:
+            self._pending.append(self._recorder.lazy_events(None, request, response, ()))
 
     def settle(self) -> None:
         """The transaction holding this request's events committed: they are durable."""
@@ -418,11 +432,12 @@ class Trail:
         if not self._settled and not self._pending:
             self.later(request, response)
         pending, self._pending = self._pending, []
-        if pending:
-            try:
-                self._recorder.commit(pending)
-            except AuditUnavailable:
-                return unavailable()
+        entries = itertools.chain.from_iterable(pending)
+        try:
+            while batch := list(itertools.islice(entries, BATCH)):
+                self._recorder.commit(batch)
+        except AuditUnavailable:
+            return unavailable()
         return response
 
 

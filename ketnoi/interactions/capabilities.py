@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import ketnoi
 from ketnoi.fhir.definitions import resource_types
+from ketnoi.interactions.operation import Operation
 from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Extractor as ExtractorProtocol
@@ -80,10 +82,25 @@ def _static(repo: Repository) -> dict[str, Any]:
             {"name": op.name, "definition": op.definition.get("definition", f"urn:ketnoi:operation:{op.name}")}
             for op in services.operations.values()
         ]
+        _type_operations(statement, services.operations.values())
         for describe in services.capabilities:
             describe(statement)
         services.extras["capability_statement"] = statement
     return statement
+
+
+def _type_operations(statement: dict[str, Any], operations: Iterable[Operation]) -> None:
+    """Operations invoked on one resource type (``Patient/$export``) listed under that type too, with
+    the type's own definition where the operation has one (Bulk Data's ``patient-export``)."""
+    by_type = {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
+    for op in operations:
+        if not op.types or not op.levels & {"type", "instance"}:
+            continue
+        per_type = op.definition.get("per_type", {})
+        for rtype in sorted(op.types):
+            if rtype in by_type:
+                url = per_type.get(rtype) or op.definition.get("definition", f"urn:ketnoi:operation:{op.name}")
+                by_type[rtype].setdefault("operation", []).append({"name": op.name, "definition": url})
 
 
 def _build(extractor: ExtractorProtocol) -> dict[str, Any]:

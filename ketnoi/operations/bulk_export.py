@@ -86,13 +86,16 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         "level": level,
         "types": types,
         "since": _since(_single(params, "_since")),
-        "filters": _type_filters(repo, params.get("_typeFilter", []), types, lenient),
+        "filters": _type_filters(repo, params.get("_typeFilter", []), types, lenient, notes),
         "members": members,
         "limited": asked is not None,
         "elements": _listed(params.get("_elements", [])),
         "group": id,
         "lenient": lenient,
         "base_url": request.base_url,
+        # What handling=lenient ignored: in the kick-off answer and, for a client that reads only the
+        # manifest, in the export's error file (Bulk Data: OperationOutcomes in the manifest's error).
+        "warnings": [issue.to_json() for issue in notes],
     }
     runner = runner_of(repo.services)
     runner.start()
@@ -260,10 +263,13 @@ def _since(value: str | None) -> str | None:
     return value
 
 
-def _type_filters(repo: Repository, values: list[str], types: list[str], lenient: bool) -> dict[str, list[str]]:
+def _type_filters(
+    repo: Repository, values: list[str], types: list[str], lenient: bool, notes: list[Issue]
+) -> dict[str, list[str]]:
     """``_typeFilter``: ``Type?search`` queries, several per type allowed (the export holds their union),
     checked now: one that does not parse is a 400 at kick-off, not a failed job. With ``Prefer:
-    handling=lenient`` unknown search parameters are ignored, as in a lenient search."""
+    handling=lenient`` unknown search parameters are ignored, as in a lenient search, and a warning for
+    each is added to ``notes``."""
     found: dict[str, list[str]] = {}
     for item in (i.strip() for value in values for i in _NEXT_FILTER.split(value)):
         if not item:
@@ -274,7 +280,17 @@ def _type_filters(repo: Repository, values: list[str], types: list[str], lenient
                 f"_typeFilter {item[:80]!r} names a type that is not exported",
                 f"_typeFilter {item[:80]!r} nêu một loại tài nguyên không được xuất",
             )
-        parse_type_query(repo, rtype, query, strict=not lenient)
+        ignored = parse_type_query(repo, rtype, query, strict=not lenient).ignored
+        if ignored:
+            names = ", ".join(sorted(set(ignored)))
+            notes.append(
+                Issue(
+                    "warning",
+                    "not-supported",
+                    f"_typeFilter {item[:80]!r}: unknown search parameter(s) {names} ignored (handling=lenient)",
+                    f"_typeFilter {item[:80]!r}: đã bỏ qua tham số tìm kiếm không biết {names} (handling=lenient)",
+                )
+            )
         if query not in found.setdefault(rtype, []):
             found[rtype].append(query)
     return found
@@ -296,6 +312,7 @@ def install(services: Services, runner: JobRunner) -> None:
     runner.register(KIND, export_step(services))
 
 
+BULK = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 OPERATIONS = [
     Operation(
         name="export",
@@ -305,7 +322,11 @@ OPERATIONS = [
         methods=frozenset({"GET", "POST"}),
         write=False,
         access="read",
-        definition={"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"},
+        definition={
+            "name": "export",
+            "definition": f"{BULK}/export",
+            "per_type": {"Patient": f"{BULK}/patient-export", "Group": f"{BULK}/group-export"},
+        },
     ),
     Operation(
         name="export-status",

@@ -22,7 +22,7 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job
-from ketnoi.operations.bulk_export_job import KIND, export_dir
+from ketnoi.operations.bulk_export_job import ERRORS, KIND, export_dir
 from ketnoi.operations.job_status import cancelled, failed, job_number
 from ketnoi.operations.reindex import runner_of
 
@@ -105,19 +105,28 @@ def _manifest(request: FhirRequest, job: Job) -> dict[str, Any]:
             for t, f in files.items()
             if f["count"]
         ],
-        "error": [],
+        "error": _errors(request, job),
     }
+
+
+def _errors(request: FhirRequest, job: Job) -> list[dict[str, Any]]:
+    """The error file's manifest item, when the export has messages."""
+    count = job.progress.get("errors", {}).get("count", 0)
+    url = f"{request.base_url}/$export-file?job={job.id}&file={ERRORS}"
+    return [{"type": "OperationOutcome", "url": url, "count": count}] if count else []
 
 
 def handle_file(repo: Repository, request: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
     job = _job(repo, request)
     name = request.param("file") or ""
     rtype = name.removesuffix(".ndjson")
-    record = job.progress.get("files", {}).get(rtype) if job.state == "done" else None
+    files = job.progress.get("files", {}) if name != ERRORS else {rtype: job.progress.get("errors")}
+    record = files.get(rtype) if job.state == "done" else None
     if record is None or not name.endswith(".ndjson") or not record["count"]:
         raise not_found(f"Export file {name[:80]!r} not found", f"Không tìm thấy tệp xuất {name[:80]!r}")
-    repo.access.require(rtype, "s")  # the token downloading may have narrower scopes than the kick-off's
-    path = export_dir(repo.services, job.id) / f"{rtype}.ndjson"
+    if name != ERRORS:  # the error file holds the export's messages, no data
+        repo.access.require(rtype, "s")  # the token downloading may have narrower scopes than the kick-off's
+    path = export_dir(repo.services, job.id) / name
     length = int(record["bytes"])  # what the job committed: the file holds exactly that once done
     try:
         handle = path.open("rb")  # opened now: a cancel or expiry deleting it mid-download does not cut it

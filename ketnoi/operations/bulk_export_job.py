@@ -13,8 +13,12 @@ patient, group), ``types``, ``since``, ``filters`` (type -> the ``_typeFilter`` 
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,55 +51,103 @@ def export_dir(services: Services, job_id: int) -> Path:
 
 def export_step(services: Services, page: int = PAGE, pages: int = STEP_PAGES) -> JobStep:
     """One step: up to ``pages`` pages of ``page`` resources (at most :data:`STEP_S` seconds), appended
-    to their files, which are synced once before the step's transaction records their lengths."""
+    to their files, which are synced once before the step's transaction records their lengths.
+
+    The next page is read while the current one is written: the page query runs in a reader thread
+    (the database works, and the driver waits without the GIL) as this thread appends to the file. The
+    two never use the session at once: this thread touches it again only after the last read."""
 
     def step(session: Session, job: Job) -> bool:
         repo = Repository(services, session, RequestContext.of_job(job.owner))
         touched: set[Path] = set()
+        counts: dict[str, int] = {}
         started = time.monotonic()
+        read = functools.partial(_read, repo, job.params, page)
         try:
-            for _ in range(pages):
-                if _page(services, repo, job, page, touched) or time.monotonic() - started > STEP_S:
-                    break
+            with ThreadPoolExecutor(1, thread_name_prefix="export-read") as reader:
+                ahead = reader.submit(contextvars.copy_context().run, read, _cursor(job.progress))
+                for n in range(pages):
+                    got = ahead.result()
+                    more = n + 1 < pages and not got.finished and time.monotonic() - started <= STEP_S
+                    if more:
+                        ahead = reader.submit(contextvars.copy_context().run, read, got.after)
+                    _write(services, job, got, touched, counts)
+                    if not more:
+                        break
         finally:
             for path in touched:  # durable before the commit says how long it is
                 _sync(path)
+        audit.record_export(repo, counts, job.id)  # one AuditEvent per step, in its transaction
         return bool(job.progress.get("finished"))
 
     return step
 
 
-def _page(services: Services, repo: Repository, job: Job, page: int, touched: set[Path]) -> bool:
-    """The next page of the current type into its file; whether the export is complete."""
-    progress, params = job.progress, job.params
+Cursor = tuple[int, list[Any] | None]  # the index of the type in params["types"], the last key written
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page read: the rows kept of type ``rtype`` and where the next page starts."""
+
+    rtype: str | None
+    kept: list[Row]
+    after: Cursor
+    finished: bool
+
+
+def _cursor(progress: dict[str, Any]) -> Cursor:
+    return int(progress["index"]), progress.get("after")
+
+
+def _read(repo: Repository, params: dict[str, Any], page: int, cursor: Cursor) -> Page:
+    """The page of the export at ``cursor``: its rows (after ``_typeFilter``s) and the next cursor."""
+    index, after = cursor
     types: list[str] = params["types"]
-    if progress["index"] >= len(types) or _members(params) == []:
-        progress["finished"] = time.time()
-        return True
-    rtype = types[progress["index"]]
+    if index >= len(types) or _members(params) == []:
+        return Page(None, [], (index, after), True)
+    rtype = types[index]
     query = _page_query(repo, params, rtype, page)
-    after = progress.get("after")
     position = Position(tuple(after[2:]), after[0], after[1]) if after else None
     rows = repo.search_page(query, params["base_url"], position) if query is not None else []
     kept = _filtered(repo, params, rtype, rows[:page])
-    record = progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
-    if kept:
-        lines = _lines(kept, tuple(params.get("elements") or ()))
-        path = export_dir(services, job.id) / f"{rtype}.ndjson"
-        record["bytes"] = _append(path, record["bytes"], lines)
-        touched.add(path)
-        record["count"] += len(kept)
-        audit.record_export(repo, {rtype: len(kept)}, job.id)
     if len(rows) > page:
         last = rows[page - 1]  # the page's last row, kept or not: the next page starts after it
-        progress["after"] = [last[0], last[1], *last[3:]]
-    else:
-        progress["index"] += 1
-        progress["after"] = None
-    if progress["index"] >= len(types):
+        return Page(rtype, kept, (index, [last[0], last[1], *last[3:]]), False)
+    return Page(rtype, kept, (index + 1, None), index + 1 >= len(types))
+
+
+def _write(services: Services, job: Job, got: Page, touched: set[Path], counts: dict[str, int]) -> None:
+    """Append a page read to its type's file and move the job's progress past it."""
+    progress, params = job.progress, job.params
+    if got.rtype is not None:
+        record = progress["files"].setdefault(got.rtype, {"count": 0, "bytes": 0})
+        if got.kept:
+            lines = _lines(got.kept, tuple(params.get("elements") or ()))
+            path = export_dir(services, job.id) / f"{got.rtype}.ndjson"
+            record["bytes"] = _append(path, record["bytes"], lines)
+            touched.add(path)
+            record["count"] += len(got.kept)
+            counts[got.rtype] = counts.get(got.rtype, 0) + len(got.kept)
+    progress["index"], progress["after"] = got.after
+    if got.finished:
+        _write_errors(services, job, touched)
         progress["finished"] = time.time()
-        return True
-    return False
+
+
+ERRORS = "error.ndjson"  # the error file: OperationOutcomes, one per line (manifest "error")
+
+
+def _write_errors(services: Services, job: Job, touched: set[Path]) -> None:
+    """The error file, written whole by the last step (from its start again if that step is redone):
+    one OperationOutcome per warning of the kick-off (what ``handling=lenient`` ignored)."""
+    warnings = job.params.get("warnings") or []
+    if not warnings:
+        return
+    lines = [res.dumps({"resourceType": "OperationOutcome", "issue": [issue]}) for issue in warnings]
+    path = export_dir(services, job.id) / ERRORS
+    job.progress["errors"] = {"count": len(lines), "bytes": _append(path, 0, lines)}
+    touched.add(path)
 
 
 def _members(params: dict[str, Any]) -> list[str] | None:

@@ -26,3 +26,10 @@ def test_capability_statement_lists_what_is_implemented(client: httpx.Client) ->
     location = {p["name"] for p in by_type["Location"]["searchParam"]}
     assert "near" not in location  # not supported: not advertised
     assert {"validate", "import", "reindex"} <= {op["name"] for op in rest["operation"]}
+    # Operations on one type are listed under it too, with Bulk Data's definitions per level.
+    bulk = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
+    assert {"name": "export", "definition": f"{bulk}/export"} in rest["operation"]
+    assert {"name": "export", "definition": f"{bulk}/patient-export"} in patient["operation"]
+    assert {"name": "export", "definition": f"{bulk}/group-export"} in by_type["Group"]["operation"]
+    assert "everything" in {op["name"] for op in patient["operation"]}
+    assert "export" not in {op["name"] for op in by_type["Observation"].get("operation", [])}

@@ -47,11 +47,12 @@ NOT_APPLICABLE: dict[str, str] = {
     "Accepts multiple includeAssociatedData parameters": "the same: includeAssociatedData is refused (400)",
     "Includes lenient errors in the payload errors array": (
         "bdt looks for OperationOutcome resources inline in the manifest's error array; Bulk Data 2.0 puts "
-        "{type, url} items there, and ketnoi reports what handling=lenient ignored in the kick-off answer"
+        "{type, url} items there: ketnoi writes what handling=lenient ignored to the error file such an item "
+        "names (and to the kick-off answer)"
     ),
     'Check if "patient-export" operation is defined in the CapabilityStatement': (
-        "the CapabilityStatement lists $export once, at the system level, with the Bulk Data 2.0 definition; "
-        "bdt looks for a Bulk Data 1.0 name (patient-export) under rest.resource"
+        "the CapabilityStatement lists the operation under rest.resource Patient as Bulk Data 2.0 does (name "
+        "export, definition .../OperationDefinition/patient-export); bdt looks for the name patient-export"
     ),
     'Check if "group-export" operation is defined in the CapabilityStatement': "the same, for group-export",
     "Accepts wildcard resource scopes": (

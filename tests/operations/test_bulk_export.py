@@ -94,17 +94,20 @@ def finish(s: Services, status_url: str, ctx: RequestContext = OPERATOR) -> dict
         time.sleep(0.05)
 
 
-def files(s: Services, manifest: dict[str, Any], ctx: RequestContext = OPERATOR) -> dict[str, list[dict[str, Any]]]:
-    """The manifest's files, downloaded: type -> resources, in file order."""
+def files(
+    s: Services, manifest: dict[str, Any], ctx: RequestContext = OPERATOR, *, errors: bool = False
+) -> dict[str, list[dict[str, Any]]]:
+    """The manifest's files, downloaded: type -> resources, in file order; with ``errors`` the error
+    files too (under "error"), else the manifest must have none."""
     out: dict[str, list[dict[str, Any]]] = {}
-    assert manifest["requiresAccessToken"] is True and manifest["error"] == []
-    for item in manifest["output"]:
+    assert manifest["requiresAccessToken"] is True and (errors or manifest["error"] == [])
+    for item in manifest["output"] + manifest["error"]:
         parts = urlsplit(item["url"])
         r = call(s, ctx, "GET", parts.path.split("/fhir/", 1)[1] + "?" + parts.query)
         assert r.status == 200 and r.headers["Content-Type"] == "application/fhir+ndjson"
         lines = [orjson.loads(line) for line in body(r).splitlines()]
         assert len(lines) == item["count"] and {x["resourceType"] for x in lines} == {item["type"]}
-        out[item["type"]] = lines
+        out["error" if item in manifest["error"] else item["type"]] = lines
     return out
 
 
@@ -462,7 +465,14 @@ def test_lenient_handling_ignores_what_is_not_supported_and_says_so(world: Servi
     unknown = quote("Patient?status=active")  # Patient has no "status" search parameter
     assert call(s, OPERATOR, "GET", f"$export?_typeFilter={unknown}", **ASYNC).status == 400
     lenient = {**ASYNC, "prefer": "respond-async, handling=lenient"}
-    patients = files(s, finish(s, kickoff(s, f"$export?_type=Patient&_typeFilter={unknown}", **lenient)))
+    patients = files(s, finish(s, kickoff(s, f"$export?_type=Patient&_typeFilter={unknown}", **lenient)), errors=True)
+    # What lenient handling ignored is in the export's error file too, for a client reading the manifest.
+    error = patients.pop("error")
+    assert [e["issue"][0]["severity"] for e in error] == ["warning"]
+    assert (
+        "status" in error[0]["issue"][0]["diagnostics"]
+        and "Patient?status=active" in error[0]["issue"][0]["diagnostics"]
+    )
     assert ids(patients) == {"Patient/p1", "Patient/p2", "Patient/p3"}
     r = call(s, OPERATOR, "GET", "$export?_type=Patient&includeAssociatedData=LatestProvenanceResources", **lenient)
     assert r.status == 202 and r.resource is not None

@@ -21,6 +21,7 @@ from ketnoi.auth.tokens import issue_access_token
 from ketnoi.interactions.services import Services
 from ketnoi.security.keystore import KeyStore
 from ketnoi.security.urls import fhir_base, issuer_for
+from ketnoi.store.auditlog import AuditEntry
 from tests.conftest import LiveServer
 
 BINARIES = 160
@@ -125,3 +126,28 @@ def test_another_caller_gets_404_for_the_file_and_the_status(live: Live) -> None
         assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome", target
         assert live.http.get(target).status_code == 401  # no token at all
     assert live.http.get(url, headers=live.owner).status_code == 200
+
+
+def test_a_download_names_every_patient_in_batches_never_all_at_once(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ketnoi.interactions import audit
+
+    for i in range(11):
+        patient = {"resourceType": "Patient", "id": f"p{i}", "name": [{"family": "Trần", "given": [f"Bình {i}"]}]}
+        assert live.http.put(f"/Patient/p{i}", json=patient, headers=live.owner).status_code == 201
+    url = _file_url(_export(live, "/$export?_type=Patient"), "Patient")
+    batches: list[list[str]] = []
+    commit = audit.Recorder.commit
+
+    def spy(self: audit.Recorder, entries: list[AuditEntry]) -> None:
+        batches.append([str(e.patient) for e in entries])
+        commit(self, entries)
+
+    monkeypatch.setattr(audit, "BATCH", 4)
+    monkeypatch.setattr(audit.Recorder, "commit", spy)
+    assert live.http.get(url, headers=live.owner).status_code == 200
+    # One event per patient of the file, built and made durable four at a time (ADR 0024): a file of
+    # a million patients holds one batch of AuditEvents in memory, not a million.
+    assert [len(b) for b in batches] == [4, 4, 3]
+    assert sorted(p for b in batches for p in b) == sorted(f"p{i}" for i in range(11))
