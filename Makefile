@@ -76,12 +76,14 @@ check: lint typecheck
 ## Bulk Data Tester installed into .bdt/ (Node packages from npm, once: tests/bdt/tester/ORIGIN.md).
 test: check
 	scripts/bdt-install.sh
+	scripts/browser-install.sh
 	@pg_url=$$(scripts/pg-test-setup.sh) || pg_url=""; \
 	if [ -z "$$pg_url" ]; then echo "PostgreSQL not available: its tests will skip (and fail under CI=true)"; fi; \
 	KETNOI_TEST_POSTGRES_URL="$$pg_url" $(BIN)/pytest -n 2 -q -p no:cacheprovider \
 	  --cov=ketnoi --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR) $(PYTEST_ARGS)
 
 test-sqlite: install
+	scripts/browser-install.sh
 	$(BIN)/pytest -n 2 -q -p no:cacheprovider -k "not postgres" $(PYTEST_ARGS)
 
 ## make serve: serve the database as it is (no demo data, no migration); DATABASE=... to choose.
