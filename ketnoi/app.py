@@ -158,10 +158,11 @@ def close_services(services: Services) -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    from ketnoi import console
     from ketnoi.api.routes import create_app as create_http_app
 
     services = build_services(settings, store)
-    app = create_http_app(services)
+    app = console.mount(create_http_app(services), services)  # the web console at / (ADR 0026)
     runner: JobRunner = services.extras["jobs"]
     inner = app.router.lifespan_context
 

@@ -138,8 +138,8 @@ def _free_port() -> int:
 class LiveServer:
     """A real uvicorn server on a free loopback port, in a background thread."""
 
-    def __init__(self, app: Any) -> None:
-        self.port = _free_port()
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or _free_port()  # given: the app's settings name it (its public base URL)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

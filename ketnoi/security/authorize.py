@@ -291,12 +291,18 @@ class Authorizer:
         return user
 
     def _granted(self, client: Client, user: User, request: AuthRequest) -> ScopeSet:
-        """Requested ∩ what the client is registered for ∩ what the user's role allows."""
+        """Requested ∩ what the client is registered for ∩ what the user's role allows. A staff user
+        gets ``patient/`` scopes only with a patient context to use them in: an EHR launch, or
+        ``launch/patient`` (then they choose the patient). So an app asking ``user/*`` and ``patient/*``
+        alike (the console, ADR 0026) gets ``user/`` scopes for staff and ``patient/`` ones for a patient."""
         known = resource_types()
         requested = parse_scopes(request.scope, known)
         by_client = requested.narrow(parse_scopes(client.scope, known))
         by_role = by_client.narrow(parse_scopes(ROLE_SCOPES[user.role], known))
-        return ScopeSet(by_role.clinical, by_client.other & USER_OTHER)
+        clinical = by_role.clinical
+        if user.role != "patient" and request.launch_patient is None and "launch/patient" not in requested.other:
+            clinical = tuple(s for s in clinical if s.context != "patient")
+        return ScopeSet(clinical, by_client.other & USER_OTHER)
 
     def _fixed_patient(self, user: User, request: AuthRequest) -> str | None:
         if user.role == "patient":

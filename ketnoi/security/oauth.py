@@ -85,6 +85,9 @@ class TokenService:
         if grant not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type", f"grant_type {grant[:40]!r} is not supported here")
         client = self.client_auth.authenticate(form, authorization, now)
+        # The signing keys are read (on a new database: created, a write) before a grant's write
+        # transaction opens: creating them inside it would wait forever on SQLite's one writer.
+        self.keys.ring(now)
         if grant == "client_credentials":
             return self._client_credentials(form, client, now)
         if grant == "authorization_code":

@@ -406,6 +406,25 @@ def test_clinician_standalone_launch_chooses_a_patient(site: Site) -> None:
     assert fhir(site, f"Observation/{site.observations[site.patient]}", body["access_token"]).status_code == 404
 
 
+def test_an_app_asking_user_and_patient_scopes_gets_those_of_the_role(site: Site) -> None:
+    # The console asks both (ADR 0026): staff without a patient context get user/ scopes only (a
+    # patient/ scope without a patient would be useless), a patient gets patient/ scopes only.
+    both = "openid fhirUser user/*.rs patient/*.rs"
+    code, verifier = get_code(site, "bacsi", both)
+    clinician = exchange(site, code, verifier).json()
+    assert clinician["scope"].split() == ["fhirUser", "openid", "user/*.rs"] and "patient" not in clinician
+    code, verifier = get_code(site, "benhnhan", both)
+    patient = exchange(site, code, verifier).json()
+    assert patient["scope"].split() == ["fhirUser", "openid", "patient/*.rs"] and patient["patient"] == site.patient
+    # With launch/patient the clinician chooses a patient and keeps the patient/ scopes.
+    browser, (verifier, challenge) = Browser(site), _pkce()
+    consent = browser.sign_in(
+        browser.authorize(**_request(site, site.app, challenge, "launch/patient " + both)), "bacsi"
+    )
+    code = _code(browser.consent(consent, patient=f"Patient/{site.patient}"))["code"][0]
+    assert "patient/*.rs" in exchange(site, code, verifier).json()["scope"].split()
+
+
 def test_ehr_launch_sets_the_patient_from_the_launch_handle(site: Site) -> None:
     code, verifier = get_code(site, "bacsi", "user/*.rs")
     clinician = exchange(site, code, verifier).json()["access_token"]

@@ -95,9 +95,11 @@ def fresh_services(fresh_services: Services) -> Services:
 
 @pytest.fixture
 def live_app(fresh_services: Services) -> Iterator[str]:
+    """The API with the console mounted (as ``ketnoi serve`` has it), without sign-in (``--auth off``)."""
+    from ketnoi import console
     from ketnoi.api.routes import create_app
 
-    with LiveServer(create_app(fresh_services)) as server:
+    with LiveServer(console.mount(create_app(fresh_services), fresh_services)) as server:
         yield f"http://127.0.0.1:{server.port}"
 
 

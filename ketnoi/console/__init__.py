@@ -1,0 +1,30 @@
+"""The web console (ADR 0026): server-rendered pages for clinicians, facilities, provinces and patients,
+mounted at ``/`` beside the FHIR API (``/fhir``) and the sign-in pages (``/auth``).
+
+The console is an OAuth client of this server (:mod:`ketnoi.console.sessions`) and reads everything
+through the FHIR interactions with the signed-in user's token (:mod:`ketnoi.console.records`).
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from ketnoi.console.sessions import ConsoleAuth
+from ketnoi.console.views import Console, routes
+from ketnoi.interactions.services import Services
+from ketnoi.security.oauth import TokenService
+
+
+def mount(app: Starlette, services: Services) -> Starlette:
+    """Put the console's pages in front of ``app``'s routes (``/`` is the console's home page)."""
+    authenticator = app.state.authenticator
+    auth = None
+    if authenticator is not None:  # --auth on: sign-in through this server's own OAuth endpoints
+        tokens = TokenService(services.settings, services.store, authenticator.keys, authenticator.revocations)
+        origin = services.settings.public_base().removesuffix("/fhir")
+        auth = ConsoleAuth(services, tokens, origin)
+    app.router.routes[0:0] = routes(Console(services, auth, authenticator))
+    return app
+
+
+__all__ = ["mount"]

@@ -1,0 +1,132 @@
+"""What the console shows, read through the FHIR interactions with the signed-in user's context (ADR 0026
+decision 3): the same scopes, facility reach, Consents and audit trail as an API client's requests. No
+query of its own; a search the policy narrows shows less, a read it forbids is "not found"."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.request import FhirRequest, FhirResponse
+from ketnoi.interactions.router import handle
+from ketnoi.interactions.services import Services
+
+PAGE = 20  # patients a search shows
+_CCCD = re.compile(r"\d{9}|\d{12}")  # CMND (9 digits) or CCCD (12)
+_BHYT = re.compile(r"[A-Za-z]{2}\d{13}|[A-Za-z]{2}\d{8}")  # health insurance card: 15 characters (or the 10-digit code)
+_YEAR = re.compile(r"(19|20)\d{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """FHIR reads and searches as one caller."""
+
+    services: Services
+    context: RequestContext
+    base_url: str
+
+    def call(self, path: str, query: list[tuple[str, str]] | None = None) -> FhirResponse:
+        request = FhirRequest(
+            "GET", path, query or [], {"accept": "application/fhir+json"}, None, self.base_url, self.context
+        )
+        return handle(self.services, request)
+
+    def read(self, rtype: str, id: str) -> dict[str, Any] | None:
+        """The resource, or None when it does not exist or the caller may not see it."""
+        response = self.call(f"{rtype}/{id}")
+        return _body(response) if response.status == 200 else None
+
+    def search(self, rtype: str, query: list[tuple[str, str]]) -> Found:
+        """The matches (``mode: match`` entries), whether there are more pages, and the server's
+        message when it refused the search (shown to the user: it says what to change)."""
+        response = self.call(rtype, query)
+        bundle = _body(response) or {}
+        if response.status != 200:
+            return Found([], False, _diagnostics(bundle) or str(response.status))
+        found: list[dict[str, Any]] = []
+        included: list[dict[str, Any]] = []
+        for entry in bundle.get("entry") or ():
+            if isinstance(entry.get("resource"), dict):
+                mode = (entry.get("search") or {}).get("mode", "match")
+                (found if mode == "match" else included).append(entry["resource"])
+        more = any(link.get("relation") == "next" for link in bundle.get("link") or ())
+        return Found(found, more, None, included)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    entries: list[dict[str, Any]]
+    more: bool
+    problem: str | None  # the OperationOutcome's text when the search was refused
+    included: list[dict[str, Any]] = field(default_factory=list)  # _include'd resources (mode: include)
+
+
+def names(resources: list[dict[str, Any]]) -> dict[str, str]:
+    """``Type/id`` → name of the included resources that have one (facilities, practitioners)."""
+    return {f"{r['resourceType']}/{r.get('id')}": str(r["name"]) for r in resources if isinstance(r.get("name"), str)}
+
+
+def _diagnostics(outcome: dict[str, Any]) -> str:
+    return "; ".join(str(i.get("diagnostics", "")) for i in outcome.get("issue") or () if i.get("diagnostics"))
+
+
+def _body(response: FhirResponse) -> dict[str, Any] | None:
+    if response.resource is not None:
+        return response.resource
+    if response.raw is not None:
+        data = orjson.loads(response.raw)
+        return data if isinstance(data, dict) else None
+    return None
+
+
+def patient_query(text: str) -> list[tuple[str, str]] | None:
+    """The Patient search for what a user typed: a CCCD or BHYT number is an identifier, a four-digit
+    year a birth year, the rest the name (the server's name search ignores diacritics and case).
+    None when nothing was typed."""
+    words = text.split()
+    if not words:
+        return None
+    query: list[tuple[str, str]] = []
+    names: list[str] = []
+    for word in words:
+        if _CCCD.fullmatch(word) or _BHYT.fullmatch(word):
+            query.append(("identifier", word.upper()))
+        elif _YEAR.fullmatch(word):
+            query.append(("birthdate", word))
+        else:
+            names.append(word)
+    # One name= per word (all must match): "nguyen van an" finds Nguyễn Văn An whatever the parts' order.
+    query.extend(("name", word) for word in names)
+    return [*query, ("_count", str(PAGE)), ("_sort", "family,given")]
+
+
+def record(reader: Reader, patient_id: str) -> dict[str, Any] | None:
+    """The patient and the summary sections of their record, or None when the caller may not see them."""
+    patient = reader.read("Patient", patient_id)
+    if patient is None:
+        return None
+    subject = f"Patient/{patient_id}"
+
+    def section(rtype: str, *query: tuple[str, str]) -> list[dict[str, Any]]:
+        return reader.search(rtype, [("patient", subject), *query]).entries
+
+    encounters = reader.search(
+        "Encounter",
+        [("patient", subject), ("_sort", "-date"), ("_count", "20"), ("_include", "Encounter:service-provider")],
+    )
+    return {
+        "patient": patient,
+        "coverage": reader.search("Coverage", [("beneficiary", subject), ("_count", "5")]).entries,
+        "allergies": section("AllergyIntolerance", ("_count", "20")),
+        "problems": section("Condition", ("clinical-status", "active"), ("_count", "20")),
+        "medications": section("MedicationRequest", ("status", "active"), ("_count", "20")),
+        "encounters": encounters.entries,
+        # Facilities by name, not Organization/123: the service providers the search included (those the
+        # user may read; another's stays a reference).
+        "names": names(encounters.included),
+        "observations": section("Observation", ("_sort", "-date"), ("_count", "20")),
+    }

@@ -1,0 +1,188 @@
+"""The console's pages over HTTP (ADR 0026): sign-in and sign-out, the session cookie, the language, and
+one handler per page. The logic is in :mod:`ketnoi.console.sessions` and :mod:`ketnoi.console.records`;
+templates under ``templates/`` (Jinja2, autoescaped)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ketnoi.api.bearer import Authenticator, Unauthorized
+from ketnoi.api.routes import request_context
+from ketnoi.console import i18n, records, show
+from ketnoi.console.sessions import ConsoleAuth, ConsoleSession, SignInFailed
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.services import Services
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "ketnoi_console"
+STATE_COOKIE = "ketnoi_console_signin"
+LANG_COOKIE = "lang"
+Handler = Callable[[Request], Awaitable[Response]]
+
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+_templates.globals.update(show=show)
+
+
+CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+
+
+class Console:
+    """The console of one server: ``auth`` None when the server runs without sign-in (``--auth off``)."""
+
+    def __init__(self, services: Services, auth: ConsoleAuth | None, authenticator: Authenticator | None) -> None:
+        self.services = services
+        self.auth = auth
+        self.authenticator = authenticator
+
+    # ---- rendering ----------------------------------------------------------------------------
+    def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        page = _templates.get_template(name).render(
+            t=i18n.translator(lang), lang=lang, path=request.url.path, query=request.url.query,
+            open_access=self.auth is None, **values,
+        )  # fmt: skip
+        headers = {
+            "Cache-Control": "no-store",  # a patient's record is not kept by the browser or a proxy
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+        }
+        return HTMLResponse(page, status_code=status, headers=headers)
+
+    # ---- who is calling -----------------------------------------------------------------------
+    async def caller(self, request: Request) -> tuple[ConsoleSession | None, RequestContext] | Response:
+        """The session and its context, or the redirect to sign in."""
+        base = request_context(request)
+        if self.auth is None:
+            return None, base
+        auth = self.auth
+        kept = await run_in_threadpool(auth.session, request.cookies.get(SESSION_COOKIE), time.time())
+        if kept is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
+        assert self.authenticator is not None
+        try:
+            context = await run_in_threadpool(self.authenticator.context, f"Bearer {kept.access}", base)
+        except Unauthorized:  # revoked meanwhile (the user disabled, a key retired)
+            await run_in_threadpool(auth.end, request.cookies.get(SESSION_COOKIE), time.time())
+            return RedirectResponse("/signin", status_code=303)
+        return kept, context
+
+    def reader(self, request: Request, context: RequestContext) -> records.Reader:
+        base_url = self.services.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
+        return records.Reader(self.services, context, base_url)
+
+
+def _safe_next(value: str | None) -> str:
+    """A local path to return to after sign-in: never another site (an open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def routes(console: Console) -> list[Route | Mount]:
+    secure = console.services.settings.public_base().startswith("https://")
+
+    def page(work: Callable[[Request, ConsoleSession | None, RequestContext], Awaitable[Response]]) -> Handler:
+        async def handler(request: Request) -> Response:
+            found = await console.caller(request)
+            if isinstance(found, Response):
+                return found
+            return await work(request, *found)
+
+        return handler
+
+    async def signin(request: Request) -> Response:
+        if console.auth is None:
+            return RedirectResponse("/", status_code=303)
+        lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        url, state = await run_in_threadpool(
+            console.auth.start, _safe_next(request.query_params.get("next")), lang, time.time()
+        )
+        response = RedirectResponse(url, status_code=303)
+        response.set_cookie(
+            STATE_COOKIE, state, max_age=600, path="/callback", httponly=True, samesite="lax", secure=secure
+        )
+        return response
+
+    async def callback(request: Request) -> Response:
+        if console.auth is None:
+            return RedirectResponse("/", status_code=303)
+        params = request.query_params
+        if params.get("error"):
+            reason = "sign_in_cancelled" if params.get("error") == "access_denied" else "sign_in_failed"
+            return console.render(request, "message.html", 400, message=reason, again=True)
+        try:
+            cookie, target = await run_in_threadpool(
+                console.auth.finish, params.get("code", ""), params.get("state", ""),
+                request.cookies.get(STATE_COOKIE), time.time(),
+            )  # fmt: skip
+        except SignInFailed as exc:
+            return console.render(request, "message.html", 400, message=exc.reason, again=True)
+        response = RedirectResponse(_safe_next(target), status_code=303)
+        response.delete_cookie(STATE_COOKIE, path="/callback")
+        response.set_cookie(SESSION_COOKIE, cookie, path="/", httponly=True, samesite="lax", secure=secure)
+        return response
+
+    async def signout(request: Request) -> Response:
+        if console.auth is not None:
+            await run_in_threadpool(console.auth.end, request.cookies.get(SESSION_COOKIE), time.time())
+        response = console.render(request, "message.html", message="signed_out", again=True)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    async def language(request: Request) -> Response:
+        lang = request.path_params["lang"]
+        back = _safe_next(request.query_params.get("next"))
+        response = RedirectResponse(back, status_code=303)
+        if lang in i18n.LANGUAGES:
+            response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="lax", secure=secure)
+        return response
+
+    async def home(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        return console.render(request, "home.html", user=kept.user if kept else None)
+
+    async def patients(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        text = request.query_params.get("q", "").strip()[:200]
+        query = records.patient_query(text)
+        found = records.Found([], False, None)
+        if query is not None:
+            found = await run_in_threadpool(console.reader(request, context).search, "Patient", query)
+        return console.render(
+            request, "patients.html", user=kept.user if kept else None, q=text, searched=query is not None,
+            found=found.entries, more=found.more, problem=found.problem,
+        )  # fmt: skip
+
+    async def patient(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        pid = request.path_params["id"]
+        data = await run_in_threadpool(records.record, console.reader(request, context), pid)
+        if data is None:
+            return console.render(request, "message.html", 404, message="not_found", user=kept.user if kept else None)
+        return console.render(request, "patient.html", user=kept.user if kept else None, **data)
+
+    return [
+        Route("/", page(home)),
+        Route("/signin", signin),
+        Route("/callback", callback),
+        Route("/signout", signout, methods=["POST"]),  # a form: a link on another site cannot sign you out
+        Route("/lang/{lang}", language),
+        Route("/patients", page(patients)),
+        Route("/patients/{id}", page(patient)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="console-static"),
+    ]
