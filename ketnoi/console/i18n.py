@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ketnoi.console import text_audit, text_registry
+
 LANGUAGES: Final = ("vi", "en")
 
 TEXT: Final[dict[str, dict[str, str]]] = {
@@ -63,6 +65,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "sign_in_cancelled": "Bạn đã từ chối cấp quyền cho bảng điều khiển.",
         "back_home": "Về trang chủ",
         "open_access": "Máy chủ đang chạy không cần đăng nhập (--auth off): mọi người đều xem được.",
+        "forbidden_origin": "Biểu mẫu này không gửi từ trang của ketnoi nên không được chấp nhận.",
         "encounter_planned": "Đã hẹn",
         "encounter_arrived": "Đã đến",
         "encounter_triaged": "Đã phân loại",
@@ -127,6 +130,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "sign_in_cancelled": "You declined to give the console access.",
         "back_home": "Back to the home page",
         "open_access": "This server runs without sign-in (--auth off): anyone can see everything.",
+        "forbidden_origin": "This form was not sent from a ketnoi page, so it was not accepted.",
         "encounter_planned": "Planned",
         "encounter_arrived": "Arrived",
         "encounter_triaged": "Triaged",
@@ -138,6 +142,19 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "encounter_unknown": "Unknown",
     },
 }
+
+
+def _merge(*parts: dict[str, dict[str, str]]) -> None:
+    """Add feature modules' strings (``text_*.py``, one per group of pages) to :data:`TEXT`; a key
+    defined twice is a mistake."""
+    for part in parts:
+        for lang in LANGUAGES:
+            clash = TEXT[lang].keys() & part[lang].keys()
+            assert not clash, f"console strings defined twice: {sorted(clash)}"
+            TEXT[lang].update(part[lang])
+
+
+_merge(text_audit.TEXT, text_registry.TEXT)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:

@@ -29,6 +29,15 @@ SESSION_COOKIE = "ketnoi_console"
 STATE_COOKIE = "ketnoi_console_signin"
 LANG_COOKIE = "lang"
 Handler = Callable[[Request], Awaitable[Response]]
+#: A page's work: the request, the console session (None with --auth off) and the caller's context.
+Work = Callable[[Request, ConsoleSession | None, RequestContext], Awaitable[Response]]
+
+STAFF: frozenset[str] = frozenset({"admin", "facility-admin", "clinician", "provincial"})
+#: The main navigation: (path, text key, roles that see it; None: everyone). A feature module adds its row.
+NAV: list[tuple[str, str, frozenset[str] | None]] = [
+    ("/", "home", None),
+    ("/patients", "patients", STAFF),
+]
 
 _templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -51,11 +60,14 @@ class Console:
         self.authenticator = authenticator
 
     # ---- rendering ----------------------------------------------------------------------------
-    def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+    def render(
+        self, request: Request, name: str, status: int = 200, context: RequestContext | None = None, **values: Any
+    ) -> HTMLResponse:
+        """``name`` rendered in the user's language; ``context`` (the caller) chooses the navigation shown."""
         lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
         page = _templates.get_template(name).render(
             t=i18n.translator(lang), lang=lang, path=request.url.path, query=request.url.query,
-            open_access=self.auth is None, **values,
+            open_access=self.auth is None, nav=_nav(context, self.auth is None), **values,
         )  # fmt: skip
         headers = {
             "Cache-Control": "no-store",  # a patient's record is not kept by the browser or a proxy
@@ -84,9 +96,46 @@ class Console:
             return RedirectResponse("/signin", status_code=303)
         return kept, context
 
+    def page(self, work: Work) -> Handler:
+        """A GET page: the signed-in caller, or the redirect to sign in."""
+
+        async def handler(request: Request) -> Response:
+            found = await self.caller(request)
+            if isinstance(found, Response):
+                return found
+            return await work(request, *found)
+
+        return handler
+
+    def form(self, work: Work) -> Handler:
+        """A POST that changes something: as :meth:`page`, and only from this site's own pages (the
+        browser's Origin must be this server's: a form on another site cannot post here, even if the
+        session cookie were sent)."""
+        page = self.page(work)
+
+        async def handler(request: Request) -> Response:
+            if not _same_origin(request):
+                return self.render(request, "message.html", 403, message="forbidden_origin")
+            return await page(request)
+
+        return handler
+
     def reader(self, request: Request, context: RequestContext) -> records.Reader:
         base_url = self.services.settings.base_url or str(request.base_url).rstrip("/") + "/fhir"
         return records.Reader(self.services, context, base_url)
+
+
+def _nav(context: RequestContext | None, open_access: bool) -> list[tuple[str, str]]:
+    roles = context.roles if context is not None else frozenset()
+    return [(path, key) for path, key, who in NAV if who is None or open_access or roles & who]
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None:  # an old browser or a non-browser client: the Referer, else refuse
+        origin = "/".join(request.headers.get("referer", "").split("/")[:3])
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    return bool(origin) and origin == own
 
 
 def _safe_next(value: str | None) -> str:
@@ -99,14 +148,7 @@ def _safe_next(value: str | None) -> str:
 def routes(console: Console) -> list[Route | Mount]:
     secure = console.services.settings.public_base().startswith("https://")
 
-    def page(work: Callable[[Request, ConsoleSession | None, RequestContext], Awaitable[Response]]) -> Handler:
-        async def handler(request: Request) -> Response:
-            found = await console.caller(request)
-            if isinstance(found, Response):
-                return found
-            return await work(request, *found)
-
-        return handler
+    page = console.page
 
     async def signin(request: Request) -> Response:
         if console.auth is None:
@@ -156,7 +198,7 @@ def routes(console: Console) -> list[Route | Mount]:
         return response
 
     async def home(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
-        return console.render(request, "home.html", user=kept.user if kept else None)
+        return console.render(request, "home.html", context=context, user=kept.user if kept else None)
 
     async def patients(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         text = request.query_params.get("q", "").strip()[:200]
@@ -165,16 +207,17 @@ def routes(console: Console) -> list[Route | Mount]:
         if query is not None:
             found = await run_in_threadpool(console.reader(request, context).search, "Patient", query)
         return console.render(
-            request, "patients.html", user=kept.user if kept else None, q=text, searched=query is not None,
-            found=found.entries, more=found.more, problem=found.problem,
+            request, "patients.html", context=context, user=kept.user if kept else None, q=text,
+            searched=query is not None, found=found.entries, more=found.more, problem=found.problem,
         )  # fmt: skip
 
     async def patient(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         pid = request.path_params["id"]
         data = await run_in_threadpool(records.record, console.reader(request, context), pid)
         if data is None:
-            return console.render(request, "message.html", 404, message="not_found", user=kept.user if kept else None)
-        return console.render(request, "patient.html", user=kept.user if kept else None, **data)
+            user = kept.user if kept else None
+            return console.render(request, "message.html", 404, context, message="not_found", user=user)
+        return console.render(request, "patient.html", context=context, user=kept.user if kept else None, **data)
 
     return [
         Route("/", page(home)),
