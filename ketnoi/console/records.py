@@ -10,12 +10,14 @@ from typing import Any
 
 import orjson
 
+from ketnoi.console import trends
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 
-PAGE = 20  # patients a search shows
+PAGE = 20  # patients a search shows, rows of a record's table
+TREND_OBSERVATIONS = 200  # the newest observations the record's trend charts are drawn from
 _CCCD = re.compile(r"\d{9}|\d{12}")  # CMND (9 digits) or CCCD (12)
 _BHYT = re.compile(r"[A-Za-z]{2}\d{13}|[A-Za-z]{2}\d{8}")  # health insurance card: 15 characters (or the 10-digit code)
 _YEAR = re.compile(r"(19|20)\d{2}")
@@ -33,6 +35,13 @@ class Reader:
         request = FhirRequest(
             "GET", path, query or [], {"accept": "application/fhir+json"}, None, self.base_url, self.context
         )
+        return handle(self.services, request)
+
+    def post(self, path: str, body: dict[str, Any]) -> FhirResponse:
+        request = FhirRequest(
+            "POST", path, [], {"accept": "application/fhir+json", "content-type": "application/fhir+json"}, body,
+            self.base_url, self.context,
+        )  # fmt: skip
         return handle(self.services, request)
 
     def read(self, rtype: str, id: str) -> dict[str, Any] | None:
@@ -118,6 +127,8 @@ def record(reader: Reader, patient_id: str) -> dict[str, Any] | None:
         "Encounter",
         [("patient", subject), ("_sort", "-date"), ("_count", "20"), ("_include", "Encounter:service-provider")],
     )
+    # The latest observations: the newest twenty in the table, and the trend charts from them all.
+    observations = section("Observation", ("_sort", "-date"), ("_count", str(TREND_OBSERVATIONS)))
     return {
         "patient": patient,
         "coverage": reader.search("Coverage", [("beneficiary", subject), ("_count", "5")]).entries,
@@ -128,5 +139,18 @@ def record(reader: Reader, patient_id: str) -> dict[str, Any] | None:
         # Facilities by name, not Organization/123: the service providers the search included (those the
         # user may read; another's stays a reference).
         "names": names(encounters.included),
-        "observations": section("Observation", ("_sort", "-date"), ("_count", "20")),
+        "observations": observations[:PAGE],
+        "trends": trends.series(observations),
     }
+
+
+def break_glass(reader: Reader, patient_id: str, reason: str) -> tuple[bool, str]:
+    """Open ``patient_id``'s record in an emergency: (True, until as day/month hour:minute) or (False,
+    the server's reason for refusing)."""
+    body = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": reason}]}
+    response = reader.post(f"Patient/{patient_id}/$break-the-glass", body)
+    answer = _body(response) or {}
+    if response.status != 200:
+        return False, _diagnostics(answer) or str(response.status)
+    until = next((p.get("valueInstant", "") for p in answer.get("parameter") or () if p.get("name") == "until"), "")
+    return True, str(until)

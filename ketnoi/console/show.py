@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ketnoi.vn.identifier_rules import BHYT_SYSTEM, CCCD_SYSTEM
@@ -68,6 +69,21 @@ def date(value: Any) -> str:
     if len(parts) == 2:
         return f"{parts[1]}/{parts[0]}"
     return text
+
+
+VIETNAM = timezone(timedelta(hours=7), "ICT")  # the country's one time zone, no daylight saving
+
+
+def moment(value: Any) -> str:
+    """A FHIR instant as hour:minute day/month/year in Vietnam's time; the text itself if it is not one."""
+    text = str(value or "")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        return text
+    return parsed.astimezone(VIETNAM).strftime("%H:%M %d/%m/%Y")
 
 
 def when(resource: dict[str, Any], *fields: str) -> str:

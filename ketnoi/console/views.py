@@ -214,10 +214,30 @@ def routes(console: Console) -> list[Route | Mount]:
     async def patient(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         pid = request.path_params["id"]
         data = await run_in_threadpool(records.record, console.reader(request, context), pid)
+        user = kept.user if kept else None
         if data is None:
-            user = kept.user if kept else None
-            return console.render(request, "message.html", 404, context, message="not_found", user=user)
-        return console.render(request, "patient.html", context=context, user=kept.user if kept else None, **data)
+            # A clinician of a facility may open it in an emergency (the offer says nothing about
+            # whether the patient exists: the operation answers that, with the reason recorded).
+            emergency = pid if "clinician" in context.roles and context.organization else None
+            return console.render(
+                request, "message.html", 404, context, message="not_found", user=user, emergency=emergency
+            )
+        opened = request.query_params.get("opened", "")[:40]
+        return console.render(request, "patient.html", context=context, user=user, opened=opened, **data)
+
+    async def emergency(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        """Break-the-glass (``Patient/[id]/$break-the-glass``): the form, and its answer."""
+        pid, user = request.path_params["id"], kept.user if kept else None
+        if request.method == "GET":
+            return console.render(request, "emergency.html", context=context, user=user, pid=pid, reason="")
+        reason = str((await request.form()).get("reason", "")).strip()
+        done, answer = await run_in_threadpool(records.break_glass, console.reader(request, context), pid, reason)
+        if not done:
+            status = 400 if answer else 403
+            return console.render(
+                request, "emergency.html", status, context, user=user, pid=pid, reason=reason, problem=answer
+            )
+        return RedirectResponse(f"/patients/{quote(pid, safe='')}?opened={quote(answer)}", status_code=303)
 
     return [
         Route("/", page(home)),
@@ -227,5 +247,7 @@ def routes(console: Console) -> list[Route | Mount]:
         Route("/lang/{lang}", language),
         Route("/patients", page(patients)),
         Route("/patients/{id}", page(patient)),
+        Route("/patients/{id}/emergency", page(emergency)),
+        Route("/patients/{id}/emergency", console.form(emergency), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="console-static"),
     ]

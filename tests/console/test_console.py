@@ -75,6 +75,11 @@ def _seed(services: Services) -> None:
         "valueQuantity": {"value": 78, "unit": "lần/phút"},
     }  # fmt: skip
     _put(services, pulse, "Organization/bv1")
+    for day, value in (("2026-11-28", 92), ("2026-11-29", 85)):  # earlier pulses: a trend with a range
+        earlier = {**pulse, "id": f"mach-an-{day}", "effectiveDateTime": f"{day}T08:00:00+07:00",
+                   "valueQuantity": {"value": value, "unit": "lần/phút"},
+                   "referenceRange": [{"low": {"value": 60}, "high": {"value": 90}}]}  # fmt: skip
+        _put(services, earlier, "Organization/bv1")
     accounts = Accounts(services.store, hasher=CHEAP)
     accounts.add("bacsi.an", PASSWORD, "clinician", organization="Organization/bv1", now=time.time())
 
@@ -135,8 +140,43 @@ def test_sign_in_search_without_diacritics_and_open_the_record(page: Page, site:
     expect(page.locator("section[aria-labelledby=s-encounters]")).to_contain_text("Trạm Y tế xã Tân Lập")
     assert not axe_violations(page)
 
+    # The pulse trend: a table of the three values, oldest first, and a chart drawn from it by uPlot.
+    trend = page.locator("section[aria-labelledby=s-trends] figure").first
+    expect(trend.locator("figcaption")).to_contain_text("Mạch (lần/phút)")
+    expect(trend.locator("figcaption")).to_contain_text("60.0–90.0")
+    expect(trend.locator("tbody tr")).to_have_count(3)
+    expect(trend.locator("tbody tr").first).to_contain_text("28/11/2026")
+    expect(trend.locator(".chart canvas")).to_have_count(1)
+    assert not axe_violations(page)
+
     page.goto(site.root + "/patients/binh")  # another facility's patient, by address: no more than by search
     expect(page.locator("h1")).to_have_text("Không tìm thấy, hoặc bạn không được phép xem.")
+
+
+def test_break_the_glass_states_a_reason_opens_the_record_and_is_audited(page: Page, site: Site) -> None:
+    _sign_in(page, site)
+    _allow(page)
+    page.goto(site.root + "/patients/binh")  # another facility's patient: not found, with the emergency offer
+    page.click("text=Mở hồ sơ khẩn cấp")
+    expect(page.locator("h1")).to_have_text("Mở hồ sơ khẩn cấp (phá kính)")
+    assert not axe_violations(page)
+    page.fill("#reason", "   ")  # passes the browser's required check; the server still asks why
+    page.click("form.glass-form button[type=submit]")
+    expect(page.locator("#reason-error")).to_contain_text("Hãy nêu lý do")
+    expect(page.locator("#reason")).to_have_attribute("aria-invalid", "true")
+    page.fill("#reason", "Hôn mê, nhập viện cấp cứu: cần tiền sử dị ứng")
+    page.click("form.glass-form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/patients/binh\?opened="))
+    expect(page.locator("h1")).to_have_text("Nguyễn Văn Anh")
+    expect(page.locator(".glass")).to_contain_text("Mở khẩn cấp:")
+    # The opening is in the audit log with its reason and purpose of use, naming the patient.
+    admin = RequestContext.operator("test")
+    found = handle(site.services, FhirRequest("GET", "AuditEvent", [("patient", "Patient/binh")], {}, None,
+                                              "http://x/fhir", admin))  # fmt: skip
+    assert found.resource is not None, found.status
+    events = [e["resource"] for e in found.resource.get("entry", [])]
+    glass = [e for e in events if any(p.get("text") for p in e.get("purposeOfEvent", []))]
+    assert [e["purposeOfEvent"][0]["text"] for e in glass] == ["Hôn mê, nhập viện cấp cứu: cần tiền sử dị ứng"]
 
 
 def test_a_wrong_password_does_not_sign_in(page: Page, site: Site) -> None:
