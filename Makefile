@@ -48,9 +48,9 @@ run: migrate
 	  elif [ $$status -ne 0 ]; then echo "$$err" >&2; exit $$status; fi; \
 	fi
 	@echo ""
-	@echo "ketnoi: http://$(HOST):$(PORT)/fhir (sign-in required; /fhir/metadata is open)"
-	@echo "  Demo accounts: admin (with TOTP), clinician, patient; OAuth clients: ketnoi demo backend, ketnoi demo app."
-	@echo "  Their passwords and secrets: $(DEMO_ACCOUNTS) (readable by you only)."
+	@$(BIN)/ketnoi demo sign-in $(DEMO_ACCOUNTS) --url http://$(HOST):$(PORT)
+	@echo "The FHIR API: http://$(HOST):$(PORT)/fhir (sign-in required; /fhir/metadata is open)."
+	@echo "  OAuth clients ketnoi demo backend and ketnoi demo app: their secrets are in $(DEMO_ACCOUNTS) (yours only)."
 	@echo "  Quick try:"
 	@echo '    TOKEN=$$($(TOKEN_ENV)$(BIN)/ketnoi token issue --database $(DATABASE) --user clinician --scope "user/*.rs")'
 	@echo '    curl -H "Authorization: Bearer $$TOKEN" "http://$(HOST):$(PORT)/fhir/Patient?_count=2"'

@@ -104,7 +104,7 @@ def _page(lang: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     html = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+        f"<style>{_STYLE}</style></head><body><main><h1>{escape(title)}</h1>{body}</main></body></html>"
     )
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -99,6 +100,37 @@ def _register_accounts(demo_sub: argparse._SubParsersAction[argparse.ArgumentPar
         "revoking the earlier demo clients",
     )
     accounts.set_defaults(func=run_accounts)
+    sign_in = demo_sub.add_parser(
+        "sign-in",
+        help="print where to sign in and the demo accounts, from the file `ketnoi demo accounts --out` wrote",
+    )
+    sign_in.add_argument("file", type=Path, metavar="FILE", help="the JSON written by `ketnoi demo accounts --out`")
+    sign_in.add_argument("--url", default="http://127.0.0.1:8080", help="the console's address (default %(default)s)")
+    sign_in.set_defaults(func=run_sign_in)
+
+
+def sign_in_text(shown: dict[str, dict[str, str]], url: str) -> str:
+    """The lines ``make run`` prints: the console's address and each demo account's user name and password
+    (the admin's second factor as its otpauth URI, for an authenticator app)."""
+    lines = [f"Open {url.rstrip('/')}/ in a browser and sign in (Mở trình duyệt và đăng nhập):"]
+    for role in ("clinician", "patient", "admin"):
+        account = shown.get(role)
+        if account:
+            lines.append(f"  {role:<10} {account['username']} / {account['password']}")
+            if account.get("totp_uri"):
+                lines.append(f"  {'':<10} TOTP: {account['totp_uri']}")
+    return "\n".join(lines) + "\n"
+
+
+def run_sign_in(args: argparse.Namespace) -> int:
+    try:
+        shown = json.loads(args.file.read_text(encoding="utf-8"))
+        text = sign_in_text(shown, args.url)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        sys.stderr.write(f"error: cannot read the demo accounts from {args.file}: {' '.join(str(exc).split())}\n")
+        return 2
+    sys.stdout.write(text)
+    return 0
 
 
 def run_generate(args: argparse.Namespace) -> int:

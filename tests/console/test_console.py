@@ -110,6 +110,9 @@ def _allow(page: Page) -> None:
 
 
 def test_sign_in_search_without_diacritics_and_open_the_record(page: Page, site: Site) -> None:
+    page.goto(site.root + "/")
+    expect(page).to_have_url(re.compile(r"/auth/authorize"))
+    assert not axe_violations(page, ("moderate", "serious", "critical"))  # the platform's sign-in page too
     _sign_in(page, site)
     _allow(page)
     expect(page).to_have_url(site.root + "/")

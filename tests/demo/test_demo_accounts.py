@@ -228,6 +228,30 @@ def test_the_accounts_sign_in_and_link_to_the_demo_data(cli: Cli, url: str, tmp_
         assert _search(services, "Condition", ("subject", patient))
 
 
+def test_sign_in_prints_where_to_go_and_the_accounts_and_a_bad_file_is_one_line(cli: Cli, tmp_path: Path) -> None:
+    shown = {
+        "admin": {"username": "admin", "password": "a-1", "totp_uri": "otpauth://totp/ketnoi:admin?secret=X"},
+        "clinician": {"username": "clinician", "password": "c-2"},
+        "patient": {"username": "patient", "password": "p-3"},
+        "backend": {"client_id": "b", "client_secret": "never shown here"},
+    }
+    path = tmp_path / "demo-accounts.json"
+    path.write_text(json.dumps(shown), encoding="utf-8")
+    done = cli("demo", "sign-in", str(path), "--url", "http://127.0.0.1:9000")
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Open http://127.0.0.1:9000/ in a browser")
+    assert [line.split()[:4] for line in lines[1:4]] == [
+        ["clinician", "clinician", "/", "c-2"], ["patient", "patient", "/", "p-3"], ["admin", "admin", "/", "a-1"],
+    ]  # fmt: skip
+    assert lines[4].split() == ["TOTP:", "otpauth://totp/ketnoi:admin?secret=X"] and len(lines) == 5
+    assert "never shown here" not in done.stdout  # client secrets stay in the file
+    path.write_text("{not json", encoding="utf-8")
+    bad = cli("demo", "sign-in", str(path))
+    assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.splitlines()) == 1
+    assert bad.stderr.startswith(f"error: cannot read the demo accounts from {path}")
+
+
 def test_the_choice_is_the_busiest_demo_facility(url: str, demo_dir: Path) -> None:
     encounters = [orjson.loads(line) for line in (demo_dir / "Encounter.ndjson").read_bytes().splitlines()]
     counts = Counter(e["serviceProvider"]["reference"] for e in encounters)
