@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 # Line coverage of ketnoi/ by the suite: raise it when coverage rises, never lower it.
 COVERAGE_FLOOR := 94
 
-.PHONY: install run serve migrate check lint typecheck test test-sqlite bench clean
+.PHONY: install run serve migrate check lint typecheck test test-sqlite bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ run: migrate
 	@# The demo data end on 2026-06-30: a care window of ten years lets the demo clinician see the
 	@# patients of their facility (ADR 0017). Production keeps the default (30 days).
 	KETNOI_CARE_WINDOW_DAYS=$${KETNOI_CARE_WINDOW_DAYS:-3650} $(BIN)/ketnoi serve --database $(DATABASE) --host $(HOST) --port $(PORT) --auth on
+
+## make screenshots: the console's main pages in Vietnamese, photographed in chromium on a fresh demo
+## database (as make run makes it), into docs/screenshots/ (docs/console.md shows them).
+screenshots: install
+	scripts/browser-install.sh
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots
 
 ## make lint: style and formatting (ruff) and the architecture contracts (import-linter).
 lint: install
