@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ketnoi.console import text_audit, text_registry
+from ketnoi.console import text_audit, text_dashboard, text_registry
 
 LANGUAGES: Final = ("vi", "en")
 
@@ -198,7 +198,7 @@ def _merge(*parts: dict[str, dict[str, str]]) -> None:
             TEXT[lang].update(part[lang])
 
 
-_merge(text_audit.TEXT, text_registry.TEXT)
+_merge(text_audit.TEXT, text_dashboard.TEXT, text_registry.TEXT)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:
