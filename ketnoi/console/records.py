@@ -145,8 +145,8 @@ def record(reader: Reader, patient_id: str) -> dict[str, Any] | None:
 
 
 def break_glass(reader: Reader, patient_id: str, reason: str) -> tuple[bool, str]:
-    """Open ``patient_id``'s record in an emergency: (True, until as day/month hour:minute) or (False,
-    the server's reason for refusing)."""
+    """Open ``patient_id``'s record in an emergency: (True, the instant the opening ends) or (False, the
+    server's reason for refusing)."""
     body = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": reason}]}
     response = reader.post(f"Patient/{patient_id}/$break-the-glass", body)
     answer = _body(response) or {}
