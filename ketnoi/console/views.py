@@ -37,6 +37,10 @@ STAFF: frozenset[str] = frozenset({"admin", "facility-admin", "clinician", "prov
 NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/", "home", None),
     ("/patients", "patients", STAFF),
+    ("/audit", "nav_audit", frozenset({"admin"})),
+    ("/me", "nav_me", frozenset({"patient"})),
+    ("/me/access", "nav_me_access", frozenset({"patient"})),
+    ("/me/consent", "nav_me_consent", frozenset({"patient"})),
 ]
 
 _templates = Environment(
