@@ -37,6 +37,7 @@ STAFF: frozenset[str] = frozenset({"admin", "facility-admin", "clinician", "prov
 NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/", "home", None),
     ("/patients", "patients", STAFF),
+    ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
 ]
 
 _templates = Environment(
