@@ -65,6 +65,38 @@ class Reader:
         more = any(link.get("relation") == "next" for link in bundle.get("link") or ())
         return Found(found, more, None, included)
 
+    def write(self, method: str, path: str, body: dict[str, Any], if_match: str | None = None) -> Written:
+        """A create (POST) or update (PUT) as this caller: the API's own checks (scopes, who may change
+        what, validation) decide. ``if_match``: the version the change was made from (412 when it is
+        no longer the current one). The answer is the OperationOutcome (``Prefer``), so that the
+        warnings of a write stored anyway (``KETNOI_VALIDATION=lenient``) can be shown."""
+        headers = {
+            "accept": "application/fhir+json",
+            "content-type": "application/fhir+json",
+            "prefer": "return=OperationOutcome",
+        }
+        if if_match:
+            headers["if-match"] = f'W/"{if_match}"'
+        response = handle(self.services, FhirRequest(method, path, [], headers, body, self.base_url, self.context))
+        outcome = _body(response) or {}
+        issues = [i for i in outcome.get("issue") or () if isinstance(i, dict)]
+        # Location: {base}/{type}/{id}/_history/{version}
+        parts = response.headers.get("Location", "").rsplit("/", 3)
+        stored = len(parts) == 4 and parts[2] == "_history"
+        return Written(response.status, parts[1] if stored else None, parts[3] if stored else None, issues)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    status: int
+    id: str | None  # of the resource written, when it was
+    version: str | None
+    issues: list[dict[str, Any]]  # the OperationOutcome's: why it was refused, or the warnings
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (200, 201)
+
 
 @dataclass(frozen=True, slots=True)
 class Found:

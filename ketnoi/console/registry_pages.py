@@ -1,11 +1,316 @@
-"""The console's registry pages."""
+"""The console's registry pages: facilities (Organization), workforce (Practitioner), sites (Location),
+equipment (Device) and medicines (Medication). Searched, created and edited through the FHIR interactions
+with the signed-in user's context: who may change which registry entry (a provincial manager the
+province's, a facility what it wrote) is the API's answer, shown as it comes.
+
+- ``GET /registry``: a search box per registry; ``?type=organization&q=...`` its results, a page at a
+  time (the server's cursor carried in ``cursor``).
+- ``GET|POST /registry/{type}/new``: the form, and the create (POST).
+- ``GET|POST /registry/{type}/{id}/edit``: the form, and the update: a PUT of the resource as read with
+  only the form's fields changed, ``If-Match`` the version the form was made from, so that a change
+  made meanwhile by someone else is refused (412), not silently overwritten.
+Validation errors come back as OperationOutcome issues and are shown next to the field they name.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console.views import Console
+from ketnoi.console import i18n, records
+from ketnoi.console.registry_fields import PROVINCE_NAMES, REGISTRIES, Field, Registry, cell, locate, merge, shown
+from ketnoi.console.sessions import ConsoleSession
+from ketnoi.console.views import LANG_COOKIE, Console
+from ketnoi.interactions.context import RequestContext
+
+PAGE = 20
+MAX_TEXT = 500  # characters kept of a form value: more is no registry field
+#: Roles offered the forms' "save"; others (clinicians) read. The API decides anyway.
+WRITERS = frozenset({"admin", "facility-admin", "provincial"})
+_IDENTIFIER = re.compile(r"\S*\d\S*")  # one word with a digit: a code, not a name
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    severity: str  # error | warning
+    text: str
+
+
+@dataclass(slots=True)
+class Row:
+    """One form field as the template draws it."""
+
+    field: Field
+    value: str
+    options: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (code, label) of a select
+    messages: list[Message] = dataclasses.field(default_factory=list)
+
+
+# ---- search --------------------------------------------------------------------------------------
+def search_query(registry: Registry, text: str, cursor: str) -> list[tuple[str, str]]:
+    """A typed word with a digit is an identifier (a facility code, a licence number); the rest a name,
+    which the server matches without diacritics or case."""
+    words = text.split()
+    query: list[tuple[str, str]] = []
+    if len(words) == 1 and _IDENTIFIER.fullmatch(words[0]):
+        query.append(("identifier", words[0]))
+    else:  # every word must match, in any order: "tram tan lap" finds Trạm Y tế xã Tân Lập
+        query.extend((registry.name_param, word) for word in words)
+    if registry.sort:
+        query.append(("_sort", registry.sort))
+    query.append(("_count", str(PAGE)))
+    if cursor:
+        query.append(("_cursor", cursor))
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class Results:
+    entries: list[dict[str, Any]]
+    cursor: str | None  # the next page's, or None on the last
+    problem: str | None
+
+
+def search(reader: records.Reader, registry: Registry, query: list[tuple[str, str]], lang: str) -> Results:
+    response = reader.call(registry.rtype, query)
+    bundle = _body(response.resource, response.raw)
+    if response.status != 200:
+        return Results([], None, _outcome_text(bundle, lang) or str(response.status))
+    entries = [e["resource"] for e in bundle.get("entry") or () if isinstance(e.get("resource"), dict)]
+    following = next((link.get("url", "") for link in bundle.get("link") or () if link.get("relation") == "next"), "")
+    cursor = dict(parse_qsl(urlsplit(following).query)).get("_cursor") if following else None
+    return Results(entries, cursor, None)
+
+
+def _body(resource: dict[str, Any] | None, raw: bytes | None) -> dict[str, Any]:
+    if resource is not None:
+        return resource
+    data = orjson.loads(raw) if raw else None
+    return data if isinstance(data, dict) else {}
+
+
+# ---- OperationOutcome → fields -------------------------------------------------------------------
+def in_language(text: str, lang: str) -> str:
+    """The half of a bilingual diagnostics ("English / Vietnamese") in ``lang``. Either half may hold
+    a " / " of its own: the split is where the Vietnamese (accented) text begins, and of cuts alike
+    the one nearest the middle (the halves say the same thing)."""
+    cuts = [m.start() for m in re.finditer(" / ", text)]
+    if not cuts:
+        return text
+
+    def fit(i: int) -> tuple[int, int]:
+        return _accented(text[i + 3 :]) - _accented(text[:i]), -abs(len(text) - 3 - 2 * i)
+
+    cut = max(cuts, key=fit)
+    english, vietnamese = text[:cut], text[cut + 3 :]
+    return vietnamese if lang == "vi" else english
+
+
+def _accented(text: str) -> int:
+    return sum(1 for ch in text if ord(ch) > 127)
+
+
+def _outcome_text(outcome: dict[str, Any], lang: str) -> str:
+    return "; ".join(
+        in_language(str(i["diagnostics"]), lang) for i in outcome.get("issue") or () if i.get("diagnostics")
+    )
+
+
+def place(
+    issues: list[dict[str, Any]], where: dict[str, str], lang: str
+) -> tuple[dict[str, list[Message]], list[Message]]:
+    """Each error or warning by the field whose element it names (``expression``, else the older
+    ``location``); the rest for the top of the form."""
+    by_field: dict[str, list[Message]] = {}
+    rest: list[Message] = []
+    for issue in issues:
+        severity = str(issue.get("severity", "error"))
+        if severity not in ("fatal", "error", "warning"):
+            continue  # "version 2 stored": the page says so in its own words
+        message = Message("warning" if severity == "warning" else "error", _issue_text(issue, lang))
+        paths = [str(p) for p in [*(issue.get("expression") or ()), *(issue.get("location") or ())]]
+        key = next((k for p in paths if (k := _field_of(p, where)) is not None), None)
+        (by_field.setdefault(key, []) if key is not None else rest).append(message)
+    return by_field, rest
+
+
+def _issue_text(issue: dict[str, Any], lang: str) -> str:
+    text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code") or ""
+    return in_language(str(text), lang)
+
+
+def _field_of(path: str, where: dict[str, str]) -> str | None:
+    """The field at ``path`` or inside it (the most specific), or the first one ``path`` contains
+    (an issue about ``Organization.address[0]`` goes to its first field); never the whole resource."""
+
+    def under(inner: str, outer: str) -> bool:
+        return inner == outer or inner.startswith((outer + ".", outer + "["))
+
+    inside = [(len(loc), key) for key, loc in where.items() if under(path, loc)]
+    if inside:
+        return max(inside)[1]
+    if "." not in path:
+        return None
+    return next((key for key, loc in where.items() if under(loc, path)), None)
+
+
+# ---- pages ---------------------------------------------------------------------------------------
+def _lang(request: Request) -> str:
+    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _may_write(console: Console, context: RequestContext) -> bool:
+    return console.auth is None or bool(context.roles & WRITERS)
+
+
+def _rows(
+    registry: Registry, values: dict[str, str], t: dict[str, str], messages: dict[str, list[Message]] | None = None
+) -> list[Row]:
+    rows = []
+    for f in registry.fields:
+        value = values.get(f.key, "")
+        options = [(c.code, t.get(c.label, c.code)) for c in f.choices]
+        if value and f.choices and value not in {code for code, _ in options}:
+            options.append((value, value))  # a code the form does not offer: kept, shown as it is
+        rows.append(Row(f, value, options, (messages or {}).get(f.key, [])))
+    return rows
+
+
+@dataclass(slots=True)
+class FormState:
+    """What the form page shows besides its fields."""
+
+    registry: Registry
+    rid: str | None = None
+    version: str = ""
+    title: str = ""
+    values: dict[str, str] = dataclasses.field(default_factory=dict)
+    messages: dict[str, list[Message]] = dataclasses.field(default_factory=dict)
+    problems: list[Message] = dataclasses.field(default_factory=list)
+    saved: bool = False
+    conflict: bool = False
 
 
 def routes(console: Console) -> list[Route]:
-    return []
+    def render_form(request: Request, kept: ConsoleSession | None, context: RequestContext, state: FormState,
+                    status: int = 200) -> Response:  # fmt: skip
+        t = i18n.translator(_lang(request))
+        reg = state.registry
+        action = f"/registry/{reg.slug}/{state.rid}/edit" if state.rid else f"/registry/{reg.slug}/new"
+        return console.render(
+            request, "registry_form.html", status, context, user=kept.user if kept else None, registry=reg,
+            rows=_rows(reg, state.values, t, state.messages), action=action, rid=state.rid, version=state.version,
+            heading=state.title, problems=state.problems, saved=state.saved, conflict=state.conflict,
+            may_write=_may_write(console, context), provinces=PROVINCE_NAMES,
+        )  # fmt: skip
+
+    def not_found(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        user = kept.user if kept else None
+        return console.render(request, "message.html", 404, context, message="not_found", user=user)
+
+    async def index(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        params = request.query_params
+        active = REGISTRIES.get(params.get("type", ""))
+        text = params.get("q", "").strip()[:200]
+        cursor = params.get("cursor", "")[:2000]
+        results = None
+        if active is not None:
+            query = search_query(active, text, cursor)
+            reader = console.reader(request, context)
+            results = await run_in_threadpool(search, reader, active, query, _lang(request))
+        return console.render(
+            request, "registry.html", context=context, user=kept.user if kept else None,
+            registries=list(REGISTRIES.values()), active=active, q=text, results=results, paged=bool(cursor),
+            may_write=_may_write(console, context), cells=_cells,
+        )  # fmt: skip
+
+    async def new(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        reg = REGISTRIES.get(request.path_params["type"])
+        if reg is None:
+            return not_found(request, kept, context)
+        own = (context.organization or "").removeprefix("Organization/")
+        values = {f.key: own for f in reg.fields if f.own_org and own}
+        return render_form(request, kept, context, FormState(reg, values=values))
+
+    async def edit(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        reg = REGISTRIES.get(request.path_params["type"])
+        rid = request.path_params["id"]
+        current = None
+        if reg is not None:
+            current = await run_in_threadpool(console.reader(request, context).read, reg.rtype, rid)
+        if reg is None or current is None:
+            return not_found(request, kept, context)
+        values = {f.key: shown(f, current) for f in reg.fields}
+        state = FormState(reg, rid, _version(current), reg.title_of(current), values)
+        state.saved = request.query_params.get("saved") == "1"
+        return render_form(request, kept, context, state)
+
+    async def save(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        reg = REGISTRIES.get(request.path_params["type"])
+        rid: str | None = request.path_params.get("id")
+        if reg is None:
+            return not_found(request, kept, context)
+        form = await request.form()
+        values = {f.key: str(form.get(f.key) or "")[:MAX_TEXT] for f in reg.fields}
+        version = str(form.get("version") or "")[:20]
+        reader = console.reader(request, context)
+        outcome = await run_in_threadpool(_save, reader, reg, rid, values, version)
+        if outcome is None:
+            return not_found(request, kept, context)
+        written, merged = outcome
+        lang = _lang(request)
+        where = {f.key: locate(merged, f.path) for f in reg.fields}
+        messages, problems = place(written.issues, where, lang)
+        state = FormState(reg, rid, version, reg.title_of(merged) if rid else "", values, messages, problems)
+        if written.ok:
+            if not messages and not problems:  # the form again, as stored (a reload posts nothing)
+                return RedirectResponse(f"/registry/{reg.slug}/{written.id}/edit?saved=1", status_code=303)
+            # Stored with warnings (KETNOI_VALIDATION=lenient): said next to their fields.
+            state.rid, state.version, state.saved = written.id, written.version or "", True
+            return render_form(request, kept, context, state)
+        if written.status == 412:
+            state.conflict, state.problems = True, []
+            return render_form(request, kept, context, state, 409)
+        return render_form(request, kept, context, state, written.status if written.status >= 400 else 400)
+
+    page, form = console.page, console.form
+    return [
+        Route("/registry", page(index)),
+        Route("/registry/{type}/new", page(new), methods=["GET"]),
+        Route("/registry/{type}/new", form(save), methods=["POST"]),
+        Route("/registry/{type}/{id}/edit", page(edit), methods=["GET"]),
+        Route("/registry/{type}/{id}/edit", form(save), methods=["POST"]),
+    ]
+
+
+def _cells(reg: Registry, resource: dict[str, Any], t: dict[str, str]) -> list[str]:
+    return [cell(reg.field(key), resource, t) for key in reg.columns]
+
+
+def _version(resource: dict[str, Any]) -> str:
+    return str((resource.get("meta") or {}).get("versionId") or "")
+
+
+def _save(
+    reader: records.Reader, reg: Registry, rid: str | None, values: dict[str, str], version: str
+) -> tuple[records.Written, dict[str, Any]] | None:
+    """Create, or update the resource as read now with the form's fields changed: ``If-Match`` is the
+    version the form showed, so a change made since then is refused, not overwritten. None: the
+    resource is gone or out of the caller's reach."""
+    if rid is None:
+        merged = merge({"resourceType": reg.rtype}, reg.fields, values)
+        return reader.write("POST", reg.rtype, merged), merged
+    current = reader.read(reg.rtype, rid)
+    if current is None:
+        return None
+    merged = merge(current, reg.fields, values)
+    return reader.write("PUT", f"{reg.rtype}/{rid}", merged, version or None), merged

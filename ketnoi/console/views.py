@@ -41,6 +41,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/me", "nav_me", frozenset({"patient"})),
     ("/me/access", "nav_me_access", frozenset({"patient"})),
     ("/me/consent", "nav_me_consent", frozenset({"patient"})),
+    ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
 ]
 
 _templates = Environment(
