@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions.policy import REGISTRY_TYPES, not_owner
 from ketnoi.store.base import StoredVersion
 
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
     from ketnoi.interactions.repository import Repository
 
 LOOKBACK: Final = 100  # versions searched back for the owner when the current one records none
+#: Types whose unowned resources are the patient's own decision: a Consent the patient wrote (in the
+#: portal, as a patient, who acts for no organization) records no owner, and "no owner" must not mean
+#: that any facility that treats the patient may rewrite or delete the patient's refusal. The patient
+#: and callers without an organization still change it; a facility records a Consent of its own.
+PATIENTS_OWN: Final = frozenset({"Consent"})
 
 
 def owner(repo: Repository, current: StoredVersion) -> str | None:
@@ -42,6 +48,8 @@ def check_owner(repo: Repository, current: StoredVersion) -> None:
     if repo.context.organization is None:
         return
     found = owner(repo, current)
+    if found is None and current.resource_type in PATIENTS_OWN:
+        raise patients_own(current.resource_type, current.id)
     if found is None or repo.access.may_change(found) or _province_registry(repo, current.resource_type, found):
         return
     raise not_owner(current.resource_type, current.id, found)
@@ -55,3 +63,14 @@ def _province_registry(repo: Repository, rtype: str, owner: str) -> bool:
     if repo.access.level != "region" or rtype not in REGISTRY_TYPES or org is None:
         return False
     return hierarchy(repo.services).is_within(owner, org, repo)
+
+
+def patients_own(rtype: str, id: str) -> FhirError:
+    return FhirError.of(
+        403,
+        "forbidden",
+        f"{rtype}/{id} is the patient's own decision (no facility wrote it): only the patient or an administrator "
+        "may change it; record a new Consent of your facility instead",
+        f"{rtype}/{id} là quyết định của chính người bệnh (không cơ sở nào ghi): chỉ người bệnh hoặc quản trị viên "
+        "được thay đổi; hãy ghi một Consent mới của cơ sở mình",
+    )

@@ -233,6 +233,32 @@ def test_records_without_an_owner_are_open_to_what_the_scopes_allow(fresh_servic
     assert _call(s, F1_CLINICIAN, "PUT", f"Observation/{id}", current).status == 403
 
 
+def test_a_consent_the_patient_wrote_is_not_open_to_the_facilities_that_treat_the_patient(
+    fresh_services: Services,
+) -> None:
+    s = fresh_services
+    patient = _patient(s, F1)
+    me = RequestContext(
+        authenticated=True, scopes=parse_scopes("patient/*.cruds"), patient=patient, roles=frozenset({"patient"})
+    )
+    deny = {
+        "resourceType": "Consent", "status": "active", "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": f"Patient/{patient}"},
+        "provision": {"type": "deny", "actor": [{"reference": {"reference": F2}, "role": {"text": "facility"}}]},
+    }  # fmt: skip
+    id = _create(s, me, deny)
+    assert _owner(s, "Consent", id) == (1, None)  # a patient acts for no organization
+    current = _body(_call(s, F1_CLINICIAN, "GET", f"Consent/{id}"))  # F1 treats the patient: it sees it
+    refused = _call(s, F1_CLINICIAN, "PUT", f"Consent/{id}", {**current, "status": "inactive"})
+    assert refused.status == 403 and "patient's own decision" in str(_body(refused))
+    assert _call(s, F1_CLINICIAN, "DELETE", f"Consent/{id}").status == 403
+    assert _owner(s, "Consent", id) == (1, None)
+    # The patient withdraws it; an administrator (no organization) may correct it.
+    assert _call(s, me, "PUT", f"Consent/{id}", {**current, "status": "inactive"}).status == 200
+    assert _call(s, NATIONAL_ADMIN, "PUT", f"Consent/{id}", {**current, "status": "active"}).status == 200
+
+
 def test_one_refused_entry_fails_the_whole_transaction(fresh_services: Services) -> None:
     s = fresh_services
     theirs = _create(s, F1_CLINICIAN, _obs("mạch", subject=_patient(s, F2)))  # F2 sees it (care relation)
