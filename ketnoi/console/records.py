@@ -44,6 +44,21 @@ class Reader:
         )  # fmt: skip
         return handle(self.services, request)
 
+    def count(self, rtype: str, query: list[tuple[str, str]]) -> Counted:
+        """``rtype?query&_summary=count``: the Bundle's total, or the server's reason for refusing. With
+        ``handling=strict`` a parameter the server does not know is refused: leniently ignored, it would
+        make the count silently wrong (``Immunization?encounter.…`` would count every immunization)."""
+        request = FhirRequest(
+            "GET", rtype, [*query, ("_summary", "count")],
+            {"accept": "application/fhir+json", "prefer": "handling=strict"}, None, self.base_url, self.context,
+        )  # fmt: skip
+        response = handle(self.services, request)
+        bundle = _body(response) or {}
+        total = bundle.get("total")
+        if response.status != 200 or not isinstance(total, int):
+            return Counted(None, _diagnostics(bundle) or str(response.status))
+        return Counted(total, None)
+
     def read(self, rtype: str, id: str) -> dict[str, Any] | None:
         """The resource, or None when it does not exist or the caller may not see it."""
         response = self.call(f"{rtype}/{id}")
@@ -104,6 +119,12 @@ class Found:
     more: bool
     problem: str | None  # the OperationOutcome's text when the search was refused
     included: list[dict[str, Any]] = field(default_factory=list)  # _include'd resources (mode: include)
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    total: int | None  # None when the search was refused
+    problem: str | None = None
 
 
 def names(resources: list[dict[str, Any]]) -> dict[str, str]:

@@ -42,6 +42,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/me/access", "nav_me_access", frozenset({"patient"})),
     ("/me/consent", "nav_me_consent", frozenset({"patient"})),
     ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
+    ("/dashboard", "dashboard", frozenset({"admin", "provincial", "facility-admin"})),
 ]
 
 _templates = Environment(
