@@ -39,6 +39,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("07-portal-access-log", "/me/access", "patient"),
     ("08-portal-consent", "/me/consent", "patient"),
     ("09-audit-viewer", "/audit", "admin"),
+    ("10-dashboard", "/dashboard?year=2025", "admin"),
 ]
 
 
