@@ -1,0 +1,55 @@
+"""Secure by default: every console page that is not part of signing in needs a session, and every
+POST needs this site's own origin; a new page that forgets either fails here (it is found by walking
+the routes the console mounts, not from a list kept by hand)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
+
+from ketnoi import console
+from ketnoi.interactions.services import Services
+from tests.conftest import LiveServer
+
+#: Pages anyone may open: the sign-in steps, the language switch, the stylesheet and scripts.
+PUBLIC = {"/signin", "/callback", "/signout", "/lang/{lang}"}
+
+
+def _with_console(services: Services) -> tuple[Starlette, list[Route]]:
+    """The app as ``ketnoi serve`` builds it, and the routes the console put in front of the API's."""
+    from ketnoi.api.routes import create_app
+
+    api_only = len(create_app(services).router.routes)
+    app = console.mount(create_app(services), services)
+    mounted = app.router.routes[: len(app.router.routes) - api_only]
+    assert any(isinstance(r, Mount) and r.path == "/static" for r in mounted)  # the walk sees the console
+    return app, [r for r in mounted if isinstance(r, Route)]
+
+
+def test_every_page_redirects_to_sign_in_without_a_session(fresh_services: Services) -> None:
+    fresh_services.settings = fresh_services.settings.with_(auth="on")
+    app, routes = _with_console(fresh_services)
+    checked = []
+    with LiveServer(app) as live, httpx.Client(base_url=f"http://127.0.0.1:{live.port}", timeout=30) as client:
+        own = f"http://127.0.0.1:{live.port}"
+        for route in routes:
+            if route.path in PUBLIC:
+                continue
+            url = re.sub(r"\{[^}]+\}", "x", route.path)
+            for method in sorted(route.methods or {"GET"}):
+                if method == "HEAD":
+                    continue
+                headers = {"origin": own} if method == "POST" else {}
+                answer = client.request(method, url, headers=headers, follow_redirects=False)
+                assert answer.status_code == 303, (method, route.path, answer.status_code)
+                assert answer.headers["location"].startswith("/signin"), (method, route.path)
+                if method == "POST":  # and from another site: refused before anything else
+                    foreign = client.request(method, url, headers={"origin": "https://evil.example"})
+                    assert foreign.status_code == 403, (route.path, foreign.status_code)
+                checked.append(f"{method} {route.path}")
+    # The walk reached the pages of every feature module, GETs and POSTs.
+    for expected in ("GET /patients", "GET /audit", "GET /registry", "GET /dashboard", "POST /me/consent/{what:str}"):
+        assert expected in checked, (expected, checked)
