@@ -43,6 +43,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/me/consent", "nav_me_consent", frozenset({"patient"})),
     ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
     ("/dashboard", "dashboard", frozenset({"admin", "provincial", "facility-admin"})),
+    ("/review", "nav_review", frozenset({"admin", "facility-admin"})),
 ]
 
 _templates = Environment(
