@@ -1,9 +1,10 @@
 """Screenshots of the console's main pages in Vietnamese, for docs/screenshots/ (``make screenshots``).
 
 It does what a newcomer does with ``make run``, in a temporary folder: generates a small demo population,
-loads it into a new SQLite database, makes the demo accounts, serves with sign-in required, then signs in
-as the demo clinician, patient and administrator in Debian's chromium (Playwright) and photographs each
-page. A page that answers 404 (not built yet) is skipped with a line on stderr. Nothing is downloaded.
+loads it into a new SQLite database, links its duplicates (``ketnoi mpi dedupe``), makes the demo
+accounts, serves with sign-in required, then signs in as the demo clinician, patient and administrator
+in Debian's chromium (Playwright) and photographs each page. A page that answers 404 (not built yet) is
+skipped with a line on stderr. Nothing is downloaded.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--patients 150]
 """
@@ -40,6 +41,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("08-portal-consent", "/me/consent", "patient"),
     ("09-audit-viewer", "/audit", "admin"),
     ("10-dashboard", "/dashboard?year=2025", "admin"),
+    ("11-review-queue", "/review", "admin"),
 ]
 
 
@@ -80,6 +82,7 @@ def _serve(tmp: Path, patients: int) -> tuple[str, dict[str, Any], subprocess.Po
     _run("migrate", "--database", database)
     _run("demo", "generate", "--patients", str(patients), "--seed", "1", "--out", str(tmp / "demo"))
     _run("load", "--database", database, str(tmp / "demo"))
+    _run("mpi", "dedupe", "--database", database)
     accounts = json.loads(_run("demo", "accounts", "--database", database, "--base-url", url))
     log = (tmp / "server.log").open("wb")
     server = subprocess.Popen(
