@@ -24,8 +24,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ketnoi.console import consent_view, records
-from ketnoi.console.audit_view import VIETNAM, Row, matches_facility, matches_user, row
+from ketnoi.console.audit_view import Row, matches_facility, matches_user, row
 from ketnoi.console.sessions import ConsoleSession
+from ketnoi.console.show import VIETNAM
 from ketnoi.console.views import Console
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse

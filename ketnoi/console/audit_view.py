@@ -7,11 +7,10 @@ Pure: no I/O. The pages fetch the events through the user's own token (:mod:`ket
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
-VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")  # recorded instants are UTC; people read local time
+from ketnoi.console import show
+
 USER_ID: Final = "https://fhir.ketnoi.vn/sid/user"
 CLIENT_ID: Final = "https://fhir.ketnoi.vn/sid/client"
 GLASS_PURPOSE: Final = "ETREAT"  # operations.break_glass: every opening is emergency treatment
@@ -88,13 +87,7 @@ def row(event: dict[str, Any]) -> Row:
 
 def local_time(instant: str) -> str:
     """``2026-12-01T01:02:03.456Z`` → ``01/12/2026 08:02`` (Vietnam time); the text as is when unreadable."""
-    try:
-        moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
-    except ValueError:
-        return instant
-    if moment.tzinfo is None:
-        return instant
-    return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
+    return show.moment(instant, "%d/%m/%Y %H:%M")
 
 
 def matches_user(found: Row, wanted: str) -> bool:

@@ -74,8 +74,8 @@ def date(value: Any) -> str:
 VIETNAM = timezone(timedelta(hours=7), "ICT")  # the country's one time zone, no daylight saving
 
 
-def moment(value: Any) -> str:
-    """A FHIR instant as hour:minute day/month/year in Vietnam's time; the text itself if it is not one."""
+def moment(value: Any, fmt: str = "%H:%M %d/%m/%Y") -> str:
+    """A FHIR instant in Vietnam's time (by default hour:minute day/month/year); the text itself if it is not one."""
     text = str(value or "")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -83,7 +83,7 @@ def moment(value: Any) -> str:
         return text
     if parsed.tzinfo is None:
         return text
-    return parsed.astimezone(VIETNAM).strftime("%H:%M %d/%m/%Y")
+    return parsed.astimezone(VIETNAM).strftime(fmt)
 
 
 def when(resource: dict[str, Any], *fields: str) -> str:
