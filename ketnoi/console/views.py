@@ -121,7 +121,7 @@ class Console:
         page = self.page(work)
 
         async def handler(request: Request) -> Response:
-            if not _same_origin(request):
+            if not _same_origin(request, self.services.settings.public_base()):
                 return self.render(request, "message.html", 403, message="forbidden_origin")
             return await page(request)
 
@@ -137,12 +137,15 @@ def _nav(context: RequestContext | None, open_access: bool) -> list[tuple[str, s
     return [(path, key) for path, key, who in NAV if who is None or open_access or roles & who]
 
 
-def _same_origin(request: Request) -> bool:
+def _same_origin(request: Request, public_base: str) -> bool:
+    """Whether the browser says the form came from this site: the public address the console is served at
+    (behind a TLS proxy the request itself arrives as http://internal-host), or the address it was asked at."""
     origin = request.headers.get("origin")
     if origin is None:  # an old browser or a non-browser client: the Referer, else refuse
         origin = "/".join(request.headers.get("referer", "").split("/")[:3])
+    public = "/".join(public_base.split("/")[:3])
     own = f"{request.url.scheme}://{request.url.netloc}"
-    return bool(origin) and origin == own
+    return bool(origin) and origin in (public, own)
 
 
 def _safe_next(value: str | None) -> str:

@@ -53,3 +53,17 @@ def test_every_page_redirects_to_sign_in_without_a_session(fresh_services: Servi
     # The walk reached the pages of every feature module, GETs and POSTs.
     for expected in ("GET /patients", "GET /audit", "GET /registry", "GET /dashboard", "POST /me/consent/{what:str}"):
         assert expected in checked, (expected, checked)
+
+
+def test_behind_a_proxy_a_form_from_the_public_address_passes_the_origin_check(fresh_services: Services) -> None:
+    # The server is reached as http://127.0.0.1:port (what a TLS-terminating proxy forwards to); the
+    # browser's page, and so its Origin, is the public https address the settings name.
+    fresh_services.settings = fresh_services.settings.with_(auth="on", base_url="https://ketnoi.example.vn/fhir")
+    app, _ = _with_console(fresh_services)
+    with LiveServer(app) as live, httpx.Client(base_url=f"http://127.0.0.1:{live.port}", timeout=30) as client:
+        public = client.post("/me/consent/category", headers={"origin": "https://ketnoi.example.vn"})
+        assert public.status_code == 303 and public.headers["location"].startswith("/signin")  # past the gate
+        other = client.post("/me/consent/category", headers={"origin": "https://ketnoi.example.vn.evil.example"})
+        assert other.status_code == 403
+        plain = client.post("/me/consent/category", headers={"origin": "http://ketnoi.example.vn"})
+        assert plain.status_code == 403  # http is not the https site
