@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -65,9 +64,9 @@ def scan(
     for _ in range(1 if keep is None else SCAN_BATCHES):
         paged = [("_page", cursor)] if cursor else []
         response = reader.call("AuditEvent", [*query, ("_sort", "-date"), ("_count", str(count)), *paged])
-        bundle = _json(response)
+        bundle = records.json_of(response)
         if response.status != 200:
-            return Scan([], None, response.status, _diagnostics(bundle) or str(response.status))
+            return Scan([], None, response.status, records.diagnostics(bundle) or str(response.status))
         events = [e["resource"] for e in bundle.get("entry") or () if isinstance(e.get("resource"), dict)]
         more = any(link.get("relation") == "next" for link in bundle.get("link") or ())
         for n, event in enumerate(events):
@@ -100,17 +99,6 @@ def write(
     if if_match:
         headers["if-match"] = if_match
     return handle(reader.services, FhirRequest(method, path, [], headers, body, reader.base_url, reader.context))
-
-
-def _json(response: FhirResponse) -> dict[str, Any]:
-    if response.resource is not None:
-        return response.resource
-    data = orjson.loads(response.raw) if response.raw else None
-    return data if isinstance(data, dict) else {}
-
-
-def _diagnostics(outcome: dict[str, Any]) -> str:
-    return "; ".join(str(i["diagnostics"]) for i in outcome.get("issue") or () if i.get("diagnostics"))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -319,7 +307,7 @@ def _deny(reader: records.Reader, pid: str, what: str, value: str) -> str | Fail
         return "already"  # asked twice (a reload): one rule is enough
     response = write(reader, "POST", "Consent", wanted)
     if response.status not in (200, 201):
-        return response.status, _diagnostics(_json(response)) or str(response.status)
+        return response.status, records.diagnostics(records.json_of(response)) or str(response.status)
     return done
 
 
@@ -334,5 +322,5 @@ def _set_status(reader: records.Reader, id: str, status: str) -> str | Failure:
         reader, "PUT", f"Consent/{id}", consent_view.with_status(current, status), f'W/"{version}"' if version else None
     )
     if response.status not in (200, 201):
-        return response.status, _diagnostics(_json(response)) or str(response.status)
+        return response.status, records.diagnostics(records.json_of(response)) or str(response.status)
     return "restored" if status == "active" else "withdrawn"

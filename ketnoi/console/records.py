@@ -53,24 +53,24 @@ class Reader:
             {"accept": "application/fhir+json", "prefer": "handling=strict"}, None, self.base_url, self.context,
         )  # fmt: skip
         response = handle(self.services, request)
-        bundle = _body(response) or {}
+        bundle = json_of(response)
         total = bundle.get("total")
         if response.status != 200 or not isinstance(total, int):
-            return Counted(None, _diagnostics(bundle) or str(response.status))
+            return Counted(None, diagnostics(bundle) or str(response.status))
         return Counted(total, None)
 
     def read(self, rtype: str, id: str) -> dict[str, Any] | None:
         """The resource, or None when it does not exist or the caller may not see it."""
         response = self.call(f"{rtype}/{id}")
-        return _body(response) if response.status == 200 else None
+        return (json_of(response) or None) if response.status == 200 else None
 
     def search(self, rtype: str, query: list[tuple[str, str]]) -> Found:
         """The matches (``mode: match`` entries), whether there are more pages, and the server's
         message when it refused the search (shown to the user: it says what to change)."""
         response = self.call(rtype, query)
-        bundle = _body(response) or {}
+        bundle = json_of(response)
         if response.status != 200:
-            return Found([], False, _diagnostics(bundle) or str(response.status))
+            return Found([], False, diagnostics(bundle) or str(response.status))
         found: list[dict[str, Any]] = []
         included: list[dict[str, Any]] = []
         for entry in bundle.get("entry") or ():
@@ -93,7 +93,7 @@ class Reader:
         if if_match:
             headers["if-match"] = f'W/"{if_match}"'
         response = handle(self.services, FhirRequest(method, path, [], headers, body, self.base_url, self.context))
-        outcome = _body(response) or {}
+        outcome = json_of(response)
         issues = [i for i in outcome.get("issue") or () if isinstance(i, dict)]
         # Location: {base}/{type}/{id}/_history/{version}
         parts = response.headers.get("Location", "").rsplit("/", 3)
@@ -132,17 +132,17 @@ def names(resources: list[dict[str, Any]]) -> dict[str, str]:
     return {f"{r['resourceType']}/{r.get('id')}": str(r["name"]) for r in resources if isinstance(r.get("name"), str)}
 
 
-def _diagnostics(outcome: dict[str, Any]) -> str:
+def diagnostics(outcome: dict[str, Any]) -> str:
+    """An OperationOutcome's texts, for the user (each bilingual as the server wrote it)."""
     return "; ".join(str(i.get("diagnostics", "")) for i in outcome.get("issue") or () if i.get("diagnostics"))
 
 
-def _body(response: FhirResponse) -> dict[str, Any] | None:
+def json_of(response: FhirResponse) -> dict[str, Any]:
+    """A response's JSON object, whether the interaction answered a resource or its stored bytes ({}: none)."""
     if response.resource is not None:
         return response.resource
-    if response.raw is not None:
-        data = orjson.loads(response.raw)
-        return data if isinstance(data, dict) else None
-    return None
+    data = orjson.loads(response.raw) if response.raw else None
+    return data if isinstance(data, dict) else {}
 
 
 def patient_query(text: str) -> list[tuple[str, str]] | None:
@@ -202,8 +202,8 @@ def break_glass(reader: Reader, patient_id: str, reason: str) -> tuple[bool, str
     server's reason for refusing)."""
     body = {"resourceType": "Parameters", "parameter": [{"name": "reason", "valueString": reason}]}
     response = reader.post(f"Patient/{patient_id}/$break-the-glass", body)
-    answer = _body(response) or {}
+    answer = json_of(response)
     if response.status != 200:
-        return False, _diagnostics(answer) or str(response.status)
+        return False, diagnostics(answer) or str(response.status)
     until = next((p.get("valueInstant", "") for p in answer.get("parameter") or () if p.get("name") == "until"), "")
     return True, str(until)

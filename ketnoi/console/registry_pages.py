@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -82,20 +81,13 @@ class Results:
 
 def search(reader: records.Reader, registry: Registry, query: list[tuple[str, str]], lang: str) -> Results:
     response = reader.call(registry.rtype, query)
-    bundle = _body(response.resource, response.raw)
+    bundle = records.json_of(response)
     if response.status != 200:
         return Results([], None, _outcome_text(bundle, lang) or str(response.status))
     entries = [e["resource"] for e in bundle.get("entry") or () if isinstance(e.get("resource"), dict)]
     following = next((link.get("url", "") for link in bundle.get("link") or () if link.get("relation") == "next"), "")
     cursor = dict(parse_qsl(urlsplit(following).query)).get("_cursor") if following else None
     return Results(entries, cursor, None)
-
-
-def _body(resource: dict[str, Any] | None, raw: bytes | None) -> dict[str, Any]:
-    if resource is not None:
-        return resource
-    data = orjson.loads(raw) if raw else None
-    return data if isinstance(data, dict) else {}
 
 
 # ---- OperationOutcome → fields -------------------------------------------------------------------
