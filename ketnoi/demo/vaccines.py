@@ -3,92 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ketnoi.demo import people
 from ketnoi.demo.care import local_time
-from ketnoi.demo.catalog import ATC, CVX, IMMUNIZATION_NEED, Json, concept
+from ketnoi.demo.catalog import IMMUNIZATION_NEED, Json
+from ketnoi.vn import epi_schedule
+from ketnoi.vn.epi_schedule import Dose
 
 if TYPE_CHECKING:
     from ketnoi.demo.care import PatientCare
 
-EPI_SERIES = "Tiêm chủng mở rộng (TCMR)"
-
-
-class Dose(NamedTuple):
-    key: str
-    concept: Json
-    age_days: int
-    dose: int
-    since: str  # ISO date the vaccine entered the national programme (for this dose)
-    replaces: str  # key of the vaccine given instead before ``since`` ("" = nothing)
-    station: bool  # given at the commune health station (else at the birth facility)
-
-
-def _vaccine(cvx: str, display: str, atc: str, atc_display: str, vi: str) -> Json:
-    """CVX, then the WHO ATC code: VN Core's vaccine-code value set (a required binding) lists CVX
-    codes but not 198 (the 5-in-1), and takes every ATC code."""
-    cc = concept(CVX, cvx, display, vi)
-    cc["coding"].append({"system": ATC, "code": atc, "display": atc_display})
-    return cc
-
-
-VACCINES: dict[str, Json] = {
-    "hepb": _vaccine(
-        "08", "Hep B, adolescent or pediatric", "J07BC01", "hepatitis B, purified antigen", "Viêm gan B sơ sinh"
-    ),
-    "bcg": _vaccine("19", "BCG", "J07AN01", "tuberculosis, live attenuated", "Lao (BCG)"),
-    "penta": _vaccine(
-        "198",
-        "DTP-hepB-Hib Pentavalent Non-US",
-        "J07CA11",
-        "diphtheria-haemophilus influenzae B-pertussis-tetanus-hepatitis B",
-        "Bạch hầu - Ho gà - Uốn ván - Viêm gan B - Hib (5 trong 1)",
-    ),
-    "dtp": _vaccine(
-        "01",
-        "DTP",
-        "J07AJ51",
-        "pertussis, inactivated, whole cell, combinations with toxoids",
-        "Bạch hầu - Ho gà - Uốn ván (DPT)",
-    ),
-    "bopv": _vaccine(
-        "178", "OPV bivalent", "J07BF04", "poliomyelitis oral, bivalent, live attenuated", "Bại liệt uống (bOPV)"
-    ),
-    "topv": _vaccine("02", "OPV", "J07BF02", "poliomyelitis oral, trivalent, live attenuated", "Bại liệt uống (tOPV)"),
-    "ipv": _vaccine(
-        "10", "IPV", "J07BF03", "poliomyelitis, trivalent, inactivated, whole virus", "Bại liệt tiêm (IPV)"
-    ),
-    "measles": _vaccine("05", "measles", "J07BD01", "measles, live attenuated", "Sởi"),
-    "mr": _vaccine("04", "M/R", "J07BD53", "measles, combinations with rubella, live attenuated", "Sởi - Rubella (MR)"),
-    "je": _vaccine(
-        "39",
-        "Japanese encephalitis SC",
-        "J07BA02",
-        "encephalitis, Japanese, inactivated, whole virus",
-        "Viêm não Nhật Bản",
-    ),
-}
-
-# Vietnam EPI (Tiêm chủng mở rộng) schedule for children born from 2010 on.
-EPI_SCHEDULE: tuple[Dose, ...] = (
-    Dose("hepb", VACCINES["hepb"], 0, 1, "2003-01-01", "", False),
-    Dose("bcg", VACCINES["bcg"], 3, 1, "1985-01-01", "", False),
-    Dose("penta", VACCINES["penta"], 61, 1, "2010-06-01", "dtp", True),
-    Dose("bopv", VACCINES["bopv"], 61, 1, "2016-05-01", "topv", True),
-    Dose("penta", VACCINES["penta"], 91, 2, "2010-06-01", "dtp", True),
-    Dose("bopv", VACCINES["bopv"], 91, 2, "2016-05-01", "topv", True),
-    Dose("penta", VACCINES["penta"], 122, 3, "2010-06-01", "dtp", True),
-    Dose("bopv", VACCINES["bopv"], 122, 3, "2016-05-01", "topv", True),
-    Dose("ipv", VACCINES["ipv"], 152, 1, "2018-01-01", "", True),
-    Dose("measles", VACCINES["measles"], 274, 1, "1985-01-01", "", True),
-    Dose("je", VACCINES["je"], 366, 1, "2014-01-01", "", True),
-    Dose("je", VACCINES["je"], 380, 2, "2014-01-01", "", True),
-    Dose("mr", VACCINES["mr"], 548, 1, "2015-01-01", "measles", True),
-    Dose("dtp", VACCINES["dtp"], 548, 4, "2011-01-01", "", True),
-    Dose("je", VACCINES["je"], 731, 3, "2014-01-01", "", True),
-)
-EPI_FIRST_BIRTH_YEAR = 2010
+# The programme's vaccines and schedule are platform data (ketnoi.vn.epi_schedule, also read by the
+# console's record); the demo gives the doses of that schedule.
+EPI_SERIES = epi_schedule.SERIES
+VACCINES: dict[str, Json] = {key: vaccine.concept() for key, vaccine in epi_schedule.VACCINES.items()}
+EPI_SCHEDULE: tuple[Dose, ...] = epi_schedule.SCHEDULE
+EPI_FIRST_BIRTH_YEAR = epi_schedule.FIRST_BIRTH_YEAR
 
 
 # The ICD-10 "need for immunization" (Z23-Z27) of each vaccine given alone: the chief complaint of the
