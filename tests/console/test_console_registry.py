@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
 from ketnoi import console
-from ketnoi.console import i18n, registry_fields, registry_pages
+from ketnoi.console import i18n, outcome, registry_fields, registry_pages
 from ketnoi.console.registry_fields import ORGANIZATION, REGISTRIES
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest
@@ -254,9 +254,9 @@ def _count(site: Site, rtype: str) -> int:
 # ---- without a browser ----------------------------------------------------------------------------
 def test_a_bilingual_diagnostics_is_split_where_the_vietnamese_begins() -> None:
     text = "Code a/b / c is wrong / Mã a/b / c sai"
-    assert registry_pages.in_language(text, "vi") == "Mã a/b / c sai"
-    assert registry_pages.in_language(text, "en") == "Code a/b / c is wrong"
-    assert registry_pages.in_language("Only one", "vi") == "Only one"
+    assert outcome.in_language(text, "vi") == "Mã a/b / c sai"
+    assert outcome.in_language(text, "en") == "Code a/b / c is wrong"
+    assert outcome.in_language("Only one", "vi") == "Only one"
 
 
 def test_issues_go_to_the_field_they_name_and_the_rest_to_the_top() -> None:
@@ -273,7 +273,7 @@ def test_issues_go_to_the_field_they_name_and_the_rest_to_the_top() -> None:
         {"severity": "warning", "diagnostics": "Hmm / Ừm", "expression": ["Organization"]},
         {"severity": "information", "diagnostics": "Stored / Đã lưu"},
     ]
-    fields, rest = registry_pages.place(issues, where, "vi")
+    fields, rest = outcome.place(issues, where, "vi")
     assert [m.text for m in fields["phone"]] == ["Sai"]
     assert [m.text for m in fields["email"]] == ["Sai"]
     assert [(m.severity, m.text) for m in rest] == [("warning", "Ừm")]
