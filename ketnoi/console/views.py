@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from ketnoi.api.bearer import Authenticator, Unauthorized
 from ketnoi.api.routes import request_context
-from ketnoi.console import i18n, records, show
+from ketnoi.console import clinical, i18n, records, show
 from ketnoi.console.sessions import ConsoleAuth, ConsoleSession, SignInFailed
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.services import Services
@@ -233,7 +233,14 @@ def routes(console: Console) -> list[Route | Mount]:
                 request, "message.html", 404, context, message="not_found", user=user, emergency=emergency
             )
         opened = request.query_params.get("opened", "")[:40]
-        return console.render(request, "patient.html", context=context, user=user, opened=opened, **data)
+        data |= await run_in_threadpool(
+            clinical.sections, console.reader(request, context), data["patient"], console.auth is None
+        )
+        saved = request.query_params.get("saved", "")
+        return console.render(
+            request, "patient.html", context=context, user=user, opened=opened,
+            saved=saved if saved in ("observation", "note") else "", **data,
+        )  # fmt: skip
 
     async def emergency(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         """Break-the-glass (``Patient/[id]/$break-the-glass``): the form, and its answer."""

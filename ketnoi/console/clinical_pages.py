@@ -1,0 +1,179 @@
+"""The clinician's pages of a patient's record (issue 15):
+
+- ``GET|POST /patients/{id}/observations/new``: a vital sign, written as an Observation.
+- ``GET|POST /patients/{id}/notes/new``: an encounter and its note (Encounter + ClinicalImpression in
+  one transaction: both or neither).
+- ``GET /patients/{id}/documents/{doc}/{n}``: attachment ``n`` of a DocumentReference, downloaded.
+
+The record page itself (``/patients/{id}``, :mod:`ketnoi.console.views`) shows the immunisation
+schedule, the reports and the documents from :func:`ketnoi.console.clinical.sections`. Every read and
+write goes through the interactions as the signed-in user (ADR 0026 decision 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ketnoi.console import clinical, clinical_forms, i18n, show
+from ketnoi.console.clinical_forms import Checked
+from ketnoi.console.outcome import Message
+from ketnoi.console.sessions import ConsoleSession
+from ketnoi.console.views import LANG_COOKIE, Console
+from ketnoi.interactions.context import RequestContext
+
+MAX_FIELD = 200  # characters kept of a one-line form value
+
+
+@dataclass(slots=True)
+class Row:
+    """One form field as ``clinical_form.html`` draws it."""
+
+    key: str
+    label: str  # text key
+    kind: str  # select | text | datetime | textarea
+    value: str = ""
+    options: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (value, shown text)
+    hint: str = ""  # text key
+    required: bool = False
+    messages: list[Message] = dataclasses.field(default_factory=list)
+
+
+def _lang(request: Request) -> str:
+    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def _encounter_options(encounters: list[dict[str, Any]], t: dict[str, str]) -> list[tuple[str, str]]:
+    options = [("", t["clin_no_encounter"])]
+    for e in encounters:
+        kind = show.concepts(e.get("type")) or t.get(f"class_{(e.get('class') or {}).get('code')}", "")
+        options.append((f"Encounter/{e.get('id')}", f"{show.when(e, 'period')} {kind}".strip()))
+    return options
+
+
+def observation_rows(values: dict[str, str], t: dict[str, str], encounters: list[dict[str, Any]]) -> list[Row]:
+    vitals = [(code, f"{t[f'vital_{code}']} ({v.unit})") for code, v in clinical_forms.VITAL_SIGNS.items()]
+    return [
+        Row("code", "clin_field_code", "select", values.get("code", ""), vitals, required=True),
+        Row("value", "clin_field_value", "text", values.get("value", ""), hint="clin_value_hint", required=True),
+        Row("when", "clin_field_when", "datetime", values.get("when", ""), required=True),
+        Row("encounter", "clin_field_encounter", "select", values.get("encounter", ""),
+            _encounter_options(encounters, t)),
+        Row("note", "clin_field_note", "textarea", values.get("note", "")),
+    ]  # fmt: skip
+
+
+def note_rows(values: dict[str, str], t: dict[str, str]) -> list[Row]:
+    statuses = [(s, t[f"encounter_{s}"]) for s in clinical_forms.ENCOUNTER_STATUSES]
+    classes = [(c, t[f"class_{c}"]) for c in clinical_forms.ENCOUNTER_CLASSES]
+    return [
+        Row("status", "clin_field_status", "select", values.get("status", ""), statuses, required=True),
+        Row("class", "clin_field_class", "select", values.get("class", ""), classes, required=True),
+        Row("start", "clin_field_start", "datetime", values.get("start", ""), required=True),
+        Row("reason", "clin_field_reason", "text", values.get("reason", "")),
+        Row("note", "clin_field_summary", "textarea", values.get("note", ""), required=True),
+    ]
+
+
+def _with_messages(rows: list[Row], checked: Checked | None) -> list[Row]:
+    for row in rows:
+        row.messages = (checked.messages if checked else {}).get(row.key, [])
+    return rows
+
+
+async def _values(request: Request, keys: tuple[str, ...]) -> dict[str, str]:
+    form = await request.form()
+    limit = {"note": clinical_forms.MAX_TEXT}
+    return {k: str(form.get(k) or "")[: limit.get(k, MAX_FIELD)] for k in keys}
+
+
+def routes(console: Console) -> list[Route]:
+    def not_found(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        user = kept.user if kept else None
+        return console.render(request, "message.html", 404, context, message="not_found", user=user)
+
+    def render(request: Request, kept: ConsoleSession | None, context: RequestContext, patient: dict[str, Any],
+               title: str, rows: list[Row], checked: Checked | None, status: int = 200) -> Response:  # fmt: skip
+        return console.render(
+            request, "clinical_form.html", status, context, user=kept.user if kept else None, patient=patient,
+            title=title, rows=rows, problems=checked.problems if checked else [],
+            invalid=bool(checked and not checked.ok), intro="clin_note_intro" if title == "clin_note_title" else "",
+        )  # fmt: skip
+
+    def done(pid: str, what: str) -> Response:
+        return RedirectResponse(f"/patients/{quote(pid, safe='')}?saved={what}", status_code=303)
+
+    async def observation(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        pid, reader = request.path_params["id"], console.reader(request, context)
+        patient = await run_in_threadpool(reader.read, "Patient", pid)
+        if patient is None:
+            return not_found(request, kept, context)
+        t = i18n.translator(_lang(request))
+        found = await run_in_threadpool(
+            reader.search, "Encounter", [("patient", f"Patient/{pid}"), ("_sort", "-date"), ("_count", "10")]
+        )
+        checked = None
+        if request.method == "POST":
+            values = await _values(request, ("code", "value", "when", "encounter", "note"))
+            ids = {f"Encounter/{e.get('id')}" for e in found.entries}
+            checked, resource = clinical_forms.check_observation(values, t, ids)
+            if checked.ok:
+                checked = await run_in_threadpool(
+                    clinical_forms.save_observation, reader, pid, checked, resource, _lang(request)
+                )
+                if checked.ok:
+                    return done(pid, "observation")
+        values = checked.values if checked else {"code": "8310-5", "when": clinical_forms.now_local()}
+        rows = _with_messages(observation_rows(values, t, found.entries), checked)
+        return render(request, kept, context, patient, "clin_observation_title", rows, checked, 400 if checked else 200)
+
+    async def note(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        pid, reader = request.path_params["id"], console.reader(request, context)
+        patient = await run_in_threadpool(reader.read, "Patient", pid)
+        if patient is None:
+            return not_found(request, kept, context)
+        t = i18n.translator(_lang(request))
+        checked = None
+        if request.method == "POST":
+            values = await _values(request, ("status", "class", "start", "reason", "note"))
+            checked, start = clinical_forms.check_note(values, t)
+            if checked.ok and start is not None:
+                checked = await run_in_threadpool(clinical_forms.save_note, reader, pid, checked, start, _lang(request))
+                if checked.ok:
+                    return done(pid, "note")
+        values = (
+            checked.values if checked else {"status": "finished", "class": "AMB", "start": clinical_forms.now_local()}
+        )
+        rows = _with_messages(note_rows(values, t), checked)
+        return render(request, kept, context, patient, "clin_note_title", rows, checked, 400 if checked else 200)
+
+    async def attachment(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
+        params = request.path_params
+        found = await run_in_threadpool(
+            clinical.download, console.reader(request, context), params["id"], params["doc"], params["n"]
+        )
+        if found is None:
+            return not_found(request, kept, context)
+        headers = {
+            "Content-Disposition": clinical.disposition(found.filename),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",  # the browser keeps to the type said, never guesses HTML
+            "Content-Security-Policy": "default-src 'none'; sandbox",  # and runs nothing if shown anyway
+        }
+        return Response(found.content, media_type=found.media_type, headers=headers)
+
+    page, form = console.page, console.form
+    return [
+        Route("/patients/{id}/observations/new", page(observation), methods=["GET"]),
+        Route("/patients/{id}/observations/new", form(observation), methods=["POST"]),
+        Route("/patients/{id}/notes/new", page(note), methods=["GET"]),
+        Route("/patients/{id}/notes/new", form(note), methods=["POST"]),
+        Route("/patients/{id}/documents/{doc}/{n}", page(attachment)),
+    ]
