@@ -109,11 +109,11 @@ def download(reader: records.Reader, patient_id: str, document_id: str, index: s
     if not index.isdigit() or int(index) >= len(found):
         return None
     attachment = found[int(index)]
-    try:
-        content = base64.b64decode(str(attachment.get("data") or ""), validate=True)
-    except (binascii.Error, ValueError):
+    if not isinstance(attachment.get("data"), str) or not attachment["data"]:
         return None
-    if not attachment.get("data"):
+    try:
+        content = base64.b64decode("".join(attachment["data"].split()), validate=True)  # FHIR allows spaces
+    except (binascii.Error, ValueError):
         return None
     kind = str(attachment.get("contentType") or "").split(";")[0].strip()
     media_type = kind if _MEDIA_TYPE.fullmatch(kind) else "application/octet-stream"

@@ -82,7 +82,7 @@ REGISTERS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Antigen:
-    """A vaccine of the expanded programme (TCMR, ketnoi/demo/vaccines.py): its CVX code, the doses a
+    """A vaccine of the expanded programme (TCMR, ketnoi/vn/epi_schedule.py): its CVX code, the doses a
     child gets, and the birth cohort it is given to (0: the children born in the year, 1: the year before)."""
 
     key: str
