@@ -52,7 +52,7 @@ VITAL_SIGNS: Final = {
 }
 ENCOUNTER_STATUSES: Final = ("finished", "in-progress")
 ENCOUNTER_CLASSES: Final = ("AMB", "IMP")
-_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: what the server stores
 _ENTRY = re.compile(r"Bundle\.entry\[\d+\]: ")
 
 
@@ -63,6 +63,7 @@ class Checked:
     values: dict[str, str]
     messages: dict[str, list[Message]] = field(default_factory=dict)
     problems: list[Message] = field(default_factory=list)  # not about one field
+    status: int = 400  # the answer's when the form is shown again: the server's refusal (403, 422 ...)
 
     def error(self, key: str, text: str) -> None:
         self.messages.setdefault(key, []).append(Message("error", text))
@@ -165,6 +166,7 @@ def save_observation(
         observation["performer"] = [performer]
     written = reader.write("POST", "Observation", observation)
     if not written.ok:
+        checked.status = written.status if written.status >= 400 else 400
         checked.messages, checked.problems = place(written.issues, OBSERVATION_FIELDS, lang)
         if not checked.messages and not checked.problems:
             checked.problems = [Message("error", str(written.status))]
@@ -237,6 +239,7 @@ def save_note(reader: records.Reader, patient_id: str, checked: Checked, start: 
     response = reader.post("", note_bundle(reader, patient_id, checked.values, start))
     if response.status == 200:
         return checked
+    checked.status = response.status if response.status >= 400 else 400
     outcome = records.json_of(response)
     issues = [_as_entry(i) for i in outcome.get("issue") or () if isinstance(i, dict)]
     checked.messages, checked.problems = place(issues, NOTE_FIELDS, lang)

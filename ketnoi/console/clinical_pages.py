@@ -100,11 +100,12 @@ def routes(console: Console) -> list[Route]:
         return console.render(request, "message.html", 404, context, message="not_found", user=user)
 
     def render(request: Request, kept: ConsoleSession | None, context: RequestContext, patient: dict[str, Any],
-               title: str, rows: list[Row], checked: Checked | None, status: int = 200) -> Response:  # fmt: skip
+               title: str, rows: list[Row], checked: Checked | None, intro: str = "") -> Response:  # fmt: skip
+        """The form; after a refused POST with its messages, answered with the refusal's status."""
         return console.render(
-            request, "clinical_form.html", status, context, user=kept.user if kept else None, patient=patient,
-            title=title, rows=rows, problems=checked.problems if checked else [],
-            invalid=bool(checked and not checked.ok), intro="clin_note_intro" if title == "clin_note_title" else "",
+            request, "clinical_form.html", checked.status if checked else 200, context,
+            user=kept.user if kept else None, patient=patient, title=title, rows=rows, intro=intro,
+            problems=checked.problems if checked else [], invalid=bool(checked and not checked.ok),
         )  # fmt: skip
 
     def done(pid: str, what: str) -> Response:
@@ -132,7 +133,7 @@ def routes(console: Console) -> list[Route]:
                     return done(pid, "observation")
         values = checked.values if checked else {"code": "8310-5", "when": clinical_forms.now_local()}
         rows = _with_messages(observation_rows(values, t, found.entries), checked)
-        return render(request, kept, context, patient, "clin_observation_title", rows, checked, 400 if checked else 200)
+        return render(request, kept, context, patient, "clin_observation_title", rows, checked)
 
     async def note(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         pid, reader = request.path_params["id"], console.reader(request, context)
@@ -152,7 +153,7 @@ def routes(console: Console) -> list[Route]:
             checked.values if checked else {"status": "finished", "class": "AMB", "start": clinical_forms.now_local()}
         )
         rows = _with_messages(note_rows(values, t), checked)
-        return render(request, kept, context, patient, "clin_note_title", rows, checked, 400 if checked else 200)
+        return render(request, kept, context, patient, "clin_note_title", rows, checked, "clin_note_intro")
 
     async def attachment(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         params = request.path_params
