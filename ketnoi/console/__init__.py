@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from ketnoi.console import audit_pages, clinical_pages, dashboard_pages, registry_pages, review_pages
+from ketnoi.console import audit_pages, clinical_pages, dashboard_pages, portal_pages, registry_pages, review_pages
 from ketnoi.console.sessions import ConsoleAuth
 from ketnoi.console.views import Console, routes
 from ketnoi.interactions.services import Services
@@ -30,6 +30,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
         *audit_pages.routes(console),
         *clinical_pages.routes(console),
         *dashboard_pages.routes(console),
+        *portal_pages.routes(console),
         *registry_pages.routes(console),
         *review_pages.routes(console),
         *routes(console),

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ketnoi.console import consent_view, records
-from ketnoi.console.audit_view import Row, matches_facility, matches_user, row
+from ketnoi.console.audit_view import Row, row
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.show import VIETNAM
 from ketnoi.console.views import Console
@@ -32,9 +32,10 @@ from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
 
 PAGE: Final = 25  # rows a page shows
-# With a filter the API cannot apply (user, facility; audit_api searches by patient and date only) the
-# console reads the log newest first in batches and keeps the matches: at most this many records per
-# page view, then it offers to go on from where it stopped (a long log is never read whole at once).
+# With a filter the API cannot apply (the portal hides the patient's own visits: "not this agent" is no
+# search parameter) the console reads the log newest first in batches and keeps the matches: at most
+# this many records per page view, then it offers to go on from where it stopped (a long log is never
+# read whole at once). The viewer's filters are all the API's (audit_api: patient, date, agent).
 SCAN_BATCH: Final = 100
 SCAN_BATCHES: Final = 10
 MAX_FORM: Final = 16_384
@@ -120,7 +121,8 @@ def _user(kept: ConsoleSession | None) -> str | None:
 # ---- the audit viewer ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Filters:
-    """The viewer's GET form: patient and dates go to the API, user and facility are kept by the scan."""
+    """The viewer's GET form, every field a parameter of the API's search: the database filters, so a
+    page is full and its next link right whatever the filters."""
 
     patient: str
     user: str
@@ -143,14 +145,12 @@ class Filters:
     def query(self) -> list[tuple[str, str]]:
         query = [("patient", self.patient)] if self.patient else []
         query += [("date", f"ge{self.since}")] if self.since else []
-        return query + ([("date", f"le{self.until}")] if self.until else [])
-
-    def keep(self) -> Callable[[Row], bool] | None:
-        if not self.user and not self.facility:
-            return None
-        return lambda r: (
-            (not self.user or matches_user(r, self.user)) and (not self.facility or matches_facility(r, self.facility))
-        )
+        query += [("date", f"le{self.until}")] if self.until else []
+        # The user: the account name or the client id the events record (agent.who.identifier); the
+        # facility: the organization the caller acted for (the PROV agent's who), R4's agent.
+        query += [("agent:identifier", self.user)] if self.user else []
+        facility = self.facility.removeprefix("Organization/")
+        return query + ([("agent", f"Organization/{facility}")] if facility else [])
 
     def link(self, cursor: str) -> str:
         """The next page's address: these filters from ``cursor`` on."""
@@ -165,7 +165,7 @@ def routes(console: Console) -> list[Route]:
     async def audit(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         filters = Filters.of(request.query_params)
         reader = console.reader(request, context)
-        found = await run_in_threadpool(scan, reader, filters.query(), filters.keep(), filters.page)
+        found = await run_in_threadpool(scan, reader, filters.query(), None, filters.page)
         names = await run_in_threadpool(org_names, reader, (r.facility for r in found.rows))
         return console.render(
             request, "audit.html", found.status, context, user=_user(kept), f=filters, found=found, names=names,

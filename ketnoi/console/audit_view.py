@@ -90,19 +90,6 @@ def local_time(instant: str) -> str:
     return show.moment(instant, "%d/%m/%Y %H:%M")
 
 
-def matches_user(found: Row, wanted: str) -> bool:
-    """The user filter: the account name or the client id, whole, case ignored (a part of a name
-    would match people the administrator did not mean)."""
-    wanted = wanted.strip().lower()
-    return wanted in (found.user.lower(), found.client.lower())
-
-
-def matches_facility(found: Row, wanted: str) -> bool:
-    """The facility filter: ``bv1`` or ``Organization/bv1``."""
-    wanted = wanted.strip()
-    return bool(found.facility) and found.facility in (wanted, f"Organization/{wanted}")
-
-
 def _type(agent: dict[str, Any]) -> str:
     return _code(agent.get("type"))
 

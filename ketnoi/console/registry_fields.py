@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ketnoi.console import show
-from ketnoi.demo.places import PROVINCES
 from ketnoi.vn.identifier_rules import FACILITY_SYSTEM, LICENCE_SYSTEM
+from ketnoi.vn.provinces import PROVINCES
 
 #: One step of a path: a key of an object, an index in a list, or (key, value): the first item of a
 #: list whose ``key`` is ``value`` (created with it when there is none: ``telecom[system=phone]``).

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import orjson
 
-from ketnoi.demo import duplicates, facilities, ids, people, twins, vaccines
+from ketnoi.demo import appointments, duplicates, facilities, ids, people, twins, vaccines
 from ketnoi.demo.care import PatientCare
 
 Resource = dict[str, Any]
@@ -133,6 +133,7 @@ def _add_person(
         )
     vaccines.immunizations(care)
     care.build()
+    appointments.appointments(care)
 
 
 def _add_duplicate(

@@ -2,8 +2,8 @@
 
 Two tables:
 
-* ``PROVINCES``: the 34 province-level units in force since 01/07/2025 (QĐ 19/2025/QĐ-TTg, two-level
-  administration, no districts), with the 2-digit code each kept, and a handful of their communes.
+* ``PROVINCES``: the 34 province-level units in force since 01/07/2025 (their codes and names are
+  ``ketnoi.vn.provinces``), each with a handful of its communes.
 * ``LEGACY_PROVINCES``: the 63 provinces of QĐ 124/2004/QĐ-TTg with their 2-digit codes, an approximate
   population (millions, ~2023), the new province they were merged into and a region. The first three
   digits of a CCCD are the *birth-registration* province code ("0" + the 2-digit code), so people born
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import unicodedata
 from typing import NamedTuple
+
+from ketnoi.vn import provinces as vn_provinces
 
 # Regions drive ethnicity and the north/south spelling of some family names (Hoàng/Huỳnh, Vũ/Võ).
 NORTH_MOUNTAINS = "NM"
@@ -51,202 +53,147 @@ def _nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s)
 
 
-_PROVINCE_ROWS: tuple[tuple[str, str, str, str, str], ...] = (
+# code (ketnoi.vn.provinces), communes, their codes
+_PROVINCE_ROWS: tuple[tuple[str, str, str], ...] = (
     (
         "01",
-        "Hà Nội",
-        "Thành phố",
         "Phường Ba Đình|Phường Hoàn Kiếm|Phường Đống Đa|Phường Cầu Giấy|Phường Hà Đông|Phường Long Biên|"
         "Phường Sơn Tây|Xã Sóc Sơn|Xã Đông Anh|Xã Ba Vì",
         "00004|00070|00235|00166|09556|00145|09574|00376|00454|09700",
     ),
     (
         "04",
-        "Cao Bằng",
-        "Tỉnh",
         "Phường Thục Phán|Xã Trùng Khánh|Xã Quảng Uyên|Xã Bảo Lạc|Xã Hòa An",
         "01273|01477|01576|01321|01654",
     ),
     (
         "08",
-        "Tuyên Quang",
-        "Tỉnh",
         "Phường Minh Xuân|Phường Hà Giang 1|Xã Chiêm Hóa|Xã Sơn Dương|Xã Đồng Văn",
         "02215|00694|02287|02536|00721",
     ),
     (
         "11",
-        "Điện Biên",
-        "Tỉnh",
         "Phường Điện Biên Phủ|Phường Mường Lay|Xã Tuần Giáo|Xã Mường Chà|Xã Tủa Chùa",
         "03127|03151|03253|03166|03217",
     ),
     (
         "12",
-        "Lai Châu",
-        "Tỉnh",
         "Phường Tân Phong|Xã Bình Lư|Xã Sìn Hồ|Xã Phong Thổ|Xã Than Uyên",
         "03408|03390|03478|03549|03595",
     ),
     (
         "14",
-        "Sơn La",
-        "Tỉnh",
         "Phường Tô Hiệu|Phường Mộc Châu|Xã Mai Sơn|Xã Thuận Châu|Xã Sông Mã|Xã Yên Châu",
         "03646|03980|04105|03721|04168|04075",
     ),
     (
         "15",
-        "Lào Cai",
-        "Tỉnh",
         "Phường Lào Cai|Phường Yên Bái|Phường Sa Pa|Xã Bắc Hà|Xã Văn Bàn|Xã Lục Yên",
         "02647|04252|03006|02839|03082|04303",
     ),
     (
         "19",
-        "Thái Nguyên",
-        "Tỉnh",
         "Phường Phan Đình Phùng|Phường Đức Xuân|Phường Phổ Yên|Xã Đại Từ|Xã Định Hóa|Xã Ba Bể",
         "05443|01840|05860|05830|05569|01906",
     ),
     (
         "20",
-        "Lạng Sơn",
-        "Tỉnh",
         "Phường Đông Kinh|Phường Tam Thanh|Xã Cao Lộc|Xã Hữu Lũng|Xã Bắc Sơn",
         "05977|05986|06211|06385|06325",
     ),
     (
         "22",
-        "Quảng Ninh",
-        "Tỉnh",
         "Phường Hạ Long|Phường Cẩm Phả|Phường Uông Bí|Phường Móng Cái 1|Đặc khu Vân Đồn|Xã Tiên Yên",
         "06688|06793|06811|06712|06994|06862",
     ),
     (
         "24",
-        "Bắc Ninh",
-        "Tỉnh",
         "Phường Kinh Bắc|Phường Bắc Giang|Phường Từ Sơn|Xã Lục Nam|Xã Yên Thế|Xã Gia Bình",
         "09187|07210|09367|07444|07288|09454",
     ),
     (
         "25",
-        "Phú Thọ",
-        "Tỉnh",
         "Phường Việt Trì|Phường Vĩnh Yên|Phường Hòa Bình|Xã Mai Châu|Xã Thanh Sơn|Xã Tam Đảo",
         "07900|08707|04795|05200|08542|08911",
     ),
     (
         "31",
-        "Hải Phòng",
-        "Thành phố",
         "Phường Hồng Bàng|Phường Lê Chân|Phường Hải Dương|Phường Chí Linh|Đặc khu Cát Hải|Xã Tiên Lãng",
         "11311|11383|10525|10546|11914|11755",
     ),
     (
         "33",
-        "Hưng Yên",
-        "Tỉnh",
         "Phường Phố Hiến|Phường Thái Bình|Xã Văn Giang|Xã Tiền Hải|Xã Quỳnh Phụ|Xã Khoái Châu",
         "11953|13225|12019|12970|12472|12205",
     ),
     (
         "37",
-        "Ninh Bình",
-        "Tỉnh",
         "Phường Hoa Lư|Phường Nam Định|Phường Phủ Lý|Xã Kim Sơn|Xã Hải Hậu|Xã Nho Quan",
         "14329|13669|13285|14638|14215|14428",
     ),
     (
         "38",
-        "Thanh Hóa",
-        "Tỉnh",
         "Phường Hạc Thành|Phường Sầm Sơn|Phường Bỉm Sơn|Xã Thọ Xuân|Xã Ngọc Lặc|Xã Hoằng Hóa",
         "14797|16531|14812|15499|15061|15865",
     ),
     (
         "40",
-        "Nghệ An",
-        "Tỉnh",
         "Phường Trường Vinh|Phường Cửa Lò|Phường Hoàng Mai|Xã Diễn Châu|Xã Đô Lương|Xã Con Cuông",
         "16690|16732|17110|17464|17662|17254",
     ),
     (
         "42",
-        "Hà Tĩnh",
-        "Tỉnh",
         "Phường Thành Sen|Phường Bắc Hồng Lĩnh|Xã Kỳ Anh|Xã Hương Khê|Xã Cẩm Xuyên",
         "18073|18115|18775|18496|18673",
     ),
     (
         "44",
-        "Quảng Trị",
-        "Tỉnh",
         "Phường Đồng Hới|Phường Đông Hà|Phường Quảng Trị|Xã Lệ Thủy|Xã Khe Sanh|Xã Bố Trạch",
         "18880|19333|19360|19249|19429|19141",
     ),
     (
         "46",
-        "Huế",
-        "Thành phố",
         "Phường Thuận Hóa|Phường Phú Xuân|Phường Hương Thủy|Xã Phú Lộc|Xã A Lưới 1|Phường Phong Điền",
         "19789|19753|19975|20107|20056|19819",
     ),
     (
         "48",
-        "Đà Nẵng",
-        "Thành phố",
         "Phường Hải Châu|Phường Thanh Khê|Phường Sơn Trà|Phường Tam Kỳ|Phường Hội An|Xã Hòa Vang|Xã Núi Thành",
         "20242|20209|20263|20341|20410|20320|20965",
     ),
     (
         "51",
-        "Quảng Ngãi",
-        "Tỉnh",
         "Phường Cẩm Thành|Phường Kon Tum|Xã Bình Sơn|Đặc khu Lý Sơn|Xã Đăk Hà|Xã Ba Tơ",
         "21025|23293|21040|21548|23500|21484",
     ),
     (
         "52",
-        "Gia Lai",
-        "Tỉnh",
         "Phường Quy Nhơn|Phường Pleiku|Phường An Khê|Phường Hoài Nhơn|Xã Chư Sê|Xã Phù Cát",
         "21583|23575|23617|21664|23941|21853",
     ),
     (
         "56",
-        "Khánh Hòa",
-        "Tỉnh",
         "Phường Nha Trang|Phường Cam Ranh|Phường Phan Rang|Phường Ninh Hòa|Xã Diên Khánh|Xã Vạn Ninh",
         "22366|22420|22759|22528|22651|22489",
     ),
     (
         "66",
-        "Đắk Lắk",
-        "Tỉnh",
         "Phường Buôn Ma Thuột|Phường Tuy Hòa|Phường Buôn Hồ|Xã Krông Pắc|Xã Ea Súp|Phường Sông Cầu",
         "24133|22015|24305|24490|24211|22051",
     ),
     (
         "68",
-        "Lâm Đồng",
-        "Tỉnh",
         "Phường Xuân Hương - Đà Lạt|Phường 1 Bảo Lộc|Phường Phan Thiết|Phường Bắc Gia Nghĩa|"
         "Xã Đức Trọng|Đặc khu Phú Quý",
         "24781|24823|22945|24611|24958|23272",
     ),
     (
         "75",
-        "Đồng Nai",
-        "Tỉnh",
         "Phường Trấn Biên|Phường Long Khánh|Phường Đồng Xoài|Xã Long Thành|Xã Nhơn Trạch|Xã Định Quán",
         "26041|26080|25210|26368|26485|26206",
     ),
     (
         "79",
-        "Hồ Chí Minh",
-        "Thành phố",
         "Phường Sài Gòn|Phường Bến Thành|Phường Tân Định|Phường Thủ Đức|Phường Gò Vấp|"
         "Phường Thủ Dầu Một|Phường Dĩ An|Phường Vũng Tàu|Phường Bà Rịa|Xã Củ Chi|Xã Cần Giờ|"
         "Đặc khu Côn Đảo",
@@ -254,51 +201,45 @@ _PROVINCE_ROWS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     (
         "80",
-        "Tây Ninh",
-        "Tỉnh",
         "Phường Tân Ninh|Phường Long An|Phường Hòa Thành|Xã Đức Hòa|Xã Cần Giuộc|Phường Trảng Bàng",
         "25459|27694|25645|27937|28159|25708",
     ),
     (
         "82",
-        "Đồng Tháp",
-        "Tỉnh",
         "Phường Mỹ Tho|Phường Cao Lãnh|Phường Sa Đéc|Xã Cái Bè|Phường Hồng Ngự|Xã Chợ Gạo",
         "28261|29869|29905|28360|29955|28594",
     ),
     (
         "86",
-        "Vĩnh Long",
-        "Tỉnh",
         "Phường Thanh Đức|Phường Bến Tre|Phường Trà Vinh|Xã Mỏ Cày|Xã Cầu Kè|Xã Trà Ôn",
         "29590|28789|29242|28903|29308|29821",
     ),
     (
         "91",
-        "An Giang",
-        "Tỉnh",
         "Phường Long Xuyên|Phường Rạch Giá|Phường Châu Đốc|Đặc khu Phú Quốc|Xã Tri Tôn|Phường Tân Châu",
         "30307|30742|30316|31078|30544|30376",
     ),
     (
         "92",
-        "Cần Thơ",
-        "Thành phố",
         "Phường Ninh Kiều|Phường Cái Răng|Phường Sóc Trăng|Phường Vị Thanh|Xã Phong Điền|Xã Kế Sách",
         "31135|31186|31507|31321|31299|31528",
     ),
     (
         "96",
-        "Cà Mau",
-        "Tỉnh",
         "Phường An Xuyên|Phường Bạc Liêu|Xã Năm Căn|Xã Đầm Dơi|Xã Hồng Dân|Xã U Minh",
         "32002|31825|32191|32152|31843|32047",
     ),
 )
 
 PROVINCES: tuple[Province, ...] = tuple(
-    Province(code, _nfc(name), kind, tuple(_nfc(c) for c in communes.split("|")), tuple(codes.split("|")))
-    for code, name, kind, communes, codes in _PROVINCE_ROWS
+    Province(
+        code,
+        vn_provinces.BY_CODE[code].name,
+        vn_provinces.BY_CODE[code].kind,
+        tuple(_nfc(c) for c in communes.split("|")),
+        tuple(codes.split("|")),
+    )
+    for code, communes, codes in _PROVINCE_ROWS
 )
 PROVINCE_BY_CODE: dict[str, Province] = {p.code: p for p in PROVINCES}
 
@@ -393,6 +334,7 @@ PROVINCE_POPULATION: dict[str, float] = {
 
 def _check() -> None:
     assert len(PROVINCES) == 34 and len(LEGACY_PROVINCES) == 63
+    assert [p.code for p in PROVINCES] == [p.code for p in vn_provinces.PROVINCES]  # communes for each
     assert all(len(p.communes) >= 5 for p in PROVINCES)
     assert set(LEGACY_PARTS) == set(PROVINCE_BY_CODE) and all(LEGACY_PARTS.values())
     # Each new province kept the code of one of its former parts.

@@ -8,10 +8,13 @@ tables: the router sends every ``AuditEvent`` URL here. A record's id is its ``s
   for the records of their own Patient only; everyone else 403. Records of other patients answer
   404 (read) or are not found (search), exactly like records that do not exist.
 - **Search**: ``patient`` (an id or ``Patient/id``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq``,
-  repeatable), ``_count``, ``_sort`` (``date``, the default, or ``-date`` for newest first) and
-  ``_page`` (the ``next`` link's position in the log). Anything else is refused (400) rather than
-  ignored, so nobody mistakes an unfiltered answer for a filtered one. ``Patient/X/AuditEvent``
-  is the same search for patient X.
+  repeatable), ``agent`` (R4's: an agent's ``who``, as ``Type/id``: ``agent=Organization/bv1`` finds
+  what was done for that facility, whose PROV agent names it; ``agent:identifier=[system|]value``
+  the user's account name or a client id; comma for either, repeated for both), ``_count``,
+  ``_sort`` (``date``, the default, or ``-date`` for newest first) and ``_page``
+  (the ``next`` link's position in the log). Anything else is refused (400) rather than ignored,
+  so nobody mistakes an unfiltered answer for a filtered one. ``Patient/X/AuditEvent`` is the
+  same search for patient X.
 - **No writes**: create, update, patch and delete (plain, conditional, in Bundles) answer 405;
   the router records them as refused attempts. Reading the log is itself recorded, like any read.
 """
@@ -28,10 +31,10 @@ from ketnoi.interactions.policy import Access, insufficient_scope
 from ketnoi.interactions.repository import Repository, audit_write_refused
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.search.normalize import date_range
-from ketnoi.store.auditlog import AuditRow
+from ketnoi.store.auditlog import AgentMatch, AuditRow
 
 TYPE = "AuditEvent"
-_SEARCH_PARAMS = ("patient", "date", "_count", "_sort", "_page")
+_SEARCH_PARAMS = ("patient", "date", "agent", "agent:identifier", "_count", "_sort", "_page")
 Handlers = dict[str, Any]
 
 
@@ -148,6 +151,7 @@ def _search(repo: Repository, request: FhirRequest, query: list[tuple[str, str]]
         until=until,
         limit=count + 1,
         newest_first=newest_first,
+        agents=_agents(query),
     )
     more = len(rows) > count
     rows = rows[:count]
@@ -182,6 +186,42 @@ def _patient_id(value: str) -> str:
     """``X``, ``Patient/X`` or ``[base]/Patient/X`` → ``X``."""
     head, _, tail = value.rpartition("Patient/")
     return tail if head == "" or head.endswith("/") else value
+
+
+def _agents(query: list[tuple[str, str]]) -> list[list[AgentMatch]]:
+    """One group per ``agent`` / ``agent:identifier`` parameter (all must hold), its comma-separated
+    values the alternatives (any may)."""
+    groups: list[list[AgentMatch]] = []
+    for key, value in query:
+        if key not in ("agent", "agent:identifier"):
+            continue
+        texts = [v.strip() for v in value.split(",")]
+        if not all(texts) or len(texts) > 20 or any(len(t) > 256 for t in texts):
+            raise bad_request(
+                f"{key}: 1 to 20 comma-separated values of at most 256 characters",
+                f"{key}: từ 1 đến 20 giá trị cách nhau bởi dấu phẩy, mỗi giá trị tối đa 256 ký tự",
+            )
+        groups.append([_agent(key, text) for text in texts])
+    return groups
+
+
+def _agent(key: str, text: str) -> AgentMatch:
+    if key == "agent:identifier":
+        system, bar, value = text.rpartition("|")
+        if bar and not value:
+            raise bad_request("agent:identifier takes [system|]value", "agent:identifier nhận [hệ thống|]giá trị")
+        return AgentMatch(system=system or None, value=value)
+    # A reference as the event records it: Type/id (a bare id could be anyone's: refused, not guessed).
+    kind, slash, id = text.rpartition("/")
+    kind = kind.rsplit("/", 1)[-1]  # [base]/Type/id → Type/id
+    if not slash or not kind[:1].isupper() or not id:
+        raise bad_request(
+            f"agent: '{text[:60]}' is not a reference Type/id (e.g. Organization/bv1, Practitioner/p1); "
+            "a user's account name is agent:identifier",
+            f"agent: '{text[:60]}' không phải tham chiếu Loại/id (ví dụ Organization/bv1, Practitioner/p1); "
+            "tên tài khoản người dùng dùng agent:identifier",
+        )
+    return AgentMatch(reference=f"{kind}/{id}")
 
 
 def _dates(values: list[str]) -> tuple[float | None, float | None]:

@@ -156,7 +156,7 @@ def _build(extractor: ExtractorProtocol) -> dict[str, Any]:
 
 def _audit_event() -> dict[str, Any]:
     """AuditEvent is the audit log, read-only (``interactions.audit_api``): read and search by
-    patient and date; the server alone writes it."""
+    patient, date and agent; the server alone writes it."""
     return {
         "type": "AuditEvent",
         "documentation": "The audit trail: written by the server only; administrators read all, a patient their own",
@@ -171,6 +171,12 @@ def _audit_event() -> dict[str, Any]:
         "searchParam": [
             {"name": "patient", "type": "reference"},
             {"name": "date", "type": "date"},
+            {
+                "name": "agent",
+                "type": "reference",
+                "documentation": "An agent's who: Organization/[id] the facility the caller acted for, "
+                "Practitioner/[id] a user; agent:identifier=[system|]value a user's account name or a client id",
+            },
         ],
     }
 

@@ -37,7 +37,7 @@ from ketnoi.search.index import IndexRows
 from ketnoi.search.query import Include, SearchQuery
 from ketnoi.search.reach import ORG_PREFIX, patient_facts, patient_facts_call
 from ketnoi.sql import SqlQuery
-from ketnoi.store.auditlog import AuditEntry, AuditRow
+from ketnoi.store.auditlog import AgentMatch, AuditEntry, AuditRow
 from ketnoi.store.base import JobRecord, Session, StoredVersion, VersionConflict
 from ketnoi.terminology.lookup import Terminology
 
@@ -340,6 +340,7 @@ class Repository(Visibility):
         until: float | None,
         limit: int,
         newest_first: bool,
+        agents: Sequence[Sequence[AgentMatch]] = (),
     ) -> list[AuditRow]:
         """Audit records for the AuditEvent API; who may see which is ``interactions.audit_api``'s
         rule (administrators, and a patient their own), applied before it calls this."""
@@ -349,6 +350,7 @@ class Repository(Visibility):
             before_seq=before_seq,
             since=since,
             until=until,
+            agents=agents,
             limit=limit,
             newest_first=newest_first,
         )

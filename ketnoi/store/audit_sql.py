@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ketnoi.store.auditlog import GENESIS, AuditCheckpoint, AuditEntry, AuditRow, chain_hash, check_entry
+from ketnoi.store.auditlog import GENESIS, AgentMatch, AuditCheckpoint, AuditEntry, AuditRow, chain_hash, check_entry
 from ketnoi.store.base import chunks
 
 _ROW_COLUMNS = "seq, recorded, request_id, patient, event, prev_hash, hash"
@@ -104,12 +104,14 @@ class AuditSql:
         before_seq: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        agents: Sequence[Sequence[AgentMatch]] = (),
         limit: int,
         newest_first: bool = False,
     ) -> list[AuditRow]:
         # The patient and seq bounds ride the indexes (audit_log_patient, the primary key); the time
         # bounds are a residual filter (no index on recorded: records are in time order by seq,
-        # give or take the moments concurrent appenders waited for each other).
+        # give or take the moments concurrent appenders waited for each other), and so are the
+        # agents, read from the event's JSON (below).
         where: list[str] = []
         params: list[Any] = []
         for clause, value in (
@@ -122,12 +124,46 @@ class AuditSql:
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        for group in agents:
+            clause, values = self._agent_clause(group)
+            where.append(clause)
+            params.extend(values)
         condition = f"WHERE {' AND '.join(where)} " if where else ""
         order = "DESC" if newest_first else "ASC"
         rows = self.execute(
             f"SELECT {_ROW_COLUMNS} FROM audit_log {condition}ORDER BY seq {order} LIMIT ?", (*params, limit)
         ).fetchall()
         return [_row(row) for row in rows]
+
+    def _agent_clause(self, group: Sequence[AgentMatch]) -> tuple[str, list[Any]]:
+        """The records with an agent that matches one of ``group``, in the database: the filter is
+        part of the query, so a page holds ``limit`` matches and its ``next`` link and total stay
+        right. The event is read as JSON where it is stored (``audit_log.event``, the bytes the hash
+        covers): no column of its own, since the log's rows are never updated to fill one, and the
+        scan is bounded by the seq order and ``limit`` (a date range narrows it further). No "%"
+        or "?" but the placeholders: the PostgreSQL text passes through the driver's."""
+        if self._pg:
+            agent_list = "jsonb_array_elements(convert_from(event, 'UTF8')::jsonb -> 'agent') AS a(value)"
+            field = {"reference": "a.value #>> '{who,reference}'", "system": "a.value #>> '{who,identifier,system}'"}
+            field["value"] = "a.value #>> '{who,identifier,value}'"
+        else:
+            agent_list = "json_each(CAST(event AS TEXT), '$.agent') AS a"
+            field = {"reference": "json_extract(a.value, '$.who.reference')"}
+            field["system"] = "json_extract(a.value, '$.who.identifier.system')"
+            field["value"] = "json_extract(a.value, '$.who.identifier.value')"
+        alternatives: list[str] = []
+        params: list[Any] = []
+        for match in group:
+            if match.reference is not None:
+                alternatives.append(f"{field['reference']} = ?")
+                params.append(match.reference)
+            elif match.system is not None:
+                alternatives.append(f"({field['system']} = ? AND {field['value']} = ?)")
+                params += [match.system, match.value]
+            else:
+                alternatives.append(f"{field['value']} = ?")
+                params.append(match.value)
+        return f"EXISTS (SELECT 1 FROM {agent_list} WHERE {' OR '.join(alternatives) or 'FALSE'})", params
 
     def checkpoint_add(self, seq: int, hash: str, recorded: float, signature: str) -> bool:
         row = self.execute(

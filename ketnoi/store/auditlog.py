@@ -52,6 +52,18 @@ class AuditRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentMatch:
+    """One agent an AuditEvent search asks for: an agent whose ``who.reference`` is ``reference``
+    (``Organization/bv1``, ``Practitioner/p1``), or whose ``who.identifier`` has ``value`` (and
+    ``system``, when given: the user's account name, a client id). Exactly one of ``reference`` and
+    ``value`` is set."""
+
+    reference: str | None = None
+    system: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditCheckpoint:
     """One row of ``audit_checkpoint``: the head at some moment and its signed statement (compact JWS)."""
 

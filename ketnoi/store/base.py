@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ketnoi.search.index import IndexRows
 from ketnoi.sql import SqlQuery
-from ketnoi.store.auditlog import AuditCheckpoint, AuditEntry, AuditRow
+from ketnoi.store.auditlog import AgentMatch, AuditCheckpoint, AuditEntry, AuditRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,12 +230,14 @@ class Session(Protocol):
         before_seq: int | None = None,
         since: float | None = None,
         until: float | None = None,
+        agents: Sequence[Sequence[AgentMatch]] = (),
         limit: int,
         newest_first: bool = False,
     ) -> list[AuditRow]:
         """Records by ``seq`` (oldest first, or newest first), at most ``limit``: those of one Patient
-        id, strictly between the seq bounds, and ``since <= recorded < until``, for each bound given
-        (the AuditEvent API, ``ketnoi.interactions.audit_api``)."""
+        id, strictly between the seq bounds, and ``since <= recorded < until``, for each bound given,
+        and with, for each group of ``agents``, an agent that matches one of the group (the AuditEvent
+        API, ``ketnoi.interactions.audit_api``)."""
 
     def checkpoint_add(self, seq: int, hash: str, recorded: float, signature: str) -> bool:
         """Keep a signed checkpoint of the head; False (nothing written) if one of ``seq`` exists."""

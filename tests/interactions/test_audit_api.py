@@ -181,6 +181,73 @@ def test_administrators_read_all_and_others_nothing(world: dict[str, Any]) -> No
     assert call(s, ADMIN, "GET", "AuditEvent?agent=x").status == 400  # never silently unfiltered
 
 
+def _agents(event: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The references and the identifier values of an event's agents."""
+    who = [a.get("who", {}) for a in event.get("agent", [])]
+    return {w["reference"] for w in who if "reference" in w}, {
+        w["identifier"]["value"] for w in who if "identifier" in w
+    }
+
+
+def _all_pages(s: Services, url: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while url:
+        page = body(call(s, ADMIN, "GET", url))
+        found += [e["resource"] for e in page.get("entry", [])]
+        url = next(("AuditEvent?" + x["url"].split("?", 1)[1] for x in page["link"] if x["relation"] == "next"), "")
+    return found
+
+
+def test_administrators_search_by_agent_in_the_database(world: dict[str, Any]) -> None:
+    s = world["s"]
+    everything = _all_pages(s, "AuditEvent?_count=50")
+    facility = [e for e in everything if "Organization/F1" in _agents(e)[0]]
+    lan = [e for e in everything if "lan" in _agents(e)[1]]
+    assert facility and lan and len(facility) < len(everything)
+
+    # The facility the caller acted for (its PROV agent's who): R4's agent, a reference.
+    by_facility = body(call(s, ADMIN, "GET", "AuditEvent?agent=Organization/F1&_count=50"))
+    assert [e["resource"]["id"] for e in by_facility["entry"]] == [e["id"] for e in facility]
+    assert by_facility["total"] == len(facility)  # one page: the total counts the matches only
+    # Paged, each page is full of matches and the next link carries the filter (filtered in the query).
+    paged = _all_pages(s, "AuditEvent?agent=Organization/F1&_count=2&_sort=-date")
+    assert [e["id"] for e in paged] == [e["id"] for e in reversed(facility)]
+    first = body(call(s, ADMIN, "GET", "AuditEvent?agent=Organization/F1&_count=2"))
+    assert len(first["entry"]) == 2 and "total" not in first
+    assert "agent=Organization%2FF1" in next(x["url"] for x in first["link"] if x["relation"] == "next")
+
+    # The user: their account name (or the client's id), any system or the one named; comma: either.
+    for url in (
+        "AuditEvent?agent:identifier=lan",
+        "AuditEvent?agent:identifier=https://fhir.ketnoi.vn/sid/user|lan",
+        "AuditEvent?agent=Practitioner/dr-lan",
+    ):
+        assert [e["id"] for e in _all_pages(s, url + "&_count=50")] == [e["id"] for e in lan], url
+    assert _entries(call(s, ADMIN, "GET", "AuditEvent?agent:identifier=https://other.example|lan")) == []
+    assert body(call(s, ADMIN, "GET", "AuditEvent?agent:identifier=nobody"))["total"] == 0
+    either = _all_pages(s, "AuditEvent?agent:identifier=nobody,emr-f1&_count=50")
+    assert {e["id"] for e in either} == {e["id"] for e in everything if "emr-f1" in _agents(e)[1]}
+    # Repeated: both must hold; with the patient and dates as before.
+    both = _entries(
+        call(s, ADMIN, "GET", f"AuditEvent?agent=Organization/F1&agent:identifier=lan&patient={world['a']}")
+    )
+    assert both and all(_patients(e) == {f"Patient/{world['a']}"} and "lan" in _agents(e)[1] for e in both)
+    assert str(world["seq_a"]) in {e["id"] for e in both}
+    # A patient's own search narrowed by agent stays their own.
+    mine = _entries(call(s, patient_ctx(world["a"], "pg1"), "GET", "AuditEvent?agent:identifier=lan"))
+    assert mine and all(_patients(e) == {f"Patient/{world['a']}"} for e in mine)
+    # Bad input: the reason, in both languages, never a wider answer.
+    for url in (
+        "AuditEvent?agent=dr-lan",
+        "AuditEvent?agent:identifier=sys|",
+        "AuditEvent?agent=",
+        "AuditEvent?agent=a,,b",
+    ):
+        refused = call(s, ADMIN, "GET", url)
+        assert refused.status == 400, url
+        assert body(refused)["resourceType"] == "OperationOutcome"
+
+
 def test_a_patients_view_shows_who_where_when_and_why(world: dict[str, Any]) -> None:
     s, a = world["s"], world["a"]
     events = _entries(call(s, patient_ctx(a, "pv1"), "GET", f"AuditEvent?patient={a}&_sort=-date"))
@@ -200,7 +267,7 @@ def test_the_capability_statement_offers_audit_events_read_only(fresh_services: 
     statement = body(call(fresh_services, OPEN, "GET", "metadata"))
     audit = next(r for r in statement["rest"][0]["resource"] if r["type"] == "AuditEvent")
     assert {i["code"] for i in audit["interaction"]} == {"read", "search-type"}
-    assert {p["name"] for p in audit["searchParam"]} == {"patient", "date"}
+    assert {p["name"] for p in audit["searchParam"]} == {"patient", "date", "agent"}
 
 
 def test_over_http_the_request_id_and_address_are_recorded(client: httpx.Client, services: Services) -> None:
