@@ -1,4 +1,4 @@
-"""Claims-XML imports in the console (``/imports``; docs/xml130.md, ADR 0022 and ADR 0026 decision 10).
+"""Claims-XML imports in the console (``/imports``; docs/xml130.md, ADR 0022 decisions 8 and 9).
 
 A facility's administrator uploads the day's envelopes; the console sends them as ``POST $import-xml130``
 (a Parameters of ``file`` attachments) with the signed-in user's context, so the import writes with the

@@ -3,7 +3,7 @@
 ``$import-xml130`` answers an OperationOutcome whose issues carry the report as data (the extensions of
 :mod:`ketnoi.claims.report`): a summary per file, then each problem's CSV row. Here it is read back into
 files and problems, grouped by table and field, filtered, written as CSV for Excel, and wrapped in the
-DocumentReference that keeps it (type ``claims-import-report``; ADR 0026 decision 10): the OperationOutcome
+DocumentReference that keeps it (type ``claims-import-report``; ADR 0022 decision 9): the OperationOutcome
 verbatim as its attachment, and the counts the list of reports shows as an extension, so that the list
 needs no attachment decoded.
 """
