@@ -238,3 +238,52 @@ def test_another_facility_does_not_see_the_report_and_a_national_administrator_d
         assert not axe_violations(other)
     finally:
         national.close()
+
+
+@pytest.mark.parametrize("fresh_services", ["sqlite", "postgres"], indirect=True)
+def test_reports_are_kept_for_the_importing_facility_on_both_backends(fresh_services: Services) -> None:
+    """Without a browser, on both backends: the kept report is found by its facility and by a national
+    administrator, newest first, and neither listed nor read for another facility."""
+    facility, envelope, _ = _broken_envelope()
+    _organization(fresh_services, "bv-a", facility, "Bệnh viện A")
+    _organization(fresh_services, "bv-b", "99999", "Bệnh viện B")
+
+    def reader(org: str | None, role: str) -> records.Reader:
+        context = RequestContext(
+            authenticated=True, user=role, scopes=parse_scopes("user/*.cruds patient/*.cruds"),
+            organization=org, roles=frozenset({role}),
+        )  # fmt: skip
+        return records.Reader(fresh_services, context, "http://x/fhir")
+
+    a, b = reader("Organization/bv-a", "facility-admin"), reader("Organization/bv-b", "facility-admin")
+    first = import_pages.run_import(a, [("a.xml", envelope)], "qt.a", "vi")
+    again = import_pages.run_import(a, [("a.xml", envelope)], "qt.a", "en")  # the same file: unchanged
+    assert first.id and again.id and again.report is not None
+    assert [(f.created, f.unchanged, f.rejected) for f in again.report.files] == [(0, 1, 2)]
+    national = reader(None, "admin")
+    for who, seen in ((a, [again.id, first.id]), (national, [again.id, first.id]), (b, [])):
+        listed = import_pages.list_reports(who, "")
+        assert listed.problem is None and [d["id"] for d in listed.reports] == seen
+    assert b.read("DocumentReference", first.id) is None
+    refused = import_pages.run_import(b, [("a.xml", envelope)], "qt.b", "vi")  # facility A's file
+    assert refused.id is not None and refused.report is not None  # kept: its visits were refused one by one
+    assert {f.rule for f in refused.report.findings} >= {"forbidden"}
+
+
+def test_the_list_of_reports_is_paged_newest_first(fresh_services: Services) -> None:
+    from ketnoi.claims.report import FileReport, to_outcome
+    from ketnoi.console import import_report
+
+    _organization(fresh_services, "bv-a", "25001", "Bệnh viện A")
+    a = _facility_a(Site("http://x", fresh_services, {}, "25001", b"", []))
+    for n in range(import_pages.PAGE + 1):
+        outcome = to_outcome([FileReport(f"{n:02d}.xml", "25001")])
+        doc = import_report.document(
+            outcome, import_report.from_outcome(outcome), "qt.a", f"2026-12-{n + 1:02d}T08:00:00+07:00"
+        )
+        assert a.write("POST", "DocumentReference", doc).ok
+    first = import_pages.list_reports(a, "")
+    assert [d["description"] for d in first.reports] == [f"{n:02d}.xml" for n in range(20, 0, -1)]
+    assert first.cursor is not None
+    second = import_pages.list_reports(a, first.cursor)
+    assert [d["description"] for d in second.reports] == ["00.xml"] and second.cursor is None
