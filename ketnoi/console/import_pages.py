@@ -131,7 +131,7 @@ def run_import(reader: records.Reader, files: list[tuple[str, bytes]], user: str
         return Imported(refusal=import_report.refusal(outcome, lang) or str(response.status))
     if all(f.refused for f in report.files):
         return Imported(report)
-    now = datetime.now(VIETNAM).isoformat(timespec="seconds")
+    now = datetime.now(VIETNAM).isoformat(timespec="milliseconds")  # two imports in one second keep their order
     written = reader.write("POST", "DocumentReference", import_report.document(outcome, report, user, now))
     if not written.ok:
         texts = "; ".join(str(i.get("diagnostics", "")) for i in written.issues if i.get("diagnostics"))
