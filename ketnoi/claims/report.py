@@ -14,6 +14,12 @@ from ketnoi.xml130.problems import Problem
 # Rules that do not stop a visit: the file's visit count, and codes well shaped but not in a list we hold.
 WARNING_RULES = frozenset({"count-mismatch", "code-unknown"})
 CSV_HEADER = ("file", "visit", "table", "MA_LK", "field", "value", "rule", "severity", "message_vi", "message_en")
+# The report's parts as data on the OperationOutcome's issues, so that a client (the web console) reads
+# them without parsing the texts: a file's summary on its information issue, each problem's CSV row (the
+# parts named as CSV_HEADER's columns) on its issue. Complex extensions, parts valueString (counts valueInteger).
+FILE_EXTENSION = "https://fhir.ketnoi.vn/StructureDefinition/xml130-import-file"
+PROBLEM_EXTENSION = "https://fhir.ketnoi.vn/StructureDefinition/xml130-import-problem"
+COUNTS = ("created", "updated", "unchanged", "rejected")
 
 
 def severity(problem: Problem) -> str:
@@ -76,7 +82,14 @@ def _where(p: Problem, visit: str) -> str:
     return " ".join(x for x in parts if x)
 
 
-def _issue(p: Problem, visit: str) -> dict[str, Any]:
+def _parts(url: str, parts: list[tuple[str, str | int | bool]]) -> list[dict[str, Any]]:
+    kinds = {str: "valueString", int: "valueInteger", bool: "valueBoolean"}
+    # An empty string is no FHIR value: the part is left out (a reader takes it as "").
+    values = [{"url": k, kinds[type(v)]: v} for k, v in parts if v != ""]
+    return [{"url": url, "extension": values}]
+
+
+def _issue(p: Problem, visit: str, name: str) -> dict[str, Any]:
     where = _where(p, visit)
     value = f" ('{p.value[:80]}')" if p.value else ""
     issue: dict[str, Any] = {
@@ -87,6 +100,7 @@ def _issue(p: Problem, visit: str) -> dict[str, Any]:
             "text": f"{where}{value}: {p.message_vi} / {p.message_en}",
         },
         "diagnostics": f"{where}{value}: {p.message_en}",
+        "extension": _parts(PROBLEM_EXTENSION, list(zip(CSV_HEADER, _row(name, visit, p), strict=True))),
     }
     if where:
         issue["expression"] = [".".join(x for x in (p.table, p.field) if x) or "GIAMDINHHS"]
@@ -109,10 +123,13 @@ def to_outcome(reports: list[FileReport]) -> dict[str, Any]:
     issues: list[dict[str, Any]] = []
     for report in reports:
         vi, en = summary_line(report)
+        counts: list[tuple[str, str | int | bool]] = [(k, report.count(k)) for k in COUNTS]
+        file = [("file", report.name), ("facility", report.facility), *counts, ("refused", report.refused)]
         issues.append(
-            {"severity": "information", "code": "informational", "details": {"text": f"{vi} / {en}"}, "diagnostics": en}
-        )
-        issues.extend(_issue(p, "") for p in report.problems)
+            {"severity": "information", "code": "informational", "details": {"text": f"{vi} / {en}"},
+             "diagnostics": en, "extension": _parts(FILE_EXTENSION, file)}
+        )  # fmt: skip
+        issues.extend(_issue(p, "", report.name) for p in report.problems)
         for visit in report.visits:
-            issues.extend(_issue(p, str(visit.index)) for p in visit.problems)
+            issues.extend(_issue(p, str(visit.index), report.name) for p in visit.problems)
     return {"resourceType": "OperationOutcome", "issue": issues}

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from ketnoi.console import audit_pages, clinical_pages, dashboard_pages, portal_pages, registry_pages, review_pages
+from ketnoi.console import (
+    audit_pages,
+    clinical_pages,
+    dashboard_pages,
+    import_pages,
+    portal_pages,
+    registry_pages,
+    review_pages,
+)
 from ketnoi.console.sessions import ConsoleAuth
 from ketnoi.console.views import Console, routes
 from ketnoi.interactions.services import Services
@@ -33,6 +41,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
         *portal_pages.routes(console),
         *registry_pages.routes(console),
         *review_pages.routes(console),
+        *import_pages.routes(console),
         *routes(console),
     ]
     return app

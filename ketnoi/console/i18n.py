@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from ketnoi.console import text_audit, text_clinical, text_dashboard, text_portal, text_registry, text_review
+from ketnoi.console import (
+    text_audit,
+    text_clinical,
+    text_dashboard,
+    text_imports,
+    text_portal,
+    text_registry,
+    text_review,
+)
 
 LANGUAGES: Final = ("vi", "en")
 
@@ -196,7 +204,15 @@ def _merge(*parts: dict[str, dict[str, str]]) -> None:
             TEXT[lang].update(part[lang])
 
 
-_merge(text_audit.TEXT, text_clinical.TEXT, text_dashboard.TEXT, text_portal.TEXT, text_registry.TEXT, text_review.TEXT)
+_merge(
+    text_audit.TEXT,
+    text_clinical.TEXT,
+    text_dashboard.TEXT,
+    text_imports.TEXT,
+    text_portal.TEXT,
+    text_registry.TEXT,
+    text_review.TEXT,
+)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:

@@ -237,3 +237,49 @@ def test_a_facility_imports_its_own_claims_only(
     encounter = _current(fresh_services, "Encounter", _encounter_id(facility, visits[0]))
     assert encounter.org == f"Organization/{own}"
     assert res.loads(encounter.content)["serviceProvider"]["reference"] == f"Organization/{own}"
+
+
+def test_a_facility_administrator_imports_through_the_operation_and_a_clinician_may_not(
+    fresh_services: Services, facility_visits: tuple[str, list[Tables]]
+) -> None:
+    """A facility's administrator (the console's upload) does the facility's own-data bulk work as its
+    backend does; a clinician of the same facility is refused; the answer carries the report as data."""
+    from ketnoi.auth.scopes import parse_scopes
+    from ketnoi.claims.report import FILE_EXTENSION, PROBLEM_EXTENSION
+
+    facility, visits = facility_visits
+    with unit_of_work(fresh_services, RequestContext.operator("test"), write=True) as repo:
+        org = {"resourceType": "Organization", "identifier": [{"system": s.FACILITY_SYSTEM, "value": facility}]}
+        own = repo.create(org).id
+    bad = copy.deepcopy(visits[1])
+    bad["XML1"][0]["NGAY_SINH"] = "19801350"
+    data = base64.b64encode(envelope_bytes(facility, [visits[0], bad], created="202611300800")).decode()
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "file", "valueAttachment": {"title": "a.xml", "data": data}}],
+    }
+
+    def caller(role: str) -> RequestContext:
+        return RequestContext(
+            authenticated=True, user=role, scopes=parse_scopes("user/*.cruds patient/*.cruds"),
+            organization=f"Organization/{own}", roles=frozenset({role}),
+        )  # fmt: skip
+
+    refused = handle(fresh_services, FhirRequest("POST", "$import-xml130", body=params, context=caller("clinician")))
+    assert refused.status == 403
+    answer = handle(
+        fresh_services, FhirRequest("POST", "$import-xml130", body=params, context=caller("facility-admin"))
+    )
+    assert answer.status == 200 and answer.resource is not None
+    summary, problem = answer.resource["issue"][0], answer.resource["issue"][1]
+    assert summary["extension"][0]["url"] == FILE_EXTENSION
+    parts = {
+        p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in summary["extension"][0]["extension"]
+    }
+    assert parts == {"file": "a.xml", "facility": facility, "created": 1, "updated": 0, "unchanged": 0,
+                     "rejected": 1, "refused": False}  # fmt: skip
+    assert problem["extension"][0]["url"] == PROBLEM_EXTENSION
+    row = {p["url"]: p["valueString"] for p in problem["extension"][0]["extension"]}
+    assert row["visit"] == "2" and row["table"] == "XML1" and row["field"] == "NGAY_SINH"
+    assert row["value"] == "19801350" and row["severity"] == "error" and row["MA_LK"] == bad["XML1"][0]["MA_LK"]
+    assert row["message_vi"] and row["message_en"] and row["message_vi"] != row["message_en"]
