@@ -33,7 +33,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
         origin = services.settings.public_base().removesuffix("/fhir")
         auth = ConsoleAuth(services, tokens, origin)
     console = Console(services, auth, authenticator)
-    # One module per group of pages; each returns its routes (and adds its row to views.NAV).
+    # One module per group of pages, each returning its routes (its navigation row is in views.NAV).
     app.router.routes[0:0] = [
         *audit_pages.routes(console),
         *clinical_pages.routes(console),

@@ -34,7 +34,7 @@ from ketnoi.interactions.context import RequestContext
 
 #: Who may import claims: ``$import-xml130`` is own-data work (ketnoi.interactions.policy.require_admin):
 #: a national administrator, or a facility's administrator for its own facility's files.
-ROLES: Final = frozenset({"admin", "facility-admin"})
+ROLES: Final = views.IMPORTERS
 PAGE: Final = 20  # reports a page of the list shows
 ROWS: Final = 100  # problems a page of the report shows (the CSV has them all)
 MAX_FILES: Final = 20
@@ -195,8 +195,6 @@ def _may_import(console: Console, context: RequestContext) -> bool:
 
 
 def routes(console: Console) -> list[Route]:
-    if not any(path == "/imports" for path, _, _ in views.NAV):  # mount() may run more than once (tests)
-        views.NAV.append(("/imports", "nav_imports", ROLES))
     limit = console.services.settings.max_body_bytes
 
     def listing(request: Request, kept: ConsoleSession | None, context: RequestContext, found: Listed,

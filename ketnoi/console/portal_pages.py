@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ketnoi.console import records, show, views
+from ketnoi.console import records, show
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.views import Console
 from ketnoi.interactions.context import RequestContext
@@ -37,11 +37,6 @@ STATUSES: Final = (
     "checked-in", "waitlist",
 )  # fmt: skip
 
-# The portal's row, after "my record" (a patient's menu: my record, my appointments, who saw it, sharing).
-views.NAV.insert(
-    next(n for n, row in enumerate(views.NAV) if row[0] == "/me") + 1,
-    ("/me/appointments", "nav_me_appointments", PORTAL),
-)
 
 
 # ---- download my data ------------------------------------------------------------------------------

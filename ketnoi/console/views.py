@@ -33,17 +33,20 @@ Handler = Callable[[Request], Awaitable[Response]]
 Work = Callable[[Request, ConsoleSession | None, RequestContext], Awaitable[Response]]
 
 STAFF: frozenset[str] = frozenset({"admin", "facility-admin", "clinician", "provincial"})
-#: The main navigation: (path, text key, roles that see it; None: everyone). A feature module adds its row.
+IMPORTERS: frozenset[str] = frozenset({"admin", "facility-admin"})  # who runs $import-xml130 as a user
+#: The main navigation: (path, text key, roles that see it; None: everyone), one row per feature's main page.
 NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/", "home", None),
     ("/patients", "patients", STAFF),
     ("/audit", "nav_audit", frozenset({"admin"})),
     ("/me", "nav_me", frozenset({"patient"})),
+    ("/me/appointments", "nav_me_appointments", frozenset({"patient"})),
     ("/me/access", "nav_me_access", frozenset({"patient"})),
     ("/me/consent", "nav_me_consent", frozenset({"patient"})),
     ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
     ("/dashboard", "dashboard", frozenset({"admin", "provincial", "facility-admin"})),
     ("/review", "nav_review", frozenset({"admin", "facility-admin"})),
+    ("/imports", "nav_imports", IMPORTERS),
 ]
 
 _templates = Environment(
