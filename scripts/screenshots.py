@@ -42,6 +42,9 @@ PAGES: list[tuple[str, str, str]] = [
     ("09-audit-viewer", "/audit", "admin"),
     ("10-dashboard", "/dashboard?year=2025", "admin"),
     ("11-review-queue", "/review", "admin"),
+    ("12-observation-form", "/patients/{patient}/observations/new", "clinician"),
+    ("13-portal-appointments", "/me/appointments", "patient"),
+    ("14-claims-imports", "/imports", "admin"),
 ]
 
 
