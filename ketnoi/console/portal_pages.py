@@ -38,7 +38,6 @@ STATUSES: Final = (
 )  # fmt: skip
 
 
-
 # ---- download my data ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Gathered:
