@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from ketnoi.console import audit_pages, dashboard_pages, registry_pages, review_pages
+from ketnoi.console import audit_pages, dashboard_pages, ops_pages, registry_pages, review_pages
 from ketnoi.console.sessions import ConsoleAuth
 from ketnoi.console.views import Console, routes
 from ketnoi.interactions.services import Services
@@ -31,6 +31,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
         *dashboard_pages.routes(console),
         *registry_pages.routes(console),
         *review_pages.routes(console),
+        *ops_pages.routes(console),
         *routes(console),
     ]
     return app

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ketnoi.console import text_audit, text_dashboard, text_registry, text_review
+from ketnoi.console import text_audit, text_dashboard, text_ops, text_registry, text_review
 
 LANGUAGES: Final = ("vi", "en")
 
@@ -196,7 +196,7 @@ def _merge(*parts: dict[str, dict[str, str]]) -> None:
             TEXT[lang].update(part[lang])
 
 
-_merge(text_audit.TEXT, text_dashboard.TEXT, text_registry.TEXT, text_review.TEXT)
+_merge(text_audit.TEXT, text_dashboard.TEXT, text_registry.TEXT, text_review.TEXT, text_ops.TEXT)
 
 
 def choose(cookie: str | None, accept_language: str | None) -> str:
