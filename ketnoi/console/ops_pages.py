@@ -28,10 +28,7 @@ from ketnoi.security.accounts import ROLES
 from ketnoi.security.admin import JOB_PAGE, Admin, FieldRefused, NotAllowed
 from ketnoi.security.clients import KINDS
 
-ADMINS: Final = frozenset({"admin"})
 USER_ACTIONS: Final = ("disable", "enable", "password", "totp")
-if not any(path == "/ops" for path, _, _ in views.NAV):  # once, however many servers a process mounts
-    views.NAV.append(("/ops", "nav_ops", ADMINS))
 
 
 def _user(kept: ConsoleSession | None) -> str | None:
@@ -51,9 +48,10 @@ def routes(console: Console) -> list[Route]:
         return console.render(request, "message.html", 403, context, message="ops_forbidden", user=_user(kept))
 
     async def status(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
-        if not admin.allowed(context):
+        try:
+            facts = await run_in_threadpool(admin.facts, context, settings.database, settings.auth)
+        except NotAllowed:  # recorded in the audit log by admin
             return forbidden(request, kept, context)
-        facts = await run_in_threadpool(admin.facts, context, settings.database, settings.auth)
         counts = await run_in_threadpool(ops_view.counts, console.reader(request, context))
         return console.render(
             request, "ops.html", context=context, user=_user(kept), facts=facts, counts=counts,
@@ -68,10 +66,13 @@ def routes(console: Console) -> list[Route]:
         request: Request, kept: ConsoleSession | None, context: RequestContext, status_code: int = 200,
         problem: str = "",
     ) -> Response:  # fmt: skip
-        if not admin.allowed(context):
-            return forbidden(request, kept, context)
         before = request.query_params.get("before", "")
-        found = await run_in_threadpool(admin.jobs, context, int(before) if before.isdigit() else None, JOB_PAGE + 1)
+        try:
+            found = await run_in_threadpool(
+                admin.jobs, context, int(before) if before.isdigit() else None, JOB_PAGE + 1
+            )
+        except NotAllowed:
+            return forbidden(request, kept, context)
         cancelled = request.query_params.get("cancelled", "")
         return console.render(
             request, "ops_jobs.html", status_code, context, user=_user(kept),

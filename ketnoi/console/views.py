@@ -44,6 +44,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/registry", "registry", frozenset({"admin", "facility-admin", "provincial", "clinician"})),
     ("/dashboard", "dashboard", frozenset({"admin", "provincial", "facility-admin"})),
     ("/review", "nav_review", frozenset({"admin", "facility-admin"})),
+    ("/ops", "nav_ops", frozenset({"admin"})),
 ]
 
 _templates = Environment(

@@ -46,6 +46,13 @@ _ALERT = {"system": DCM, "code": "110113", "display": "Security Alert"}
 _ROLES_CHANGED = {"system": DCM, "code": "110136", "display": "Security Roles Changed"}
 _ATTRIBUTES_CHANGED = {"system": DCM, "code": "110137", "display": "User Security Attributes Changed"}
 _SYSTEM_OBJECT = {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2"}
+_REST = {
+    "system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+    "code": "rest",
+    "display": "RESTful Operation",
+}
+#: What an administrator looked at (read or listed): recorded like a FHIR read, each a ketnoi action code.
+READS: Final = {"users-list": "users", "clients-list": "clients", "jobs-list": "jobs", "server-status": "server"}
 #: action → (DICOM subtype, AuditEvent.action): creating grants rights, the rest changes attributes.
 ACTIONS: Final = {
     "users-add": (_ROLES_CHANGED, "C"),
@@ -114,36 +121,42 @@ class Admin:
         not one: its reach is its facility's records, not the server's accounts)."""
         return self._open or (context.authenticated and "admin" in context.roles)
 
-    def _check(self, context: RequestContext, action: str | None = None, target: str = "") -> None:
+    def _check(self, context: RequestContext, action: str, target: str = "") -> None:
+        """Refuse (and record the attempt) unless the caller is an administrator; a look (``READS``) is
+        recorded when allowed too: every page of the operators' console leaves a trace."""
         if self.allowed(context):
+            if action in READS:
+                self._record_read(context, action, "0", None)
             return
         refused = NotAllowed(
             "Only a national administrator may manage the server.",
             "Chỉ quản trị viên quốc gia mới được quản lý máy chủ.",
         )
-        if action is not None:  # an attempted change is recorded; a refused look is the 403 alone
+        if action in READS:
+            self._record_read(context, action, "4", refused.en)
+        else:
             self._record_refusal(context, action, target, refused)
         raise refused
 
     # ---- reading ------------------------------------------------------------------------------------
     def users(self, context: RequestContext) -> list[User]:
-        self._check(context)
+        self._check(context, "users-list")
         return self._accounts.list()
 
     def clients(self, context: RequestContext) -> list[Client]:
-        self._check(context)
+        self._check(context, "clients-list")
         return self._clients.list()
 
     def jobs(self, context: RequestContext, before: int | None = None, limit: int = JOB_PAGE) -> list[Job]:
         """Jobs of every kind, newest first; ``before``: the id the previous page ended at."""
-        self._check(context)
+        self._check(context, "jobs-list")
         with self._store.session(write=False) as session:
             return [Job.of(record) for record in session.recent_jobs(before, limit)]
 
     def facts(self, context: RequestContext, database: str, auth: str) -> ServerFacts:
         """The server's state for the status page (``database``: the configured URL, read for its kind
         and, for SQLite, its file's size; never shown, it may hold a password)."""
-        self._check(context)
+        self._check(context, "server-status")
         with self._store.session(write=False) as session:
             jobs = session.job_counts()
             head, _ = session.audit_head()
@@ -284,6 +297,13 @@ class Admin:
         self._record_refusal(context, action, target, refused)
         return refused
 
+    def _record_read(self, context: RequestContext, action: str, outcome: str, reason: str | None) -> None:
+        """A look at accounts, clients, jobs or the server's state: committed before the page is answered,
+        without a disk flush of its own (as read events are, ADR 0016)."""
+        body = read_event(context, action, outcome, reason, time.time(), self._base)
+        with self._store.session(write=True, durable=False) as session:
+            session.audit_append([_entry(context, body)])
+
     def _record_refusal(self, context: RequestContext, action: str, target: str, refused: Refused) -> None:
         body = event(context, action, target[:200], {}, "4", refused.en, time.time(), self._base)
         with self._store.session(write=True) as session:
@@ -320,6 +340,26 @@ def event(
     body["agent"] = agents(context, code, base)
     body["source"] = {"site": base, "observer": {"display": "ketnoi"}}
     body["entity"] = [entity]
+    return body
+
+
+def read_event(
+    context: RequestContext, action: str, outcome: str, reason: str | None, recorded: float, base: str
+) -> dict[str, Any]:
+    """The AuditEvent of an administrator's look at ``READS[action]`` (no entity detail: a list is read)."""
+    body: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": _REST,
+        "subtype": [{"system": ACTION, "code": action}],
+        "action": "R",
+        "recorded": res.instant(recorded),
+        "outcome": outcome,
+    }
+    if reason:
+        body["outcomeDesc"] = reason[:500]
+    body["agent"] = agents(context, "R", base)
+    body["source"] = {"site": base, "observer": {"display": "ketnoi"}}
+    body["entity"] = [{"what": {"display": READS[action]}, "type": _SYSTEM_OBJECT}]
     return body
 
 

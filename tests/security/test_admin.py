@@ -70,11 +70,24 @@ def test_only_a_national_administrator_may(admin: Admin, fresh_services: Service
     with pytest.raises(NotAllowed):
         admin.add_client(context, "app", "user/*.rs", kind="public", redirect_uris=["https://app.example/cb"])
     assert Accounts(fresh_services.store).list() == [] and Clients(fresh_services.store).list() == []
-    events = _events(fresh_services)  # each refused change is recorded, as a failure, with who tried
+    events = _events(fresh_services)  # each refused look and change is recorded, as a failure, with who tried
     assert [(_action(e), e["outcome"]) for e in events] == [
-        ("users-add", "4"), ("users-disable", "4"), ("clients-add", "4")
+        ("users-list", "4"), ("clients-list", "4"), ("jobs-list", "4"),
+        ("users-add", "4"), ("users-disable", "4"), ("clients-add", "4"),
     ]  # fmt: skip
     assert all(e["agent"][0]["who"]["identifier"]["value"] == context.user for e in events)
+
+
+def test_each_look_is_recorded(admin: Admin, fresh_services: Services) -> None:
+    admin.users(ADMIN)
+    admin.clients(ADMIN)
+    admin.jobs(ADMIN)
+    admin.facts(ADMIN, "sqlite:///nowhere.db", "on")
+    events = _events(fresh_services)
+    assert [(_action(e), e["action"], e["outcome"]) for e in events] == [
+        ("users-list", "R", "0"), ("clients-list", "R", "0"), ("jobs-list", "R", "0"), ("server-status", "R", "0")
+    ]  # fmt: skip
+    assert all(e["type"]["code"] == "rest" and e["agent"][0]["who"]["identifier"]["value"] == "quantri" for e in events)
 
 
 def test_with_sign_in_off_the_server_is_open(fresh_services: Services) -> None:
@@ -95,7 +108,7 @@ def test_each_change_is_audited_with_it_and_without_its_secret(admin: Admin, fre
     admin.revoke_client(ADMIN, client.client_id)
     assert secret and Clients(fresh_services.store).get(client.client_id).revoked  # type: ignore[union-attr]
 
-    events = _events(fresh_services)
+    events = [e for e in _events(fresh_services) if e["action"] != "R"]
     assert [(_action(e), _target(e), e["outcome"]) for e in events] == [
         ("users-add", "lan.nguyen", "0"), ("users-reset-password", "lan.nguyen", "0"),
         ("users-reset-totp", "lan.nguyen", "0"), ("users-disable", "lan.nguyen", "0"),
