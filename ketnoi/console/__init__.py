@@ -14,6 +14,7 @@ from ketnoi.console import (
     clinical_pages,
     dashboard_pages,
     import_pages,
+    ops_pages,
     portal_pages,
     registry_pages,
     review_pages,
@@ -42,6 +43,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
         *registry_pages.routes(console),
         *review_pages.routes(console),
         *import_pages.routes(console),
+        *ops_pages.routes(console),
         *routes(console),
     ]
     return app

@@ -44,6 +44,13 @@ class Reader:
         )  # fmt: skip
         return handle(self.services, request)
 
+    def delete(self, path: str, query: list[tuple[str, str]] | None = None) -> FhirResponse:
+        """A DELETE as this caller (e.g. of a background job's status URL: cancelling it)."""
+        request = FhirRequest(
+            "DELETE", path, query or [], {"accept": "application/fhir+json"}, None, self.base_url, self.context
+        )
+        return handle(self.services, request)
+
     def count(self, rtype: str, query: list[tuple[str, str]]) -> Counted:
         """``rtype?query&_summary=count``: the Bundle's total, or the server's reason for refusing. With
         ``handling=strict`` a parameter the server does not know is refused: leniently ignored, it would

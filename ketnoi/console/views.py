@@ -47,6 +47,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/dashboard", "dashboard", frozenset({"admin", "provincial", "facility-admin"})),
     ("/review", "nav_review", frozenset({"admin", "facility-admin"})),
     ("/imports", "nav_imports", IMPORTERS),
+    ("/ops", "nav_ops", frozenset({"admin"})),
 ]
 
 _templates = Environment(

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
     from ketnoi.store.base import Session, Store
 
+    #: Called with the write transaction and the account as changed: the AuditEvent of the change.
+    Recorder = Callable[[Session, "User"], None]
+
 KIND: Final = "user"
 # admin: a national administrator (no organization: tokens carry none, so the facility rule does
 # not limit them; an organization given to one is recorded but not used). facility-admin: the
@@ -202,11 +205,13 @@ class Accounts:
         fhir_user: str | None = None,
         now: float,
         totp: bool | None = None,
+        audit: Recorder | None = None,
     ) -> tuple[User, str | None]:
         """Create an account; returns it and its new TOTP secret (administrators get one unless ``totp=False``).
 
         ``fhir_user`` defaults to ``patient``. AccountError for a taken name, a weak password or
-        links that do not fit the role.
+        links that do not fit the role. ``audit`` (here and in the other changes) is called in the
+        change's own transaction, so that the change and its AuditEvent commit or roll back together.
         """
         name = normalize_username(username)
         _check_links(role, organization, patient, fhir_user)
@@ -221,6 +226,8 @@ class Accounts:
             # Insert-if-absent is the check: two concurrent adds of one name cannot both win.
             if not session.security_add(KIND, name, _to_json(user), None, now):
                 raise AccountError(f"The user name {name!r} is already taken.", f"Tên đăng nhập {name!r} đã được dùng.")
+            if audit is not None:
+                audit(session, user)
         return user, secret
 
     def get(self, username: str) -> User | None:
@@ -237,30 +244,37 @@ class Accounts:
         with self._store.session(write=False) as session:
             return [_from_json(text) for _, text in session.security_list(KIND, _ANY_TIME)]
 
-    def disable(self, username: str, *, now: float) -> User:
+    def disable(self, username: str, *, now: float, audit: Recorder | None = None) -> User:
         """Disable an account; the tokens it holds are refused from now on (and refreshed no more)."""
-        user = self._update(username, now, lambda user: replace(user, disabled=True))
-        with self._store.session(write=True) as session:
+
+        def revoked(session: Session, user: User) -> None:  # in the same transaction as the change
             grants.revoke(session, "sub", user.username, now)
-        return user
+            if audit is not None:
+                audit(session, user)
 
-    def enable(self, username: str, *, now: float) -> User:
-        return self._update(username, now, lambda user: replace(user, disabled=False))
+        return self._update(username, now, lambda user: replace(user, disabled=True), revoked)
 
-    def reset_password(self, username: str, password: str, now: float) -> User:
+    def enable(self, username: str, *, now: float, audit: Recorder | None = None) -> User:
+        return self._update(username, now, lambda user: replace(user, disabled=False), audit)
+
+    def reset_password(self, username: str, password: str, now: float, audit: Recorder | None = None) -> User:
         """Set a new password (policy-checked) and clear the lock-out."""
         name = normalize_username(username)
         _check_password(password, name)
         password_hash = passwords.hash_password(password, self._hasher)
-        return self._update(name, now, lambda u: _with_state(replace(u, password_hash=password_hash), after_success()))
 
-    def set_totp(self, username: str, *, now: float) -> str:
+        def change(user: User) -> User:
+            return _with_state(replace(user, password_hash=password_hash), after_success())
+
+        return self._update(name, now, change, audit)
+
+    def set_totp(self, username: str, *, now: float, audit: Recorder | None = None) -> str:
         """Give the account a new TOTP secret (replacing any old one) and return it, to show once."""
         secret = new_secret()
-        self._update(username, now, lambda user: replace(user, totp_secret=secret, totp_last_step=None))
+        self._update(username, now, lambda user: replace(user, totp_secret=secret, totp_last_step=None), audit)
         return secret
 
-    def _update(self, username: str, now: float, change: Callable[[User], User]) -> User:
+    def _update(self, username: str, now: float, change: Callable[[User], User], audit: Recorder | None = None) -> User:
         name = normalize_username(username)
         with self._store.session(write=True) as session:
             user = _read(session, name, now)
@@ -268,6 +282,8 @@ class Accounts:
                 raise _no_such_user(name)
             updated = change(user)
             session.security_put(KIND, name, _to_json(updated), None, now)
+            if audit is not None:
+                audit(session, updated)
         return updated
 
     def sign_in(self, username: str, password: str, totp_code: str | None, now: float) -> SignIn:

@@ -35,9 +35,14 @@ from ketnoi.security import grants
 from ketnoi.security.errors import Refused
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from argon2 import PasswordHasher
 
-    from ketnoi.store.base import Store
+    from ketnoi.store.base import Session, Store
+
+    #: Called with the write transaction and the client as changed: the AuditEvent of the change.
+    Recorder = Callable[[Session, "Client"], None]
 
 KIND: Final = "client"
 KINDS: Final = ("public", "confidential", "backend")
@@ -209,8 +214,10 @@ class Clients:
         jwks_url: str | None = None,
         organization: str | None = None,
         now: float,
+        audit: Recorder | None = None,
     ) -> tuple[Client, str | None]:
-        """Register a client; returns it and, for a confidential one, its secret (shown once, never stored)."""
+        """Register a client; returns it and, for a confidential one, its secret (shown once, never stored).
+        ``audit`` (here and in :meth:`revoke`) is called in the change's own transaction."""
         _check_name(name)
         uris = tuple(dict.fromkeys(redirect_uris))  # duplicates collapse, order kept
         _check_credentials(kind, uris, jwks, jwks_url)
@@ -226,6 +233,8 @@ class Clients:
         with self._store.session(write=True) as session:
             if not session.security_add(KIND, client_id, _to_json(client), None, now):
                 raise RuntimeError("client_id collision")  # 192 random bits: never, short of a broken RNG
+            if audit is not None:
+                audit(session, client)
         return client, secret
 
     def get(self, client_id: str) -> Client | None:
@@ -238,7 +247,7 @@ class Clients:
         with self._store.session(write=False) as session:
             return [_from_json(text) for _, text in session.security_list(KIND, _ANY_TIME)]
 
-    def revoke(self, client_id: str, *, now: float) -> Client:
+    def revoke(self, client_id: str, *, now: float, audit: Recorder | None = None) -> Client:
         """Mark a client revoked: it gets no new tokens, its secret stops working, and the tokens it
         already holds are refused from now on (the revocation list, ketnoi.security.grants)."""
         with self._store.session(write=True) as session:
@@ -248,6 +257,8 @@ class Clients:
             client = replace(_from_json(text), revoked=True)
             session.security_put(KIND, client_id, _to_json(client), None, now)
             grants.revoke(session, "client", client_id, now)
+            if audit is not None:
+                audit(session, client)
         return client
 
     def verify_secret(self, client_id: str, secret: str) -> Client | None:

@@ -186,6 +186,13 @@ class Session(Protocol):
     def jobs(self, kind: str, states: Sequence[str]) -> list[JobRecord]:
         """Jobs of a kind in the given states, oldest first."""
 
+    def recent_jobs(self, before_id: int | None, limit: int) -> list[JobRecord]:
+        """Jobs of every kind, newest first (by id), those before ``before_id`` when given: the
+        operators' list pages backwards with it."""
+
+    def job_counts(self) -> dict[str, int]:
+        """How many jobs are in each state (states with none are absent)."""
+
     def claim_job(
         self, kinds: Sequence[str], worker: str, now: float, lease_until: float, *, job_id: int | None = None
     ) -> JobRecord | None:

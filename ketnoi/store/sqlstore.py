@@ -465,6 +465,15 @@ class SqlSession(AuditSql, SubscriptionSql):
         ).fetchall()
         return [_job(row) for row in rows]
 
+    def recent_jobs(self, before_id: int | None, limit: int) -> list[JobRecord]:
+        where, args = ("WHERE id < ?", (before_id,)) if before_id is not None else ("", ())
+        rows = self.execute(f"SELECT {_JOB_COLUMNS} FROM job {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [_job(row) for row in rows.fetchall()]
+
+    def job_counts(self) -> dict[str, int]:
+        rows = self.execute("SELECT state, COUNT(*) FROM job GROUP BY state").fetchall()
+        return {str(state): int(count) for state, count in rows}
+
     def claim_job(
         self, kinds: Sequence[str], worker: str, now: float, lease_until: float, *, job_id: int | None = None
     ) -> JobRecord | None:
