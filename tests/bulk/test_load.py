@@ -285,16 +285,16 @@ def _owners_of(services: Services) -> dict[str, object]:
     return {f"{t}/{i}": org for t, i, org in rows}
 
 
-def test_an_owners_file_says_whose_each_resource_is(services: Services, tmp_path: Path) -> None:
+def test_an_owners_file_says_whose_each_resource_is(fresh_services: Services, tmp_path: Path) -> None:
     """``ketnoi load --owners``: each resource it names is written for its organization, the others for
     ``--organization``; the demo's file gives every clinical resource a facility (ADR 0014)."""
     generate(patients=8, seed=5, out=tmp_path / "demo", fmt="ndjson")
     owners = bulk_load.read_owners(tmp_path / "demo" / "owners.csv")
     report = load_paths(
-        services, [tmp_path / "demo"], batch_size=50, organization="Organization/so-y-te", owners=owners
+        fresh_services, [tmp_path / "demo"], batch_size=50, organization="Organization/so-y-te", owners=owners
     )
     assert report.written > len(owners) > 0 and not report.failures
-    found = _owners_of(services)
+    found = _owners_of(fresh_services)
     assert {ref: found[ref] for ref in owners} == owners
     assert {org for ref, org in found.items() if ref not in owners} == {"Organization/so-y-te"}
     assert {ref.split("/")[0] for ref in owners} >= {"Patient", "Encounter", "Observation", "Condition"}
