@@ -36,7 +36,7 @@ TOKEN_ENV := $(if $(filter-out 127.0.0.1:8080,$(HOST):$(PORT)),KETNOI_HOST=$(HOS
 run: migrate
 	@if [ ! -f $(DEMO_DIR)/.loaded ]; then \
 	  $(BIN)/ketnoi demo generate --patients $(DEMO_PATIENTS) --seed 1 --out $(DEMO_DIR) >/dev/null && \
-	  $(BIN)/ketnoi load --database $(DATABASE) $(DEMO_DIR) 2>/dev/null && \
+	  $(BIN)/ketnoi load --database $(DATABASE) --owners $(DEMO_DIR)/owners.csv $(DEMO_DIR) 2>/dev/null && \
 	  $(BIN)/ketnoi mpi dedupe --database $(DATABASE) >/dev/null && touch $(DEMO_DIR)/.loaded; \
 	fi
 	@# Exit code 1: the accounts exist but their passwords file is gone; new passwords are the only way back in.

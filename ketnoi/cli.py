@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the organization the data is loaded for: every version records it as its owner, and "
         "resources another organization wrote are not changed (default: none, the national level)",
     )
+    load.add_argument(
+        "--owners",
+        metavar="FILE",
+        help="CSV 'resource,organization' (Type/id,Organization/id per line): the organization each resource "
+        "named is loaded for (its owner); the others get --organization. `ketnoi demo generate` writes one",
+    )
     load.set_defaults(func=_load)
 
     reindex = sub.add_parser(
@@ -203,12 +209,17 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from ketnoi.app import build_services, check_schema, open_store
-    from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths
+    from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths, read_owners
     from ketnoi.interactions.organizations import is_reference
 
     if args.organization is not None and not is_reference(args.organization):
         what = f"--organization takes a reference such as Organization/123, not {args.organization!r}"
         print(f"error: {what}", file=sys.stderr)
+        return 2
+    try:  # the whole file is read and checked before anything is loaded
+        owners = read_owners(args.owners) if args.owners else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: --owners: {exc}", file=sys.stderr)
         return 2
     # A bulk load queues no patient-index linking: a million patients linked one job at a time would
     # outlast the load many times over; `ketnoi mpi dedupe` links a whole database in one pass.
@@ -236,6 +247,7 @@ def _load(args: argparse.Namespace) -> int:
             workers=workers,
             progress=progress if sys.stderr.isatty() else None,
             organization=args.organization,
+            owners=owners,
         )
     finally:
         store.close()

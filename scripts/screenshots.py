@@ -45,6 +45,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("12-observation-form", "/patients/{patient}/observations/new", "clinician"),
     ("13-portal-appointments", "/me/appointments", "patient"),
     ("14-claims-imports", "/imports", "admin"),
+    ("15-dashboard-province", "/dashboard?year=2025", "provincial"),
 ]
 
 
@@ -84,7 +85,7 @@ def _serve(tmp: Path, patients: int) -> tuple[str, dict[str, Any], subprocess.Po
     env = {**os.environ, "KETNOI_CARE_WINDOW_DAYS": "3650", "KETNOI_EXPORT_DIR": str(tmp / "export")}
     _run("migrate", "--database", database)
     _run("demo", "generate", "--patients", str(patients), "--seed", "1", "--out", str(tmp / "demo"))
-    _run("load", "--database", database, str(tmp / "demo"))
+    _run("load", "--database", database, "--owners", str(tmp / "demo" / "owners.csv"), str(tmp / "demo"))
     _run("mpi", "dedupe", "--database", database)
     accounts = json.loads(_run("demo", "accounts", "--database", database, "--base-url", url))
     log = (tmp / "server.log").open("wb")

@@ -9,11 +9,13 @@ transaction and batch Bundles go through the Bundle processor exactly as ``POST 
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from queue import Queue
 from typing import Any, TypeVar
@@ -58,6 +60,7 @@ Progress = Callable[[LoadReport], None]
 # SQLite loads +38% and PostgreSQL +6%; memory stays near 0.5 GB. A server's own writes wait
 # for the SQLite writer lock up to one batch (~2 s), hence $import keeps smaller steps.
 BATCH_SIZE = 5000
+_RESOURCE_REF = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")  # Type/id, as an owners file names one
 T = TypeVar("T")
 Item = tuple[str, Any]  # (source label, parsed JSON or a parse error message)
 
@@ -85,16 +88,67 @@ def load_paths(
     workers: int = 0,
     context: RequestContext | None = None,
     organization: str | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> LoadReport:
     """Load files and folders. ``workers`` > 0 prepares NDJSON lines (parse, validate, extract) in
     that many worker processes while this one writes. Every write is made for ``context`` (by
     default the operator running ``ketnoi load``, for ``organization``: ``Organization/ID``, which
-    every version written records as its owner; ``ketnoi load --organization``)."""
+    every version written records as its owner; ``ketnoi load --organization``). ``owners`` maps
+    ``Type/id`` to the ``Organization/ID`` a resource is written for instead (``ketnoi load --owners``,
+    :func:`read_owners`): the operator's statement of who owns what, never read from the resources."""
     ctx = _operator(organization) if context is None else context
     if organization is not None and context is not None:
         raise ValueError("load_paths takes a context or an organization, not both")
+    writer = Owners(ctx, owners or {})
     with runtime.bulk_mode():  # fewer GC passes, quicker GIL hand-over (ketnoi.runtime)
-        return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers, context=ctx)
+        return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers, context=writer)
+
+
+class Owners:
+    """The context each resource of a load is written with: the load's own (``--organization``), or for
+    a resource the owners file names, the operator's context for that organization."""
+
+    def __init__(self, default: RequestContext, owners: Mapping[str, str]) -> None:
+        self.default = default
+        self.owners = owners
+        self._contexts: dict[str, RequestContext] = {}
+
+    def of(self, resource: Any) -> RequestContext:
+        owner = self.owners.get(_label(resource)) if self.owners else None
+        if owner is None:
+            return self.default
+        if owner not in self._contexts:
+            self._contexts[owner] = replace(self.default, organization=owner)
+        return self._contexts[owner]
+
+    def groups(self, batch: list[PreparedItem]) -> list[tuple[RequestContext, list[PreparedItem]]]:
+        """The batch split by owner, each part in the batch's order (one resource always has one owner,
+        so its versions stay in order)."""
+        if not self.owners:
+            return [(self.default, batch)]
+        parts: dict[int, tuple[RequestContext, list[PreparedItem]]] = {}
+        for item in batch:
+            context = self.of(item[1])
+            parts.setdefault(id(context), (context, []))[1].append(item)
+        return list(parts.values())
+
+
+def read_owners(path: str | Path) -> dict[str, str]:
+    """An owners file: CSV (UTF-8), header ``resource,organization``, then ``Type/id,Organization/id``
+    per line. ValueError naming the first bad line; nothing is loaded from a file with one."""
+    owners: dict[str, str] = {}
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle_:
+        rows = csv.reader(handle_)
+        header = next(rows, None)
+        if header != ["resource", "organization"]:
+            raise ValueError(f"{path}: the first line must be 'resource,organization', not {header!r}")
+        for number, row in enumerate(rows, 2):
+            if not row:
+                continue
+            if len(row) != 2 or not _RESOURCE_REF.fullmatch(row[0]) or not is_reference(row[1]):
+                raise ValueError(f"{path}:{number}: expected Type/id,Organization/id, not {','.join(row)!r}")
+            owners[row[0]] = row[1]
+    return owners
 
 
 def _operator(organization: str | None) -> RequestContext:
@@ -111,7 +165,7 @@ def _load_paths(
     batch_size: int,
     progress: Progress | None,
     workers: int,
-    context: RequestContext,
+    context: Owners,
 ) -> LoadReport:
     report = LoadReport()
     started = time.perf_counter()
@@ -131,9 +185,9 @@ def _load_paths(
             _load_json_file(services, path, report, batch_size, progress, context)
         report.seconds = time.perf_counter() - started
     if report.written:
-        with unit_of_work(services, context, write=True) as repo:
+        with unit_of_work(services, context.default, write=True) as repo:
             repo.analyze()  # the planner's statistics, before anyone searches the new data
-    report.dangling = dangling_references(services, since, context)
+    report.dangling = dangling_references(services, since, context.default)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -179,12 +233,13 @@ def _load_json_file(
     report: LoadReport,
     batch_size: int,
     progress: Progress | None,
-    context: RequestContext,
+    context: Owners,
 ) -> None:
     source, value = path.name, parse_line(path.read_bytes())
     is_bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
     if is_bundle and value.get("type") in ("transaction", "batch"):
-        _load_bundle(services, source, value, report, context)
+        # A transaction is one request, made for the load's organization (an owners file does not split it).
+        _load_bundle(services, source, value, report, context.default)
     else:
         entries = (
             [(f"{source}#entry{i}", e.get("resource")) for i, e in enumerate(value.get("entry", []))]
@@ -221,7 +276,7 @@ def load_resources(
     *,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
-    context: RequestContext,
+    context: RequestContext | Owners,
 ) -> LoadReport:
     """Write parsed resources (which must carry ids) in transactions of ``batch_size``; an item
     that is a str is the reason its line could not be parsed. This thread validates and indexes
@@ -247,7 +302,7 @@ def write_behind(
     report: LoadReport,
     progress: Progress | None,
     *,
-    context: RequestContext,
+    context: RequestContext | Owners,
 ) -> None:
     """Write each batch in a writer thread while this thread prepares the next one.
 
@@ -294,7 +349,7 @@ def write_batch(
     batch: list[PreparedItem],
     report: LoadReport,
     *,
-    context: RequestContext,
+    context: RequestContext | Owners,
     attempts: int = 3,
 ) -> None:
     """One transaction: refused items are reported, the others written (with their prepared
@@ -302,7 +357,16 @@ def write_batch(
 
     A version written by someone else at the same time makes the commit fail (VersionConflict)
     and the whole transaction roll back; the batch is then tried again, reading the versions
-    anew, so a concurrent writer neither loses its write nor stops the load."""
+    anew, so a concurrent writer neither loses its write nor stops the load. With an owners file,
+    each owner's part of the batch is its own transaction (written for that organization)."""
+    owners = context if isinstance(context, Owners) else Owners(context, {})
+    for part_context, part in owners.groups(batch):
+        _write_part(services, part, report, part_context, attempts)
+
+
+def _write_part(
+    services: Services, batch: list[PreparedItem], report: LoadReport, context: RequestContext, attempts: int
+) -> None:
     for attempt in range(1, attempts + 1):
         outcome = LoadReport()
         try:

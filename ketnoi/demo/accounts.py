@@ -8,6 +8,8 @@ layer's :class:`~ketnoi.security.accounts.Accounts` and :class:`~ketnoi.security
   Practitioner who attended most of that facility's Encounters: the clinician has a care relation
   (Encounter.serviceProvider) with that facility's patients, so it keeps seeing them once clinicians
   are limited to such patients;
+* ``provincial`` (role provincial), a manager of the provincial health department above the clinician's
+  facility (its dashboard counts what the province's facilities own: load with ``--owners``);
 * ``patient`` (role patient), linked to the patient of that facility with the most Encounters there
   that also has Observations and Conditions;
 * a confidential client "ketnoi demo backend" (a client secret, scope ``system/*.rs``) and a public
@@ -58,7 +60,9 @@ if TYPE_CHECKING:
     from ketnoi.interactions.services import Services
     from ketnoi.store.base import Store
 
-USERNAMES: Final = {"admin": "admin", "clinician": "clinician", "patient": "patient"}  # role -> user name
+# role -> user name
+USERNAMES: Final = {"admin": "admin", "clinician": "clinician", "patient": "patient", "provincial": "provincial"}
+ORG_LEVEL: Final = "https://fhir.ketnoi.vn/CodeSystem/org-level"  # a provincial health department is "province"
 BACKEND_NAME: Final = "ketnoi demo backend"
 APP_NAME: Final = "ketnoi demo app"
 BACKEND_SCOPE: Final = "system/*.rs"
@@ -82,6 +86,7 @@ class DemoLinks:
     organization: str  # "Organization/ID": the clinician's facility
     practitioner: str  # "Practitioner/ID": the clinician's fhirUser
     patient: str  # "Patient/ID": the patient account's record
+    province: str  # "Organization/ID": the provincial health department above the clinician's facility
 
 
 # ---- reading the demo data -------------------------------------------------------------------------
@@ -157,14 +162,32 @@ def find_demo_links(services: Services) -> DemoLinks:
             continue
         practitioner = next((p for p in _ranked(attenders[facility]) if _exists(services, p)), None)
         patient = next((p for p in _ranked(patients[facility]) if _has_clinical_data(services, p)), None)
-        if practitioner is not None and patient is not None:
-            return DemoLinks(facility, practitioner, patient)
+        province = _province_of(services, facility)
+        if practitioner is not None and patient is not None and province is not None:
+            return DemoLinks(facility, practitioner, patient, province)
     raise Refused(
         "This database holds no demo data (a facility with Encounters, their Practitioner and a patient with "
         "Observations and Conditions): run `ketnoi demo generate` and `ketnoi load` first.",
         "Cơ sở dữ liệu này không có dữ liệu mẫu (cơ sở y tế có lượt khám, bác sĩ và bệnh nhân có Observation và "
         "Condition): hãy chạy `ketnoi demo generate` và `ketnoi load` trước.",
     )
+
+
+def _province_of(services: Services, facility: str) -> str | None:
+    """The provincial health department (``org-level`` province) a facility is part of, up its ``partOf``."""
+    reference: str | None = facility
+    for _ in range(6):  # ministry → department → hospital → commune station: a few steps at most
+        if reference is None:
+            return None
+        status, organization = _get(services, reference)
+        if status != 200:
+            return None
+        levels = [c.get("code") for t in organization.get("type", []) for c in t.get("coding", [])
+                  if c.get("system") == ORG_LEVEL]  # fmt: skip
+        if "province" in levels:
+            return reference
+        reference = _ref(organization.get("partOf"), "Organization")
+    return None
 
 
 def _has_clinical_data(services: Services, patient: str) -> bool:
@@ -262,12 +285,16 @@ def _account(
         )
     if role == "patient":
         return accounts.add(name, password, role, patient=links.patient, now=now)
+    if role == "provincial":  # the clinician's province: its indicators include the clinician's facility
+        return accounts.add(name, password, role, organization=links.province, now=now)
     return accounts.add(name, password, role, now=now)  # the admin: a TOTP secret by default
 
 
 def _links_of(user: User) -> dict[str, str]:
     if user.role == "clinician":
         return {"organization": user.organization or "", "fhirUser": user.fhir_user or ""}
+    if user.role == "provincial":
+        return {"organization": user.organization or ""}
     if user.role == "patient":
         return {"patient": user.patient or ""}
     return {}

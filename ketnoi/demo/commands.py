@@ -78,7 +78,8 @@ def _register_accounts(demo_sub: argparse._SubParsersAction[argparse.ArgumentPar
         "accounts",
         help="make sign-in accounts and OAuth clients for the demo data (prints their passwords once, as JSON)",
         description="On a database loaded with demo data (`ketnoi demo generate` + `ketnoi load`), make the "
-        "accounts admin (with TOTP), clinician (at a demo facility, fhirUser one of its practitioners) and "
+        "accounts admin (with TOTP), clinician (at a demo facility, fhirUser one of its practitioners), provincial "
+        "(its provincial health department) and "
         "patient (a demo patient with clinical data), a confidential client 'ketnoi demo backend' (system/*.rs) "
         "and a public client 'ketnoi demo app'. Prints the passwords and secrets once, as JSON. Exit code 1: "
         "the accounts or the --out file exist already (nothing changed); 2: any other error.",
@@ -113,7 +114,7 @@ def sign_in_text(shown: dict[str, dict[str, str]], url: str) -> str:
     """The lines ``make run`` prints: the console's address and each demo account's user name and password
     (the admin's second factor as its otpauth URI, for an authenticator app)."""
     lines = [f"Open {url.rstrip('/')}/ in a browser and sign in (Mở trình duyệt và đăng nhập):"]
-    for role in ("clinician", "patient", "admin"):
+    for role in ("clinician", "patient", "provincial", "admin"):
         account = shown.get(role)
         if account:
             lines.append(f"  {role:<10} {account['username']} / {account['password']}")

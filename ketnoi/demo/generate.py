@@ -24,10 +24,12 @@ import orjson
 
 from ketnoi.demo import appointments, duplicates, facilities, ids, people, twins, vaccines
 from ketnoi.demo.care import PatientCare
+from ketnoi.demo.owners import OwnersWriter
 
 Resource = dict[str, Any]
 
 FORMATS = ("ndjson", "bundles", "xml130")
+OWNERS_FILE = "owners.csv"  # who owns each resource, for `ketnoi load --owners` (ketnoi.demo.owners)
 BUNDLE_TARGET = 250  # flush a Bundle once it holds this many entries...
 BUNDLE_MAX = 500  # ...or before it would exceed this many (a single larger patient gets its own Bundle)
 DUPLICATES_FILE = "duplicates.csv"
@@ -303,15 +305,18 @@ class _Truth:
 
 def _write_ndjson(out: Path, hs: facilities.HealthSystem, blocks: Iterator[Block], truth: _Truth) -> None:
     writer = _NdjsonWriter(out)
-    try:
-        for res in hs.resources:
-            writer.write(res)
-        for block in blocks:
-            truth.add(block)
-            for res in block.resources:
+    with (out / OWNERS_FILE).open("w", encoding="utf-8", newline="") as owners_file:
+        owners = OwnersWriter(owners_file)
+        try:
+            for res in hs.resources:
                 writer.write(res)
-    finally:
-        writer.close()
+            for block in blocks:
+                truth.add(block)
+                owners.add(block.resources)
+                for res in block.resources:
+                    writer.write(res)
+        finally:
+            writer.close()
 
 
 def _write_bundles(out: Path, hs: facilities.HealthSystem, blocks: Iterator[Block], truth: _Truth) -> None:

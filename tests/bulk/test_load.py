@@ -277,3 +277,69 @@ def test_the_load_command_loads_for_an_organization(tmp_path: Path, capsys: pyte
     finally:
         store.close()
     assert current is not None and current.org == "Organization/bv-1"
+
+
+def _owners_of(services: Services) -> dict[str, object]:
+    with services.store.session(write=False) as s:
+        rows = s.query(SqlQuery("SELECT resource_type, id, org FROM resource", ()))
+    return {f"{t}/{i}": org for t, i, org in rows}
+
+
+def test_an_owners_file_says_whose_each_resource_is(fresh_services: Services, tmp_path: Path) -> None:
+    """``ketnoi load --owners``: each resource it names is written for its organization, the others for
+    ``--organization``; the demo's file gives every clinical resource a facility (ADR 0014)."""
+    generate(patients=8, seed=5, out=tmp_path / "demo", fmt="ndjson")
+    owners = bulk_load.read_owners(tmp_path / "demo" / "owners.csv")
+    report = load_paths(
+        fresh_services, [tmp_path / "demo"], batch_size=50, organization="Organization/so-y-te", owners=owners
+    )
+    assert report.written > len(owners) > 0 and not report.failures
+    found = _owners_of(fresh_services)
+    assert {ref: found[ref] for ref in owners} == owners
+    assert {org for ref, org in found.items() if ref not in owners} == {"Organization/so-y-te"}
+    assert {ref.split("/")[0] for ref in owners} >= {"Patient", "Encounter", "Observation", "Condition"}
+    assert not any(ref.startswith(("Organization/", "Practitioner/", "Location/")) for ref in owners)
+
+
+def test_owners_hold_on_the_parallel_path_too(tmp_path: Path) -> None:
+    generate(patients=6, seed=4, out=tmp_path / "demo", fmt="ndjson")
+    owners = bulk_load.read_owners(tmp_path / "demo" / "owners.csv")
+    seen = []
+    for workers in (0, 2):
+        services = _own_services(tmp_path, f"o{workers}")
+        load_paths(services, [tmp_path / "demo"], batch_size=40, workers=workers, owners=owners)
+        seen.append(_owners_of(services))
+        services.store.close()
+    assert seen[0] == seen[1] and {ref: seen[1][ref] for ref in owners} == owners
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Type,Org\nPatient/p1,Organization/o1\n", "resource,organization"),
+        ("resource,organization\nPatient/p1,o1\n", ":2: expected Type/id,Organization/id"),
+        ("resource,organization\nPatient/p1,Organization/o1\nnot a line\n", ":3:"),
+        (None, "No such file"),
+    ],
+)
+def test_a_bad_owners_file_is_one_line_and_loads_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str | None, says: str
+) -> None:
+    from ketnoi.app import open_store
+    from ketnoi.cli import main
+
+    database, data, owners = f"sqlite:///{tmp_path}/k.db", tmp_path / "p.ndjson", tmp_path / "owners.csv"
+    data.write_bytes(orjson.dumps({"resourceType": "Patient", "id": "p1"}))
+    if text is not None:
+        owners.write_text(text, encoding="utf-8")
+    assert main(["migrate", "--database", database]) == 0
+    capsys.readouterr()
+    assert main(["load", "--database", database, "--owners", str(owners), str(data)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --owners:") and says in err, err
+    store = open_store(database)
+    try:
+        with store.session(write=False) as s:
+            assert s.current("Patient", "p1") is None
+    finally:
+        store.close()

@@ -28,7 +28,7 @@ from ketnoi.app import build_services, open_store, stop_services
 from ketnoi.auth import passwords
 from ketnoi.auth.scopes import parse_scopes
 from ketnoi.auth.totp import current_code
-from ketnoi.bulk.load import load_paths
+from ketnoi.bulk.load import load_paths, read_owners
 from ketnoi.cli import build_parser
 from ketnoi.config import Settings
 from ketnoi.demo import accounts as demo_accounts
@@ -46,6 +46,7 @@ KEYS = {
     "admin": {"username", "password", "totp_secret", "totp_uri"},
     "clinician": {"username", "password", "organization", "fhirUser"},
     "patient": {"username", "password", "patient"},
+    "provincial": {"username", "password", "organization"},
     "backend": {"client_id", "client_secret", "scope"},
     "app": {"client_id", "redirect_uri", "scope"},
 }
@@ -77,7 +78,7 @@ def loaded_url(
     """A database of each backend holding the demo population (loaded once per module)."""
     with throwaway_url(request.param, tmp_path_factory.mktemp("db"), "ketnoi_demo_accounts") as url:
         with _services(url, migrate=True) as services:
-            report = load_paths(services, [demo_dir])
+            report = load_paths(services, [demo_dir], owners=read_owners(demo_dir / "owners.csv"))
         assert report.written > 0 and not report.failures, report.failures[:3]
         yield url
 
@@ -196,6 +197,8 @@ def test_the_accounts_sign_in_and_link_to_the_demo_data(cli: Cli, url: str, tmp_
             shown["clinician"]["fhirUser"],
         )
         assert users["patient"].patient == shown["patient"]["patient"]
+        assert _signs_in(accounts, shown["provincial"], now)
+        assert users["provincial"].organization == shown["provincial"]["organization"]
 
         backend = clients.verify_secret(shown["backend"]["client_id"], shown["backend"]["client_secret"])
         assert backend is not None and (backend.name, backend.kind, backend.scope) == (
@@ -278,7 +281,7 @@ def test_a_second_run_refuses_and_changes_nothing(cli: Cli, url: str, tmp_path: 
     before = _state(url)
     again = tmp_path / "again.json"
     done = cli("demo", "accounts", "--database", url, "--out", str(again))
-    _one_error_line(done, 1, "exist already (admin, clinician, patient)", "cannot be shown again", "--reset")
+    _one_error_line(done, 1, "exist already (admin, clinician, patient, provincial)", "cannot be shown again", "--reset")
     assert not again.exists()
     assert _state(url) == before
 
@@ -287,7 +290,7 @@ def test_reset_sets_new_passwords_and_new_clients(cli: Cli, url: str) -> None:
     first = _provisioned(url)
     second = _made(cli, url, "--reset", "--base-url", "http://localhost:9000/")
     assert {role: set(values) for role, values in second.items()} == KEYS
-    for role in ("admin", "clinician", "patient"):
+    for role in demo_accounts.USERNAMES:
         assert second[role]["password"] != first[role]["password"]
     assert second["admin"]["totp_secret"] != first["admin"]["totp_secret"]
     for role, link in (("clinician", "organization"), ("clinician", "fhirUser"), ("patient", "patient")):
@@ -315,7 +318,8 @@ def test_reset_sets_new_passwords_and_new_clients(cli: Cli, url: str) -> None:
 
 def test_reset_on_a_fresh_database_makes_the_accounts(url: str) -> None:
     shown = _provisioned(url, reset=True)
-    assert set(shown) == set(KEYS) and [u.username for u in _state(url)[0]] == ["admin", "clinician", "patient"]
+    usernames = [u.username for u in _state(url)[0]]
+    assert set(shown) == set(KEYS) and usernames == ["admin", "clinician", "patient", "provincial"]
 
 
 def test_a_user_name_taken_by_another_role_is_refused(cli: Cli, url: str) -> None:
@@ -367,7 +371,7 @@ def test_an_unmigrated_database_is_refused(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_passwords_pass_the_policy() -> None:
-    for name in ("admin", "clinician", "patient"):
+    for name in demo_accounts.USERNAMES.values():
         password = demo_accounts.new_password(name)
         assert len(password) == demo_accounts.PASSWORD_LENGTH and passwords.check_password_policy(password, name) == []
 
@@ -392,3 +396,42 @@ def test_a_second_run_as_a_process(tmp_path: Path) -> None:
     )
     _one_error_line(Ran(done.returncode, done.stdout, done.stderr), 1, "exist already (admin)", "--reset")
     assert "Traceback" not in done.stderr
+
+
+def _encounters_seen(url: str, organization: str) -> int:
+    """``Encounter?_summary=count`` for a provincial manager of ``organization``."""
+    context = RequestContext(
+        authenticated=True, user="ql", scopes=parse_scopes("user/*.rs"), organization=organization,
+        roles=frozenset({"provincial"}),
+    )  # fmt: skip
+    with _services(url) as services:
+        response = handle(services, FhirRequest("GET", "Encounter", [("_summary", "count")], context=context))
+    body = response.resource if response.resource is not None else orjson.loads(response.raw or b"{}")
+    assert response.status == 200, body
+    return int(body["total"])
+
+
+def test_the_provincial_manager_counts_its_province_and_no_other(cli: Cli, url: str) -> None:
+    """The demo loaded with its owners file: the provincial account's province owns Encounters (its
+    dashboard is not all zeros), and a manager of another province counts none of them."""
+    shown = _made(cli, url)
+    province = shown["provincial"]["organization"]
+    with _services(url) as services:
+        facility = demo_accounts.find_demo_links(services).organization
+    assert province != facility
+    own = _encounters_seen(url, province)
+    assert own > 0
+    with _services(url) as services:
+        departments = [
+            f"Organization/{o['id']}"
+            for o in demo_accounts._search(
+                services, "Organization", [("type", f"{demo_accounts.ORG_LEVEL}|province"), ("_count", "100")]
+            )
+        ]
+        all_encounters = demo_accounts._count(services, "Encounter", [])
+    assert len(departments) == 34 and province in departments
+    seen = {d: _encounters_seen(url, d) for d in departments}
+    # No Encounter counted by two provinces (a central hospital's, under the ministry, by none), and the
+    # provinces whose facilities saw none of the demo's few patients count zero.
+    assert sum(seen.values()) <= all_encounters
+    assert any(v == 0 for d, v in seen.items() if d != province)
