@@ -46,6 +46,8 @@ PAGES: list[tuple[str, str, str]] = [
     ("13-portal-appointments", "/me/appointments", "patient"),
     ("14-claims-imports", "/imports", "admin"),
     ("15-dashboard-province", "/dashboard?year=2025", "provincial"),
+    ("16-server-status", "/ops", "admin"),
+    ("17-accounts", "/ops/users", "admin"),
 ]
 
 
