@@ -281,7 +281,9 @@ def test_a_second_run_refuses_and_changes_nothing(cli: Cli, url: str, tmp_path: 
     before = _state(url)
     again = tmp_path / "again.json"
     done = cli("demo", "accounts", "--database", url, "--out", str(again))
-    _one_error_line(done, 1, "exist already (admin, clinician, patient, provincial)", "cannot be shown again", "--reset")
+    _one_error_line(
+        done, 1, "exist already (admin, clinician, patient, provincial)", "cannot be shown again", "--reset"
+    )
     assert not again.exists()
     assert _state(url) == before
 
