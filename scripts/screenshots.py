@@ -124,7 +124,7 @@ def _shoot(chromium: str, url: str, accounts: dict[str, Any], out: Path) -> None
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             found: dict[str, str] = {}
-            for who in ("clinician", "patient", "admin"):
+            for who in ("clinician", "patient", "provincial", "admin"):
                 context = browser.new_context(locale="vi-VN", viewport={"width": 1280, "height": 900})
                 page = context.new_page()
                 _sign_in(page, url, accounts[who])
