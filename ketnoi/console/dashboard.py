@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, Final
 
+from ketnoi.vn import epi_schedule
+
 ICD10: Final = "http://hl7.org/fhir/sid/icd-10"
 CVX: Final = "http://hl7.org/fhir/sid/cvx"
 # Vietnam keeps UTC+7 all year: a month's visits are those of its days in Vietnam, not in UTC.
@@ -82,8 +84,8 @@ REGISTERS: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Antigen:
-    """A vaccine of the expanded programme (TCMR, ketnoi/vn/epi_schedule.py): its CVX code, the doses a
-    child gets, and the birth cohort it is given to (0: the children born in the year, 1: the year before)."""
+    """A vaccine of the expanded programme: its CVX code, the doses a child gets, and the birth cohort it is
+    given to (0: the children born in the year, 1: the year before)."""
 
     key: str
     cvx: str
@@ -91,17 +93,22 @@ class Antigen:
     cohort: int
 
 
-ANTIGENS: Final = (
-    Antigen("vx_hepb", "08", 1, 0),  # at birth
-    Antigen("vx_bcg", "19", 1, 0),
-    Antigen("vx_penta", "198", 3, 0),  # 2, 3 and 4 months
-    Antigen("vx_bopv", "178", 3, 0),
-    Antigen("vx_ipv", "10", 1, 0),  # 5 months
-    Antigen("vx_measles", "05", 1, 0),  # 9 months
-    Antigen("vx_mr", "04", 1, 1),  # 18 months
-    Antigen("vx_dtp", "01", 1, 1),  # 18 months (booster)
-    Antigen("vx_je", "39", 3, 1),  # 12, 12½ and 24 months
-)
+def _antigen(vaccine: str, cohort: int) -> Antigen:
+    """``vaccine`` (a key of the national schedule, ketnoi/vn/epi_schedule.py): its code and its number of
+    doses are the schedule's, so the dashboard and the record's schedule table never disagree."""
+    doses = sum(1 for dose in epi_schedule.SCHEDULE if dose.key == vaccine)
+    return Antigen(f"vx_{vaccine}", epi_schedule.VACCINES[vaccine].cvx, doses, cohort)
+
+
+# The programme's vaccines in the order the page lists them, each with the cohort it is measured against
+# (a vaccine given from the second year of life is measured against the children born the year before).
+ANTIGENS: Final = tuple(
+    _antigen(vaccine, cohort)
+    for vaccine, cohort in (
+        ("hepb", 0), ("bcg", 0), ("penta", 0), ("bopv", 0), ("ipv", 0), ("measles", 0), ("mr", 1), ("dtp", 1),
+        ("je", 1),
+    )
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
