@@ -26,7 +26,7 @@ from ketnoi.console import clinical, clinical_forms, i18n, show
 from ketnoi.console.clinical_forms import Checked
 from ketnoi.console.outcome import Message
 from ketnoi.console.sessions import ConsoleSession
-from ketnoi.console.views import LANG_COOKIE, Console
+from ketnoi.console.views import Console, chosen_language
 from ketnoi.interactions.context import RequestContext
 
 MAX_FIELD = 200  # characters kept of a one-line form value
@@ -44,10 +44,6 @@ class Row:
     hint: str = ""  # text key
     required: bool = False
     messages: list[Message] = dataclasses.field(default_factory=list)
-
-
-def _lang(request: Request) -> str:
-    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
 
 def _encounter_options(encounters: list[dict[str, Any]], t: dict[str, str]) -> list[tuple[str, str]]:
@@ -116,7 +112,7 @@ def routes(console: Console) -> list[Route]:
         patient = await run_in_threadpool(reader.read, "Patient", pid)
         if patient is None:
             return not_found(request, kept, context)
-        t = i18n.translator(_lang(request))
+        t = i18n.translator(chosen_language(request))
         found = await run_in_threadpool(
             reader.search, "Encounter", [("patient", f"Patient/{pid}"), ("_sort", "-date"), ("_count", "10")]
         )
@@ -127,7 +123,7 @@ def routes(console: Console) -> list[Route]:
             checked, resource = clinical_forms.check_observation(values, t, ids)
             if checked.ok:
                 checked = await run_in_threadpool(
-                    clinical_forms.save_observation, reader, pid, checked, resource, _lang(request)
+                    clinical_forms.save_observation, reader, pid, checked, resource, chosen_language(request)
                 )
                 if checked.ok:
                     return done(pid, "observation")
@@ -140,13 +136,15 @@ def routes(console: Console) -> list[Route]:
         patient = await run_in_threadpool(reader.read, "Patient", pid)
         if patient is None:
             return not_found(request, kept, context)
-        t = i18n.translator(_lang(request))
+        t = i18n.translator(chosen_language(request))
         checked = None
         if request.method == "POST":
             values = await _values(request, ("status", "class", "start", "reason", "note"))
             checked, start = clinical_forms.check_note(values, t)
             if checked.ok and start is not None:
-                checked = await run_in_threadpool(clinical_forms.save_note, reader, pid, checked, start, _lang(request))
+                checked = await run_in_threadpool(
+                    clinical_forms.save_note, reader, pid, checked, start, chosen_language(request)
+                )
                 if checked.ok:
                     return done(pid, "note")
         values = (

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from ketnoi.console import dashboard, i18n, records
 from ketnoi.console.sessions import ConsoleSession
-from ketnoi.console.views import LANG_COOKIE, Console
+from ketnoi.console.views import Console, chosen_language
 from ketnoi.interactions.context import RequestContext
 
 log = logging.getLogger("ketnoi.console.dashboard")
@@ -80,7 +80,7 @@ def facilities(reader: records.Reader, organization: str | None) -> list[tuple[s
 
 def routes(console: Console) -> list[Route]:
     def text_of(request: Request) -> dict[str, str]:
-        lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        lang = chosen_language(request)
         return i18n.translator(lang)
 
     def allowed(context: RequestContext) -> bool:

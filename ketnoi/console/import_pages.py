@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console import i18n, import_report, records, views
+from ketnoi.console import import_report, records, views
 from ketnoi.console.import_report import Finding, Report
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.show import VIETNAM
@@ -186,10 +186,6 @@ class Filters:
         return import_report.select(findings, self.severity, self.table, self.field)
 
 
-def _lang(request: Request) -> str:
-    return i18n.choose(request.cookies.get(views.LANG_COOKIE), request.headers.get("accept-language"))
-
-
 def _may_import(console: Console, context: RequestContext) -> bool:
     return console.auth is None or bool(context.roles & ROLES)
 
@@ -217,7 +213,7 @@ def routes(console: Console) -> list[Route]:
         done = Imported()
         if not sent.problem:
             user = (kept.user if kept else None) or context.user or ""
-            done = await run_in_threadpool(run_import, reader, sent.files, user, _lang(request))
+            done = await run_in_threadpool(run_import, reader, sent.files, user, views.chosen_language(request))
         if done.id is not None:
             return RedirectResponse(f"/imports/{done.id}?new=1", status_code=303)
         if done.report is not None and done.kept_problem:  # imported, but not kept: shown once, here

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console import i18n, ops_view, records, views
+from ketnoi.console import ops_view, records, views
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.views import Console
 from ketnoi.interactions.context import RequestContext
@@ -130,7 +130,7 @@ def routes(console: Console) -> list[Route]:
         except NotAllowed:
             return forbidden(request, kept, context)
         except FieldRefused as exc:
-            errors = {exc.field: (exc.vi if _lang(request) == "vi" else exc.en, False)}
+            errors = {exc.field: (exc.vi if views.chosen_language(request) == "vi" else exc.en, False)}
             return await _users_page(request, kept, context, 400, form=values, errors=errors)
         shown = ops_view.totp(new.totp, new.user.username) if new.totp else None
         return console.render(
@@ -151,7 +151,7 @@ def routes(console: Console) -> list[Route]:
         except NotAllowed:
             return forbidden(request, kept, context)
         except FieldRefused as exc:
-            problem = exc.vi if _lang(request) == "vi" else exc.en
+            problem = exc.vi if views.chosen_language(request) == "vi" else exc.en
             return await _users_page(request, kept, context, 404, problem=problem)
         if action == "password":
             return console.render(
@@ -205,7 +205,7 @@ def routes(console: Console) -> list[Route]:
         except NotAllowed:
             return forbidden(request, kept, context)
         except FieldRefused as exc:
-            errors = {exc.field: (exc.vi if _lang(request) == "vi" else exc.en, False)}
+            errors = {exc.field: (exc.vi if views.chosen_language(request) == "vi" else exc.en, False)}
             return await _clients_page(request, kept, context, 400, form=values, errors=errors)
         return console.render(
             request, "ops_secret.html", 201, context, user=_user(kept), what="ops_client_added",
@@ -225,7 +225,7 @@ def routes(console: Console) -> list[Route]:
         except NotAllowed:
             return forbidden(request, kept, context)
         except FieldRefused as exc:
-            problem = exc.vi if _lang(request) == "vi" else exc.en
+            problem = exc.vi if views.chosen_language(request) == "vi" else exc.en
             return await _clients_page(request, kept, context, 404, problem=problem)
         return RedirectResponse("/ops/clients?done=revoked", status_code=303)
 
@@ -241,7 +241,3 @@ def routes(console: Console) -> list[Route]:
         Route("/ops/clients", form(add_client), methods=["POST"]),
         Route("/ops/clients/{id}/revoke", form(revoke), methods=["POST"]),
     ]
-
-
-def _lang(request: Request) -> str:
-    return i18n.choose(request.cookies.get(views.LANG_COOKIE), request.headers.get("accept-language"))

@@ -29,7 +29,7 @@ from ketnoi.console import i18n, records
 from ketnoi.console.outcome import Message, outcome_text, place
 from ketnoi.console.registry_fields import PROVINCE_NAMES, REGISTRIES, Field, Registry, cell, locate, merge, shown
 from ketnoi.console.sessions import ConsoleSession
-from ketnoi.console.views import LANG_COOKIE, Console
+from ketnoi.console.views import Console, chosen_language
 from ketnoi.interactions.context import RequestContext
 
 PAGE = 20
@@ -86,8 +86,6 @@ def search(reader: records.Reader, registry: Registry, query: list[tuple[str, st
 
 
 # ---- pages ---------------------------------------------------------------------------------------
-def _lang(request: Request) -> str:
-    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
 
 def _may_write(console: Console, context: RequestContext) -> bool:
@@ -125,7 +123,7 @@ class FormState:
 def routes(console: Console) -> list[Route]:
     def render_form(request: Request, kept: ConsoleSession | None, context: RequestContext, state: FormState,
                     status: int = 200) -> Response:  # fmt: skip
-        t = i18n.translator(_lang(request))
+        t = i18n.translator(chosen_language(request))
         reg = state.registry
         action = f"/registry/{reg.slug}/{state.rid}/edit" if state.rid else f"/registry/{reg.slug}/new"
         return console.render(
@@ -148,7 +146,7 @@ def routes(console: Console) -> list[Route]:
         if active is not None:
             query = search_query(active, text, cursor)
             reader = console.reader(request, context)
-            results = await run_in_threadpool(search, reader, active, query, _lang(request))
+            results = await run_in_threadpool(search, reader, active, query, chosen_language(request))
         return console.render(
             request, "registry.html", context=context, user=kept.user if kept else None,
             registries=list(REGISTRIES.values()), active=active, q=text, results=results, paged=bool(cursor),
@@ -189,7 +187,7 @@ def routes(console: Console) -> list[Route]:
         if outcome is None:
             return not_found(request, kept, context)
         written, merged = outcome
-        lang = _lang(request)
+        lang = chosen_language(request)
         where = {f.key: locate(merged, f.path) for f in reg.fields}
         messages, problems = place(written.issues, where, lang)
         state = FormState(reg, rid, version, reg.title_of(merged) if rid else "", values, messages, problems)

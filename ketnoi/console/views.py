@@ -75,7 +75,7 @@ class Console:
         self, request: Request, name: str, status: int = 200, context: RequestContext | None = None, **values: Any
     ) -> HTMLResponse:
         """``name`` rendered in the user's language; ``context`` (the caller) chooses the navigation shown."""
-        lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        lang = chosen_language(request)
         page = _templates.get_template(name).render(
             t=i18n.translator(lang), lang=lang, path=request.url.path, query=request.url.query,
             open_access=self.auth is None, nav=_nav(context, self.auth is None), **values,
@@ -136,6 +136,11 @@ class Console:
         return records.Reader(self.services, context, base_url)
 
 
+def chosen_language(request: Request) -> str:
+    """The user's language: the ``lang`` cookie, else the browser's Accept-Language (ADR 0026 decision 5)."""
+    return i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
 def _nav(context: RequestContext | None, open_access: bool) -> list[tuple[str, str]]:
     roles = context.roles if context is not None else frozenset()
     return [(path, key) for path, key, who in NAV if who is None or open_access or roles & who]
@@ -167,7 +172,7 @@ def routes(console: Console) -> list[Route | Mount]:
     async def signin(request: Request) -> Response:
         if console.auth is None:
             return RedirectResponse("/", status_code=303)
-        lang = i18n.choose(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+        lang = chosen_language(request)
         url, state = await run_in_threadpool(
             console.auth.start, _safe_next(request.query_params.get("next")), lang, time.time()
         )
