@@ -209,7 +209,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from ketnoi.app import build_services, check_schema, open_store
-    from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths, read_owners
+    from ketnoi.bulk.load import BATCH_SIZE, LoadReport, load_paths
+    from ketnoi.bulk.owners import read_owners
     from ketnoi.interactions.organizations import is_reference
 
     if args.organization is not None and not is_reference(args.organization):

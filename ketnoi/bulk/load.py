@@ -9,18 +9,17 @@ transaction and batch Bundles go through the Bundle processor exactly as ``POST 
 
 from __future__ import annotations
 
-import csv
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
 from typing import Any, TypeVar
 
 from ketnoi import runtime
+from ketnoi.bulk.owners import Owners
 from ketnoi.bulk.prepare import PreparedItem, changes_extraction, parse_line, prepare, prepared_chunks
 from ketnoi.fhir.outcome import FhirError
 from ketnoi.interactions import audit
@@ -60,7 +59,6 @@ Progress = Callable[[LoadReport], None]
 # SQLite loads +38% and PostgreSQL +6%; memory stays near 0.5 GB. A server's own writes wait
 # for the SQLite writer lock up to one batch (~2 s), hence $import keeps smaller steps.
 BATCH_SIZE = 5000
-_RESOURCE_REF = re.compile(r"[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")  # Type/id, as an owners file names one
 T = TypeVar("T")
 Item = tuple[str, Any]  # (source label, parsed JSON or a parse error message)
 
@@ -95,60 +93,14 @@ def load_paths(
     default the operator running ``ketnoi load``, for ``organization``: ``Organization/ID``, which
     every version written records as its owner; ``ketnoi load --organization``). ``owners`` maps
     ``Type/id`` to the ``Organization/ID`` a resource is written for instead (``ketnoi load --owners``,
-    :func:`read_owners`): the operator's statement of who owns what, never read from the resources."""
+    :func:`ketnoi.bulk.owners.read_owners`): the operator's statement of who owns what, never read from
+    the resources."""
     ctx = _operator(organization) if context is None else context
     if organization is not None and context is not None:
         raise ValueError("load_paths takes a context or an organization, not both")
     writer = Owners(ctx, owners or {})
     with runtime.bulk_mode():  # fewer GC passes, quicker GIL hand-over (ketnoi.runtime)
         return _load_paths(services, paths, batch_size=batch_size, progress=progress, workers=workers, context=writer)
-
-
-class Owners:
-    """The context each resource of a load is written with: the load's own (``--organization``), or for
-    a resource the owners file names, the operator's context for that organization."""
-
-    def __init__(self, default: RequestContext, owners: Mapping[str, str]) -> None:
-        self.default = default
-        self.owners = owners
-        self._contexts: dict[str, RequestContext] = {}
-
-    def of(self, resource: Any) -> RequestContext:
-        owner = self.owners.get(_label(resource)) if self.owners else None
-        if owner is None:
-            return self.default
-        if owner not in self._contexts:
-            self._contexts[owner] = replace(self.default, organization=owner)
-        return self._contexts[owner]
-
-    def groups(self, batch: list[PreparedItem]) -> list[tuple[RequestContext, list[PreparedItem]]]:
-        """The batch split by owner, each part in the batch's order (one resource always has one owner,
-        so its versions stay in order)."""
-        if not self.owners:
-            return [(self.default, batch)]
-        parts: dict[int, tuple[RequestContext, list[PreparedItem]]] = {}
-        for item in batch:
-            context = self.of(item[1])
-            parts.setdefault(id(context), (context, []))[1].append(item)
-        return list(parts.values())
-
-
-def read_owners(path: str | Path) -> dict[str, str]:
-    """An owners file: CSV (UTF-8), header ``resource,organization``, then ``Type/id,Organization/id``
-    per line. ValueError naming the first bad line; nothing is loaded from a file with one."""
-    owners: dict[str, str] = {}
-    with Path(path).open(encoding="utf-8-sig", newline="") as handle_:
-        rows = csv.reader(handle_)
-        header = next(rows, None)
-        if header != ["resource", "organization"]:
-            raise ValueError(f"{path}: the first line must be 'resource,organization', not {header!r}")
-        for number, row in enumerate(rows, 2):
-            if not row:
-                continue
-            if len(row) != 2 or not _RESOURCE_REF.fullmatch(row[0]) or not is_reference(row[1]):
-                raise ValueError(f"{path}:{number}: expected Type/id,Organization/id, not {','.join(row)!r}")
-            owners[row[0]] = row[1]
-    return owners
 
 
 def _operator(organization: str | None) -> RequestContext:
@@ -357,20 +309,13 @@ def write_batch(
 
     A version written by someone else at the same time makes the commit fail (VersionConflict)
     and the whole transaction roll back; the batch is then tried again, reading the versions
-    anew, so a concurrent writer neither loses its write nor stops the load. With an owners file,
-    each owner's part of the batch is its own transaction (written for that organization)."""
+    anew, so a concurrent writer neither loses its write nor stops the load. With an owners file, each
+    resource is written for its owner by a Repository of its own, all in the batch's one transaction."""
     owners = context if isinstance(context, Owners) else Owners(context, {})
-    for part_context, part in owners.groups(batch):
-        _write_part(services, part, report, part_context, attempts)
-
-
-def _write_part(
-    services: Services, batch: list[PreparedItem], report: LoadReport, context: RequestContext, attempts: int
-) -> None:
     for attempt in range(1, attempts + 1):
         outcome = LoadReport()
         try:
-            _write_once(services, batch, outcome, context)
+            _write_once(services, batch, outcome, owners)
         except VersionConflict:
             if attempt == attempts:
                 raise
@@ -381,16 +326,17 @@ def _write_part(
         return
 
 
-def _write_once(services: Services, batch: list[PreparedItem], report: LoadReport, context: RequestContext) -> None:
-    with unit_of_work(services, context, write=True) as repo:
+def _write_once(services: Services, batch: list[PreparedItem], report: LoadReport, owners: Owners) -> None:
+    with unit_of_work(services, owners.default, write=True) as repo:
         prefetch_current(repo, (r for _, r, _, _ in batch))
+        writers = owners.writers(repo)
         for source, resource, index, error in batch:
             what = _label(resource)
             if error is not None:
                 report.failures.append(Failure(source, what, error))
                 continue
             try:
-                written = repo.upsert(resource, index)
+                written = writers.for_(resource).upsert(resource, index)
             except FhirError as exc:  # nothing was written for this resource; carry on
                 report.failures.append(Failure(source, what, str(exc)))
                 continue

@@ -517,7 +517,12 @@ class Repository(Visibility):
         caller may not write (an AuditEvent of a patient's change, a Provenance). It shares the
         written list and the running hooks, so its writes commit or roll back with the caller's,
         reach the after-commit hooks, and do not call the running hook again."""
-        context = replace(RequestContext.internal(task), request_id=self.context.request_id)
+        return self.acting_for(replace(RequestContext.internal(task), request_id=self.context.request_id))
+
+    def acting_for(self, context: RequestContext) -> Repository:
+        """This transaction for another caller, sharing what :meth:`privileged` shares: a bulk load
+        writes each resource for the organization its owners file names (``ketnoi load --owners``)
+        and still commits a whole batch at once."""
         twin = Repository(self.services, self.session, context)
         twin.written = self.written
         twin._hooks_running = self._hooks_running

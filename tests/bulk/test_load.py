@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import subprocess
 import sys
 import uuid
@@ -13,6 +14,7 @@ import pytest
 
 from ketnoi.bulk import load as bulk_load
 from ketnoi.bulk.load import LoadReport, load_paths, write_batch
+from ketnoi.bulk.owners import read_owners
 from ketnoi.demo.generate import generate
 from ketnoi.interactions.services import Services
 from ketnoi.sql import SqlQuery
@@ -289,7 +291,7 @@ def test_an_owners_file_says_whose_each_resource_is(fresh_services: Services, tm
     """``ketnoi load --owners``: each resource it names is written for its organization, the others for
     ``--organization``; the demo's file gives every clinical resource a facility (ADR 0014)."""
     generate(patients=8, seed=5, out=tmp_path / "demo", fmt="ndjson")
-    owners = bulk_load.read_owners(tmp_path / "demo" / "owners.csv")
+    owners = read_owners(tmp_path / "demo" / "owners.csv")
     report = load_paths(
         fresh_services, [tmp_path / "demo"], batch_size=50, organization="Organization/so-y-te", owners=owners
     )
@@ -299,11 +301,19 @@ def test_an_owners_file_says_whose_each_resource_is(fresh_services: Services, tm
     assert {org for ref, org in found.items() if ref not in owners} == {"Organization/so-y-te"}
     assert {ref.split("/")[0] for ref in owners} >= {"Patient", "Encounter", "Observation", "Condition"}
     assert not any(ref.startswith(("Organization/", "Practitioner/", "Location/")) for ref in owners)
+    # One transaction per batch whatever the owners: each batch leaves its one AuditEvent.
+    assert _load_events(fresh_services) == math.ceil(len(found) / 50)
+
+
+def _load_events(services: Services) -> int:
+    with services.store.session(write=False) as s:
+        rows = s.query(SqlQuery("SELECT event FROM audit_log", ()))
+    return sum(b"ketnoi load" in bytes(event) for (event,) in rows)
 
 
 def test_owners_hold_on_the_parallel_path_too(tmp_path: Path) -> None:
     generate(patients=6, seed=4, out=tmp_path / "demo", fmt="ndjson")
-    owners = bulk_load.read_owners(tmp_path / "demo" / "owners.csv")
+    owners = read_owners(tmp_path / "demo" / "owners.csv")
     seen = []
     for workers in (0, 2):
         services = _own_services(tmp_path, f"o{workers}")
@@ -319,7 +329,12 @@ def test_owners_hold_on_the_parallel_path_too(tmp_path: Path) -> None:
         ("Type,Org\nPatient/p1,Organization/o1\n", "resource,organization"),
         ("resource,organization\nPatient/p1,o1\n", ":2: expected Type/id,Organization/id"),
         ("resource,organization\nPatient/p1,Organization/o1\nnot a line\n", ":3:"),
-        (None, "No such file"),
+        (None, "no such file"),
+        (
+            "resource,organization\nPatient/p1,Organization/o1\nPatient/p1,Organization/o1\n",
+            ":3: Patient/p1 is listed twice",
+        ),
+        ("resource,organization\nNotAType/p1,Organization/o1\n", ":2: expected"),
     ],
 )
 def test_a_bad_owners_file_is_one_line_and_loads_nothing(

@@ -28,7 +28,8 @@ from ketnoi.app import build_services, open_store, stop_services
 from ketnoi.auth import passwords
 from ketnoi.auth.scopes import parse_scopes
 from ketnoi.auth.totp import current_code
-from ketnoi.bulk.load import load_paths, read_owners
+from ketnoi.bulk.load import load_paths
+from ketnoi.bulk.owners import read_owners
 from ketnoi.cli import build_parser
 from ketnoi.config import Settings
 from ketnoi.demo import accounts as demo_accounts
