@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console import ops_view, records, views
+from ketnoi.console import ops_view, records, show, views
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.views import Console
 from ketnoi.interactions.context import RequestContext
@@ -56,7 +56,7 @@ def routes(console: Console) -> list[Route]:
         return console.render(
             request, "ops.html", context=context, user=_user(kept), facts=facts, counts=counts,
             uptime=ops_view.duration(time.time() - started), size=ops_view.size(facts.database_bytes),
-            checkpoint=ops_view.moment(facts.last_checkpoint),
+            checkpoint=show.epoch_moment(facts.last_checkpoint),
         )  # fmt: skip
 
     async def jobs(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:

@@ -11,7 +11,6 @@ import segno
 
 from ketnoi.auth.totp import provisioning_uri
 from ketnoi.console import records, show
-from ketnoi.fhir import resource as res
 from ketnoi.jobs.runner import FINISHED, Job
 
 #: The types the status page counts (``_summary=count`` through the interactions, as the caller): the
@@ -47,7 +46,8 @@ def job_row(job: Job) -> JobRow:
     if job.state == "done" and total is not None:
         done = total  # a finished export stops counting at its last type
     return JobRow(
-        job.id, job.kind, job.state, done, total, unit, _moment(job.created), _moment(job.updated), job.error,
+        job.id, job.kind, job.state, done, total, unit,
+        show.epoch_moment(job.created), show.epoch_moment(job.updated), job.error,
         job.kind in CANCELLABLE and job.state not in FINISHED,
     )  # fmt: skip
 
@@ -68,14 +68,6 @@ def _progress(job: Job) -> tuple[int, int | None, str]:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) else 0
-
-
-def _moment(epoch: float) -> str:
-    return show.moment(res.instant(epoch))
-
-
-def moment(epoch: float | None) -> str:
-    return "—" if epoch is None else _moment(epoch)
 
 
 def counts(reader: records.Reader) -> list[tuple[str, int | None]]:

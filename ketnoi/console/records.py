@@ -15,11 +15,10 @@ from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
+from ketnoi.vn.identifiers import identifier_in
 
 PAGE = 20  # patients a search shows, rows of a record's table
 TREND_OBSERVATIONS = 200  # the newest observations the record's trend charts are drawn from
-_CCCD = re.compile(r"\d{9}|\d{12}")  # CMND (9 digits) or CCCD (12)
-_BHYT = re.compile(r"[A-Za-z]{2}\d{13}|[A-Za-z]{2}\d{8}")  # health insurance card: 15 characters (or the 10-digit code)
 _YEAR = re.compile(r"(19|20)\d{2}")
 
 
@@ -153,7 +152,7 @@ def json_of(response: FhirResponse) -> dict[str, Any]:
 
 
 def patient_query(text: str) -> list[tuple[str, str]] | None:
-    """The Patient search for what a user typed: a CCCD or BHYT number is an identifier, a four-digit
+    """The Patient search for what a user typed: a CCCD, CMND, BHXH or BHYT number is an identifier, a four-digit
     year a birth year, the rest the name (the server's name search ignores diacritics and case).
     None when nothing was typed."""
     words = text.split()
@@ -162,8 +161,8 @@ def patient_query(text: str) -> list[tuple[str, str]] | None:
     query: list[tuple[str, str]] = []
     names: list[str] = []
     for word in words:
-        if _CCCD.fullmatch(word) or _BHYT.fullmatch(word):
-            query.append(("identifier", word.upper()))
+        if number := identifier_in(word):
+            query.append(("identifier", number))
         elif _YEAR.fullmatch(word):
             query.append(("birthdate", word))
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from ketnoi.vn.identifier_rules import BHYT_SYSTEM, CCCD_SYSTEM
@@ -84,6 +84,11 @@ def moment(value: Any, fmt: str = "%H:%M %d/%m/%Y") -> str:
     if parsed.tzinfo is None:
         return text
     return parsed.astimezone(VIETNAM).strftime(fmt)
+
+
+def epoch_moment(epoch: float | None) -> str:
+    """A server-side time (seconds since 1970: a job's, a checkpoint's) as :func:`moment`; a dash for none."""
+    return "—" if epoch is None else moment(datetime.fromtimestamp(epoch, UTC).isoformat())
 
 
 def when(resource: dict[str, Any], *fields: str) -> str:

@@ -53,6 +53,7 @@ __all__ = [
     "IdentifierError",
     "Problem",
     "Rule",
+    "identifier_in",
     "invariants",
     "normalize_bhxh",
     "normalize_bhyt",
@@ -161,6 +162,16 @@ def _clean(value: str, *, upper: bool = False) -> str:
     # NFKC turns full-width digits and letters (pasted from some input methods) into ASCII.
     text = _SEPARATORS.sub("", unicodedata.normalize("NFKC", value))
     return text.upper() if upper else text
+
+
+_SEARCH_SHAPE = re.compile(r"\d{9}|\d{10}|\d{12}|[A-Z]{2}\d{13}")  # CMND, BHXH, CCCD, BHYT card
+
+
+def identifier_in(word: str) -> str | None:
+    """The person identifier a searched word has the shape of (CMND 9 digits, BHXH 10, CCCD 12, BHYT card
+    two letters and 13 digits), cleaned as it is stored; None for anything else (a name, a year)."""
+    text = _clean(word, upper=True)
+    return text if _SEARCH_SHAPE.fullmatch(text) else None
 
 
 def _start(kind: _Kind, value: str, text: str) -> list[Problem]:

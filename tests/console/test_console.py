@@ -203,3 +203,19 @@ def test_english_one_click_away_and_sign_out_ends_the_session(page: Page, site: 
     expect(page.locator("h1")).to_have_text("You are signed out.")
     page.goto(site.root + "/patients")
     expect(page).to_have_url(re.compile(r"/auth/authorize"))  # the session and its tokens are gone
+
+
+def test_the_search_box_reads_identifiers_years_and_names() -> None:
+    """What a clinician types: an identifier of any national shape, a birth year, and name words (each must match)."""
+    from ketnoi.console.records import patient_query
+
+    query = patient_query("nguyen 1985 dn4797914012345 7901234567 an")
+    assert query is not None
+    assert query[:5] == [
+        ("birthdate", "1985"),
+        ("identifier", "DN4797914012345"),
+        ("identifier", "7901234567"),
+        ("name", "nguyen"),
+        ("name", "an"),
+    ]
+    assert patient_query("   ") is None

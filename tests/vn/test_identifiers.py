@@ -27,6 +27,7 @@ from ketnoi.vn.identifiers import (
     CccdParts,
     IdentifierError,
     Problem,
+    identifier_in,
     invariants,
     normalize_bhxh,
     normalize_bhyt,
@@ -587,3 +588,21 @@ def test_demo_facility_codes_and_licences_pass() -> None:
                 assert rule.validate(identifier["value"]) == [], identifier
                 checked[rule.kind] = checked.get(rule.kind, 0) + 1
     assert set(checked) == {"facility", "licence"}
+
+
+@pytest.mark.parametrize(
+    ("word", "found"),
+    [
+        ("079203001234", "079203001234"),  # CCCD
+        ("０７９２０３００１２３４", "079203001234"),  # full-width digits, as some input methods type them
+        ("123456789", "123456789"),  # CMND
+        ("7901234567", "7901234567"),  # BHXH (VssID, VNeID)
+        ("dn4797914012345", "DN4797914012345"),  # BHYT card, typed in lower case
+        ("1985", None),  # a birth year
+        ("nguyen", None),
+        ("DN47979140123", None),  # a card number short of two digits: a name search, not a wrong identifier
+    ],
+)
+def test_identifier_in_a_search_word(word: str, found: str | None) -> None:
+    """The console's patient search treats a word of an identifier's shape as that identifier."""
+    assert identifier_in(word) == found
