@@ -306,7 +306,7 @@ class _Truth:
 def _write_ndjson(out: Path, hs: facilities.HealthSystem, blocks: Iterator[Block], truth: _Truth) -> None:
     writer = _NdjsonWriter(out)
     with (out / OWNERS_FILE).open("w", encoding="utf-8", newline="") as owners_file:
-        owners = OwnersWriter(owners_file)
+        owners = OwnersWriter(owners_file, hs.resources)
         try:
             for res in hs.resources:
                 writer.write(res)

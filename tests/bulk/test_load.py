@@ -300,7 +300,17 @@ def test_an_owners_file_says_whose_each_resource_is(fresh_services: Services, tm
     assert {ref: found[ref] for ref in owners} == owners
     assert {org for ref, org in found.items() if ref not in owners} == {"Organization/so-y-te"}
     assert {ref.split("/")[0] for ref in owners} >= {"Patient", "Encounter", "Observation", "Condition"}
-    assert not any(ref.startswith(("Organization/", "Practitioner/", "Location/")) for ref in owners)
+    # Registry entries belong to the Sở Y tế above them (its manager keeps them); the national ones to nobody.
+    departments = {
+        f"Organization/{o['id']}"
+        for line in (tmp_path / "demo" / "Organization.ndjson").read_bytes().splitlines()
+        if "province" in str((o := orjson.loads(line)).get("type"))
+    }
+    registry = {
+        ref: org for ref, org in owners.items() if ref.startswith(("Organization/", "Practitioner", "Location/"))
+    }
+    assert registry and set(registry.values()) <= departments
+    assert {ref: org for ref, org in owners.items() if ref in departments} == {d: d for d in departments}
     # One transaction per batch whatever the owners: each batch leaves its one AuditEvent.
     assert _load_events(fresh_services) == math.ceil(len(found) / 50)
 

@@ -438,3 +438,29 @@ def test_the_provincial_manager_counts_its_province_and_no_other(cli: Cli, url: 
     # provinces whose facilities saw none of the demo's few patients count zero.
     assert sum(seen.values()) <= all_encounters
     assert any(v == 0 for d, v in seen.items() if d != province)
+
+
+def _put_as(url: str, organization: str, role: str, resource: dict[str, object]) -> int:
+    context = RequestContext(
+        authenticated=True, user="u", scopes=parse_scopes("user/*.cruds"), organization=organization,
+        roles=frozenset({role}),
+    )  # fmt: skip
+    with _services(url) as services:
+        request = FhirRequest("PUT", f"Organization/{resource['id']}", body=resource, context=context)
+        return handle(services, request).status
+
+
+def test_the_province_keeps_its_registry_and_a_facility_does_not_rewrite_it(cli: Cli, url: str) -> None:
+    """The owners file gives registry entries to the Sở Y tế above them: the provincial account edits its
+    province's facilities, not another province's, and a facility cannot rewrite its own entry."""
+    shown = _made(cli, url)
+    province = shown["provincial"]["organization"]
+    with _services(url) as services:
+        facility_ref = demo_accounts.find_demo_links(services).organization
+        orgs = list(demo_accounts._search(services, "Organization", []))
+    by_ref = {f"Organization/{o['id']}": o for o in orgs}
+    facility = {**by_ref[facility_ref], "alias": ["đã sửa"]}
+    elsewhere = next(o for o in orgs if "province" in str(o.get("type")) and f"Organization/{o['id']}" != province)
+    assert _put_as(url, province, "provincial", facility) == 200
+    assert _put_as(url, facility_ref, "facility-admin", {**facility, "alias": ["lần hai"]}) == 403
+    assert _put_as(url, province, "provincial", {**elsewhere, "alias": ["không được"]}) == 403
