@@ -130,4 +130,38 @@ def axe_violations(page: Page, impacts: Sequence[str] = ("serious", "critical"))
     if page.evaluate("typeof axe === 'undefined'"):
         page.evaluate(_axe_source())
     violations: list[dict[str, Any]] = page.evaluate(_RUN_AXE, list(impacts))
-    return violations
+    return violations + reflow_violations(page)
+
+
+#: WCAG 2.1 AA 1.4.10 (Reflow), which axe does not test: at 320 CSS pixels wide (a phone, or 400 % zoom)
+#: nothing makes the page scroll sideways; a wide table scrolls inside its own box, as the criterion allows.
+REFLOW_WIDTH = 320
+_WIDE_ELEMENTS = """(width) => {
+    // Its box, or text overflowing it (a long word does not widen its box), past the edge; the page may be scrolled.
+    const right = (e) => { const r = e.getBoundingClientRect(); return Math.max(r.right, r.left + e.scrollWidth); };
+    const out = (e) => right(e) + window.scrollX > width + 1;
+    const boxed = (e) => {
+        const box = e.parentElement && e.parentElement.closest('.scroll');
+        return box && !out(box);
+    };
+    const named = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '');
+    const wide = [...document.body.querySelectorAll('*')].filter((e) => out(e) && !boxed(e));
+    // The innermost: the element whose content is too wide, not every box around it.
+    return wide.filter((e) => ![...e.children].some((c) => wide.includes(c))).slice(0, 5).map(named)
+        .concat([`document ${document.documentElement.scrollWidth}px wide`]);
+}"""
+
+
+def reflow_violations(page: Page) -> list[dict[str, Any]]:
+    """The page seen REFLOW_WIDTH pixels wide (then put back): a violation naming the outermost elements
+    that stick out when the document is wider than the screen."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": REFLOW_WIDTH, "height": 640})
+    try:
+        wide = page.evaluate("document.documentElement.scrollWidth") > REFLOW_WIDTH
+        targets = page.evaluate(_WIDE_ELEMENTS, REFLOW_WIDTH) if wide else []
+    finally:
+        if size is not None:
+            page.set_viewport_size(size)
+    help_ = f"Content must reflow at {REFLOW_WIDTH} CSS pixels without scrolling sideways (WCAG 1.4.10)"
+    return [{"id": "reflow", "impact": "serious", "help": help_, "targets": targets}] if wide else []

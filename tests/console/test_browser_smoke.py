@@ -36,3 +36,15 @@ def test_axe_runs_under_the_strict_content_security_policy_of_the_sign_in_pages(
     assert "default-src 'none'" in response.headers["content-security-policy"]
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=x.png>')")
     assert [v["id"] for v in axe_violations(page)] == ["image-alt"]
+
+
+def test_the_reflow_check_finds_a_page_too_wide_for_a_phone_and_passes_a_wide_table_in_its_box(page: Page) -> None:
+    page.set_content('<html lang="en"><body><main><div id="w" style="width:600px">wide</div></main></body></html>')
+    found = [v for v in axe_violations(page) if v["id"] == "reflow"]
+    assert found and found[0]["targets"][0] == "div#w", found
+    page.set_content(
+        '<html lang="en"><body><main><div class="scroll" style="overflow-x:auto">'
+        '<table><tr><td style="width:900px">a wide table</td></tr></table></div></main></body></html>'
+    )
+    assert not [v for v in axe_violations(page) if v["id"] == "reflow"]
+    assert page.viewport_size is not None and page.viewport_size["width"] > 320  # put back after the check
