@@ -57,14 +57,14 @@ def routes(console: Console) -> list[Route]:
         request: Request, kept: ConsoleSession | None, context: RequestContext, exc: Refused, page: str, **values: Any
     ) -> Response:
         """A refused change, answered on the form it came from: a field's refusal next to the field (400),
-        a lock-out (429, Retry-After) or no account of one's own (403) above it."""
+        a lock-out (429, Retry-After), a change not allowed (403) or one with nothing to change (409) above it."""
         fields: dict[str, str] = values.pop("fields", {})
         if isinstance(exc, FieldRefused):
             values["errors"] = {fields.get(exc.field, exc.field): (words(request, exc), False)}
             status = 400
         else:
             values["problem"] = words(request, exc)
-            status = 429 if isinstance(exc, Locked) else 403
+            status = 429 if isinstance(exc, Locked) else 403 if isinstance(exc, NotAllowed) else 409
         response = console.render(request, page, status, context, user=kept.user if kept else None, **values)
         if isinstance(exc, Locked):
             response.headers["Retry-After"] = str(math.ceil(exc.retry_after))

@@ -158,8 +158,8 @@ class OwnAccount:
                 "Tài khoản quản trị phải luôn có bước xác thực thứ hai; chỉ được thay, không được tắt.",
             ))  # fmt: skip
         if user.totp_secret is None:
-            raise self._refusal(context, "account-totp-off", user.username, admin.FieldRefused(
-                Refused("Two-step sign-in is already off.", "Đăng nhập hai bước đang tắt."), "code"
+            raise self._refusal(context, "account-totp-off", user.username, Refused(
+                "Two-step sign-in is already off.", "Đăng nhập hai bước đang tắt."
             ))  # fmt: skip
 
         def change(current: User) -> User:
