@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from ketnoi.console import (
+    account_pages,
     audit_pages,
     clinical_pages,
     dashboard_pages,
@@ -36,6 +37,7 @@ def mount(app: Starlette, services: Services) -> Starlette:
     console = Console(services, auth, authenticator)
     # One module per group of pages, each returning its routes (its navigation row is in views.NAV).
     app.router.routes[0:0] = [
+        *account_pages.routes(console),
         *audit_pages.routes(console),
         *clinical_pages.routes(console),
         *dashboard_pages.routes(console),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from ketnoi.console import (
+    text_account,
     text_audit,
     text_clinical,
     text_dashboard,
@@ -206,6 +207,7 @@ def _merge(*parts: dict[str, dict[str, str]]) -> None:
 
 
 _merge(
+    text_account.TEXT,
     text_audit.TEXT,
     text_clinical.TEXT,
     text_dashboard.TEXT,

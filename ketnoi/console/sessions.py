@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Final
 from urllib.parse import urlencode
 
@@ -58,6 +58,16 @@ class ConsoleSession:
     fhir_user: str | None
     patient: str | None
     scope: str
+    # A TOTP secret the user is setting up on the account page, until confirmed with a code (issue 15):
+    # kept here, on the server, never in a cookie or URL, and gone when the session ends.
+    pending_totp: str | None = field(default=None, repr=False)
+
+    @property
+    def grant(self) -> str | None:
+        """The refresh-token grant (``sid``) this session's tokens belong to: the sign-in to keep when
+        the user changes the password and every other one ends."""
+        sid = unverified(self.access, 1).get("sid")
+        return sid if isinstance(sid, str) else None
 
 
 def _digest(value: str) -> str:
@@ -194,6 +204,12 @@ class ConsoleAuth:
             if token:
                 with contextlib.suppress(OAuthError):  # already gone: nothing left to revoke
                     self.status.revoke({"token": token, "client_id": client_id}, None, now)
+
+    def hold_totp(self, kept: ConsoleSession, secret: str | None, now: float) -> ConsoleSession:
+        """The session keeping ``secret`` as the TOTP being set up (None: none any more)."""
+        updated = replace(kept, pending_totp=secret)
+        self._save(updated, now)
+        return updated
 
     def _save(self, kept: ConsoleSession, now: float) -> None:
         expires = min(kept.created + MAX_AGE_S, kept.seen + IDLE_S)

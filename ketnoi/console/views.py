@@ -49,6 +49,7 @@ NAV: list[tuple[str, str, frozenset[str] | None]] = [
     ("/review", "nav_review", frozenset({"admin", "facility-admin"})),
     ("/imports", "nav_imports", IMPORTERS),
     ("/ops", "nav_ops", frozenset({"admin"})),
+    ("/account", "nav_account", frozenset({*STAFF, "patient"})),  # one's own account: password, TOTP
 ]
 
 _templates = Environment(

@@ -350,3 +350,14 @@ def _read(session: Session, username: str, now: float) -> User | None:
     """The account, locked until the transaction ends (the read half of a read-modify-write)."""
     text = session.security_get(KIND, username, now, for_update=True)
     return None if text is None else _from_json(text)
+
+
+def read_locked(session: Session, username: str, now: float) -> User | None:
+    """The account locked for a read-modify-write in the caller's transaction (the self-service changes
+    of :mod:`ketnoi.security.own_account`, which check a password and a code before changing it)."""
+    return _read(session, username, now)
+
+
+def write(session: Session, user: User, now: float) -> None:
+    """Store ``user`` as changed, in the caller's transaction (after :func:`read_locked`)."""
+    session.security_put(KIND, user.username, _to_json(user), None, now)

@@ -62,6 +62,10 @@ ACTIONS: Final = {
     "users-reset-totp": (_ATTRIBUTES_CHANGED, "U"),
     "clients-add": (_ROLES_CHANGED, "C"),
     "clients-revoke": (_ATTRIBUTES_CHANGED, "U"),
+    # A user's changes to their own account (ketnoi.security.own_account, ADR 0027 decision 6).
+    "account-password": (_ATTRIBUTES_CHANGED, "U"),
+    "account-totp": (_ATTRIBUTES_CHANGED, "U"),
+    "account-totp-off": (_ATTRIBUTES_CHANGED, "U"),
 }
 JOB_PAGE: Final = 20
 
