@@ -3,8 +3,9 @@
 R4 has no SubscriptionTopic resource: the backport IG lets an R4 server name its topics by canonical
 URL (listed in the CapabilityStatement) and a Subscription refers to one in ``criteria``, narrowing
 it with filters (``backport-filter-criteria``) on the parameters the topic allows. Each topic here
-is one resource trigger: a resource type, the interactions that fire it and a search that the new
-version must match (the R5 ``queryCriteria.current``), all evaluated from the version's index rows.
+is one resource trigger: a resource type, the interactions that fire it, a search that the new
+version must match (the R5 ``queryCriteria.current``) and, for a change of state, one that the version
+before an update must match (``previous``), all evaluated from index rows.
 The four are the flows PRODUCT.md starts from: a referral reaching the receiving facility, a
 notifiable disease reaching preventive medicine, a final lab result reaching the ordering
 clinician, and an admission.
@@ -27,6 +28,10 @@ class Topic:
     interactions: tuple[str, ...]  # create | update | delete
     criteria: str  # a search the new version must match ("" = any)
     filters: tuple[str, ...]  # the parameters a subscriber may filter by (canFilterBy)
+    # A search the version before an update must match too ("" = none): the R5 ``queryCriteria.previous``
+    # with ``requireBoth``; a create passes it (``resultForCreate`` test-passes). It makes "an encounter
+    # starts" fire once, not again at every change during the stay.
+    previous: str = ""
 
     def describe(self) -> dict[str, Any]:
         """The topic as the R5 SubscriptionTopic would state it (in a Parameters-free JSON form)."""
@@ -36,10 +41,18 @@ class Topic:
             "resourceTrigger": {
                 "resource": self.resource_type,
                 "supportedInteraction": list(self.interactions),
-                "queryCriteria": {"current": self.criteria} if self.criteria else {},
+                "queryCriteria": self._query_criteria(),
             },
             "canFilterBy": [{"resource": self.resource_type, "filterParameter": p} for p in self.filters],
         }
+
+    def _query_criteria(self) -> dict[str, Any]:
+        if not self.previous:
+            return {"current": self.criteria} if self.criteria else {}
+        return {
+            "previous": self.previous, "resultForCreate": "test-passes", "current": self.criteria,
+            "resultForDelete": "test-fails", "requireBoth": True,
+        }  # fmt: skip
 
 
 TOPICS: dict[str, Topic] = {
@@ -71,6 +84,7 @@ TOPICS: dict[str, Topic] = {
             ("create", "update"),
             "status=final,amended,corrected",
             ("based-on", "patient", "performer", "category", "code"),
+            "status:not=final,amended,corrected",  # released now, not before: an amendment is not news here
         ),
         Topic(
             BASE + "admission",
@@ -80,6 +94,7 @@ TOPICS: dict[str, Topic] = {
             ("create", "update"),
             "status=in-progress",
             ("patient", "service-provider", "class", "type"),
+            "status:not=in-progress",  # it starts now: a change during the stay is not a second admission
         ),
     )
 }

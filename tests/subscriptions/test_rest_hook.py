@@ -23,6 +23,7 @@ from ketnoi.subscriptions import relay_of
 from ketnoi.subscriptions.relay import Relay
 from ketnoi.subscriptions.spec import CONTENT, FILTER, HEARTBEAT, TIMEOUT
 from ketnoi.subscriptions.topics import BASE as TOPIC
+from ketnoi.subscriptions.topics import TOPICS, Topic
 from tests.interactions.audit_helpers import head, records
 from tests.subscriptions.receiver import Receiver
 
@@ -202,6 +203,54 @@ def test_a_topic_subscription_shakes_hands_then_filters_events(world: Services, 
     got = receiver.wait(2)
     assert [e["fullUrl"].rsplit("/", 1)[1] for e in got[1].json()["entry"][1:]] == ["e1"]
     assert len(got) == 2
+
+
+def test_a_topic_with_a_previous_test_fires_when_the_state_is_reached_not_at_every_change(
+    world: Services, receiver: Receiver
+) -> None:
+    """The admission topic (queryCriteria previous + current, requireBoth): an encounter that starts, or is
+    created started, is one admission; a change during the stay is none; a report becoming final is one
+    lab result, its amendment none (ADR 0025 decision 1)."""
+    put(world, subscription("t1", TOPIC + "admission", receiver.url, **with_content("id-only")))
+    put(world, subscription("t2", TOPIC + "lab-result-final", receiver.url, **with_content("id-only")))
+    drain(world)
+    assert len(receiver.wait(2)) == 2  # the handshakes
+    enc = {"resourceType": "Encounter", "id": "e1", "status": "planned", "class": {"code": "IMP"},
+           "subject": {"reference": "Patient/p1"}}  # fmt: skip
+    put(world, enc)  # planned: no
+    put(world, {**enc, "status": "in-progress"})  # starts: yes
+    put(world, {**enc, "status": "in-progress", "priority": {"text": "urgent"}})  # during the stay: no
+    put(world, {**enc, "id": "e2", "status": "in-progress"})  # created started: yes
+    report = {"resourceType": "DiagnosticReport", "id": "r1", "status": "preliminary", "code": {"text": "CBC"},
+              "subject": {"reference": "Patient/p1"}}  # fmt: skip
+    put(world, report)  # preliminary: no
+    put(world, {**report, "status": "final"})  # final now: yes
+    put(world, {**report, "status": "amended"})  # was final already: no
+    drain(world)
+    got = receiver.wait(5)
+    focus = [e["fullUrl"].rsplit("/", 2)[1:] for r in got[2:] for e in r.json()["entry"][1:]]
+    assert focus == [["Encounter", "e1"], ["Encounter", "e2"], ["DiagnosticReport", "r1"]], focus
+    assert [read(world, "Encounter/e1")["meta"]["versionId"], read(world, "DiagnosticReport/r1")["status"]] == [
+        "3",
+        "amended",
+    ]
+
+
+@pytest.mark.parametrize("topic", [t for t in TOPICS.values() if t.previous])
+def test_a_topics_previous_test_is_decided_from_index_rows(world: Services, topic: Topic) -> None:
+    """The version before is not in the database any more (the new one is): its test must never need it."""
+    from ketnoi.interactions.repository import Repository
+    from ketnoi.interactions.search import parse_type_query
+    from ketnoi.store.base import StoredVersion
+    from ketnoi.subscriptions.matching import holds
+
+    with world.store.session(write=False) as session:
+        query = parse_type_query(Repository(world, session, OPERATOR), topic.resource_type, topic.previous, strict=True)
+    resource = {"resourceType": topic.resource_type, "id": "x", "status": "unknown"}
+    stored = StoredVersion(topic.resource_type, "x", 1, 0.0, False, orjson.dumps(resource))
+    index = world.extractor.extract(resource)
+    assert query.filters
+    assert all(holds(crit, stored, index, "http://x/fhir") for crit in query.filters)
 
 
 @pytest.mark.parametrize(
