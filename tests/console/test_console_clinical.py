@@ -248,6 +248,53 @@ def test_a_vital_sign_with_errors_next_to_the_field_then_saved_and_charted(page:
     assert saved[0]["valueQuantity"]["code"] == "Cel" and saved[0]["effectiveDateTime"].endswith("+07:00")
 
 
+def test_a_blood_pressure_and_laboratory_results_are_recorded_and_charted(page: Page, site: Site) -> None:
+    _open_record(page, site)
+    page.click("text=Ghi huyết áp")
+    expect(page.locator("h1")).to_have_text("Ghi huyết áp")
+    assert not axe_violations(page)
+    page.fill("#f-systolic", "80")
+    page.fill("#f-diastolic", "120")  # the two numbers swapped
+    page.click("form.clinical-form button[type=submit]")
+    expect(page.locator("#f-diastolic-msg")).to_contain_text("phải thấp hơn huyết áp tâm thu")
+    expect(page.locator("#f-diastolic")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-systolic-msg")).to_have_count(0)
+    expect(page.locator("#f-systolic")).to_have_value("80")
+    assert not axe_violations(page)
+    assert len(_search(site.services, "Observation", ("patient", "Patient/be"))) == 2  # nothing written
+
+    page.fill("#f-systolic", "135")
+    page.fill("#f-diastolic", "85")
+    page.click("form.clinical-form button[type=submit]")
+    expect(page).to_have_url(site.root + "/patients/be?saved=observation")
+    rows = page.locator("section[aria-labelledby=s-observations] tbody tr")
+    expect(rows.first).to_contain_text("Huyết áp tâm thu: 135 mmHg; Huyết áp tâm trương: 85 mmHg")
+    panel = next(o for o in _search(site.services, "Observation", ("code", "85354-9")))
+    assert [c["code"]["coding"][0]["code"] for c in panel["component"]] == ["8480-6", "8462-4"]
+
+    # Two glucose results, the first refused for a value no patient has: the chart draws the band.
+    for value in ("780", "7,8", "6,1"):
+        page.click("text=Ghi kết quả xét nghiệm")
+        expect(page.locator("h1")).to_have_text("Ghi kết quả xét nghiệm")
+        page.select_option("#f-code", "14749-6")
+        page.fill("#f-value", value)
+        page.click("form.clinical-form button[type=submit]")
+        if value == "780":
+            expect(page.locator("#f-value-msg")).to_contain_text("Glucose máu phải trong khoảng 0.5–60 mmol/L")
+            assert not axe_violations(page)
+            page.goto(site.root + "/patients/be")
+        else:
+            expect(page).to_have_url(site.root + "/patients/be?saved=observation")
+    expect(rows.first).to_contain_text("mmol/L")
+    trend = page.locator("section[aria-labelledby=s-trends] figure", has_text="Glucose máu")
+    expect(trend.locator("figcaption")).to_contain_text("3.9–6.4")
+    expect(trend.locator("tbody tr")).to_have_count(2)
+    assert not axe_violations(page)
+    labs = _search(site.services, "Observation", ("patient", "Patient/be"), ("category", "laboratory"))
+    assert sorted(o["valueQuantity"]["value"] for o in labs) == [6.1, 7.8]
+    assert all(o["referenceRange"][0]["low"]["value"] == 3.9 for o in labs)
+
+
 def test_an_encounter_note_writes_the_encounter_and_its_impression_together(page: Page, site: Site) -> None:
     _open_record(page, site)
     page.click("text=Ghi lần khám")
