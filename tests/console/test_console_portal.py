@@ -246,6 +246,22 @@ def test_a_download_follows_every_page(site: Site) -> None:
     assert "Patient/binh" not in held
 
 
+@pytest.mark.parametrize("fresh_services", ["sqlite", "postgres"], indirect=True)
+def test_the_agenda_finds_the_appointments_without_a_start_on_each_backend(site: Site) -> None:
+    # date:missing=true and status=proposed,pending,waitlist: the patient's own, the cancelled one left out.
+    context = RequestContext(
+        authenticated=True, user="benhnhan.an", roles=frozenset({"patient"}), patient="an",
+        scopes=parse_scopes("patient/*.rs"),
+    )  # fmt: skip
+    reader = records.Reader(site.services, context, site.root + "/fhir")
+    found = portal_pages.agenda(reader, "an", datetime.now(UTC))
+    assert found.problem is None
+    assert [v.id for v in found.unscheduled] == ["de-nghi", "cho"]  # a requested period first
+    assert [v.status for v in found.unscheduled] == ["appt_proposed", "appt_waitlist"]
+    assert found.unscheduled[1].requested == () and len(found.unscheduled[0].requested) == 1
+    assert {v.id for v in found.upcoming} == {"hen-tai-kham", "hen-xa"} and [v.id for v in found.past] == ["hen-cu"]
+
+
 def test_staff_are_told_the_portal_pages_are_for_patients(page: Page, site: Site) -> None:
     _sign_in(page, site, "bacsi.lan", "/me/appointments")
     expect(page.locator("h1")).to_have_text(i18n.TEXT["vi"]["me_patients_only"])
