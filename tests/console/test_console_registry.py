@@ -244,7 +244,10 @@ def test_another_provinces_facility_and_a_cross_origin_post_are_refused(page: Pa
 
 
 def test_a_parent_organization_is_found_by_name_without_diacritics_and_picked(page: Page, site: Site) -> None:
+    # Without the page's script (the form's own round trip; not java_script_enabled=False: axe needs it).
+    page.route("**/static/console-refs.js", lambda route: route.abort())
     _sign_in(page, site, "/registry/organization/new")
+    expect(page.locator("#f-part_of-find")).not_to_have_attribute("list", re.compile("."))
     expect(page.locator("#f-part_of-name")).to_contain_text("Sở Y tế Hà Nội")  # the default, by its name
     page.fill("#f-name", "Phòng khám xã Tân Lập")
     page.fill("#f-line", "Thôn Đồng")
@@ -285,6 +288,24 @@ def test_a_parent_organization_is_found_by_name_without_diacritics_and_picked(pa
     page.set_viewport_size({"width": 360, "height": 740})  # a phone: the search box and its button fit
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert not axe_violations(page)
+
+
+def test_with_javascript_the_search_box_suggests_as_you_type(page: Page, site: Site) -> None:
+    _sign_in(page, site, "/registry/location/new")
+    page.fill("#f-name", "Điểm tiêm Tân Lập")
+    page.fill("#f-managing-find", "tram tan")  # the same round trip in the background fills a <datalist>
+    options = page.locator("#f-managing-find-list option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", "Trạm Y tế xã Tân Lập (tram-tl)")
+    page.fill("#f-managing-find", "Trạm Y tế xã Tân Lập (tram-tl)")  # as choosing the suggestion does
+    expect(page.locator("#f-managing")).to_have_value("tram-tl")
+    expect(page.locator("#f-managing-name")).to_have_text("Đang chọn: Trạm Y tế xã Tân Lập")
+    assert not axe_violations(page)
+    page.click("form.registry-form button[type=submit]")  # saves: the search box's text was searched already
+    expect(page).to_have_url(re.compile(r"/registry/location/[^/]+/edit\?saved=1$"))
+    status, found = _call(site.services, "GET", f"Location/{page.url.split('/')[-2]}")
+    assert status == 200 and found["managingOrganization"] == {"reference": "Organization/tram-tl"}
+    assert _count(site, "Location") == 1
 
 
 def _count(site: Site, rtype: str) -> int:
