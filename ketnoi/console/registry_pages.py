@@ -195,7 +195,10 @@ def routes(console: Console) -> list[Route]:
         key = registry_refs.finding(reg, form)
         if key is not None:  # a reference's search: the form again as typed, with what it found
             picks = registry_refs.typed(reg, form)
-            picks[key] = await run_in_threadpool(registry_refs.search, reader, reg.field(key), picks[key].text)
+            found = await run_in_threadpool(
+                registry_refs.search, reader, reg.field(key), picks[key].text, chosen_language(request)
+            )
+            picks[key] = found
             heading = reg.title_of(merge({"resourceType": reg.rtype}, reg.fields, values)) if rid else ""
             return await render_form(request, kept, context, FormState(reg, rid, version, heading, values, picks=picks))
         outcome = await run_in_threadpool(_save, reader, reg, rid, values, version)

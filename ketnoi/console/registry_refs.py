@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ketnoi.console import records
+from ketnoi.console.outcome import outcome_text
 from ketnoi.console.registry_fields import REGISTRIES, Field, Registry
 
 CHOICES: Final = 20  # results offered: a search more precise finds the rest
@@ -66,17 +67,20 @@ def finding(registry: Registry, form: Any) -> str | None:
     return None
 
 
-def search(reader: records.Reader, field: Field, text: str) -> Pick:
+def search(reader: records.Reader, field: Field, text: str, lang: str) -> Pick:
     """The resources of ``field``'s target type whose name holds every typed word (the registry's own
-    name search), as the user may read them, at most :data:`CHOICES`."""
+    name search), as the user may read them, at most :data:`CHOICES`; a refusal in ``lang``."""
     target = next((r for r in REGISTRIES.values() if r.rtype == field.target), None)
     words = text.split()
     if target is None or not words:
         return Pick(text, [])
     query = [(target.name_param, word) for word in words]
-    found = reader.search(field.target, [*query, ("_sort", target.sort), ("_count", str(CHOICES))])
-    choices = [(f"{field.target}/{r.get('id')}", f"{target.title_of(r)} ({r.get('id')})") for r in found.entries]
-    return Pick(text, choices, found.problem)
+    response = reader.call(field.target, [*query, ("_sort", target.sort), ("_count", str(CHOICES))])
+    bundle = records.json_of(response)
+    if response.status != 200:
+        return Pick(text, [], outcome_text(bundle, lang) or str(response.status))
+    found = [e["resource"] for e in bundle.get("entry") or () if isinstance(e.get("resource"), dict)]
+    return Pick(text, [(f"{field.target}/{r.get('id')}", f"{target.title_of(r)} ({r.get('id')})") for r in found])
 
 
 def names(reader: records.Reader, registry: Registry, values: dict[str, str]) -> dict[str, str]:

@@ -385,3 +385,16 @@ def test_under_lenient_validation_the_value_is_stored_and_the_warning_shown_by_i
     expect(page.locator("#f-code")).not_to_have_attribute("aria-invalid", "true")
     assert _read(site, "tram-tl")["identifier"][0]["value"] == "99123"
     assert not axe_violations(page)
+
+
+def test_a_post_searches_for_a_reference_when_asked_or_when_its_box_holds_a_new_search() -> None:
+    assert registry_refs.finding(ORGANIZATION, {"find": "part_of", "find_part_of": ""}) == "part_of"
+    assert registry_refs.finding(ORGANIZATION, {"find": "name"}) is None  # not a reference: a save
+    assert registry_refs.finding(ORGANIZATION, {"find_part_of": " tan  lap "}) == "part_of"  # Enter in the box
+    assert registry_refs.finding(ORGANIZATION, {"find_part_of": "tan lap", "searched_part_of": "tan  lap"}) is None
+    values = {"part_of": "syt-01"}
+    registry_refs.picked(ORGANIZATION, {"pick_part_of": "Organization/tram-tl"}, values)
+    assert values == {"part_of": "tram-tl"}
+    for wrong in ("Patient/an", "Organization/../x", "tram-tl"):  # another type, not an id, no type
+        registry_refs.picked(ORGANIZATION, {"pick_part_of": wrong}, values)
+        assert values == {"part_of": "tram-tl"}
