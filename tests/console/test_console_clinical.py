@@ -5,6 +5,7 @@ and the observation and encounter-note forms, with their errors next to the fiel
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
 from ketnoi import console
-from ketnoi.console import show
+from ketnoi.console import i18n, show
+from ketnoi.console.clinical_forms import check_blood_pressure, check_lab
+from ketnoi.console.measures import LAB_TESTS
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
@@ -345,3 +348,24 @@ def test_the_forms_check_times_and_are_origin_checked(page: Page, site: Site) ->
                                       "note": "x"})  # fmt: skip
     assert foreign.status == 403
     assert len(_search(site.services, "Encounter", ("patient", "Patient/be"))) == 1
+
+
+def test_every_measurement_the_form_offers_passes_the_servers_strict_validation(site: Site) -> None:
+    # Each laboratory test (its LOINC, UCUM unit, reference range) and a blood pressure, as the forms make
+    # them, written as an API client would: none refused, none warned about.
+    site.services.validator = dataclasses.replace(site.services.validator, level="strict")  # type: ignore[type-var]
+    t = i18n.translator("en")
+    made = [check_lab({"code": code, "value": str(lab.normal_high or lab.high), "when": "2026-01-02T08:30"}, t, set())
+            for code, lab in LAB_TESTS.items()]  # fmt: skip
+    made.append(check_blood_pressure({"systolic": "120", "diastolic": "80", "when": "2026-01-02T08:30"}, t, set()))
+    for checked, observation in made:
+        assert checked.ok, checked.messages
+        observation["subject"] = {"reference": "Patient/be"}
+        headers = {"content-type": "application/fhir+json", "prefer": "return=OperationOutcome"}
+        context = RequestContext.operator("test", "Organization/bv1")
+        request = FhirRequest("POST", "Observation", [], headers, observation, "http://x/fhir", context)
+        response = handle(site.services, request)
+        outcome = response.resource if response.resource is not None else orjson.loads(response.raw or b"{}")
+        assert response.status == 201 and outcome["resourceType"] == "OperationOutcome", outcome
+        issues = [i for i in outcome.get("issue") or () if i.get("severity") in ("fatal", "error", "warning")]
+        assert not issues, (observation["code"], issues)
