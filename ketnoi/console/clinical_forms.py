@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ketnoi.claims.progress import VITALS
 from ketnoi.console import records, show
+from ketnoi.console.measures import BP_PANEL, BP_UNIT, DIASTOLIC, LAB_TESTS, SYSTOLIC, VITAL_SIGNS, Vital
 from ketnoi.console.outcome import Message, place
 
 LOINC: Final = "http://loinc.org"
@@ -27,29 +27,6 @@ MAX_TEXT: Final = 4000  # characters kept of a note: more is not one visit's not
 CLOCK_SKEW: Final = timedelta(minutes=5)  # a time this far ahead of the server's clock is still "now"
 
 
-@dataclass(frozen=True, slots=True)
-class Vital:
-    code: str  # LOINC
-    display: str  # LOINC's display
-    vi: str  # the Vietnamese name (the concept's text)
-    unit: str  # UCUM
-    low: float  # physiological limits: a value outside is a typing mistake, not a patient
-    high: float
-
-
-#: The common vital signs: the codes and units the record's trend charts and the XML5 import
-#: (ketnoi.claims.progress.VITALS) use, with the limits a living patient's value stays within.
-_LIMITS: Final = {
-    "8867-4": (20, 300),  # heart rate, /min
-    "8310-5": (25, 45),  # body temperature, Cel
-    "9279-1": (4, 100),  # respiratory rate, /min
-    "59408-5": (50, 100),  # SpO2, %
-    "29463-7": (0.3, 400),  # body weight, kg
-    "8302-2": (20, 250),  # body height, cm
-}
-VITAL_SIGNS: Final = {
-    code: Vital(code, display, vi, unit, *map(float, _LIMITS[code])) for code, display, vi, unit in VITALS.values()
-}
 ENCOUNTER_STATUSES: Final = ("finished", "in-progress")
 ENCOUNTER_CLASSES: Final = ("AMB", "IMP")
 _NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")  # ASCII digits: what the server stores
@@ -111,49 +88,140 @@ def _as_entry(issue: dict[str, Any]) -> dict[str, Any]:
     return {**issue, "diagnostics": _ENTRY.sub("", str(issue.get("diagnostics") or ""))}
 
 
-# ---- a vital sign --------------------------------------------------------------------------------
+# ---- a measurement: a vital sign, a blood pressure, a laboratory result -------------------------
+#: The observation form's kinds (``?kind=``): each its own fields, one Observation POST.
+OBSERVATION_KINDS: Final = ("vital", "bp", "lab")
 OBSERVATION_FIELDS: Final = {
     "code": "Observation.code",
     "value": "Observation.valueQuantity",
+    "systolic": "Observation.component[0]",
+    "diastolic": "Observation.component[1]",
     "when": "Observation.effectiveDateTime",
     "encounter": "Observation.encounter",
     "note": "Observation.note",
 }
 
 
+def _category(code: str, display: str) -> list[dict[str, Any]]:
+    return [{"coding": [{"system": OBSERVATION_CATEGORY, "code": code, "display": display}]}]
+
+
+def _concept(code: str, display: str, text: str) -> dict[str, Any]:
+    return {"coding": [{"system": LOINC, "code": code, "display": display}], "text": text}
+
+
+def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": code}
+
+
+def _measured(
+    checked: Checked, key: str, t: dict[str, str], limits: tuple[str, float, float, str] | None
+) -> float | int | None:
+    """The number typed in field ``key``, or None with its error: missing, not a number, or outside
+    ``limits`` (the name shown, low, high, the unit shown; None when the measurement is not chosen)."""
+    text = checked.values.get(key, "")
+    number = parse_number(text)
+    if not text.strip():
+        checked.error(key, t["clin_err_required"])
+    elif number is None:
+        checked.error(key, t["clin_err_number"])
+    elif limits is not None and not limits[1] <= number <= limits[2]:
+        name, low, high, unit = limits
+        checked.error(key, t["clin_err_limits"].format(name=name, low=f"{low:g}", high=f"{high:g}", unit=unit))
+    else:
+        return number
+    return None
+
+
+def _context(checked: Checked, t: dict[str, str], encounters: set[str]) -> str | None:
+    """The time measured (a FHIR dateTime) and the chosen encounter checked, the form's errors noted."""
+    when = parse_time(checked.values.get("when", ""), t, checked, "when")
+    encounter = checked.values.get("encounter", "")
+    if encounter and encounter not in encounters:
+        checked.error("encounter", t["clin_err_choose"])
+    return when
+
+
+def _observation(checked: Checked, category: list[dict[str, Any]], code: dict[str, Any], when: str,
+                 **value: Any) -> dict[str, Any]:  # fmt: skip
+    observation: dict[str, Any] = {
+        "resourceType": "Observation", "status": "final", "category": category, "code": code,
+        "effectiveDateTime": when, **value,
+    }  # fmt: skip
+    if checked.values.get("encounter"):
+        observation["encounter"] = {"reference": checked.values["encounter"]}
+    if checked.values.get("note", "").strip():
+        observation["note"] = [{"text": checked.values["note"].strip()}]
+    return observation
+
+
 def check_observation(
     values: dict[str, str], t: dict[str, str], encounters: set[str]
 ) -> tuple[Checked, dict[str, Any]]:
-    """The form's values checked, and the Observation they make (subject and performer added later)."""
+    """The vital sign form's values checked, and the Observation they make (subject and performer added
+    later; an empty one when the form has errors)."""
     checked = Checked(values)
     vital = VITAL_SIGNS.get(values.get("code", ""))
     if vital is None:
         checked.error("code", t["clin_err_choose"])
-    number = parse_number(values.get("value", ""))
-    if not values.get("value", "").strip():
-        checked.error("value", t["clin_err_required"])
-    elif number is None:
-        checked.error("value", t["clin_err_number"])
-    elif vital is not None and not vital.low <= number <= vital.high:
-        limits = {"low": f"{vital.low:g}", "high": f"{vital.high:g}", "unit": vital.unit}
-        checked.error("value", t["clin_err_limits"].format(name=t[f"vital_{vital.code}"], **limits))
-    when = parse_time(values.get("when", ""), t, checked, "when")
-    encounter = values.get("encounter", "")
-    if encounter and encounter not in encounters:
-        checked.error("encounter", t["clin_err_choose"])
-    observation: dict[str, Any] = {"resourceType": "Observation", "status": "final"}
-    if vital is not None and number is not None and when is not None:
-        observation.update(
-            category=[{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}],
-            code={"coding": [{"system": LOINC, "code": vital.code, "display": vital.display}], "text": vital.vi},
-            effectiveDateTime=when,
-            valueQuantity={"value": number, "unit": vital.unit, "system": UCUM, "code": vital.unit},
-        )
-        if encounter:
-            observation["encounter"] = {"reference": encounter}
-        if values.get("note", "").strip():
-            observation["note"] = [{"text": values["note"].strip()}]
-    return checked, observation
+    limits = (t[f"vital_{vital.code}"], vital.low, vital.high, vital.unit) if vital else None
+    number = _measured(checked, "value", t, limits)
+    when = _context(checked, t, encounters)
+    if vital is None or number is None or when is None:
+        return checked, {}
+    vital_signs = _category("vital-signs", "Vital Signs")
+    code = _concept(vital.code, vital.display, vital.vi)
+    return checked, _observation(
+        checked, vital_signs, code, when, valueQuantity=_quantity(number, vital.unit, vital.unit)
+    )
+
+
+def _bp_limits(part: Vital, t: dict[str, str]) -> tuple[str, float, float, str]:
+    return t[f"clin_bp_{part.code}"], part.low, part.high, BP_UNIT
+
+
+def check_blood_pressure(
+    values: dict[str, str], t: dict[str, str], encounters: set[str]
+) -> tuple[Checked, dict[str, Any]]:
+    """The blood pressure form: the R4 vital-signs panel (85354-9), its systolic and diastolic components
+    in mm[Hg], both required, the systolic above the diastolic (the other way is two fields swapped)."""
+    checked = Checked(values)
+    systolic = _measured(checked, "systolic", t, _bp_limits(SYSTOLIC, t))
+    diastolic = _measured(checked, "diastolic", t, _bp_limits(DIASTOLIC, t))
+    if systolic is not None and diastolic is not None and systolic <= diastolic:
+        checked.error("diastolic", t["clin_err_bp_order"].format(systolic=systolic, diastolic=diastolic))
+    when = _context(checked, t, encounters)
+    if systolic is None or diastolic is None or when is None or not checked.ok:
+        return checked, {}
+    components = [
+        {"code": _concept(part.code, part.display, part.vi), "valueQuantity": _quantity(value, BP_UNIT, part.unit)}
+        for part, value in ((SYSTOLIC, systolic), (DIASTOLIC, diastolic))
+    ]
+    vital_signs = _category("vital-signs", "Vital Signs")
+    code = _concept(BP_PANEL.code, BP_PANEL.display, BP_PANEL.vi)
+    return checked, _observation(checked, vital_signs, code, when, component=components)
+
+
+def check_lab(values: dict[str, str], t: dict[str, str], encounters: set[str]) -> tuple[Checked, dict[str, Any]]:
+    """The laboratory result form: a listed test's value in its unit, with the test's reference range."""
+    checked = Checked(values)
+    lab = LAB_TESTS.get(values.get("code", ""))
+    if lab is None:
+        checked.error("code", t["clin_err_choose"])
+    number = _measured(checked, "value", t, (t[f"lab_{lab.code}"], lab.low, lab.high, lab.unit) if lab else None)
+    when = _context(checked, t, encounters)
+    if lab is None or number is None or when is None:
+        return checked, {}
+    band: dict[str, Any] = {}
+    if lab.normal_low is not None:
+        band["low"] = _quantity(lab.normal_low, lab.unit, lab.ucum)
+    if lab.normal_high is not None:
+        band["high"] = _quantity(lab.normal_high, lab.unit, lab.ucum)
+    laboratory = _category("laboratory", "Laboratory")
+    code = _concept(lab.code, lab.display, lab.vi)
+    return checked, _observation(
+        checked, laboratory, code, when, valueQuantity=_quantity(number, lab.unit, lab.ucum), referenceRange=[band]
+    )
 
 
 def save_observation(

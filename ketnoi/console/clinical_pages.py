@@ -1,6 +1,7 @@
 """The clinician's pages of a patient's record (issue 15):
 
-- ``GET|POST /patients/{id}/observations/new``: a vital sign, written as an Observation.
+- ``GET|POST /patients/{id}/observations/new[?kind=bp|lab]``: a vital sign, a blood pressure (the
+  vital-signs panel with its two components) or a laboratory result, written as an Observation.
 - ``GET|POST /patients/{id}/notes/new``: an encounter and its note (Encounter + ClinicalImpression in
   one transaction: both or neither).
 - ``GET /patients/{id}/documents/{doc}/{n}``: attachment ``n`` of a DocumentReference, downloaded.
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console import clinical, clinical_forms, i18n, show
+from ketnoi.console import clinical, clinical_forms, i18n, measures, show
 from ketnoi.console.clinical_forms import Checked
 from ketnoi.console.outcome import Message
 from ketnoi.console.sessions import ConsoleSession
@@ -30,6 +31,12 @@ from ketnoi.console.views import Console, chosen_language
 from ketnoi.interactions.context import RequestContext
 
 MAX_FIELD = 200  # characters kept of a one-line form value
+_CHECKS = {
+    "vital": clinical_forms.check_observation,
+    "bp": clinical_forms.check_blood_pressure,
+    "lab": clinical_forms.check_lab,
+}
+_FIRST = {"vital": "8310-5", "bp": "", "lab": next(iter(measures.LAB_TESTS))}  # what a new form shows
 
 
 @dataclass(slots=True)
@@ -54,11 +61,29 @@ def _encounter_options(encounters: list[dict[str, Any]], t: dict[str, str]) -> l
     return options
 
 
-def observation_rows(values: dict[str, str], t: dict[str, str], encounters: list[dict[str, Any]]) -> list[Row]:
-    vitals = [(code, f"{t[f'vital_{code}']} ({v.unit})") for code, v in clinical_forms.VITAL_SIGNS.items()]
+def observation_rows(
+    kind: str, values: dict[str, str], t: dict[str, str], encounters: list[dict[str, Any]]
+) -> list[Row]:
+    """The observation form's fields for ``kind`` (a vital sign, a blood pressure, a laboratory result)."""
+    if kind == "bp":
+        measured = [
+            Row("systolic", "clin_field_systolic", "text", values.get("systolic", ""), hint="clin_bp_hint",
+                required=True),
+            Row("diastolic", "clin_field_diastolic", "text", values.get("diastolic", ""), hint="clin_bp_hint",
+                required=True),
+        ]  # fmt: skip
+    else:
+        if kind == "lab":
+            codes = [(c, f"{t[f'lab_{c}']} ({lab.unit})") for c, lab in measures.LAB_TESTS.items()]
+        else:
+            codes = [(c, f"{t[f'vital_{c}']} ({v.unit})") for c, v in measures.VITAL_SIGNS.items()]
+        label = "clin_field_test" if kind == "lab" else "clin_field_code"
+        measured = [
+            Row("code", label, "select", values.get("code", ""), codes, required=True),
+            Row("value", "clin_field_value", "text", values.get("value", ""), hint="clin_value_hint", required=True),
+        ]
     return [
-        Row("code", "clin_field_code", "select", values.get("code", ""), vitals, required=True),
-        Row("value", "clin_field_value", "text", values.get("value", ""), hint="clin_value_hint", required=True),
+        *measured,
         Row("when", "clin_field_when", "datetime", values.get("when", ""), required=True),
         Row("encounter", "clin_field_encounter", "select", values.get("encounter", ""),
             _encounter_options(encounters, t)),
@@ -116,20 +141,23 @@ def routes(console: Console) -> list[Route]:
         found = await run_in_threadpool(
             reader.search, "Encounter", [("patient", f"Patient/{pid}"), ("_sort", "-date"), ("_count", "10")]
         )
+        # The kind of measurement is in the address (the form posts back to it): each has its own fields.
+        kind = request.query_params.get("kind", "vital")
+        kind = kind if kind in clinical_forms.OBSERVATION_KINDS else "vital"
         checked = None
         if request.method == "POST":
-            values = await _values(request, ("code", "value", "when", "encounter", "note"))
+            values = await _values(request, ("code", "value", "systolic", "diastolic", "when", "encounter", "note"))
             ids = {f"Encounter/{e.get('id')}" for e in found.entries}
-            checked, resource = clinical_forms.check_observation(values, t, ids)
+            checked, resource = _CHECKS[kind](values, t, ids)
             if checked.ok:
                 checked = await run_in_threadpool(
                     clinical_forms.save_observation, reader, pid, checked, resource, chosen_language(request)
                 )
                 if checked.ok:
                     return done(pid, "observation")
-        values = checked.values if checked else {"code": "8310-5", "when": clinical_forms.now_local()}
-        rows = _with_messages(observation_rows(values, t, found.entries), checked)
-        return render(request, kept, context, patient, "clin_observation_title", rows, checked)
+        values = checked.values if checked else {"code": _FIRST[kind], "when": clinical_forms.now_local()}
+        rows = _with_messages(observation_rows(kind, values, t, found.entries), checked)
+        return render(request, kept, context, patient, f"clin_{kind}_title", rows, checked)
 
     async def note(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         pid, reader = request.path_params["id"], console.reader(request, context)

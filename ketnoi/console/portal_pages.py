@@ -2,7 +2,8 @@
 
 - ``/me/download``: "download my data", the whole record as one FHIR Bundle (a JSON file), gathered
   from ``Patient/{me}/$everything`` page by page (every ``next`` link followed);
-- ``/me/appointments``: my appointments, upcoming first (soonest first), then past (latest first).
+- ``/me/appointments``: my appointments, upcoming first (soonest first), then those not yet scheduled
+  (proposed, pending, on the waiting list: no start yet), then past (latest first).
 
 As every console page, they read through the FHIR interactions with the patient's own context
 (``records.Reader``): the file holds exactly what an app with the patient's token would get from
@@ -12,7 +13,7 @@ As every console page, they read through the FHIR interactions with the patient'
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +31,8 @@ from ketnoi.interactions.context import RequestContext
 
 _ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the FHIR id datatype
 MAX_PAGES: Final = 1000  # $everything pages one download follows: far beyond any one person's record
-APPOINTMENTS: Final = 50  # of each kind (upcoming, past) a page shows
+APPOINTMENTS: Final = 50  # of each kind (upcoming, not yet scheduled, past) a page shows
+AWAITING: Final = ("proposed", "pending", "waitlist")  # an appointment asked for, its time not yet given
 PORTAL = frozenset({"patient"})
 STATUSES: Final = (
     "proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error",
@@ -99,6 +101,7 @@ class Visit:
     practitioner: str
     reason: str
     instructions: str
+    requested: tuple[tuple[str, str], ...] = ()  # requestedPeriod: (first day, last day), either may be ""
 
 
 def visit(appointment: dict[str, Any], names: dict[str, str]) -> Visit:
@@ -131,6 +134,11 @@ def visit(appointment: dict[str, Any], names: dict[str, str]) -> Visit:
         practitioner=named("Practitioner") or named("PractitionerRole"),
         reason=reason,
         instructions=" ".join(n for n in notes if n),
+        requested=tuple(
+            (show.date(p.get("start")), show.date(p.get("end")))
+            for p in appointment.get("requestedPeriod") or ()
+            if isinstance(p, dict) and (p.get("start") or p.get("end"))
+        ),
     )
 
 
@@ -153,13 +161,17 @@ def _names(included: list[dict[str, Any]]) -> dict[str, str]:
 class Agenda:
     upcoming: list[Visit]
     past: list[Visit]
-    more: bool  # either list was cut at APPOINTMENTS
+    more: bool  # a list was cut at APPOINTMENTS
     problem: str | None
+    unscheduled: list[Visit] = field(default_factory=list)  # asked for, no time given yet
 
 
 def agenda(reader: records.Reader, pid: str, now: datetime) -> Agenda:
     """Upcoming (from now, soonest first) and past (latest first): two searches, each by ``date``
-    (the start), each bringing the people, places and conditions it names (``_include``)."""
+    (the start), each bringing the people, places and conditions it names (``_include``). A third finds
+    those not yet scheduled: no start (``date:missing``), which R4 allows a proposed appointment or one
+    on the waiting list (and a cancelled one, not shown: nothing is awaited); by ``date`` alone the
+    other two never meet them."""
     instant = now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     base = [
         ("patient", f"Patient/{pid}"), ("_count", str(APPOINTMENTS)),
@@ -167,11 +179,20 @@ def agenda(reader: records.Reader, pid: str, now: datetime) -> Agenda:
     ]  # fmt: skip
     ahead = reader.search("Appointment", [*base, ("date", f"ge{instant}"), ("_sort", "date")])
     behind = reader.search("Appointment", [*base, ("date", f"lt{instant}"), ("_sort", "-date")])
-    names = _names([*ahead.included, *behind.included])
+    waiting = reader.search("Appointment", [*base, ("date:missing", "true"), ("status", ",".join(AWAITING))])
+    names = _names([*ahead.included, *behind.included, *waiting.included])
+    unscheduled = [visit(a, names) for a in sorted(waiting.entries, key=_requested_first)]
     return Agenda(
         [visit(a, names) for a in ahead.entries], [visit(a, names) for a in behind.entries],
-        ahead.more or behind.more, ahead.problem or behind.problem,
+        ahead.more or behind.more or waiting.more, ahead.problem or behind.problem or waiting.problem, unscheduled,
     )  # fmt: skip
+
+
+def _requested_first(appointment: dict[str, Any]) -> tuple[bool, str]:
+    """The earliest requested start first (ISO dates compare as text), those with none last."""
+    periods = [p for p in appointment.get("requestedPeriod") or () if isinstance(p, dict)]
+    starts = [str(p["start"])[:10] for p in periods if p.get("start")]
+    return not starts, min(starts, default="")
 
 
 # ---- the pages -------------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ province's, a facility what it wrote) is the API's answer, shown as it comes.
 - ``GET|POST /registry/{type}/{id}/edit``: the form, and the update: a PUT of the resource as read with
   only the form's fields changed, ``If-Match`` the version the form was made from, so that a change
   made meanwhile by someone else is refused (412), not silently overwritten.
+- Either POST may instead ask for a reference field's search (:mod:`ketnoi.console.registry_refs`):
+  the form comes back as typed, nothing written, with the matches to pick from.
 Validation errors come back as OperationOutcome issues and are shown next to the field they name.
 """
 
@@ -25,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ketnoi.console import i18n, records
+from ketnoi.console import i18n, records, registry_refs
 from ketnoi.console.outcome import Message, outcome_text, place
 from ketnoi.console.registry_fields import PROVINCE_NAMES, REGISTRIES, Field, Registry, cell, locate, merge, shown
+from ketnoi.console.registry_refs import Pick
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.views import Console, chosen_language
 from ketnoi.interactions.context import RequestContext
@@ -47,6 +50,8 @@ class Row:
     value: str
     options: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (code, label) of a select
     messages: list[Message] = dataclasses.field(default_factory=list)
+    name: str = ""  # a reference's target by name ("": none, or not one the user may read)
+    pick: Pick | None = None  # a reference's search box and what it found
 
 
 # ---- search --------------------------------------------------------------------------------------
@@ -92,16 +97,15 @@ def _may_write(console: Console, context: RequestContext) -> bool:
     return console.auth is None or bool(context.roles & WRITERS)
 
 
-def _rows(
-    registry: Registry, values: dict[str, str], t: dict[str, str], messages: dict[str, list[Message]] | None = None
-) -> list[Row]:
+def _rows(registry: Registry, state: FormState, t: dict[str, str]) -> list[Row]:
     rows = []
     for f in registry.fields:
-        value = values.get(f.key, "")
+        value = state.values.get(f.key, "")
         options = [(c.code, t.get(c.label, c.code)) for c in f.choices]
         if value and f.choices and value not in {code for code, _ in options}:
             options.append((value, value))  # a code the form does not offer: kept, shown as it is
-        rows.append(Row(f, value, options, (messages or {}).get(f.key, [])))
+        pick = state.picks.get(f.key, Pick()) if f.kind == "ref" else None
+        rows.append(Row(f, value, options, state.messages.get(f.key, []), state.names.get(f.key, ""), pick))
     return rows
 
 
@@ -118,17 +122,21 @@ class FormState:
     problems: list[Message] = dataclasses.field(default_factory=list)
     saved: bool = False
     conflict: bool = False
+    picks: dict[str, Pick] = dataclasses.field(default_factory=dict)  # reference fields' search boxes
+    names: dict[str, str] = dataclasses.field(default_factory=dict)  # reference fields' targets by name
 
 
 def routes(console: Console) -> list[Route]:
-    def render_form(request: Request, kept: ConsoleSession | None, context: RequestContext, state: FormState,
-                    status: int = 200) -> Response:  # fmt: skip
+    async def render_form(request: Request, kept: ConsoleSession | None, context: RequestContext,
+                          state: FormState, status: int = 200) -> Response:  # fmt: skip
         t = i18n.translator(chosen_language(request))
         reg = state.registry
+        reader = console.reader(request, context)
+        state.names = await run_in_threadpool(registry_refs.names, reader, reg, state.values)
         action = f"/registry/{reg.slug}/{state.rid}/edit" if state.rid else f"/registry/{reg.slug}/new"
         return console.render(
             request, "registry_form.html", status, context, user=kept.user if kept else None, registry=reg,
-            rows=_rows(reg, state.values, t, state.messages), action=action, rid=state.rid, version=state.version,
+            rows=_rows(reg, state, t), action=action, rid=state.rid, version=state.version,
             heading=state.title, problems=state.problems, saved=state.saved, conflict=state.conflict,
             may_write=_may_write(console, context), provinces=PROVINCE_NAMES,
         )  # fmt: skip
@@ -159,7 +167,7 @@ def routes(console: Console) -> list[Route]:
             return not_found(request, kept, context)
         own = (context.organization or "").removeprefix("Organization/")
         values = {f.key: own for f in reg.fields if f.own_org and own}
-        return render_form(request, kept, context, FormState(reg, values=values))
+        return await render_form(request, kept, context, FormState(reg, values=values))
 
     async def edit(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         reg = REGISTRIES.get(request.path_params["type"])
@@ -172,7 +180,7 @@ def routes(console: Console) -> list[Route]:
         values = {f.key: shown(f, current) for f in reg.fields}
         state = FormState(reg, rid, _version(current), reg.title_of(current), values)
         state.saved = request.query_params.get("saved") == "1"
-        return render_form(request, kept, context, state)
+        return await render_form(request, kept, context, state)
 
     async def save(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
         reg = REGISTRIES.get(request.path_params["type"])
@@ -181,8 +189,18 @@ def routes(console: Console) -> list[Route]:
             return not_found(request, kept, context)
         form = await request.form()
         values = {f.key: str(form.get(f.key) or "")[:MAX_TEXT] for f in reg.fields}
+        registry_refs.picked(reg, form, values)
         version = str(form.get("version") or "")[:20]
         reader = console.reader(request, context)
+        key = registry_refs.finding(reg, form)
+        if key is not None:  # a reference's search: the form again as typed, with what it found
+            picks = registry_refs.typed(reg, form)
+            found = await run_in_threadpool(
+                registry_refs.search, reader, reg.field(key), picks[key].text, chosen_language(request)
+            )
+            picks[key] = found
+            heading = reg.title_of(merge({"resourceType": reg.rtype}, reg.fields, values)) if rid else ""
+            return await render_form(request, kept, context, FormState(reg, rid, version, heading, values, picks=picks))
         outcome = await run_in_threadpool(_save, reader, reg, rid, values, version)
         if outcome is None:
             return not_found(request, kept, context)
@@ -191,16 +209,17 @@ def routes(console: Console) -> list[Route]:
         where = {f.key: locate(merged, f.path) for f in reg.fields}
         messages, problems = place(written.issues, where, lang)
         state = FormState(reg, rid, version, reg.title_of(merged) if rid else "", values, messages, problems)
+        state.picks = registry_refs.typed(reg, form)  # a search typed, not run: kept for the next post
         if written.ok:
             if not messages and not problems:  # the form again, as stored (a reload posts nothing)
                 return RedirectResponse(f"/registry/{reg.slug}/{written.id}/edit?saved=1", status_code=303)
             # Stored with warnings (KETNOI_VALIDATION=lenient): said next to their fields.
             state.rid, state.version, state.saved = written.id, written.version or "", True
-            return render_form(request, kept, context, state)
+            return await render_form(request, kept, context, state)
         if written.status == 412:
             state.conflict, state.problems = True, []
-            return render_form(request, kept, context, state, 409)
-        return render_form(request, kept, context, state, written.status if written.status >= 400 else 400)
+            return await render_form(request, kept, context, state, 409)
+        return await render_form(request, kept, context, state, written.status if written.status >= 400 else 400)
 
     page, form = console.page, console.form
     return [

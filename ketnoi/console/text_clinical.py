@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from ketnoi.claims.progress import VITALS
+from ketnoi.console.measures import DIASTOLIC, LAB_TESTS, SYSTOLIC
 
 _REPORT_STATUS_VI = {
     "registered": "Đã đăng ký", "partial": "Một phần", "preliminary": "Sơ bộ", "final": "Chính thức",
@@ -51,7 +52,21 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "clin_actions": "Ghi vào hồ sơ",
         "clin_new_observation": "Ghi chỉ số sinh tồn",
         "clin_new_note": "Ghi lần khám",
-        "clin_observation_title": "Ghi chỉ số sinh tồn",
+        "clin_new_bp": "Ghi huyết áp",
+        "clin_new_lab": "Ghi kết quả xét nghiệm",
+        "clin_vital_title": "Ghi chỉ số sinh tồn",
+        "clin_bp_title": "Ghi huyết áp",
+        "clin_lab_title": "Ghi kết quả xét nghiệm",
+        "clin_field_systolic": "Huyết áp tâm thu (mmHg)",
+        "clin_field_diastolic": "Huyết áp tâm trương (mmHg)",
+        "clin_bp_hint": "Số đo bằng mmHg, ví dụ 120 và 80.",
+        "clin_field_test": "Xét nghiệm (đơn vị)",
+        "clin_err_bp_order": (
+            "Huyết áp tâm trương ({diastolic}) phải thấp hơn huyết áp tâm thu ({systolic}): hai số có bị đảo không?"
+        ),
+        f"clin_bp_{SYSTOLIC.code}": SYSTOLIC.vi,
+        f"clin_bp_{DIASTOLIC.code}": DIASTOLIC.vi,
+        **{f"lab_{code}": lab.vi for code, lab in LAB_TESTS.items()},
         "clin_note_title": "Ghi lần khám và nhận xét",
         "clin_note_intro": (
             "Lần khám và ghi chú được lưu cùng nhau: nếu một phần bị từ chối thì không phần nào được lưu."
@@ -123,7 +138,21 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "clin_actions": "Add to the record",
         "clin_new_observation": "Record a vital sign",
         "clin_new_note": "Write an encounter note",
-        "clin_observation_title": "Record a vital sign",
+        "clin_new_bp": "Record a blood pressure",
+        "clin_new_lab": "Record a laboratory result",
+        "clin_vital_title": "Record a vital sign",
+        "clin_bp_title": "Record a blood pressure",
+        "clin_lab_title": "Record a laboratory result",
+        "clin_field_systolic": "Systolic pressure (mmHg)",
+        "clin_field_diastolic": "Diastolic pressure (mmHg)",
+        "clin_bp_hint": "In mmHg, for example 120 and 80.",
+        "clin_field_test": "Test (unit)",
+        "clin_err_bp_order": (
+            "The diastolic pressure ({diastolic}) must be lower than the systolic ({systolic}): are the two swapped?"
+        ),
+        f"clin_bp_{SYSTOLIC.code}": "Systolic pressure",
+        f"clin_bp_{DIASTOLIC.code}": "Diastolic pressure",
+        **{f"lab_{code}": lab.en for code, lab in LAB_TESTS.items()},
         "clin_note_title": "Record an encounter and its note",
         "clin_note_intro": "The encounter and its note are saved together: if either is refused, neither is saved.",
         "clin_patient": "Patient",

@@ -19,6 +19,16 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "me_no_past": "Chưa có lịch hẹn nào đã qua.",
         "me_appointments_more": "Chỉ hiện 50 lịch hẹn mỗi loại; tải hồ sơ về để xem tất cả.",
         "appt_when": "Thời gian",
+        "me_unscheduled": "Chưa xếp lịch",
+        "me_unscheduled_intro": (
+            "Các lần hẹn đã được đề nghị hoặc đang chờ, cơ sở y tế chưa hẹn giờ. Bạn sẽ thấy chúng ở mục "
+            "Sắp tới khi đã có giờ hẹn."
+        ),
+        "me_unscheduled_caption": "Lịch hẹn chưa xếp giờ, khoảng thời gian mong muốn sớm nhất trước",
+        "appt_requested": "Khoảng thời gian mong muốn",
+        "appt_from": "từ {day}",
+        "appt_until": "trước {day}",
+        "appt_no_period": "Chưa có",
         "appt_place": "Nơi khám",
         "appt_practitioner": "Người khám",
         "appt_reason": "Lý do",
@@ -52,6 +62,16 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "me_no_past": "No past appointment yet.",
         "me_appointments_more": "Only 50 appointments of each kind are shown; download your record to see them all.",
         "appt_when": "When",
+        "me_unscheduled": "Not yet scheduled",
+        "me_unscheduled_intro": (
+            "Appointments proposed or waiting, to which the facility has not yet given a time. They move to "
+            "Upcoming once they have one."
+        ),
+        "me_unscheduled_caption": "Appointments not yet scheduled, the earliest requested period first",
+        "appt_requested": "Requested period",
+        "appt_from": "from {day}",
+        "appt_until": "by {day}",
+        "appt_no_period": "Not given",
         "appt_place": "Where",
         "appt_practitioner": "With",
         "appt_reason": "Reason",

@@ -1,9 +1,10 @@
 """Trend series of a patient's numeric observations for the record page's charts (ADR 0026).
 
 One series per code (LOINC or the first coding) with at least two numeric values in the same unit,
-oldest first, with the reference range when the observations carry one. The page shows each series as
-a table (readable without scripts, and by a screen reader) that ``static/console-chart.js`` turns
-into a uPlot chart.
+oldest first, with the reference range when the observations carry one. A panel's numeric components
+are series of their own (a blood pressure: its systolic and its diastolic, each under its code). The
+page shows each series as a table (readable without scripts, and by a screen reader) that
+``static/console-chart.js`` turns into a uPlot chart.
 """
 
 from __future__ import annotations
@@ -38,15 +39,18 @@ def series(observations: list[dict[str, Any]]) -> list[Series]:
     """The trend series of ``observations`` (any order), most points first, at most :data:`MAX_SERIES`."""
     found: dict[tuple[str, str], Series] = {}
     for obs in observations:
-        point = _point(obs)
-        if point is None:
-            continue
-        key, label, unit, when, value = point
-        one = found.setdefault((key, unit), Series(key, label, unit))
-        one.points.append((when, value))
-        low, high = _range(obs)
-        one.low = low if low is not None else one.low
-        one.high = high if high is not None else one.high
+        when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued")
+        parts = [obs, *(c for c in obs.get("component") or () if isinstance(c, dict))]
+        for part in parts:
+            point = _point(part, when)
+            if point is None:
+                continue
+            key, label, unit, value = point
+            one = found.setdefault((key, unit), Series(key, label, unit))
+            one.points.append((str(when), value))
+            low, high = _range(part)
+            one.low = low if low is not None else one.low
+            one.high = high if high is not None else one.high
     kept = [s for s in found.values() if len(s.points) >= 2]
     for s in kept:
         s.points.sort(key=lambda p: _epoch(p[0]) or 0.0)
@@ -54,9 +58,9 @@ def series(observations: list[dict[str, Any]]) -> list[Series]:
     return kept[:MAX_SERIES]
 
 
-def _point(obs: dict[str, Any]) -> tuple[str, str, str, str, float] | None:
+def _point(obs: dict[str, Any], when: Any) -> tuple[str, str, str, float] | None:
+    """An observation's (or a component's) series key, label, unit and value, when it has a number."""
     value = obs.get("valueQuantity")
-    when = obs.get("effectiveDateTime") or (obs.get("effectivePeriod") or {}).get("start") or obs.get("issued")
     codings = [c for c in (obs.get("code") or {}).get("coding") or () if isinstance(c, dict) and c.get("code")]
     if not isinstance(value, dict) or not isinstance(value.get("value"), int | float) or not when or not codings:
         return None
@@ -65,7 +69,7 @@ def _point(obs: dict[str, Any]) -> tuple[str, str, str, str, float] | None:
     first = codings[0]
     unit = str(value.get("unit") or value.get("code") or "")
     label = show.concept(obs.get("code")) or str(first["code"])
-    return f"{first.get('system', '')}|{first['code']}", label, unit, str(when), float(value["value"])
+    return f"{first.get('system', '')}|{first['code']}", label, unit, float(value["value"])
 
 
 def _range(obs: dict[str, Any]) -> tuple[float | None, float | None]:

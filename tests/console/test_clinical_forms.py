@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from ketnoi.claims.progress import VITALS
 from ketnoi.console import i18n, show
 from ketnoi.console.clinical import disposition
-from ketnoi.console.clinical_forms import VITAL_SIGNS, check_note, check_observation, parse_number
+from ketnoi.console.clinical_forms import check_blood_pressure, check_lab, check_note, check_observation, parse_number
+from ketnoi.console.measures import LAB_TESTS, VITAL_SIGNS
 
 VI = i18n.translator("vi")
 EN = i18n.translator("en")
@@ -61,3 +62,44 @@ def test_a_download_is_named_safely_in_ascii_and_in_utf8() -> None:
     header = disposition('giấy "ra viện".txt\r\nX-Evil: 1')
     assert header.startswith("attachment; filename=\"gi_y _ra vi_n_.txt__X-Evil_ 1\"; filename*=UTF-8''")
     assert "\r" not in header and "\n" not in header and header.count('"') == 2
+
+
+def test_a_blood_pressure_is_the_vital_signs_panel_with_its_two_components_in_mm_hg() -> None:
+    checked, resource = check_blood_pressure({"systolic": "135", "diastolic": "85", "when": "2026-01-02T08:30"}, VI,
+                                             set())  # fmt: skip
+    assert checked.ok
+    assert resource["code"]["coding"][0]["code"] == "85354-9" and "valueQuantity" not in resource
+    assert resource["category"][0]["coding"][0]["code"] == "vital-signs"
+    parts = [(c["code"]["coding"][0]["code"], c["valueQuantity"]) for c in resource["component"]]
+    unit = {"unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
+    assert parts == [("8480-6", {"value": 135, **unit}), ("8462-4", {"value": 85, **unit})]
+
+
+def test_a_blood_pressure_needs_both_numbers_within_limits_the_systolic_above() -> None:
+    checked, resource = check_blood_pressure({"systolic": "", "diastolic": "9000", "when": _now()}, EN, set())
+    assert checked.messages["systolic"][0].text == "This field is required."
+    assert checked.messages["diastolic"][0].text.startswith("Diastolic pressure must be between 20 and 200 mmHg")
+    assert resource == {}
+    checked, resource = check_blood_pressure({"systolic": "80", "diastolic": "120", "when": _now()}, VI, set())
+    assert list(checked.messages) == ["diastolic"] and resource == {}
+    assert checked.messages["diastolic"][0].text.startswith("Huyết áp tâm trương (120) phải thấp hơn")
+
+
+def test_a_laboratory_result_carries_its_vietnamese_unit_and_reference_range() -> None:
+    assert {"14749-6", "4548-4", "14682-9", "14647-2", "718-7"} <= set(LAB_TESTS)
+    assert all(lab.low < lab.high for lab in LAB_TESTS.values())
+    checked, resource = check_lab({"code": "14749-6", "value": "7,8", "when": "2026-01-02T08:30"}, VI, set())
+    assert checked.ok
+    assert resource["category"][0]["coding"][0]["code"] == "laboratory"
+    assert resource["valueQuantity"] == {"value": 7.8, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
+                                         "code": "mmol/L"}  # fmt: skip
+    assert (
+        resource["referenceRange"][0]["low"]["value"] == 3.9 and resource["referenceRange"][0]["high"]["value"] == 6.4
+    )
+    checked, _ = check_lab({"code": "14682-9", "value": "90000", "when": _now()}, VI, set())
+    assert checked.messages["value"][0].text.startswith("Creatinin máu phải trong khoảng 5–3000 µmol/L")
+    checked, _ = check_lab({"code": "8310-5", "value": "37", "when": _now()}, VI, set())
+    assert list(checked.messages) == ["code"]  # a vital sign is not a laboratory test
+    _, alt = check_lab({"code": "1742-6", "value": "35", "when": _now()}, VI, set())
+    assert alt["referenceRange"] == [{"high": {"value": 40, "unit": "U/L", "system": "http://unitsofmeasure.org",
+                                                "code": "U/L"}}]  # fmt: skip

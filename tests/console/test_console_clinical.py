@@ -5,6 +5,7 @@ and the observation and encounter-note forms, with their errors next to the fiel
 from __future__ import annotations
 
 import base64
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
 from ketnoi import console
-from ketnoi.console import show
+from ketnoi.console import i18n, show
+from ketnoi.console.clinical_forms import check_blood_pressure, check_lab
+from ketnoi.console.measures import LAB_TESTS
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.router import handle
@@ -248,6 +251,53 @@ def test_a_vital_sign_with_errors_next_to_the_field_then_saved_and_charted(page:
     assert saved[0]["valueQuantity"]["code"] == "Cel" and saved[0]["effectiveDateTime"].endswith("+07:00")
 
 
+def test_a_blood_pressure_and_laboratory_results_are_recorded_and_charted(page: Page, site: Site) -> None:
+    _open_record(page, site)
+    page.click("text=Ghi huyết áp")
+    expect(page.locator("h1")).to_have_text("Ghi huyết áp")
+    assert not axe_violations(page)
+    page.fill("#f-systolic", "80")
+    page.fill("#f-diastolic", "120")  # the two numbers swapped
+    page.click("form.clinical-form button[type=submit]")
+    expect(page.locator("#f-diastolic-msg")).to_contain_text("phải thấp hơn huyết áp tâm thu")
+    expect(page.locator("#f-diastolic")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-systolic-msg")).to_have_count(0)
+    expect(page.locator("#f-systolic")).to_have_value("80")
+    assert not axe_violations(page)
+    assert len(_search(site.services, "Observation", ("patient", "Patient/be"))) == 2  # nothing written
+
+    page.fill("#f-systolic", "135")
+    page.fill("#f-diastolic", "85")
+    page.click("form.clinical-form button[type=submit]")
+    expect(page).to_have_url(site.root + "/patients/be?saved=observation")
+    rows = page.locator("section[aria-labelledby=s-observations] tbody tr")
+    expect(rows.first).to_contain_text("Huyết áp tâm thu: 135 mmHg; Huyết áp tâm trương: 85 mmHg")
+    panel = next(o for o in _search(site.services, "Observation", ("code", "85354-9")))
+    assert [c["code"]["coding"][0]["code"] for c in panel["component"]] == ["8480-6", "8462-4"]
+
+    # Two glucose results, the first refused for a value no patient has: the chart draws the band.
+    for value in ("780", "7,8", "6,1"):
+        page.click("text=Ghi kết quả xét nghiệm")
+        expect(page.locator("h1")).to_have_text("Ghi kết quả xét nghiệm")
+        page.select_option("#f-code", "14749-6")
+        page.fill("#f-value", value)
+        page.click("form.clinical-form button[type=submit]")
+        if value == "780":
+            expect(page.locator("#f-value-msg")).to_contain_text("Glucose máu phải trong khoảng 0.5–60 mmol/L")
+            assert not axe_violations(page)
+            page.goto(site.root + "/patients/be")
+        else:
+            expect(page).to_have_url(site.root + "/patients/be?saved=observation")
+    expect(rows.first).to_contain_text("mmol/L")
+    trend = page.locator("section[aria-labelledby=s-trends] figure", has_text="Glucose máu")
+    expect(trend.locator("figcaption")).to_contain_text("3.9–6.4")
+    expect(trend.locator("tbody tr")).to_have_count(2)
+    assert not axe_violations(page)
+    labs = _search(site.services, "Observation", ("patient", "Patient/be"), ("category", "laboratory"))
+    assert sorted(o["valueQuantity"]["value"] for o in labs) == [6.1, 7.8]
+    assert all(o["referenceRange"][0]["low"]["value"] == 3.9 for o in labs)
+
+
 def test_an_encounter_note_writes_the_encounter_and_its_impression_together(page: Page, site: Site) -> None:
     _open_record(page, site)
     page.click("text=Ghi lần khám")
@@ -298,3 +348,24 @@ def test_the_forms_check_times_and_are_origin_checked(page: Page, site: Site) ->
                                       "note": "x"})  # fmt: skip
     assert foreign.status == 403
     assert len(_search(site.services, "Encounter", ("patient", "Patient/be"))) == 1
+
+
+def test_every_measurement_the_form_offers_passes_the_servers_strict_validation(site: Site) -> None:
+    # Each laboratory test (its LOINC, UCUM unit, reference range) and a blood pressure, as the forms make
+    # them, written as an API client would: none refused, none warned about.
+    site.services.validator = dataclasses.replace(site.services.validator, level="strict")  # type: ignore[type-var]
+    t = i18n.translator("en")
+    made = [check_lab({"code": code, "value": str(lab.normal_high or lab.high), "when": "2026-01-02T08:30"}, t, set())
+            for code, lab in LAB_TESTS.items()]  # fmt: skip
+    made.append(check_blood_pressure({"systolic": "120", "diastolic": "80", "when": "2026-01-02T08:30"}, t, set()))
+    for checked, observation in made:
+        assert checked.ok, checked.messages
+        observation["subject"] = {"reference": "Patient/be"}
+        headers = {"content-type": "application/fhir+json", "prefer": "return=OperationOutcome"}
+        context = RequestContext.operator("test", "Organization/bv1")
+        request = FhirRequest("POST", "Observation", [], headers, observation, "http://x/fhir", context)
+        response = handle(site.services, request)
+        outcome = response.resource if response.resource is not None else orjson.loads(response.raw or b"{}")
+        assert response.status == 201 and outcome["resourceType"] == "OperationOutcome", outcome
+        issues = [i for i in outcome.get("issue") or () if i.get("severity") in ("fatal", "error", "warning")]
+        assert not issues, (observation["code"], issues)

@@ -69,6 +69,15 @@ def _appointment(id: str, patient: str, start: datetime, status: str, **more: An
     }  # fmt: skip
 
 
+def _unscheduled(id: str, patient: str, status: str, **more: Any) -> dict[str, Any]:
+    """An appointment without its start and end: the patient and the place asked for, not yet given."""
+    found = _appointment(id, patient, datetime.now(UTC), status, **more)
+    for key in ("start", "end", "minutesDuration"):
+        del found[key]
+    found["participant"][1]["status"] = "needs-action"
+    return found
+
+
 def _seed(services: Services) -> None:
     station = "Organization/tyt-tan-lap"
     _put(services, {"resourceType": "Organization", "id": "tyt-tan-lap", "name": "Trạm Y tế xã Tân Lập"})
@@ -101,6 +110,21 @@ def _seed(services: Services) -> None:
     theirs = _appointment("hen-binh", "binh", now + timedelta(days=3), "booked", comment="BÍ MẬT CỦA BÌNH")
     for appointment in (follow_up, later, past, theirs):
         _put(services, appointment, station)
+    # Asked for, no time given yet (R4 allows no start when proposed, on the waiting list or cancelled).
+    first_day, last_day = (now + timedelta(days=14)).date(), (now + timedelta(days=28)).date()
+    for unscheduled in (
+        _unscheduled(
+            "de-nghi",
+            "an",
+            "proposed",
+            requestedPeriod=[{"start": first_day.isoformat(), "end": last_day.isoformat()}],
+            comment="Khám mắt định kỳ",
+        ),
+        _unscheduled("cho", "an", "waitlist", description="Nội soi dạ dày"),
+        _unscheduled("huy", "an", "cancelled", description="ĐÃ HUỶ, KHÔNG HIỆN"),
+        _unscheduled("cho-binh", "binh", "waitlist", description="BÍ MẬT CỦA BÌNH"),
+    ):
+        _put(services, unscheduled, station)
     secret = {
         "resourceType": "Observation", "id": "obs-binh", "status": "final", "subject": {"reference": "Patient/binh"},
         "code": {"text": "BÍ MẬT CỦA BÌNH"}, "valueString": "x",
@@ -153,7 +177,17 @@ def test_a_patient_sees_upcoming_appointments_before_past_ones(page: Page, site:
     expect(past).to_have_count(1)
     expect(past.first).to_contain_text("Đã khám xong")
     expect(past.first).to_contain_text("Cần tiêm phòng viêm gan virus")
-    assert "BÍ MẬT CỦA BÌNH" not in page.content()
+    waiting = page.locator("section[aria-labelledby=s-unscheduled] tbody tr")
+    expect(waiting).to_have_count(2)  # the cancelled one is not awaited, Bình's is not mine
+    expect(page.locator("#s-unscheduled")).to_have_text("Chưa xếp lịch")
+    start, end = datetime.now(UTC) + timedelta(days=14), datetime.now(UTC) + timedelta(days=28)
+    expect(waiting.first).to_contain_text(f"{start:%d/%m/%Y} – {end:%d/%m/%Y}")  # the requested period
+    expect(waiting.first).to_contain_text("Đề xuất, chưa xác nhận")
+    expect(waiting.first).to_contain_text("Khám mắt định kỳ")
+    expect(waiting.nth(1)).to_contain_text("Trong danh sách chờ")
+    expect(waiting.nth(1)).to_contain_text("Chưa có")  # no period asked for
+    expect(waiting.nth(1)).to_contain_text("Nội soi dạ dày")
+    assert "BÍ MẬT CỦA BÌNH" not in page.content() and "KHÔNG HIỆN" not in page.content()
     assert not axe_violations(page)
 
     page.set_viewport_size({"width": 360, "height": 740})  # a phone: the table becomes one block per visit
@@ -163,6 +197,8 @@ def test_a_patient_sees_upcoming_appointments_before_past_ones(page: Page, site:
     page.click("text=English")
     expect(page.locator("h1")).to_have_text("My appointments")
     expect(upcoming.first).to_contain_text("Booked")
+    expect(waiting.nth(1)).to_contain_text("On the waiting list")
+    expect(page.locator("#s-unscheduled")).to_have_text("Not yet scheduled")
 
 
 def test_a_patient_downloads_their_record_as_one_bundle(page: Page, site: Site) -> None:
@@ -208,6 +244,22 @@ def test_a_download_follows_every_page(site: Site) -> None:
         "Appointment/hen-cu",
     } <= held
     assert "Patient/binh" not in held
+
+
+@pytest.mark.parametrize("fresh_services", ["sqlite", "postgres"], indirect=True)
+def test_the_agenda_finds_the_appointments_without_a_start_on_each_backend(site: Site) -> None:
+    # date:missing=true and status=proposed,pending,waitlist: the patient's own, the cancelled one left out.
+    context = RequestContext(
+        authenticated=True, user="benhnhan.an", roles=frozenset({"patient"}), patient="an",
+        scopes=parse_scopes("patient/*.rs"),
+    )  # fmt: skip
+    reader = records.Reader(site.services, context, site.root + "/fhir")
+    found = portal_pages.agenda(reader, "an", datetime.now(UTC))
+    assert found.problem is None
+    assert [v.id for v in found.unscheduled] == ["de-nghi", "cho"]  # a requested period first
+    assert [v.status for v in found.unscheduled] == ["appt_proposed", "appt_waitlist"]
+    assert found.unscheduled[1].requested == () and len(found.unscheduled[0].requested) == 1
+    assert {v.id for v in found.upcoming} == {"hen-tai-kham", "hen-xa"} and [v.id for v in found.past] == ["hen-cu"]
 
 
 def test_staff_are_told_the_portal_pages_are_for_patients(page: Page, site: Site) -> None:

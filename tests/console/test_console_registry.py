@@ -19,7 +19,7 @@ from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
 
 from ketnoi import console
-from ketnoi.console import i18n, outcome, registry_fields, registry_pages
+from ketnoi.console import i18n, outcome, registry_fields, registry_pages, registry_refs
 from ketnoi.console.registry_fields import ORGANIZATION, REGISTRIES
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.request import FhirRequest
@@ -243,6 +243,71 @@ def test_another_provinces_facility_and_a_cross_origin_post_are_refused(page: Pa
     assert _count(site, "Organization") == before
 
 
+def test_a_parent_organization_is_found_by_name_without_diacritics_and_picked(page: Page, site: Site) -> None:
+    # Without the page's script (the form's own round trip; not java_script_enabled=False: axe needs it).
+    page.route("**/static/console-refs.js", lambda route: route.abort())
+    _sign_in(page, site, "/registry/organization/new")
+    expect(page.locator("#f-part_of-find")).not_to_have_attribute("list", re.compile("."))
+    expect(page.locator("#f-part_of-name")).to_contain_text("Sở Y tế Hà Nội")  # the default, by its name
+    page.fill("#f-name", "Phòng khám xã Tân Lập")
+    page.fill("#f-line", "Thôn Đồng")
+    page.fill("#f-part_of-find", "tram tan lap")
+    page.click("button[name=find][value=part_of]")
+    choices = page.locator("#f-part_of-choices input[type=radio]")
+    expect(choices).to_have_count(1)
+    expect(page.locator("#f-part_of-choices")).to_contain_text("Trạm Y tế xã Tân Lập (tram-tl)")
+    expect(page.locator("#f-name")).to_have_value("Phòng khám xã Tân Lập")  # what was typed stays
+    expect(page.locator("#f-line")).to_have_value("Thôn Đồng")
+    expect(page.locator("#f-part_of-find")).to_have_value("tram tan lap")
+    assert _count(site, "Organization") == 5 + PAGED  # a search writes nothing
+    assert not axe_violations(page)
+
+    page.check("#f-part_of-choices input[value='Organization/tram-tl']")
+    page.click("form.registry-form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/registry/organization/[^/]+/edit\?saved=1$"))
+    expect(page.locator("#f-part_of")).to_have_value("tram-tl")
+    expect(page.locator("#f-part_of-name")).to_contain_text("Trạm Y tế xã Tân Lập")  # the record says the name
+    created = _read(site, page.url.split("/")[-2])
+    assert created["partOf"] == {"reference": "Organization/tram-tl"} and created["name"] == "Phòng khám xã Tân Lập"
+    assert not axe_violations(page)
+
+    # The Enter key in the search box searches (the form's other fields are not saved meanwhile); at most
+    # CHOICES results; an id no one may see is said so.
+    page.fill("#f-name", "Phòng khám xã Tân Lập (đổi)")
+    page.fill("#f-part_of-find", "phong kham so")
+    page.press("#f-part_of-find", "Enter")
+    expect(choices).to_have_count(registry_refs.CHOICES)
+    expect(page.locator("#f-name")).to_have_value("Phòng khám xã Tân Lập (đổi)")
+    assert _read(site, created["id"])["name"] == "Phòng khám xã Tân Lập"
+    page.fill("#f-part_of-find", "khong co ten nay")
+    page.click("button[name=find][value=part_of]")
+    expect(page.locator(".ref-find + p[role=status]")).to_have_text("Không tìm thấy mục nào có tên như vậy.")
+    page.fill("#f-part_of", "khong-co")
+    page.click("button[name=find][value=part_of]")
+    expect(page.locator("#f-part_of-name")).to_have_text("Không có mục nào mang mã này mà bạn được xem.")
+    page.set_viewport_size({"width": 360, "height": 740})  # a phone: the search box and its button fit
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert not axe_violations(page)
+
+
+def test_with_javascript_the_search_box_suggests_as_you_type(page: Page, site: Site) -> None:
+    _sign_in(page, site, "/registry/location/new")
+    page.fill("#f-name", "Điểm tiêm Tân Lập")
+    page.fill("#f-managing-find", "tram tan")  # the same round trip in the background fills a <datalist>
+    options = page.locator("#f-managing-find-list option")
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", "Trạm Y tế xã Tân Lập (tram-tl)")
+    page.fill("#f-managing-find", "Trạm Y tế xã Tân Lập (tram-tl)")  # as choosing the suggestion does
+    expect(page.locator("#f-managing")).to_have_value("tram-tl")
+    expect(page.locator("#f-managing-name")).to_have_text("Đang chọn: Trạm Y tế xã Tân Lập")
+    assert not axe_violations(page)
+    page.click("form.registry-form button[type=submit]")  # saves: the search box's text was searched already
+    expect(page).to_have_url(re.compile(r"/registry/location/[^/]+/edit\?saved=1$"))
+    status, found = _call(site.services, "GET", f"Location/{page.url.split('/')[-2]}")
+    assert status == 200 and found["managingOrganization"] == {"reference": "Organization/tram-tl"}
+    assert _count(site, "Location") == 1
+
+
 def _count(site: Site, rtype: str) -> int:
     context = RequestContext.operator("test")
     request = FhirRequest("GET", rtype, [("_summary", "count")], {}, None, "http://x/fhir", context)
@@ -320,3 +385,16 @@ def test_under_lenient_validation_the_value_is_stored_and_the_warning_shown_by_i
     expect(page.locator("#f-code")).not_to_have_attribute("aria-invalid", "true")
     assert _read(site, "tram-tl")["identifier"][0]["value"] == "99123"
     assert not axe_violations(page)
+
+
+def test_a_post_searches_for_a_reference_when_asked_or_when_its_box_holds_a_new_search() -> None:
+    assert registry_refs.finding(ORGANIZATION, {"find": "part_of", "find_part_of": ""}) == "part_of"
+    assert registry_refs.finding(ORGANIZATION, {"find": "name"}) is None  # not a reference: a save
+    assert registry_refs.finding(ORGANIZATION, {"find_part_of": " tan  lap "}) == "part_of"  # Enter in the box
+    assert registry_refs.finding(ORGANIZATION, {"find_part_of": "tan lap", "searched_part_of": "tan  lap"}) is None
+    values = {"part_of": "syt-01"}
+    registry_refs.picked(ORGANIZATION, {"pick_part_of": "Organization/tram-tl"}, values)
+    assert values == {"part_of": "tram-tl"}
+    for wrong in ("Patient/an", "Organization/../x", "tram-tl"):  # another type, not an id, no type
+        registry_refs.picked(ORGANIZATION, {"pick_part_of": wrong}, values)
+        assert values == {"part_of": "tram-tl"}

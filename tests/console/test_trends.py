@@ -47,3 +47,20 @@ def test_most_measured_first_and_at_most_max_series() -> None:
     many = [obs(f"c{i}", f"2026-01-{d:02d}", d) for i in range(MAX_SERIES + 2) for d in range(1, 3 + (i == 5))]
     found = series(many)
     assert len(found) == MAX_SERIES and found[0].label == "c5" and len(found[0].points) == 3
+
+
+def test_a_blood_pressure_panel_is_two_series_its_systolic_and_diastolic() -> None:
+    def panel(when: str, systolic: int, diastolic: int) -> dict[str, Any]:
+        parts = (("8480-6", "Huyết áp tâm thu", systolic), ("8462-4", "Huyết áp tâm trương", diastolic))
+        return {
+            "resourceType": "Observation", "effectiveDateTime": when,
+            "code": {"coding": [{"system": LOINC, "code": "85354-9"}], "text": "Huyết áp"},
+            "component": [{"code": {"coding": [{"system": LOINC, "code": c}], "text": text},
+                           "valueQuantity": {"value": v, "unit": "mmHg", "code": "mm[Hg]"}} for c, text, v in parts],
+        }  # fmt: skip
+
+    found = series([panel("2026-01-02", 150, 95), panel("2026-01-01", 160, 100)])
+    assert sorted((s.label, tuple(v for _, v in s.points)) for s in found) == [
+        ("Huyết áp tâm thu", (160.0, 150.0)), ("Huyết áp tâm trương", (100.0, 95.0))
+    ]  # fmt: skip
+    assert {s.key for s in found} == {f"{LOINC}|8480-6", f"{LOINC}|8462-4"}
