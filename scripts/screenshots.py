@@ -48,6 +48,8 @@ PAGES: list[tuple[str, str, str]] = [
     ("15-dashboard-province", "/dashboard?year=2025", "provincial"),
     ("16-server-status", "/ops", "admin"),
     ("17-accounts", "/ops/users", "admin"),
+    ("18-my-account", "/account", "clinician"),
+    ("19-blood-pressure-form", "/patients/{patient}/observations/new?kind=bp", "clinician"),
 ]
 
 

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ketnoi.auth.passwords import MAX_LENGTH
-from ketnoi.console import ops_view, views
+from ketnoi.console import ops_view, records, views
 from ketnoi.console.sessions import ConsoleSession
 from ketnoi.console.views import Console
 from ketnoi.interactions.context import RequestContext
@@ -81,10 +81,12 @@ def routes(console: Console) -> list[Route]:
     ) -> Response:
         done = request.query_params.get("done", "")
         ended = request.query_params.get("ended", "")
+        mine = await mine_of(context) if kept is not None else None
         return console.render(
             request, "account.html", status, context, user=kept.user if kept else None,
-            mine=await mine_of(context) if kept is not None else None, done=done if done in DONE else "",
-            ended=int(ended) if ended.isdigit() else 0, **values,
+            mine=mine, done=done if done in DONE else "", ended=int(ended) if ended.isdigit() else 0,
+            organization_name=await run_in_threadpool(_organization_name, console.reader(request, context), mine),
+            **values,
         )  # fmt: skip
 
     async def account(request: Request, kept: ConsoleSession | None, context: RequestContext) -> Response:
@@ -177,3 +179,11 @@ def routes(console: Console) -> list[Route]:
         Route("/account/totp/off", form(totp_off), methods=["POST"]),
         Route("/account/password", form(password), methods=["POST"]),
     ]
+
+
+def _organization_name(reader: records.Reader, mine: Mine | None) -> str:
+    """The name of the caller's organization, read as the caller (directory data), or "" when unknown."""
+    ref = mine.organization if mine is not None else None
+    found = reader.read("Organization", ref.removeprefix("Organization/")) if ref else None
+    name = found.get("name") if found else None
+    return name if isinstance(name, str) else ""

@@ -17,6 +17,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from ketnoi import console
 from ketnoi.auth.totp import STEP_S, current_code
+from ketnoi.interactions.context import RequestContext
+from ketnoi.interactions.request import FhirRequest
+from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.security.accounts import Accounts
 from ketnoi.security.admin import ACTION
@@ -47,6 +50,11 @@ def site(fresh_services: Services) -> Iterator[Site]:
     accounts.add("bacsi.an", PASSWORD, "clinician", organization="Organization/bv1", now=time.time())
     accounts.add("benhnhan.an", PASSWORD, "patient", patient="Patient/an", now=time.time())
     assert secret is not None
+    clinic = {"resourceType": "Organization", "id": "bv1", "name": "Bệnh viện Đa khoa Tân Lập"}
+    written = handle(
+        services, FhirRequest("PUT", "Organization/bv1", body=clinic, context=RequestContext.operator("t"))
+    )
+    assert written.status == 201
     with LiveServer(console.mount(create_app(services), services), port=port):
         yield Site(f"http://127.0.0.1:{port}", services, secret)
 
@@ -81,7 +89,7 @@ def test_a_clinician_turns_on_two_step_sign_in_and_is_asked_for_the_code(page: P
     _sign_in(page, site, "/account", "bacsi.an", PASSWORD, None)
     expect(page.locator("h1")).to_have_text("Tài khoản của tôi")
     expect(page.locator("header nav a[aria-current=page]")).to_have_text("Tài khoản của tôi")
-    expect(page.locator("dl.facts")).to_contain_text("Organization/bv1")
+    expect(page.locator("dl.facts")).to_contain_text("Bệnh viện Đa khoa Tân Lập (Organization/bv1)")  # read as the user
     expect(page.locator("dl.facts")).to_contain_text("Nhân viên y tế")
     expect(page.locator("#totp-state")).to_have_text("Đang tắt")
     assert not axe_violations(page)
