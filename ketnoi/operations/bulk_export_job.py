@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ketnoi.fhir import resource as res
+from ketnoi.fhir.definitions import resource_types
 from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.elements import subset
@@ -111,12 +112,15 @@ def _cursor(progress: dict[str, Any]) -> Cursor:
 
 
 def _plan(repo: Repository, job: Job) -> None:
-    """At the job's first step, which types are read in storage order (ADR 0024, decision 12): at
-    system level those without ``_typeFilter`` whose search the owner's access policy leaves as it
-    is; none for a job that had started before (its keyset cursor goes on)."""
+    """At the job's first step, whether the export reads in storage order (ADR 0024, decision 12): a
+    system-level export of every type (no ``_type``) reads its exact types (:func:`_exact`) that way,
+    then the others by keyset search. Not with ``_type``: each range of the history would be filtered
+    by type in the database, a walk of the type's whole index per range for a small type. None for a
+    job that had started before (its keyset cursor goes on)."""
     progress, params = job.progress, job.params
     started = progress["index"] or progress.get("after") is not None or progress["files"]
-    exact = [] if started or params["level"] != "system" else [t for t in params["types"] if _exact(repo, params, t)]
+    every = params["level"] == "system" and set(params["types"]) == set(resource_types())
+    exact = [] if started or not every else [t for t in params["types"] if _exact(repo, params, t)]
     progress["scan"] = scan.mark(repo.session, exact)
     for rtype in exact:  # the manifest lists the types in the order asked, not in the order met
         progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})

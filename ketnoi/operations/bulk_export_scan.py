@@ -61,13 +61,12 @@ def settle(session: Session, scan: Scan) -> Scan | None:
 
 
 def read(session: Session, scan: Scan, since: str | None, page: int) -> tuple[dict[str, list[Row]], Scan]:
-    """The next page of the scan: its rows by type, ``(type, id, content)`` in ``seq`` order within
-    each, and the scan after it."""
+    """The next ``page`` versions of the history (a range of ``seq``): the rows to export by type,
+    ``(type, id, content)`` in ``seq`` order within each (possibly none), and the scan after them."""
     low = date_range(since)[0] if since else None
-    rows = session.export_scan(scan["types"], int(scan["after"]), int(scan["mark"]), low, page + 1)
+    after, last = int(scan["after"]), int(scan["mark"])
+    upto = min(after + page, last)
     by_type: dict[str, list[Row]] = {}
-    for _, rtype, id_, content in rows[:page]:
+    for _, rtype, id_, content in session.export_scan(scan["types"], after, upto, last, low):
         by_type.setdefault(rtype, []).append((rtype, id_, content))
-    if len(rows) > page:
-        return by_type, {**scan, "after": rows[page - 1][0]}
-    return by_type, {**scan, "after": int(scan["mark"]), "done": True}
+    return by_type, {**scan, "after": upto, "done": upto >= last}

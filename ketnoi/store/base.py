@@ -156,10 +156,10 @@ class Session(Protocol):
         """Whether every transaction of ``running`` (from :meth:`export_mark`) has ended."""
 
     def export_scan(
-        self, types: Sequence[str], after: int, mark: int, since: float | None, limit: int
+        self, types: Sequence[str], after: int, upto: int, mark: int, since: float | None
     ) -> list[tuple[int, str, str, bytes]]:
-        """``(seq, type, id, content)`` in ``seq`` order after ``after``: the resources of ``types``
-        whose latest version at or below ``mark`` is that one and not a deletion."""
+        """``(seq, type, id, content)`` in ``seq`` order, ``seq`` in ``(after, upto]``: the resources
+        of ``types`` whose latest version at or below ``mark`` is that one and not a deletion."""
 
     def history(
         self,
