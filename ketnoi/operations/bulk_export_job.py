@@ -121,7 +121,7 @@ def _plan(repo: Repository, job: Job) -> None:
     started = progress["index"] or progress.get("after") is not None or progress["files"]
     every = params["level"] == "system" and set(params["types"]) == set(resource_types())
     exact = [] if started or not every else [t for t in params["types"] if _exact(repo, params, t)]
-    progress["scan"] = scan.mark(repo.session, exact)
+    progress["scan"] = scan.mark(repo.session, exact, params.get("mark"))
     for rtype in exact:  # the manifest lists the types in the order asked, not in the order met
         progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
 

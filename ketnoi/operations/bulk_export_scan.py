@@ -24,19 +24,27 @@ from ketnoi.store.base import Session
 # hold the export: it goes the keyset way instead, which needs no mark.
 SETTLE_S = 30.0
 Scan = dict[str, Any]
+Mark = dict[str, Any]  # seq, running, at: the database's state when the export was asked for
 
 
-def mark(session: Session, types: Sequence[str]) -> Scan:
-    """The scan of ``types`` as of now (none when ``types`` is empty)."""
+def mark_now(session: Session) -> Mark:
+    """The database's state now: the highest ``seq`` handed out, the transactions to wait for, the time."""
+    seq, running = session.export_mark()
+    return {"seq": seq, "running": running, "at": time.time()}
+
+
+def mark(session: Session, types: Sequence[str], taken: Mark | None) -> Scan:
+    """The scan of ``types`` as of ``taken`` (at kick-off), or of now for a job queued without one;
+    none when ``types`` is empty."""
     if not types:
         return {"types": []}
-    seq, running = session.export_mark()
+    at = taken if taken is not None else mark_now(session)
     return {
         "types": list(types),
-        "mark": seq,
-        "running": running,
-        "settled": not running,
-        "marked": time.time(),
+        "mark": at["seq"],
+        "running": at["running"],
+        "settled": not at["running"],
+        "marked": at["at"],
         "after": 0,
         "done": False,
     }
