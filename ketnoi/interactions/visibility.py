@@ -52,6 +52,11 @@ class Visibility:
         page, _ = compile_search(query, base_url, position, dialect=self.services.store.dialect)
         return self.session.query(page)
 
+    def narrows(self, query: SearchQuery) -> bool:
+        """Whether the access policy adds anything to ``query`` (a caller it does not limit: never).
+        Bulk export reads in storage order only the types it does not narrow (ADR 0024, decision 12)."""
+        return self._narrow(query) is not query
+
     def _narrow(self, query: SearchQuery) -> SearchQuery:
         """The query limited to what the caller may search: the patient's compartment, granular
         criteria, the organization's reach (a search of every type, ``GET [base]?…``, then sees

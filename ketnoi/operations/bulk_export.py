@@ -39,6 +39,7 @@ from ketnoi.interactions.search import parse_type_query
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import JobRunner
 from ketnoi.operations import bulk_export_files as files
+from ketnoi.operations import bulk_export_scan as scan
 from ketnoi.operations.bulk_export_job import KIND, PAGE, export_dir, export_step
 from ketnoi.operations.reindex import runner_of
 from ketnoi.search.normalize import date_range
@@ -96,6 +97,10 @@ def handle(repo: Repository, request: FhirRequest, rtype: str | None, id: str | 
         # What handling=lenient ignored: in the kick-off answer and, for a client that reads only the
         # manifest, in the export's error file (Bulk Data: OperationOutcomes in the manifest's error).
         "warnings": [issue.to_json() for issue in notes],
+        # The database's state at kick-off (transactionTime), for the read in storage order (ADR 0024,
+        # decision 12): taken here, not at the first step, so that nothing written after the
+        # kick-off is exported that way. Only where that read may be used: every type, system level.
+        "mark": scan.mark_now(repo.session) if level == "system" and not params.get("_type") else None,
     }
     runner = runner_of(repo.services)
     runner.start()

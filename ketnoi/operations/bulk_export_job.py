@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ketnoi.fhir import resource as res
+from ketnoi.fhir.definitions import resource_types
 from ketnoi.interactions import audit
 from ketnoi.interactions.context import RequestContext
 from ketnoi.interactions.elements import subset
@@ -33,6 +34,7 @@ from ketnoi.interactions.search import parse_type_query
 from ketnoi.interactions.services import Services
 from ketnoi.interactions.visibility import Row
 from ketnoi.jobs import Job, JobStep
+from ketnoi.operations import bulk_export_scan as scan
 from ketnoi.search.compile import Position
 from ketnoi.search.query import Compartment, SearchQuery
 from ketnoi.store.base import Session
@@ -43,6 +45,7 @@ PAGE = 2500
 # resources (a commit and an fsync per 1,000 were a fifth of a million-resource export: bench/export.py).
 STEP_PAGES = 4
 STEP_S = 2.0
+WAIT_S = 0.05  # a step that waits for the scan's mark to settle (PostgreSQL) sleeps this long
 
 
 def export_dir(services: Services, job_id: int) -> Path:
@@ -59,6 +62,8 @@ def export_step(services: Services, page: int = PAGE, pages: int = STEP_PAGES) -
 
     def step(session: Session, job: Job) -> bool:
         repo = Repository(services, session, RequestContext.of_job(job.owner))
+        if "scan" not in job.progress:
+            _plan(repo, job)
         touched: set[Path] = set()
         counts: dict[str, int] = {}
         started = time.monotonic()
@@ -68,12 +73,15 @@ def export_step(services: Services, page: int = PAGE, pages: int = STEP_PAGES) -
                 ahead = reader.submit(contextvars.copy_context().run, read, _cursor(job.progress))
                 for n in range(pages):
                     got = ahead.result()
-                    more = n + 1 < pages and not got.finished and time.monotonic() - started <= STEP_S
+                    more = n + 1 < pages and not got.finished and not got.waiting
+                    more = more and time.monotonic() - started <= STEP_S
                     if more:
                         ahead = reader.submit(contextvars.copy_context().run, read, got.after)
                     _write(services, job, got, touched, counts)
                     if not more:
                         break
+            if got.waiting:
+                time.sleep(WAIT_S)
         finally:
             for path in touched:  # durable before the commit says how long it is
                 _sync(path)
@@ -83,53 +91,99 @@ def export_step(services: Services, page: int = PAGE, pages: int = STEP_PAGES) -
     return step
 
 
-Cursor = tuple[int, list[Any] | None]  # the index of the type in params["types"], the last key written
+# The index of the type in params["types"] and the last key written (the keyset search), and the
+# storage-order scan's state (bulk_export_scan; None for a job queued before there was one).
+Cursor = tuple[int, list[Any] | None, scan.Scan | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page read: the rows kept of type ``rtype`` and where the next page starts."""
+    """One page read: the rows kept by type (one type for a keyset page, several for a page of the
+    scan) and where the next page starts; ``waiting``: nothing read, the scan's mark is not settled."""
 
-    rtype: str | None
-    kept: list[Row]
+    kept: dict[str, list[Row]]
     after: Cursor
     finished: bool
+    waiting: bool = False
 
 
 def _cursor(progress: dict[str, Any]) -> Cursor:
-    return int(progress["index"]), progress.get("after")
+    return int(progress["index"]), progress.get("after"), progress.get("scan")
+
+
+def _plan(repo: Repository, job: Job) -> None:
+    """At the job's first step, whether the export reads in storage order (ADR 0024, decision 12): a
+    system-level export of every type (no ``_type``) reads its exact types (:func:`_exact`) that way,
+    then the others by keyset search. Not with ``_type``: each range of the history would be filtered
+    by type in the database, a walk of the type's whole index per range for a small type. None for a
+    job that had started before (its keyset cursor goes on)."""
+    progress, params = job.progress, job.params
+    started = progress["index"] or progress.get("after") is not None or progress["files"]
+    every = params["level"] == "system" and set(params["types"]) == set(resource_types())
+    exact = [] if started or not every else [t for t in params["types"] if _exact(repo, params, t)]
+    progress["scan"] = scan.mark(repo.session, exact, params.get("mark"))
+    for rtype in exact:  # the manifest lists the types in the order asked, not in the order met
+        progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
+
+
+def _exact(repo: Repository, params: dict[str, Any], rtype: str) -> bool:
+    """Whether the scan gives what the keyset search would: no ``_typeFilter``, and a search of the
+    type that the access policy does not narrow (``_since`` is applied by the scan itself)."""
+    if _filters(params, rtype):
+        return False
+    return not repo.narrows(_parse(repo, params, rtype, ""))
 
 
 def _read(repo: Repository, params: dict[str, Any], page: int, cursor: Cursor) -> Page:
-    """The page of the export at ``cursor``: its rows (after ``_typeFilter``s) and the next cursor."""
-    index, after = cursor
+    """The page of the export at ``cursor``: the scan's while it lasts, then the keyset search's."""
+    index, after, state = cursor
+    if state is not None and scan.active(state):
+        ready = scan.settle(repo.session, state)
+        if ready is None:
+            return Page({}, cursor, False, waiting=True)
+        if ready["types"]:
+            kept, moved = scan.read(repo.session, ready, params.get("since"), page)
+            return Page(kept, (index, after, moved), False)
+        cursor = (index, after, ready)  # waited too long: every type the keyset way
+    return _read_keyset(repo, params, page, cursor)
+
+
+def _read_keyset(repo: Repository, params: dict[str, Any], page: int, cursor: Cursor) -> Page:
+    """The keyset page at ``cursor``: its rows (after ``_typeFilter``s) and the next cursor. The types
+    the scan read are passed over."""
+    index, after, state = cursor
     types: list[str] = params["types"]
+    scanned = set(state["types"]) if state is not None else set()
+    while index < len(types) and types[index] in scanned:
+        index, after = index + 1, None
     if index >= len(types) or _members(params) == []:
-        return Page(None, [], (index, after), True)
+        return Page({}, (index, after, state), True)
     rtype = types[index]
     query = _page_query(repo, params, rtype, page)
     position = Position(tuple(after[2:]), after[0], after[1]) if after else None
     rows = repo.search_page(query, params["base_url"], position) if query is not None else []
-    kept = _filtered(repo, params, rtype, rows[:page])
+    kept = {rtype: _filtered(repo, params, rtype, rows[:page])}
     if len(rows) > page:
         last = rows[page - 1]  # the page's last row, kept or not: the next page starts after it
-        return Page(rtype, kept, (index, [last[0], last[1], *last[3:]]), False)
-    return Page(rtype, kept, (index + 1, None), index + 1 >= len(types))
+        return Page(kept, (index, [last[0], last[1], *last[3:]], state), False)
+    return Page(kept, (index + 1, None, state), index + 1 >= len(types))
 
 
 def _write(services: Services, job: Job, got: Page, touched: set[Path], counts: dict[str, int]) -> None:
-    """Append a page read to its type's file and move the job's progress past it."""
+    """Append a page read to its types' files and move the job's progress past it."""
     progress, params = job.progress, job.params
-    if got.rtype is not None:
-        record = progress["files"].setdefault(got.rtype, {"count": 0, "bytes": 0})
-        if got.kept:
-            lines = _lines(got.kept, tuple(params.get("elements") or ()))
-            path = export_dir(services, job.id) / f"{got.rtype}.ndjson"
+    for rtype, kept in got.kept.items():
+        record = progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
+        if kept:
+            lines = _lines(kept, tuple(params.get("elements") or ()))
+            path = export_dir(services, job.id) / f"{rtype}.ndjson"
             record["bytes"] = _append(path, record["bytes"], lines)
             touched.add(path)
-            record["count"] += len(got.kept)
-            counts[got.rtype] = counts.get(got.rtype, 0) + len(got.kept)
-    progress["index"], progress["after"] = got.after
+            record["count"] += len(kept)
+            counts[rtype] = counts.get(rtype, 0) + len(kept)
+    progress["index"], progress["after"], state = got.after
+    if state is not None:
+        progress["scan"] = state
     if got.finished:
         _write_errors(services, job, touched)
         progress["finished"] = time.time()

@@ -148,6 +148,19 @@ class Session(Protocol):
     def query(self, query: SqlQuery) -> list[tuple[Any, ...]]:
         """Run a compiled (read-only) query; rows as tuples."""
 
+    # ---- bulk export in storage order (ketnoi.store.export_sql, ADR 0024 decision 12) ----
+    def export_mark(self) -> tuple[int, list[str] | None]:
+        """The highest ``seq`` handed out, and (PostgreSQL) the transactions to wait for."""
+
+    def export_settled(self, running: Sequence[str] | None) -> bool:
+        """Whether every transaction of ``running`` (from :meth:`export_mark`) has ended."""
+
+    def export_scan(
+        self, types: Sequence[str], after: int, upto: int, mark: int, since: float | None
+    ) -> list[tuple[int, str, str, bytes]]:
+        """``(seq, type, id, content)`` in ``seq`` order, ``seq`` in ``(after, upto]``: the resources
+        of ``types`` whose latest version at or below ``mark`` is that one and not a deletion."""
+
     def history(
         self,
         resource_type: str | None,

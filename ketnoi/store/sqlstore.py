@@ -16,6 +16,7 @@ from ketnoi.sql import SqlQuery
 from ketnoi.store import statistics
 from ketnoi.store.audit_sql import AuditSql
 from ketnoi.store.base import JobRecord, StoredVersion, VersionConflict, chunks
+from ketnoi.store.export_sql import ExportSql
 from ketnoi.store.schema import INDEX_COLUMNS
 from ketnoi.store.subscription_sql import SubscriptionSql
 
@@ -48,10 +49,11 @@ _LIVE = "(expires IS NULL OR expires > ?)"  # a security record not yet expired
 _FLUSH_AT = 2000  # versions buffered before an early flush (bounds memory in bulk loads)
 
 
-class SqlSession(AuditSql, SubscriptionSql):
+class SqlSession(AuditSql, SubscriptionSql, ExportSql):
     """A ``Session`` over one open DB-API connection (the backend owns begin/commit/rollback).
     The audit log's SQL is in the ``AuditSql`` mixin (``ketnoi.store.audit_sql``), the Subscriptions'
-    outbox in ``SubscriptionSql`` (``ketnoi.store.subscription_sql``)."""
+    outbox in ``SubscriptionSql`` (``ketnoi.store.subscription_sql``), bulk export's read in storage
+    order in ``ExportSql`` (``ketnoi.store.export_sql``)."""
 
     def __init__(self, conn: Any, dialect: str) -> None:
         self.conn = conn

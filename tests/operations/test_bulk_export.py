@@ -238,7 +238,7 @@ def test_an_interrupted_export_resumes_with_every_resource_exactly_once(world: S
 
     def step(session: Session, job: Job) -> bool:
         done = inner(session, job)
-        if deaths["left"] and job.progress.get("after"):
+        if deaths["left"] and (job.progress.get("after") or (job.progress.get("scan") or {}).get("after")):
             deaths["left"] -= 1
             raise RuntimeError("killed between the file write and the commit")
         return done
