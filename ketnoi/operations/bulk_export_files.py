@@ -93,7 +93,8 @@ def _expires(services: Services, job: Job) -> str:
 def _manifest(request: FhirRequest, job: Job) -> dict[str, Any]:
     files = job.progress.get("files", {})
     return {
-        "transactionTime": res.instant(job.created),
+        # The kick-off, or just before a write in flight then (ketnoi.operations.bulk_export_scan).
+        "transactionTime": res.instant(float(job.progress.get("transaction_time") or job.created)),
         "request": job.params.get("request"),
         "requiresAccessToken": True,
         "output": [

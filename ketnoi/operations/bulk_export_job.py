@@ -85,6 +85,9 @@ def export_step(services: Services, page: int = PAGE, pages: int = STEP_PAGES) -
         finally:
             for path in touched:  # durable before the commit says how long it is
                 _sync(path)
+        if job.progress.get("finished"):
+            kicked_off = job.created
+            job.progress["transaction_time"] = scan.transaction_time(session, job.progress.get("scan"), kicked_off)
         audit.record_export(repo, counts, job.id)  # one AuditEvent per step, in its transaction
         return bool(job.progress.get("finished"))
 

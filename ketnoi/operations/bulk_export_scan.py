@@ -11,6 +11,7 @@ exported), ``running`` and ``settled`` (PostgreSQL: the transactions to wait for
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -78,3 +79,17 @@ def read(session: Session, scan: Scan, since: str | None, page: int) -> tuple[di
     for _, rtype, id_, content in session.export_scan(scan["types"], after, upto, last, low):
         by_type.setdefault(rtype, []).append((rtype, id_, content))
     return by_type, {**scan, "after": upto, "done": upto >= last}
+
+
+def transaction_time(session: Session, state: Scan | None, kicked_off: float) -> float:
+    """The export's ``transactionTime``: its kick-off, or, when it read as of a mark, a moment before
+    the earliest write stamped before the kick-off that took its ``seq`` after the mark (in flight
+    then; neither read as of the mark nor, were the kick-off kept, by an export ``_since`` it). Moved
+    back to that write, a follow-up ``_since=transactionTime`` gets it (Bulk Data: changes up to
+    transactionTime SHALL be in the export or after it)."""
+    if not state or not state.get("types"):
+        return kicked_off
+    earliest = session.export_late(int(state["mark"]), kicked_off)
+    if earliest is None:
+        return kicked_off
+    return min(kicked_off, math.floor(earliest * 1000) / 1000)  # an instant has milliseconds

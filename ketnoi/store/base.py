@@ -161,6 +161,10 @@ class Session(Protocol):
         """``(seq, type, id, content)`` in ``seq`` order, ``seq`` in ``(after, upto]``: the resources
         of ``types`` whose latest version at or below ``mark`` is that one and not a deletion."""
 
+    def export_late(self, mark: int, before: float) -> float | None:
+        """The earliest ``lastUpdated`` below ``before`` among versions with a ``seq`` above ``mark``:
+        writes stamped before the export's kick-off that took their ``seq`` after its mark."""
+
     def history(
         self,
         resource_type: str | None,

@@ -111,3 +111,11 @@ class ExportSql:
         cur = self.conn.cursor(binary=True)
         cur.execute(sql.replace("?", "%s"), params)
         return [(int(s), t, i, bytes(c)) for s, t, i, c in cur.fetchall()]
+
+    def export_late(self, mark: int, before: float) -> float | None:
+        """See :meth:`ketnoi.store.base.Session.export_late`: a range of the ``seq`` key from the mark
+        (the writes since the export began), each row's time compared."""
+        self.flush()
+        sql = "SELECT MIN(last_updated) FROM resource_history WHERE seq > ? AND last_updated < ?"
+        found = self.execute(sql, (mark, before)).fetchone()[0]
+        return None if found is None else float(found)

@@ -4,6 +4,7 @@ steps, across restarts, with ``_since`` and ``_type``; and which exports take th
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from ketnoi.interactions.router import handle
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job, JobRunner
 from ketnoi.operations import bulk_export
+from ketnoi.operations import bulk_export_scan as scan
 from ketnoi.operations.reindex import runner_of
 from ketnoi.store.base import Session
 
@@ -68,7 +70,14 @@ def world(fresh_services: Services, tmp_path: Path) -> Iterator[Services]:
 
 
 def submit(s: Services, runner: JobRunner, **params: Any) -> Job:
-    base = {"request": "r", "level": "system", "types": TYPES, "since": None, "filters": {}, "members": []}
+    base: dict[str, Any] = {
+        "request": "r",
+        "level": "system",
+        "types": TYPES,
+        "since": None,
+        "filters": {},
+        "members": [],
+    }
     return runner.submit(
         bulk_export.KIND, {**base, "base_url": "http://x/fhir", **params}, {"index": 0, "after": None, "files": {}},
         owner=OPERATOR.to_json(),
@@ -215,6 +224,36 @@ def _kicked(s: Services, url: str) -> Job:
         time.sleep(0.05)
     assert job is not None
     return job
+
+
+def test_a_write_in_flight_at_the_kick_off_moves_transaction_time_back_to_it(world: Services) -> None:
+    """A write stamped before the kick-off that took its seq after the mark (in flight then) is not read
+    as of the mark: the manifest's transactionTime moves to just before it, so that the next export
+    ``_since`` that time gets it (changes up to transactionTime are in one export or the next)."""
+    with world.store.session(write=False) as session:
+        taken = scan.mark_now(session)
+    runner = JobRunner(world.store, lease_s=5, worker="t")
+    runner.register(bulk_export.KIND, bulk_export.export_step(world, page=3, pages=2))
+    job = submit(world, runner, mark=taken)
+    put(world, patient("late"))  # its seq is after the mark; its time is then set back before the kick-off
+    stamped = job.created - 0.25
+    with world.store.session(write=True) as session:
+        sql = "UPDATE resource_history SET last_updated = ? WHERE resource_type = 'Patient' AND id = 'late'"
+        session.execute(sql, (stamped,))  # type: ignore[attr-defined]
+    finished = runner.run(job.id)
+    assert finished is not None and finished.state == "done"
+    assert "Patient/late" not in exported(world, finished) and "Patient/p1" in exported(world, finished)
+    moved = finished.progress["transaction_time"]
+    assert moved == math.floor(stamped * 1000) / 1000 < job.created
+    following = _kicked(world, f"$export?_since={quote(res.instant(moved))}")
+    assert "Patient/late" in exported(world, following)
+    quiet = runner.run(submit(world, runner, mark=_mark(world)).id)
+    assert quiet is not None and quiet.progress["transaction_time"] == quiet.created  # nothing in flight
+
+
+def _mark(s: Services) -> dict[str, Any]:
+    with s.store.session(write=False) as session:
+        return scan.mark_now(session)
 
 
 def test_a_caller_the_policy_narrows_keeps_the_keyset_search(world: Services) -> None:
