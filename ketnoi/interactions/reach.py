@@ -215,8 +215,9 @@ def facts_beside_read(repo: Repository, rtype: str) -> SqlQuery | None:
     its patients comes in the same statement (``search.reach.row_patient_facts``; given to
     :func:`remember_facts`): a second statement cost a round trip and psycopg's per-statement work,
     as much as the read itself at a million resources. None where the read needs no patient (open
-    and regional callers, shared types, types outside the Patient compartment, no read grant)."""
-    if repo.access.level != "facility" or rtype in SHARED_TYPES or repo.access.grant(rtype, "r") is None:
+    and regional callers, shared types, types outside the Patient compartment). A read the caller's
+    scopes refuse is refused all the same (``Repository._visible``): the facts are only not used."""
+    if repo.access.level != "facility" or rtype in SHARED_TYPES:
         return None
     params = None if rtype == "Patient" else compartment_params(rtype)
     if (params is None and rtype != "Patient") or params == ():
