@@ -41,7 +41,8 @@ from ketnoi.search.extract_consent import (
     holds,
 )
 from ketnoi.search.query import Compartment, Criterion, Filter, OwnedBy, Reach, Withheld
-from ketnoi.search.reach import DENIABLE_PARAMS
+from ketnoi.search.reach import DENIABLE_PARAMS, ORG_PREFIX, row_patient_facts
+from ketnoi.sql import SqlQuery
 from ketnoi.store.base import StoredVersion
 
 if TYPE_CHECKING:
@@ -193,9 +194,7 @@ def openness(repo: Repository, patient: str) -> Openness:
     EpisodeOfCares, their Consent rules, the caller's break-the-glass opening): the rule as one
     correlated SQL condition costs PostgreSQL ~20 ms to plan, for a read that runs in 1 ms.
     Asked once per patient per request."""
-    # Per request, until it writes: a Bundle entry that admits the patient (an Encounter) or
-    # records a Consent changes the answer for the entries after it.
-    key = f"open:{patient}:{len(repo.written)}"
+    key = _openness_key(repo, patient)
     found = repo.extras.get(key)
     if isinstance(found, Openness):
         return found
@@ -203,6 +202,51 @@ def openness(repo: Repository, patient: str) -> Openness:
     found = _from_facts(org, repo.patient_facts(org, patient, cutoff(repo)))
     repo.extras[key] = found
     return found
+
+
+def _openness_key(repo: Repository, patient: str) -> str:
+    # Per request, until it writes: a Bundle entry that admits the patient (an Encounter) or
+    # records a Consent changes the answer for the entries after it.
+    return f"open:{patient}:{len(repo.written)}"
+
+
+def facts_beside_read(repo: Repository, rtype: str) -> SqlQuery | None:
+    """On PostgreSQL, what to select beside the row of a read of ``rtype`` so that the openness of
+    its patients comes in the same statement (``search.reach.row_patient_facts``; given to
+    :func:`remember_facts`): a second statement cost a round trip and psycopg's per-statement work,
+    as much as the read itself at a million resources. None where the read needs no patient (open
+    and regional callers, shared types, types outside the Patient compartment). A read the caller's
+    scopes refuse is refused all the same (``Repository._visible``): the facts are only not used."""
+    if repo.access.level != "facility" or rtype in SHARED_TYPES:
+        return None
+    params = None if rtype == "Patient" else compartment_params(rtype)
+    if (params is None and rtype != "Patient") or params == ():
+        return None
+    org = (repo.context.organization or "").removeprefix(ORG_PREFIX)
+    frag = row_patient_facts(params, org, cutoff(repo), repo.glass_kind(), res.now())
+    return SqlQuery(frag.text, frag.params)
+
+
+def remember_facts(repo: Repository, value: object) -> None:
+    """Keep the openness of each patient in ``value`` (a :func:`facts_beside_read` expression's
+    rows ``[patient, kind, a, b, c]``) for :func:`openness` in this request, as if it had asked.
+    The facts were read in this transaction, in the statement that read the row: as fresh as a
+    separate query. A patient of the row's content that the index did not name is still asked."""
+    if not isinstance(value, list):
+        return  # NULL: the facility owns the row, or it names no patient
+    org = repo.context.organization or ""
+    by_patient: dict[str, list[tuple[str, str, str, str]]] = {}
+    for patient, kind, a, b, c in value:
+        facts = by_patient.setdefault(str(patient), [])
+        if kind is not None:  # NULL: the patient has no fact (not open, unless the row is owned)
+            facts.append(fact_row(kind, a, b, c))
+    for patient, facts in by_patient.items():
+        repo.extras[_openness_key(repo, patient)] = _from_facts(org, facts)
+
+
+def fact_row(kind: object, a: object, b: object, c: object) -> tuple[str, str, str, str]:
+    """One row of ``search.reach.patient_facts`` as texts (NULL: '')."""
+    return (str(kind), "" if a is None else str(a), str(b or ""), str(c or ""))
 
 
 def _from_facts(org: str, facts: Sequence[tuple[str, str, str, str]]) -> Openness:

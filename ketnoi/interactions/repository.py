@@ -100,11 +100,23 @@ class Repository(Visibility):
     def read(self, resource_type: str, id: str) -> StoredVersion:
         """The current version; 404 if it never existed, 410 if deleted."""
         check_type(resource_type)
-        current = self.session.current(resource_type, id) if res.is_valid_id(id) else None
+        current = self._read_current(resource_type, id) if res.is_valid_id(id) else None
         if current is None or not self._visible(current, "r", current=True):
             raise not_found(f"{resource_type}/{id} not found", f"Không tìm thấy {resource_type}/{id}")
         if current.deleted:
             raise FhirError.of(410, "deleted", f"{resource_type}/{id} was deleted", f"{resource_type}/{id} đã bị xoá")
+        return current
+
+    def _read_current(self, resource_type: str, id: str) -> StoredVersion | None:
+        """The current version for :meth:`read`; on PostgreSQL, for a caller whose reach depends
+        on the resource's patients, their policy facts in the same statement (``interactions.reach``)."""
+        from ketnoi.interactions import reach
+
+        beside = reach.facts_beside_read(self, resource_type) if self.services.store.dialect == "postgresql" else None
+        if beside is None:
+            return self.session.current(resource_type, id)
+        current, facts = self.session.current_beside(resource_type, id, beside)
+        reach.remember_facts(self, facts)
         return current
 
     def vread(self, resource_type: str, id: str, version: str) -> StoredVersion:
@@ -226,12 +238,16 @@ class Repository(Visibility):
     def patient_facts(self, org: str, patient: str, cutoff: float) -> list[tuple[str, str, str, str]]:
         """What decides whether ``patient``'s record is open to ``org`` for this caller, in one
         round trip (``search.reach.patient_facts``; decided by ``interactions.reach``)."""
-        user = self.context.user
-        kind = GLASS_KIND + user if user else None
+        from ketnoi.interactions.reach import fact_row
+
         compile_facts = patient_facts_call if self.services.store.dialect == "postgresql" else patient_facts
-        query = compile_facts(patient, org.removeprefix(ORG_PREFIX), cutoff, kind, res.now())
-        rows = self.session.query(SqlQuery(query.text, query.params))
-        return [(str(a), "" if b is None else str(b), str(c or ""), str(d or "")) for a, b, c, d in rows]
+        query = compile_facts(patient, org.removeprefix(ORG_PREFIX), cutoff, self.glass_kind(), res.now())
+        return [fact_row(*row) for row in self.session.query(SqlQuery(query.text, query.params))]
+
+    def glass_kind(self) -> str | None:
+        """The ``security_record`` kind of the caller's break-the-glass openings (None: no user)."""
+        user = self.context.user
+        return GLASS_KIND + user if user else None
 
     def organization_links(self) -> list[tuple[str, str]]:
         """(child id, parent id) of every current Organization with a relative ``partOf``

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ketnoi.store.policy_sql import row_facts_function
+
 # Column lists of the index tables, in IndexRows order (after resource_type, resource_id).
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "string": ("param", "norm", "exact"),
@@ -581,6 +583,7 @@ def migrations(dialect: str) -> list[Migration]:
         Migration(
             16, "PostgreSQL: the audit append walks its batch once (was quadratic)", _audit_append_linear(dialect)
         ),
+        Migration(17, "PostgreSQL: a read's patients' policy facts beside its row", row_facts_function(dialect)),
     ]
 
 
