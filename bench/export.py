@@ -279,7 +279,9 @@ def run_export(
         result.rss_peak_first_half = sampler.peak(start, middle)
         result.rss_peak_second_half = sampler.peak(middle, end)
         manifest = answer.json()
-        result.counts = {o["type"]: int(o["count"]) for o in manifest["output"]}
+        result.counts = {}
+        for output in manifest["output"]:  # a type's output may come in several parts
+            result.counts[output["type"]] = result.counts.get(output["type"], 0) + int(output["count"])
         result.resources = sum(result.counts.values())
         if manifest.get("error"):
             result.failures.append(f"manifest errors: {manifest['error']}")
@@ -300,11 +302,10 @@ def run_export(
                     for chunk in answer.iter_bytes(1 << 20):  # gzip: decompressed here
                         result.bytes += len(chunk)
                         lines += chunk.count(b"\n")
-                result.downloaded_lines[output["type"]] = lines
-                if lines != int(output["count"]) and output["type"] in result.downloaded_lines:
-                    result.failures.append(
-                        f"{output['type']}: {lines} lines downloaded, manifest says {output['count']}"
-                    )
+                name = output["url"].rsplit("file=", 1)[-1]
+                result.downloaded_lines[name] = lines
+                if lines != int(output["count"]):
+                    result.failures.append(f"{name}: {lines} lines downloaded, manifest says {output['count']}")
             result.download_s = time.perf_counter() - start
         result.rss_download_peak = sampler.peak()
         result.hwm_after = status_kib(pid, "VmHWM") * 1024

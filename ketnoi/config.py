@@ -32,6 +32,8 @@ class Settings:
     import_dir: str = "var/import"  # $import reads file: URLs only below this folder
     export_dir: str = "var/export"  # $export writes its NDJSON files below this folder, one folder per job
     export_keep_hours: float = 24.0  # a finished export's files are deleted (and its status 404) after this
+    # A type's export output is split into files of at most this many resources (ADR 0024, decision 13)
+    export_part_resources: int = 100_000
     # Sign-in form posts per client address: a burst, then this many a second (then 429).
     sign_in_burst: int = 10
     sign_in_per_s: float = 1.0
@@ -119,6 +121,7 @@ def from_env(environ: dict[str, str] | None = None) -> Settings:
         import_dir=env.get("KETNOI_IMPORT_DIR"),
         export_dir=env.get("KETNOI_EXPORT_DIR"),
         export_keep_hours=_number(env.get("KETNOI_EXPORT_KEEP_HOURS"), "KETNOI_EXPORT_KEEP_HOURS"),
+        export_part_resources=_count(env.get("KETNOI_EXPORT_PART_RESOURCES"), "KETNOI_EXPORT_PART_RESOURCES"),
         auth=env.get("KETNOI_AUTH"),
         max_body_bytes=int(env["KETNOI_MAX_BODY_BYTES"]) if env.get("KETNOI_MAX_BODY_BYTES") else None,
         strict=env["KETNOI_STRICT"].lower() not in ("0", "false", "no") if env.get("KETNOI_STRICT") else None,
@@ -161,6 +164,14 @@ def _number(text: str | None, name: str) -> float | None:
     if not value > 0:
         raise ConfigError(f"{name} must be a positive number, not {text!r}")
     return value
+
+
+def _count(text: str | None, name: str) -> int | None:
+    """A positive whole number from the environment (None when unset)."""
+    value = _number(text, name)
+    if value is not None and value != int(value):
+        raise ConfigError(f"{name} must be a whole number, not {text!r}")
+    return None if value is None else int(value)
 
 
 def _flag(text: str | None) -> bool | None:

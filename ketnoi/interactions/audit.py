@@ -321,9 +321,7 @@ def journal_log(store: Store) -> tuple[Drain, Mark, Forget]:
     def drain(entries: Sequence[AuditEntry], segment: str, offset: int) -> None:
         # Read events: kept through a server crash at once, through power loss at the
         # database's next sync (ADR 0016); they were on disk in the journal meanwhile.
-        with store.session(write=True, durable=False) as session:
-            session.audit_append(entries)
-            session.set_spool_mark(segment, offset)
+        store.audit_append_alone(entries, durable=False, mark=(segment, offset))
 
     def mark(segment: str) -> int | None:
         with store.session(write=False) as session:

@@ -22,7 +22,7 @@ from ketnoi.interactions.repository import Repository
 from ketnoi.interactions.request import FhirRequest, FhirResponse
 from ketnoi.interactions.services import Services
 from ketnoi.jobs import Job
-from ketnoi.operations.bulk_export_job import ERRORS, KIND, export_dir
+from ketnoi.operations.bulk_export_job import ERRORS, KIND, export_dir, part_name, parts
 from ketnoi.operations.job_status import cancelled, failed, job_number
 from ketnoi.operations.reindex import runner_of
 
@@ -100,11 +100,11 @@ def _manifest(request: FhirRequest, job: Job) -> dict[str, Any]:
         "output": [
             {
                 "type": t,
-                "url": f"{request.base_url}/$export-file?job={job.id}&file={quote(t)}.ndjson",
-                "count": f["count"],
+                "url": f"{request.base_url}/$export-file?job={job.id}&file={quote(part_name(t, n))}",
+                "count": count,
             }
             for t, f in files.items()
-            if f["count"]
+            for n, (count, _) in enumerate(parts(f), 1)
         ],
         "error": _errors(request, job),
     }
@@ -120,15 +120,10 @@ def _errors(request: FhirRequest, job: Job) -> list[dict[str, Any]]:
 def handle_file(repo: Repository, request: FhirRequest, rtype: str | None, id: str | None) -> FhirResponse:
     job = _job(repo, request)
     name = request.param("file") or ""
-    rtype = name.removesuffix(".ndjson")
-    files = job.progress.get("files", {}) if name != ERRORS else {rtype: job.progress.get("errors")}
-    record = files.get(rtype) if job.state == "done" else None
-    if record is None or not name.endswith(".ndjson") or not record["count"]:
-        raise not_found(f"Export file {name[:80]!r} not found", f"Không tìm thấy tệp xuất {name[:80]!r}")
+    rtype, length = _file(job, name)
     if name != ERRORS:  # the error file holds the export's messages, no data
         repo.access.require(rtype, "s")  # the token downloading may have narrower scopes than the kick-off's
     path = export_dir(repo.services, job.id) / name
-    length = int(record["bytes"])  # what the job committed: the file holds exactly that once done
     try:
         handle = path.open("rb")  # opened now: a cancel or expiry deleting it mid-download does not cut it
     except OSError:
@@ -141,6 +136,21 @@ def handle_file(repo: Repository, request: FhirRequest, rtype: str | None, id: s
         headers["Content-Length"] = str(length)
     # The audit trail names every patient whose data the file carries: its lines, read one at a time.
     return FhirResponse(200, headers=headers, stream=chunks(handle, length, packed), seen=file_lines(path, length))
+
+
+def _file(job: Job, name: str) -> tuple[str, int]:
+    """The type of a finished job's file ``name`` and its length as the job committed it (the file
+    holds exactly that once done); 404 for a name the manifest does not list."""
+    errors = job.progress.get("errors")
+    if name == ERRORS and errors and errors["count"] and job.state == "done":
+        return "OperationOutcome", int(errors["bytes"])
+    rtype = name.removesuffix(".ndjson").partition("-")[0]
+    record = job.progress.get("files", {}).get(rtype) if job.state == "done" else None
+    held = parts(record) if record is not None else []
+    found = [length for n, (_, length) in enumerate(held, 1) if part_name(rtype, n) == name]
+    if not found:
+        raise not_found(f"Export file {name[:80]!r} not found", f"Không tìm thấy tệp xuất {name[:80]!r}")
+    return rtype, found[0]
 
 
 def accepts_gzip(header: str | None) -> bool:

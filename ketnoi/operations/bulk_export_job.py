@@ -1,9 +1,10 @@
-"""The ``$export`` job (ADR 0024): pages of the owner's own search appended to one NDJSON file per type.
+"""The ``$export`` job (ADR 0024): pages of the owner's own search appended to NDJSON files per type.
 
 A step writes up to :data:`STEP_PAGES` pages (:data:`PAGE` resources each) to the types' files, syncs
 them, and saves each file's length and the last page's key in the same transaction; a step that dies is
 redone after cutting the files back to the saved lengths, so every resource is in the output exactly
-once however the job is interrupted. Memory holds one page.
+once however the job is interrupted. Memory holds one page. A type's output is split into parts of at
+most ``export_part_resources`` resources (``Observation.ndjson``, ``Observation-2.ndjson``...).
 
 The job's parameters (set at kick-off by :mod:`ketnoi.operations.bulk_export`): ``level`` (system,
 patient, group), ``types``, ``since``, ``filters`` (type -> the ``_typeFilter`` queries of that type),
@@ -175,14 +176,12 @@ def _read_keyset(repo: Repository, params: dict[str, Any], page: int, cursor: Cu
 def _write(services: Services, job: Job, got: Page, touched: set[Path], counts: dict[str, int]) -> None:
     """Append a page read to its types' files and move the job's progress past it."""
     progress, params = job.progress, job.params
+    folder, limit = export_dir(services, job.id), services.settings.export_part_resources
     for rtype, kept in got.kept.items():
         record = progress["files"].setdefault(rtype, {"count": 0, "bytes": 0})
         if kept:
             lines = _lines(kept, tuple(params.get("elements") or ()))
-            path = export_dir(services, job.id) / f"{rtype}.ndjson"
-            record["bytes"] = _append(path, record["bytes"], lines)
-            touched.add(path)
-            record["count"] += len(kept)
+            _append_parts(folder, rtype, record, lines, limit, touched)
             counts[rtype] = counts.get(rtype, 0) + len(kept)
     progress["index"], progress["after"], state = got.after
     if state is not None:
@@ -282,6 +281,39 @@ def _lines(rows: list[Row], elements: tuple[str, ...]) -> list[bytes]:
     if not elements:
         return [row[2] for row in rows]
     return [res.dumps(subset(res.loads(row[2]), None, elements)) for row in rows]
+
+
+def part_name(rtype: str, number: int) -> str:
+    """The file of a type's ``number``-th part (from 1): ``Observation.ndjson``, ``Observation-2.ndjson``..."""
+    return f"{rtype}.ndjson" if number == 1 else f"{rtype}-{number}.ndjson"
+
+
+def parts(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """``(count, bytes)`` of each part of a type's output in order: the full ones the record lists in
+    ``parts`` (absent while there is one) and the one being written, when it holds anything."""
+    full = [(int(c), int(b)) for c, b in record.get("parts", [])]
+    current = int(record["count"]) - sum(c for c, _ in full)
+    return [*full, (current, int(record["bytes"]))] if current else full
+
+
+def _append_parts(
+    folder: Path, rtype: str, record: dict[str, Any], lines: list[bytes], limit: int, touched: set[Path]
+) -> None:
+    """Append ``lines`` to the type's current part; one that holds ``limit`` lines is closed first and
+    the next begun (from empty: :func:`_append` cuts a file a redone step had begun). ``record`` keeps
+    ``count`` (all parts), ``bytes`` (the current part's) and ``parts`` (``[count, bytes]`` of the full ones)."""
+    while lines:
+        closed = record.get("parts", [])
+        held = int(record["count"]) - sum(c for c, _ in closed)
+        if held >= limit:  # closed when the next line comes: no empty part after an exact fill
+            record["parts"] = [*closed, [held, record["bytes"]]]
+            record["bytes"] = 0
+            continue
+        head, lines = lines[: limit - held], lines[limit - held :]
+        path = folder / part_name(rtype, len(closed) + 1)
+        record["bytes"] = _append(path, int(record["bytes"]), head)
+        record["count"] += len(head)
+        touched.add(path)
 
 
 def _append(path: Path, length: int, lines: list[bytes]) -> int:

@@ -26,6 +26,9 @@ _ROW_COLUMNS = "seq, recorded, request_id, patient, event, prev_hash, hash"
 _ROW_TYPES = ("int8", "float8", "text", "text", "bytea", "text", "text")
 _CHECKPOINT_COLUMNS = "seq, hash, recorded, signature"
 _SPOOL_MARK = "audit_spool "  # store_state: a journal segment's offset that the log holds up to
+_SET_MARK = (
+    "INSERT INTO store_state (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
 _CHUNK = 500  # records per INSERT (SQLite: 3,500 parameters, well below its limit)
 
 
@@ -42,15 +45,19 @@ class AuditSql:
 
         def _rows_params(self, rows: Sequence[tuple[Any, ...]]) -> list[Any]: ...
 
-    def audit_append(self, entries: Sequence[AuditEntry], *, asynchronous: bool = False) -> list[int]:
+    def audit_append(
+        self, entries: Sequence[AuditEntry], *, asynchronous: bool = False, mark: tuple[str, int] | None = None
+    ) -> list[int]:
         """``asynchronous`` (PostgreSQL, a statement that is its own transaction): its commit does
-        not wait for the WAL flush (``synchronous_commit`` off for that transaction, ADR 0016)."""
+        not wait for the WAL flush (``synchronous_commit`` off for that transaction, ADR 0016).
+        ``mark``: the audit journal's segment and offset after these entries, stored in the same
+        transaction (:meth:`set_spool_mark`; on PostgreSQL by the same statement)."""
         if not entries:
             return []
         for entry in entries:
             check_entry(entry)  # before taking the lock: a bad entry costs other appenders nothing
         if self._pg:
-            return self._append_in_one_statement(entries, asynchronous)
+            return self._append_in_one_statement(entries, asynchronous, mark)
         seq, prev = self.audit_head()  # SQLite: this write transaction is the single writer
         rows: list[tuple[Any, ...]] = []
         for entry in entries:
@@ -63,19 +70,28 @@ class AuditSql:
                 f"INSERT INTO audit_log ({_ROW_COLUMNS}) {self._rows_source(chunk, _ROW_TYPES)}",
                 self._rows_params(chunk),
             )
+        if mark is not None:
+            self.set_spool_mark(*mark)
         return [row[0] for row in rows]
 
-    def _append_in_one_statement(self, entries: Sequence[AuditEntry], asynchronous: bool = False) -> list[int]:
+    def _append_in_one_statement(
+        self, entries: Sequence[AuditEntry], asynchronous: bool = False, mark: tuple[str, int] | None = None
+    ) -> list[int]:
         """PostgreSQL: lock, chain, insert and move the head server-side (migration 10), one round
         trip; the database computes the same hashes ``chain_hash`` does (``verify`` checks them).
         ``set_config(..., true)`` is SET LOCAL in the same statement: the setting is read at the
-        commit, whatever the order the select list is evaluated in."""
+        commit, whatever the order the select list is evaluated in. A ``mark`` is stored by a
+        data-modifying WITH of the same statement (run to completion whether or not it is read),
+        so the records and the mark commit together."""
         recorded = [repr(float(e.recorded)) for e in entries]
         quick = "set_config('synchronous_commit', 'off', true), " if asynchronous else ""
+        marked = f"WITH mark AS ({_SET_MARK}) " if mark is not None else ""
+        params: tuple[Any, ...] = (_SPOOL_MARK + mark[0], str(mark[1])) if mark is not None else ()
         row = self.execute(
-            f"SELECT {quick}ketnoi_audit_append(?::text[], ?::text[], ?::text[], ?::bytea[])",
-            (recorded, [e.request_id for e in entries], [e.patient for e in entries], [e.event for e in entries]),
-        ).fetchone()
+            f"{marked}SELECT {quick}ketnoi_audit_append(?::text[], ?::text[], ?::text[], ?::bytea[])",
+            (*params, recorded, [e.request_id for e in entries], [e.patient for e in entries],
+             [e.event for e in entries]),
+        ).fetchone()  # fmt: skip
         last = int(row[-1])
         return list(range(last - len(entries) + 1, last + 1))
 
@@ -190,11 +206,7 @@ class AuditSql:
         return None if row is None else int(row[0])
 
     def set_spool_mark(self, segment: str, offset: int) -> None:
-        self.execute(
-            "INSERT INTO store_state (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (_SPOOL_MARK + segment, str(offset)),
-        )
+        self.execute(_SET_MARK, (_SPOOL_MARK + segment, str(offset)))
 
     def forget_spool_mark(self, segment: str) -> None:
         self.execute("DELETE FROM store_state WHERE name = ?", (_SPOOL_MARK + segment,))

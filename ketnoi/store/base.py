@@ -350,9 +350,13 @@ class Store(Protocol):
         records whose cost of a disk flush each would exceed their value (read audit events,
         ADR 0016)."""
 
-    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
+    def audit_append_alone(
+        self, entries: Sequence[AuditEntry], *, durable: bool, mark: tuple[str, int] | None = None
+    ) -> list[int]:
         """Append audit records in a transaction of their own (the read-audit group commit,
-        ADR 0016), as cheaply as the backend allows; ``durable`` as for :meth:`session`."""
+        ADR 0016; the audit journal's drain, ADR 0018, with ``mark``: the journal segment's offset
+        after them, stored in the same transaction), as cheaply as the backend allows; ``durable``
+        as for :meth:`session`."""
 
     def migrate(self) -> list[str]:
         """Apply pending migrations; return the names applied."""

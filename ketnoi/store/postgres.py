@@ -50,13 +50,16 @@ class PostgresStore:
             yield session
             session.flush()  # buffered writes go out before the commit
 
-    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
-        """One round trip: the append statement in autocommit, its own transaction. A session would
-        cost four (BEGIN, SET LOCAL, the append, COMMIT), and a read waits for this one."""
+    def audit_append_alone(
+        self, entries: Sequence[AuditEntry], *, durable: bool, mark: tuple[str, int] | None = None
+    ) -> list[int]:
+        """One round trip: the append statement (with the journal's mark) in autocommit, its own
+        transaction. A session would cost five (BEGIN, SET LOCAL, the append, the mark, COMMIT), and a
+        read waits for this one, or the journal's thread takes the GIL for them (ADR 0018)."""
         with self.pool.connection() as conn:
             conn.autocommit = True
             try:
-                return SqlSession(conn, self.dialect).audit_append(entries, asynchronous=not durable)
+                return SqlSession(conn, self.dialect).audit_append(entries, asynchronous=not durable, mark=mark)
             finally:
                 conn.autocommit = False
 

@@ -92,9 +92,11 @@ class SqliteStore:
                 return
             yield from self._transaction(reader, "BEGIN")
 
-    def audit_append_alone(self, entries: Sequence[AuditEntry], *, durable: bool) -> list[int]:
+    def audit_append_alone(
+        self, entries: Sequence[AuditEntry], *, durable: bool, mark: tuple[str, int] | None = None
+    ) -> list[int]:
         with self.session(write=True, durable=durable) as session:
-            return session.audit_append(entries)
+            return session.audit_append(entries, mark=mark)
 
     def _transaction(self, conn: sqlite3.Connection, begin: str) -> Iterator[SqlSession]:
         conn.execute(begin)

@@ -199,3 +199,25 @@ def _url(services: Services) -> str:
     if store.dialect == "sqlite":
         return f"sqlite:///{store.location}"
     return str(store.url)  # type: ignore[attr-defined]
+
+
+def test_a_batch_and_its_segment_s_mark_commit_together(fresh_services: Services) -> None:
+    """The drain (one statement on PostgreSQL, ADR 0018 decision 3) stores the records and the
+    segment's offset after them, or neither: an append that fails in the database leaves no mark."""
+    store = fresh_services.store
+    drain, mark, _ = audit.journal_log(store)
+    drain([_entry(1), _entry(2)], "seg-a", 120)
+    assert mark("seg-a") == 120 and _logged(store)[-2:] == ["req-1", "req-2"]
+    drain([_entry(3)], "seg-a", 180)
+    assert mark("seg-a") == 180 and _logged(store)[-1] == "req-3"
+    if store.dialect != "postgresql":
+        return
+    with store.session(write=True) as session:  # the log's head gone: the append fails closed
+        session.execute("UPDATE store_state SET name = 'audit_head_away' WHERE name = 'audit_head'")
+    try:
+        with pytest.raises(Exception, match="audit_head is missing"):
+            drain([_entry(4)], "seg-a", 240)
+    finally:
+        with store.session(write=True) as session:
+            session.execute("UPDATE store_state SET name = 'audit_head' WHERE name = 'audit_head_away'")
+    assert mark("seg-a") == 180 and _logged(store)[-1] == "req-3"
