@@ -41,7 +41,7 @@ from ketnoi.search.extract_consent import (
     holds,
 )
 from ketnoi.search.query import Compartment, Criterion, Filter, OwnedBy, Reach, Withheld
-from ketnoi.search.reach import DENIABLE_PARAMS, ORG_PREFIX, row_patient_facts
+from ketnoi.search.reach import DENIABLE_PARAMS, ORG_PREFIX, read_with_facts
 from ketnoi.sql import SqlQuery
 from ketnoi.store.base import StoredVersion
 
@@ -210,10 +210,10 @@ def _openness_key(repo: Repository, patient: str) -> str:
     return f"open:{patient}:{len(repo.written)}"
 
 
-def facts_beside_read(repo: Repository, rtype: str) -> SqlQuery | None:
-    """On PostgreSQL, what to select beside the row of a read of ``rtype`` so that the openness of
-    its patients comes in the same statement (``search.reach.row_patient_facts``; given to
-    :func:`remember_facts`): a second statement cost a round trip and psycopg's per-statement work,
+def read_with_facts_query(repo: Repository, rtype: str, id: str) -> SqlQuery | None:
+    """On PostgreSQL, the read of ``rtype/id`` that brings the openness of its patients in the same
+    statement (``search.reach.read_with_facts``; its extra value given to :func:`remember_facts`):
+    a second statement cost a round trip and psycopg's per-statement work,
     as much as the read itself at a million resources. None where the read needs no patient (open
     and regional callers, shared types, types outside the Patient compartment). A read the caller's
     scopes refuse is refused all the same (``Repository._visible``): the facts are only not used."""
@@ -223,12 +223,12 @@ def facts_beside_read(repo: Repository, rtype: str) -> SqlQuery | None:
     if (params is None and rtype != "Patient") or params == ():
         return None
     org = (repo.context.organization or "").removeprefix(ORG_PREFIX)
-    frag = row_patient_facts(params, org, cutoff(repo), repo.glass_kind(), res.now())
+    frag = read_with_facts(rtype, id, params, org, cutoff(repo), repo.glass_kind(), res.now())
     return SqlQuery(frag.text, frag.params)
 
 
 def remember_facts(repo: Repository, value: object) -> None:
-    """Keep the openness of each patient in ``value`` (a :func:`facts_beside_read` expression's
+    """Keep the openness of each patient in ``value`` (a :func:`read_with_facts_query` value's
     rows ``[patient, kind, a, b, c]``) for :func:`openness` in this request, as if it had asked.
     The facts were read in this transaction, in the statement that read the row: as fresh as a
     separate query. A patient of the row's content that the index did not name is still asked."""

@@ -112,10 +112,11 @@ class Repository(Visibility):
         on the resource's patients, their policy facts in the same statement (``interactions.reach``)."""
         from ketnoi.interactions import reach
 
-        beside = reach.facts_beside_read(self, resource_type) if self.services.store.dialect == "postgresql" else None
-        if beside is None:
+        pg = self.services.store.dialect == "postgresql"
+        query = reach.read_with_facts_query(self, resource_type, id) if pg else None
+        if query is None:
             return self.session.current(resource_type, id)
-        current, facts = self.session.current_beside(resource_type, id, beside)
+        current, facts = self.session.current_with(resource_type, id, query)
         reach.remember_facts(self, facts)
         return current
 

@@ -128,24 +128,38 @@ def patient_facts_call(patient: str, org_id: str, cutoff: float, glass_kind: str
     return cat("SELECT f_kind, f_a, f_b, f_c FROM ", _facts_function(val(patient), org_id, cutoff, glass_kind, now))
 
 
-def row_patient_facts(
-    params: tuple[str, ...] | None, org_id: str, cutoff: float, glass_kind: str | None, now: float
+def read_with_facts(
+    rtype: str, id: str, params: tuple[str, ...] | None, org_id: str, cutoff: float, glass_kind: str | None, now: float
 ) -> Frag:
-    """PostgreSQL: :func:`patient_facts_call` for every patient of the resource row ``r`` (its own id
-    when ``params`` is None, a Patient; else its references to Patients by ``params``), as one
-    scalar expression to select beside the row itself (``ketnoi_row_facts``, migration 17), so that
-    a read and its policy facts are one statement (one round trip) instead of two. Its value is an
-    array of ``[patient, kind, a, b, c]`` (kind NULL for a patient with no fact), or NULL when the
-    row's owner is ``Organization/org_id`` (the policy needs no patient then) or it has no patient.
-    The patients come from the reference index; ``interactions.reach`` still takes a row's patients
-    from its content and asks separately for any the index did not name here."""
+    """PostgreSQL: the current version of ``rtype/id`` (the history's columns) and, beside it,
+    :func:`patient_facts_call` for every patient of the row (its own id when ``params`` is None, a
+    Patient; else its references to Patients by ``params``): ``ketnoi_read_facts`` (migration 18,
+    over ``ketnoi_row_facts`` of 17), so that a read and its policy facts are one statement with a
+    plan made once per connection. The extra value is an array of ``[patient, kind, a, b, c]``
+    (kind NULL for a patient with no fact), or NULL when the row's owner is ``Organization/org_id``
+    (the policy needs no patient then) or it has no patient. The patients come from the reference
+    index; ``interactions.reach`` still takes a row's patients from its content and asks
+    separately for any the index did not name here."""
     # The parameters as one text, split by the database: psycopg's adaptation of a list to an
     # array cost ~0.1 ms a read, as much again as the function's own work. Codes have no comma.
     assert params is None or not any("," in p for p in params)
     return cat(
-        "ketnoi_row_facts(r.resource_type, r.id, r.org, string_to_array(CAST(",
+        "SELECT * FROM ketnoi_read_facts(CAST(",
+        val(rtype),
+        " AS TEXT), CAST(",
+        val(id),
+        " AS TEXT), CAST(",
         val(None if params is None else ",".join(params)),
-        " AS TEXT), ','), CAST(",
+        " AS TEXT), ",
+        _policy_args(org_id, cutoff, glass_kind, now),
+        ")",
+    )
+
+
+def _policy_args(org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
+    """The last four arguments of the policy's functions, typed (a NULL's type is not guessed)."""
+    return cat(
+        "CAST(",
         val(org_id),
         " AS TEXT), CAST(",
         val(cutoff),
@@ -153,25 +167,13 @@ def row_patient_facts(
         val(glass_kind),
         " AS TEXT), CAST(",
         val(now),
-        " AS DOUBLE PRECISION))",
+        " AS DOUBLE PRECISION)",
     )
 
 
 def _facts_function(patient: str | Frag, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:
     """The call of ``ketnoi_patient_facts`` (migrations 12-14) for the SQL ``patient``."""
-    return cat(
-        "ketnoi_patient_facts(CAST(",
-        patient,
-        " AS TEXT), CAST(",
-        val(org_id),
-        " AS TEXT), CAST(",
-        val(cutoff),
-        " AS DOUBLE PRECISION), CAST(",
-        val(glass_kind),
-        " AS TEXT), CAST(",
-        val(now),
-        " AS DOUBLE PRECISION))",
-    )
+    return cat("ketnoi_patient_facts(CAST(", patient, " AS TEXT), ", _policy_args(org_id, cutoff, glass_kind, now), ")")
 
 
 def patient_facts(patient: str, org_id: str, cutoff: float, glass_kind: str | None, now: float) -> Frag:

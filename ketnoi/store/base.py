@@ -93,12 +93,11 @@ class Session(Protocol):
     def current(self, resource_type: str, id: str, *, for_update: bool = False) -> StoredVersion | None:
         """The latest version (possibly a deletion), or None if the id never existed."""
 
-    def current_beside(self, resource_type: str, id: str, beside: SqlQuery) -> tuple[StoredVersion | None, Any]:
-        """:meth:`current`, and in the same statement (one round trip) the value of ``beside``, a
-        scalar SQL expression that may refer to the resource's pointer row as ``r``
-        (``resource_type``, ``id``, ``org``). The value is None when the resource does not exist,
-        and when the transaction already knows the version (its own write, or prefetched): then
-        ``beside`` does not run."""
+    def current_with(self, resource_type: str, id: str, query: SqlQuery) -> tuple[StoredVersion | None, Any]:
+        """:meth:`current` as ``query`` reads it (one round trip): at most one row, the history's
+        columns (as :meth:`current` selects them) and one more, whose value comes back beside the
+        version. The value is None when the resource does not exist, and when the transaction
+        already knows the version (its own write, or prefetched): then ``query`` does not run."""
 
     def version(self, resource_type: str, id: str, version: int) -> StoredVersion | None: ...
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ketnoi.store.policy_sql import row_facts_function
+from ketnoi.store.policy_sql import read_facts_function, row_facts_function
 
 # Column lists of the index tables, in IndexRows order (after resource_type, resource_id).
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -584,6 +584,7 @@ def migrations(dialect: str) -> list[Migration]:
             16, "PostgreSQL: the audit append walks its batch once (was quadratic)", _audit_append_linear(dialect)
         ),
         Migration(17, "PostgreSQL: a read's patients' policy facts beside its row", row_facts_function(dialect)),
+        Migration(18, "PostgreSQL: a read and its policy facts with a plan made once", read_facts_function(dialect)),
     ]
 
 

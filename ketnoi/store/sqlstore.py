@@ -89,16 +89,12 @@ class SqlSession(AuditSql, SubscriptionSql, ExportSql):
         row = self.execute(f"{_CURRENT} WHERE r.resource_type = ? AND r.id = ?", key).fetchone()
         return _record(row) if row else None
 
-    def current_beside(self, resource_type: str, id: str, beside: SqlQuery) -> tuple[StoredVersion | None, Any]:
+    def current_with(self, resource_type: str, id: str, query: SqlQuery) -> tuple[StoredVersion | None, Any]:
         key = (resource_type, id)
         if key in self._pending_by_key or key in self._cache:
             return self.current(resource_type, id), None
-        self.flush()  # ``beside`` must see this transaction's own writes, as a search does
-        row = self.execute(
-            f"SELECT {_CURRENT_COLUMNS}, {beside.sql} FROM resource r JOIN resource_history h ON h.seq = r.seq "
-            "WHERE r.resource_type = ? AND r.id = ?",
-            (*beside.params, resource_type, id),
-        ).fetchone()
+        self.flush()  # ``query`` must see this transaction's own writes, as a search does
+        row = self.execute(query.sql, query.params).fetchone()
         return (_record(row[:-1]), row[-1]) if row else (None, None)
 
     def version(self, resource_type: str, id: str, version: int) -> StoredVersion | None:

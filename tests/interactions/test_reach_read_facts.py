@@ -49,13 +49,14 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_row_facts_are_each_patients_facts(world: Services) -> None:  # noqa: F811
-    """``ketnoi_row_facts`` (migration 17) gives, per patient of the row, the rows of
+    """``ketnoi_read_facts`` (migration 18, over ``ketnoi_row_facts`` of 17) gives the row and, per
+    patient of the row, the rows of
     ``ketnoi_patient_facts``; NULL for a row the organization owns, or one without a patient."""
     s = world
     if s.store.dialect != "postgresql":
         pytest.skip("ketnoi_row_facts is PostgreSQL's")
     from ketnoi.interactions.policy import compartment_params
-    from ketnoi.search.reach import patient_facts_call, row_patient_facts
+    from ketnoi.search.reach import patient_facts_call, read_with_facts
     from ketnoi.sql import SqlQuery
 
     give_care(s)
@@ -64,9 +65,9 @@ def test_row_facts_are_each_patients_facts(world: Services) -> None:  # noqa: F8
 
     def beside(rtype: str, id: str, org: str) -> Any:
         params = None if rtype == "Patient" else compartment_params(rtype)
-        frag = row_patient_facts(params, org, cutoff, "glass:p1", now)
+        frag = read_with_facts(rtype, id, params, org, cutoff, "glass:p1", now)
         with s.store.session(write=False) as session:
-            return session.current_beside(rtype, id, SqlQuery(frag.text, frag.params))[1]
+            return session.current_with(rtype, id, SqlQuery(frag.text, frag.params))[1]
 
     def alone(patient: str, org: str) -> list[tuple[Any, ...]]:
         frag = patient_facts_call(patient, org, cutoff, "glass:p1", now)
@@ -126,9 +127,9 @@ def test_a_patient_the_index_does_not_name_is_still_asked(
     give_care(s)
     put(s, OPERATOR, obs("a-new", "A"))
 
-    def nothing_beside(self: Any, rtype: str, id: str, beside: Any) -> tuple[StoredVersion | None, Any]:
+    def nothing_beside(self: Any, rtype: str, id: str, query: Any) -> tuple[StoredVersion | None, Any]:
         return self.current(rtype, id), None
 
-    monkeypatch.setattr(SqlSession, "current_beside", nothing_beside)
+    monkeypatch.setattr(SqlSession, "current_with", nothing_beside)
     assert visible(s, CLINICIAN, "Observation/a-new") and not visible(s, CLINICIAN, "Observation/b-obs")
     assert asked == ["A", "B"]
