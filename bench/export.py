@@ -328,7 +328,7 @@ def file_keys(folder: Path) -> tuple[dict[tuple[str, str], int], list[str]]:
     seen: dict[tuple[str, str], int] = {}
     bad: list[str] = []
     for path in sorted(folder.glob("*.ndjson")):
-        rtype = path.stem
+        rtype = path.stem.partition("-")[0]  # a part: Observation-2.ndjson
         with path.open("rb") as lines:
             for line in lines:
                 if not line.strip():
