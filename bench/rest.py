@@ -230,7 +230,10 @@ class Facts:
     def add(self, resource: Resource) -> None:
         rtype = resource["resourceType"]
         self.entries += 1
-        self.keys.add(f"{rtype}/{resource['id']}")
+        key = f"{rtype}/{resource['id']}"
+        if key in self.keys:
+            return  # the same resource PUT again: the database holds it once
+        self.keys.add(key)
         if rtype == "Patient":
             self.patients.add(resource["id"])
         elif rtype == "Observation":
