@@ -238,6 +238,15 @@ def register_client(url: str, organization: str) -> str:
     return match.group(1)
 
 
+def round_tag(index: int, side: str) -> str:
+    return f"policy-{index}-{side}"
+
+
+def round_bundles(fac: Facility, bundles: int, seed: int, tag: str) -> list[tuple[bytes, int]]:
+    """The transaction Bundles a side's round PUTs (``measure``: its round's seed; ids from ``tag``)."""
+    return auth.fresh_bundles(fac.material((bundles + 1) * ingest.CHUNK, random.Random(seed + 1)), tag)
+
+
 def earlier_posts(backend: str, url: str, fac: Facility, runs: int, bundles: int, seed: int) -> int:
     """A database given again already holds what an earlier run's Bundles PUT: the ids this run PUTs
     too (``measure``'s tags and seeds), which the searches find from the first round on. Those held are
@@ -246,9 +255,7 @@ def earlier_posts(backend: str, url: str, fac: Facility, runs: int, bundles: int
         entry["resource"]
         for index in range(runs)
         for side in SIDES
-        for body, _ in auth.fresh_bundles(
-            fac.material((bundles + 1) * ingest.CHUNK, random.Random(seed + 10 * index + 1)), f"policy-{index}-{side}"
-        )
+        for body, _ in round_bundles(fac, bundles, seed + 10 * index, round_tag(index, side))
         for entry in orjson.loads(body)["entry"]
     ]
     ids = sorted({r["id"] for r in planned})
@@ -368,7 +375,7 @@ def measure(
     out["reads"] = {**common.percentiles(samples), "rate": len(samples) / sum(samples), "failed": failed}
     rate, failed = auth.concurrent_reads(base, fac.keys, reads, CLIENTS, random.Random(seed + 5), headers(), failures)
     out["reads_concurrent"] = {"rate": rate, "clients": CLIENTS, "failed": failed}
-    posted = auth.fresh_bundles(fac.material((bundles + 1) * ingest.CHUNK, random.Random(seed + 1)), tag)
+    posted = round_bundles(fac, bundles, seed, tag)
     rate, stored, failed = auth.post_bundles(base, posted, headers(), failures)
     out["bundles"] = {"rate": rate, "stored": stored, "failed": failed}
     if not failed:  # the database now holds them: the clinician queries must find them too
@@ -578,7 +585,7 @@ def run_backend(
                         bundles=bundles,
                         search_n=search_n,
                         budget=budget,
-                        tag=f"policy-{index}-{side}",
+                        tag=round_tag(index, side),
                         seed=seed + 10 * index,
                         failures=failures,
                     )

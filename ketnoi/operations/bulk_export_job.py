@@ -292,8 +292,13 @@ def parts(record: dict[str, Any]) -> list[tuple[int, int]]:
     """``(count, bytes)`` of each part of a type's output in order: the full ones the record lists in
     ``parts`` (absent while there is one) and the one being written, when it holds anything."""
     full = [(int(c), int(b)) for c, b in record.get("parts", [])]
-    current = int(record["count"]) - sum(c for c, _ in full)
+    current = _in_current(record)
     return [*full, (current, int(record["bytes"]))] if current else full
+
+
+def _in_current(record: dict[str, Any]) -> int:
+    """The resources in the part being written: all of the type's, less the full parts'."""
+    return int(record["count"]) - sum(int(c) for c, _ in record.get("parts", []))
 
 
 def _append_parts(
@@ -304,7 +309,7 @@ def _append_parts(
     ``count`` (all parts), ``bytes`` (the current part's) and ``parts`` (``[count, bytes]`` of the full ones)."""
     while lines:
         closed = record.get("parts", [])
-        held = int(record["count"]) - sum(c for c, _ in closed)
+        held = _in_current(record)
         if held >= limit:  # closed when the next line comes: no empty part after an exact fill
             record["parts"] = [*closed, [held, record["bytes"]]]
             record["bytes"] = 0
